@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+AZURITE := tools/node_modules/.bin/azurite
+
+.PHONY: run test lint bootstrap package clean
+
+bootstrap: $(VENV)/.installed $(AZURITE)
+
+# The venv is rebuilt whenever a requirements file changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Azurite is pinned in tools/package-lock.json; `npm ci` installs exactly that.
+$(AZURITE): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: bootstrap
+	$(PY) -m tools.run
+
+test: bootstrap
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) tools/node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""Every setting Feedhouse reads, in one place.
+
+Settings come from the environment (the Function App's app settings in Azure, ``local.settings.json``
+under Core Tools, the shell under ``make run``). ``SETTINGS`` is the catalogue: the README documents
+it and the infra tests check that the Bicep templates set exactly the deployed ones.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    description: str
+    # Whether a deployment to Azure sets it (infra/ must set exactly these).
+    deployed: bool = True
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "FEEDHOUSE_STORAGE_CONNECTION_STRING",
+        None,
+        "Storage connection string (Azurite, tests). When unset, FEEDHOUSE_STORAGE_ACCOUNT_NAME and "
+        "DefaultAzureCredential (managed identity in Azure) are used.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_STORAGE_ACCOUNT_NAME",
+        None,
+        "Storage account holding package files and metadata, reached with DefaultAzureCredential.",
+    ),
+    Setting(
+        "FEEDHOUSE_ADMIN_TOKEN",
+        None,
+        "The bootstrap admin token: may do everything. In Azure a Key Vault reference.",
+    ),
+    Setting(
+        "FEEDHOUSE_MAX_UPLOAD_BYTES",
+        str(100 * 1024 * 1024),
+        "Largest accepted distribution file, in bytes (the Functions host caps request bodies at "
+        "100 MiB unless FUNCTIONS_REQUEST_BODY_SIZE_LIMIT is raised).",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class InvalidSetting(ValueError):
+    """A setting holds a value Feedhouse cannot use."""
+
+
+def get(name: str) -> str | None:
+    """The value of a catalogued setting, or its default; an empty value counts as unset."""
+    setting = _BY_NAME[name]
+    value = os.environ.get(name, "").strip()
+    return value or setting.default
+
+
+def get_int(name: str) -> int:
+    value = get(name)
+    try:
+        number = int(value or "")
+    except ValueError:
+        raise InvalidSetting(f"{name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise InvalidSetting(f"{name} must not be negative")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection_string: str | None
+    storage_account_name: str | None
+    admin_token: str | None
+    max_upload_bytes: int
+
+
+@lru_cache(maxsize=1)
+def load() -> Settings:
+    """The settings of this process, read once (call ``load.cache_clear()`` after changing them)."""
+    return Settings(
+        storage_connection_string=get("FEEDHOUSE_STORAGE_CONNECTION_STRING"),
+        storage_account_name=get("FEEDHOUSE_STORAGE_ACCOUNT_NAME"),
+        admin_token=get("FEEDHOUSE_ADMIN_TOKEN"),
+        max_upload_bytes=get_int("FEEDHOUSE_MAX_UPLOAD_BYTES"),
+    )
