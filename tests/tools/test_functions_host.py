@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import logging
+import socket
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+from werkzeug.test import Client
+
+from tools.functions_host import LocalFunctionsHost, RequestRecord, RouteTemplate, serve
+
+ROOT = Path(__file__).resolve().parents[2]  # the repo's host.json: routePrefix ""
+
+
+def _echo(name: str, req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(
+            {
+                "handler": name,
+                "method": req.method,
+                "url": req.url,
+                "route_params": dict(req.route_params),
+                "params": dict(req.params),
+                "body": req.get_body().decode(),
+                "x_test": req.headers.get("x-test"),
+            }
+        ),
+        mimetype="application/json",
+    )
+
+
+def make_app() -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    # The parameter route is registered before the literal one it competes with, so only
+    # precedence sorting can make the literal win.
+    @app.route(route="{feed}/simple/{project}", methods=["GET"])
+    def simple_project(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("simple_project", req)
+
+    @app.route(route="mirror/simple/{project}", methods=["GET"])
+    def mirror_project(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("mirror_project", req)
+
+    @app.route(route="api/feeds/{feed}", methods=["GET", "DELETE"])
+    def feed(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("feed", req)
+
+    @app.route(route="api/feeds", methods=["POST"], trigger_arg_name="request")
+    def create_feed(request: func.HttpRequest) -> func.HttpResponse:
+        return _echo("create_feed", request)
+
+    @app.route(route="{feed}/files/{project}/{filename}", methods=["GET", "HEAD"])
+    def file(req: func.HttpRequest) -> func.HttpResponse:
+        if req.method == "HEAD":
+            return func.HttpResponse(
+                b"", headers={"Content-Length": "1234"}, mimetype="application/octet-stream"
+            )
+        return func.HttpResponse(b"x" * 1234, mimetype="application/octet-stream")
+
+    @app.route(route="items/{name}", methods=["GET"])
+    def item_by_name(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("item_by_name", req)
+
+    @app.route(route="items/{id:int}", methods=["GET"])
+    def item_by_id(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("item_by_id", req)
+
+    @app.route(route="static/{*path}")  # methods=None: every method
+    def static(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("static", req)
+
+    @app.route(route="opt/{name?}", methods=["GET"])
+    def optional(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("optional", req)
+
+    @app.route(route="version/{v:regex(^\\d+\\.\\d+$)}", methods=["GET"])
+    def version(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("version", req)
+
+    @app.route(route="loop", methods=["GET"])
+    async def loop(req: func.HttpRequest) -> func.HttpResponse:
+        await asyncio.sleep(0)
+        return func.HttpResponse(str(id(asyncio.get_running_loop())))
+
+    @app.route(route="headers", methods=["GET"])
+    def headers(req: func.HttpRequest) -> func.HttpResponse:
+        res = func.HttpResponse("ok", headers={"Content-Type": "text/x-custom"})
+        res.headers.add("Set-Cookie", "a=1")
+        res.headers.add("Set-Cookie", "b=2")
+        res.headers.add("Link", "<a>")
+        res.headers.add("Link", "<b>")
+        return res
+
+    @app.route(route="plain", methods=["GET"])
+    def plain(req: func.HttpRequest) -> str:
+        return "just text"
+
+    @app.route(route="created", methods=["POST"])
+    def created(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(req.get_body(), status_code=201, mimetype="application/octet-stream")
+
+    @app.route(route="boom", methods=["GET"])
+    def boom(req: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError("secret detail")
+
+    @app.route(route="liar", methods=["GET"])
+    def liar(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("abc", headers={"Content-Length": "10"})
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def app() -> func.FunctionApp:
+    return make_app()
+
+
+@pytest.fixture(scope="module")
+def client(app: func.FunctionApp) -> Client:
+    return Client(LocalFunctionsHost(app, ROOT))
+
+
+def test_request_carries_full_url_route_params_query_headers_and_body(client: Client) -> None:
+    res = client.get("/team/simple/My-Pkg/?a=1&a=2&empty=&b=x", headers={"X-Test": "yes"})
+    assert res.status_code == 200
+    assert res.json == {
+        "handler": "simple_project",
+        "method": "GET",
+        "url": "http://localhost/team/simple/My-Pkg/?a=1&a=2&empty=&b=x",
+        "route_params": {"feed": "team", "project": "My-Pkg"},
+        # As the worker gets them: repeated keys joined, empty values dropped.
+        "params": {"a": "1,2", "b": "x"},
+        "body": "",
+        "x_test": "yes",
+    }
+
+    res = client.post("/api/feeds", data=b'{"name": "team"}', content_type="application/json")
+    assert (res.status_code, res.json["handler"], res.json["body"]) == (
+        200,
+        "create_feed",
+        '{"name": "team"}',
+    )
+
+
+def test_literal_segment_beats_parameter_and_matches_case_insensitively(client: Client) -> None:
+    assert client.get("/mirror/simple/x").json["handler"] == "mirror_project"
+    assert client.get("/MIRROR/Simple/x").json["handler"] == "mirror_project"
+    other = client.get("/other/SIMPLE/x").json
+    assert (other["handler"], other["route_params"]) == ("simple_project", {"feed": "other", "project": "x"})
+    # "api" is a literal in api/feeds/{feed}, the other route's {feed} a parameter.
+    assert client.get("/api/feeds/team").json["handler"] == "feed"
+
+
+def test_constrained_parameter_beats_plain_parameter(client: Client) -> None:
+    assert client.get("/items/42").json["handler"] == "item_by_id"
+    assert client.get("/items/-7").json["route_params"] == {"id": "-7"}
+    assert client.get("/items/abc").json["handler"] == "item_by_name"
+    # Out of Int32 range, as ASP.NET's int constraint.
+    assert client.get("/items/99999999999").json["handler"] == "item_by_name"
+
+
+def test_catch_all_keeps_slashes_and_accepts_every_method_when_methods_is_none(client: Client) -> None:
+    res = client.get("/static/a/b%20c/pkg-1.0.tar.gz")
+    assert res.json["route_params"] == {"path": "a/b c/pkg-1.0.tar.gz"}
+    for method in ("DELETE", "PATCH", "PUT", "OPTIONS", "POST"):
+        assert client.open("/static/x", method=method).json["method"] == method
+    assert client.get("/static").json["route_params"] == {}
+
+
+def test_route_values_are_percent_decoded_including_slashes(client: Client) -> None:
+    res = client.get("/team/simple/a%2Fb%C3%A9")
+    assert res.json["route_params"] == {"feed": "team", "project": "a/bé"}
+    assert res.json["url"] == "http://localhost/team/simple/a%2Fb%C3%A9"
+
+
+def test_one_trailing_slash_is_optional(client: Client) -> None:
+    assert client.get("/team/simple/x/").status_code == 200
+    assert client.get("/team/simple/x").status_code == 200
+    assert client.get("/team/simple/x//").status_code == 404
+
+
+def test_method_mismatch_and_unknown_path_are_plain_404(client: Client) -> None:
+    for res in (client.post("/team/simple/x"), client.get("/nope/at/all/here"), client.get("/")):
+        assert res.status_code == 404
+        assert res.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert res.data == b"Not Found"
+    # HEAD is not implied by GET.
+    assert client.head("/team/simple/x").status_code == 404
+
+
+def test_optional_and_regex_parameters(client: Client) -> None:
+    assert client.get("/opt").json["route_params"] == {}
+    assert client.get("/opt/bob").json["route_params"] == {"name": "bob"}
+    assert client.get("/version/1.20").json["route_params"] == {"v": "1.20"}
+    assert client.get("/version/1.x").status_code == 404
+
+
+def test_head_sends_the_handlers_content_length_once(client: Client) -> None:
+    res = client.head("/team/files/pkg/pkg-1.0.tar.gz")
+    assert res.status_code == 200
+    assert res.headers.getlist("Content-Length") == ["1234"]
+    assert res.data == b""
+    res = client.get("/team/files/pkg/pkg-1.0.tar.gz")
+    assert res.headers.getlist("Content-Length") == ["1234"]
+    assert res.headers["Content-Type"] == "application/octet-stream"  # no charset for non-text
+
+
+def test_repeated_headers_and_handler_content_type_are_kept(client: Client) -> None:
+    res = client.get("/headers")
+    assert res.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+    assert res.headers.getlist("Link") == ["<a>", "<b>"]
+    assert res.headers.getlist("Content-Type") == ["text/x-custom"]
+
+
+def test_str_result_and_default_content_type(client: Client) -> None:
+    res = client.get("/plain")
+    assert (res.status_code, res.data) == (200, b"just text")
+    assert res.headers["Content-Type"] == "text/plain; charset=utf-8"
+    res = client.post("/created", data=b"\x00\x01")
+    assert (res.status_code, res.data) == (201, b"\x00\x01")
+
+
+def test_async_handlers_share_one_event_loop(client: Client) -> None:
+    first, second = client.get("/loop"), client.get("/loop")
+    assert first.status_code == 200
+    assert first.data == second.data
+
+
+def test_exception_gives_500_without_details_and_logs_traceback(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="tools.functions_host"):
+        res = client.get("/boom")
+    assert res.status_code == 500
+    assert res.data == b"Internal Server Error"
+    assert "secret detail" in caplog.text
+    assert "RuntimeError" in caplog.text
+
+
+def test_content_length_that_does_not_match_the_body_is_an_error(client: Client) -> None:
+    assert client.get("/liar").status_code == 500
+
+
+def test_default_route_prefix_is_api_and_hosts_can_share_an_app(
+    app: func.FunctionApp, tmp_path: Path
+) -> None:
+    (tmp_path / "host.json").write_text('{"version": "2.0"}')
+    prefixed = Client(LocalFunctionsHost(app, tmp_path))  # a second host on the same app object
+    assert prefixed.get("/api/items/1").json["handler"] == "item_by_id"
+    assert prefixed.get("/API/api/feeds/team").json["handler"] == "feed"
+    assert prefixed.get("/items/1").status_code == 404
+
+
+def test_function_name_is_the_default_route(tmp_path: Path) -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route()
+    def hello(req: func.HttpRequest) -> str:
+        return "hi"
+
+    assert Client(LocalFunctionsHost(app, ROOT)).get("/Hello").data == b"hi"
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{name}.{ext}", "complex segment"),
+        ("files/{*path}/x", "catch-all must be the last"),
+        ("a/{b?}/c", "only optional segments"),
+        ("a/{b:datetime}", "unsupported route constraint"),
+        ("a//b", "empty segment"),
+    ],
+)
+def test_unsupported_templates_fail_loudly(template: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RouteTemplate(template)
+
+
+def test_template_details() -> None:
+    assert RouteTemplate("x/{n:int:range(1,5)}").match("/x/3") == {"n": "3"}
+    assert RouteTemplate("x/{n:int:range(1,5)}").match("/x/9") is None
+    assert RouteTemplate("x/{n=7}").match("/x") == {"n": "7"}
+    assert RouteTemplate("x/{d:regex(^\\d{{3}}$)}").match("/x/123") == {"d": "123"}
+    assert RouteTemplate("x/{d:regex(^\\d{{3}}$)}").match("/x/1234") is None
+    assert RouteTemplate("x/{g:guid}").match("/x/0f8fad5b-d9cb-469f-a165-70867728950e") is not None
+    assert RouteTemplate("x/{p}").match("/x/") is None  # parameters never match an empty segment
+
+
+# Through a real socket: what pip, uv and twine see.
+
+
+@pytest.fixture
+def running(app: func.FunctionApp):
+    with serve(app, root=ROOT) as host:
+        yield host
+
+
+def test_server_speaks_http_11_with_keep_alive(running) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    try:
+        conn.request("GET", "/team/simple/one/")
+        first = conn.getresponse()
+        assert (first.version, first.status) == (11, 200)
+        assert first.getheader("Connection") is None
+        first.read()
+        sock = conn.sock
+        # A body, a HEAD with a Content-Length and no body, and a chunked upload must all leave
+        # the connection in step for the next request.
+        conn.request("POST", "/created", body=b"payload")
+        assert conn.getresponse().read() == b"payload"
+        conn.request("HEAD", "/team/files/pkg/pkg-1.0.tar.gz")
+        head = conn.getresponse()
+        assert head.getheader("Content-Length") == "1234"
+        assert head.read() == b""
+        conn.request("POST", "/created", body=iter([b"chu", b"nked"]), encode_chunked=True)
+        assert conn.getresponse().read() == b"chunked"
+        conn.request("POST", "/nowhere", body=b"unread body")
+        assert conn.getresponse().read() == b"Not Found"
+        conn.request("GET", "/team/simple/two/")
+        second = conn.getresponse()
+        assert json.loads(second.read())["route_params"]["project"] == "two"
+        assert conn.sock is sock, "the server closed the connection"
+    finally:
+        conn.close()
+
+
+def test_requests_are_recorded_as_clients_sent_them(running) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    try:
+        for method, path in (("GET", "/team/simple/p/?x=1"), ("GET", "/nope"), ("GET", "/boom")):
+            conn.request(method, path)
+            conn.getresponse().read()
+    finally:
+        conn.close()
+    assert running.requests == [
+        RequestRecord("GET", "/team/simple/p/?x=1", 200),
+        ("GET", "/nope", 404),
+        ("GET", "/boom", 500),
+    ]
+    assert running.url == f"http://127.0.0.1:{running.port}"
+    running.clear_requests()
+    assert running.requests == []
+
+
+def test_shutdown_closes_the_port_and_kept_alive_connections(app: func.FunctionApp) -> None:
+    host = serve(app, root=ROOT)
+    conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    conn.request("GET", "/plain")
+    conn.getresponse().read()
+    host.shutdown()
+    host.shutdown()  # idempotent
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", host.port), timeout=5).close()
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        conn.request("GET", "/plain")
+        conn.getresponse().read()
+    conn.close()

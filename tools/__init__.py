@@ -1,0 +1,1 @@
+"""Development tools: a local Functions host, Azurite, ``make run``. The app must never import these."""

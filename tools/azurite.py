@@ -1,0 +1,156 @@
+"""Start the pinned Azurite (tools/package.json) on free ports, for tests and ``make run``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+AZURITE = Path(__file__).resolve().parent / "node_modules" / ".bin" / "azurite"
+ACCOUNT_NAME = "devstoreaccount1"
+# Azurite's well-known, public development key (Azurite README); not a secret.
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+
+
+class AzuriteError(RuntimeError):
+    """Azurite is missing or did not start."""
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((HOST, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Azurite:
+    """A running Azurite process; ``stop()`` (or leaving the ``with`` block) ends it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, ports: list[int]) -> None:
+        self.process = process
+        self._log = log
+        self.blob_port, self.queue_port, self.table_port = ports
+        self.connection_string = (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint=http://{HOST}:{self.blob_port}/{ACCOUNT_NAME};"
+            f"QueueEndpoint=http://{HOST}:{self.queue_port}/{ACCOUNT_NAME};"
+            f"TableEndpoint=http://{HOST}:{self.table_port}/{ACCOUNT_NAME};"
+        )
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.blob_port, self.queue_port, self.table_port]
+
+    def output(self) -> str:
+        """What Azurite has printed so far (stdout and stderr)."""
+        try:
+            return self._log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            # Azurite runs in its own process group (see start_azurite), so signal the whole group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.unlink(missing_ok=True)
+
+    def __enter__(self) -> Azurite:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _launch(in_memory: bool, location: Path | None) -> Azurite:
+    ports = _free_ports(3)
+    args = [str(AZURITE)]
+    if location is not None:
+        location.mkdir(parents=True, exist_ok=True)
+        args += ["--location", str(location)]
+    elif in_memory:
+        args += ["--inMemoryPersistence"]
+    else:
+        raise ValueError("on-disk persistence needs a location")
+    args += [
+        *("--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"),
+        *("--blobHost", HOST, "--blobPort", str(ports[0])),
+        *("--queueHost", HOST, "--queuePort", str(ports[1])),
+        *("--tableHost", HOST, "--tablePort", str(ports[2])),
+    ]
+    # A custom AZURITE_ACCOUNTS in the caller's environment would disable devstoreaccount1.
+    env = {k: v for k, v in os.environ.items() if k != "AZURITE_ACCOUNTS"}
+    fd, log_name = tempfile.mkstemp(prefix="azurite-", suffix=".log")
+    with os.fdopen(fd, "wb") as log:
+        # A file, not a pipe: nobody drains a pipe while Azurite runs, and a full one would block it.
+        # A new session keeps the terminal's Ctrl-C away from Azurite, so we decide when it stops.
+        process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=location or tempfile.gettempdir(),
+            env=env,
+            start_new_session=True,
+        )
+    return Azurite(process, Path(log_name), ports)
+
+
+def start_azurite(*, in_memory: bool = True, location: Path | None = None) -> Azurite:
+    """Start Azurite on three free 127.0.0.1 ports and return once all of them accept connections.
+
+    With ``location`` the data is kept on disk there (``in_memory`` is then ignored, as Azurite
+    rejects both together); otherwise it lives in memory and is gone when Azurite stops.
+    """
+    if not AZURITE.exists():
+        raise AzuriteError(f"Azurite is not installed at {AZURITE}: run make bootstrap")
+    # Another process can take a port between our probe and Azurite's bind; retry on that race.
+    for attempt in range(3):
+        azurite = _launch(in_memory, location)
+        deadline = time.monotonic() + START_TIMEOUT
+        pending = list(azurite.ports)
+        while pending and azurite.process.poll() is None and time.monotonic() < deadline:
+            pending = [port for port in pending if not _accepts(port)]
+            if pending:
+                time.sleep(0.05)  # poll interval only; readiness is the connect above
+        if not pending and azurite.process.poll() is None:
+            return azurite
+        status = azurite.process.poll()
+        output = azurite.output()
+        azurite.stop()
+        if "EADDRINUSE" in output and attempt < 2:
+            continue
+        if status is None:
+            reason = f"did not open ports {pending} within {START_TIMEOUT:.0f} s"
+        else:
+            reason = f"exited with status {status}"
+        raise AzuriteError(f"Azurite {reason}. Its output:\n{output.strip() or '(none)'}")
+    raise AssertionError("unreachable")
