@@ -1,0 +1,53 @@
+"""Errors that reach a client: each carries the HTTP status, a stable code and a message that says
+what to do. Handlers turn them into responses; anything else escaping a handler is a bug (500)."""
+
+from __future__ import annotations
+
+
+class FeedhouseError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(FeedhouseError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(FeedhouseError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(FeedhouseError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(FeedhouseError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(FeedhouseError):
+    status = 409
+    code = "conflict"
+
+
+class Gone(FeedhouseError):
+    status = 410
+    code = "gone"
+
+
+class PayloadTooLarge(FeedhouseError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(FeedhouseError):
+    status = 503
+    code = "unavailable"

@@ -1,0 +1,95 @@
+"""Names: feeds, projects and file names, their validation and their normal forms.
+
+Every name that becomes part of a storage key or a URL passes through here first.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packaging.utils import canonicalize_name
+
+from shared.errors import BadRequest
+
+# PyPI's rule for project names (warehouse PROJECT_NAME_RE).
+_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+FEED_NAME_MAX_LENGTH = 64
+# Azure Artifacts' feed-name rule lists these characters as forbidden; '%' is refused as well because
+# a feed name is a URL path segment and a percent sign there would need escaping everywhere.
+_FEED_FORBIDDEN = set('@~;{}\\+=<>|/?:&$*"#[]%')
+# `admin` and `runtime` are route prefixes the Functions host owns; `api` is ours.
+RESERVED_FEED_NAMES = frozenset({"api", "admin", "runtime"})
+
+_FILENAME_MAX_LENGTH = 255
+
+
+class InvalidFeedName(BadRequest):
+    code = "invalid_feed_name"
+
+
+class InvalidProjectName(BadRequest):
+    code = "invalid_project_name"
+
+
+class InvalidFilename(BadRequest):
+    code = "invalid_filename"
+
+
+def validate_feed_name(name: str) -> str:
+    """Return ``name`` if it is a usable feed name, else raise InvalidFeedName saying why."""
+    if not isinstance(name, str) or not name:
+        raise InvalidFeedName("A feed name is required.")
+    if len(name) > FEED_NAME_MAX_LENGTH:
+        raise InvalidFeedName(f"Feed names are at most {FEED_NAME_MAX_LENGTH} characters long.")
+    if not name.isascii() or not name.isprintable() or any(c.isspace() for c in name):
+        raise InvalidFeedName("Feed names use printable ASCII characters and no whitespace.")
+    bad = sorted(set(name) & _FEED_FORBIDDEN)
+    if bad:
+        raise InvalidFeedName(f"Feed names cannot contain {' '.join(bad)}.")
+    if name[0] in "_." or name.endswith("."):
+        raise InvalidFeedName("Feed names cannot start with '_' or '.', nor end with '.'.")
+    if ".." in name:
+        raise InvalidFeedName("Feed names cannot contain '..'.")
+    if name.lower() in RESERVED_FEED_NAMES:
+        raise InvalidFeedName(f"'{name}' is reserved; choose another feed name.")
+    return name
+
+
+def feed_key(name: str) -> str:
+    """The storage key of a feed: names are unique case-insensitively."""
+    return validate_feed_name(name).lower()
+
+
+def validate_project_name(name: str) -> str:
+    if not name or not _PROJECT_NAME_RE.match(name):
+        raise InvalidProjectName(
+            f"'{name}' is an invalid project name: start and end with a letter or numeral, "
+            "containing only ASCII numeric and '.', '_' and '-'."
+        )
+    return name
+
+
+def normalize_project_name(name: str) -> str:
+    """PEP 503 normal form; raises InvalidProjectName for names PyPI would refuse."""
+    return canonicalize_name(validate_project_name(name))
+
+
+def validate_filename(filename: str) -> str:
+    """Refuse file names that could escape a storage key or a URL path segment."""
+    if not filename:
+        raise InvalidFilename("The uploaded file has no name.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in filename):
+        raise InvalidFilename(
+            "Cannot upload a file with non-printable characters (ordinals 0-31) or the DEL character "
+            "(ordinal 127) in the name."
+        )
+    if "/" in filename or "\\" in filename:
+        raise InvalidFilename("Cannot upload a file with '/' or '\\' in the name.")
+    if ".." in filename:
+        raise InvalidFilename("Cannot upload a file with '..' in the name.")
+    if any(c in filename for c in "#?%") or not filename.isascii():
+        raise InvalidFilename("Distribution file names use ASCII letters, digits and '._-+!' only.")
+    if len(filename) > _FILENAME_MAX_LENGTH:
+        raise InvalidFilename(f"File names are at most {_FILENAME_MAX_LENGTH} characters long.")
+    return filename

@@ -1,0 +1,270 @@
+"""Where the bytes and records go: Azure Blob Storage for files, Azure Table Storage for records.
+
+This is the only module that talks to the Azure SDKs. Everything above it sees plain dicts, byte
+streams and the three exceptions below. Writes are conditional: records are created insert-only or
+replaced on an ETag match, blobs are created only when absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
+
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+
+from shared import settings as settings_module
+from shared.errors import ServiceUnavailable
+
+BLOB_CONTAINER = "packages"
+FEEDS_TABLE = "feeds"
+PROJECTS_TABLE = "projects"
+FILES_TABLE = "files"
+TABLE_NAMES: tuple[str, ...] = (FEEDS_TABLE, PROJECTS_TABLE, FILES_TABLE)
+
+# Azurite 3.35 refuses the blob SDK's newest default API version; this one both accept.
+_BLOB_API_VERSION = "2025-11-05"
+# A request must answer within the Functions host's 230 s; the SDK defaults retry for minutes.
+_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "connection_timeout": 10, "read_timeout": 60}
+_ETAG = "_etag"
+
+Record = dict[str, Any]
+
+
+class RecordExists(Exception):
+    """An insert-only write found a record (or blob) already there."""
+
+
+class RecordChanged(Exception):
+    """A conditional write lost a race: the record changed or vanished since it was read."""
+
+
+class StorageError(ServiceUnavailable):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Storage is not answering ({detail}). Try again shortly.")
+
+
+def etag_of(record: Record) -> str:
+    return record[_ETAG]
+
+
+def _record(entity: Any) -> Record:
+    record = dict(entity)
+    record[_ETAG] = entity.metadata.get("etag")
+    return record
+
+
+def _entity(record: Record) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != _ETAG and v is not None}
+
+
+class Storage:
+    """Clients for one storage account, created once per process and shared by all requests."""
+
+    def __init__(self, config: settings_module.Settings) -> None:
+        # Imported here, not at module import, so a cold start pays for them on first use only.
+        from azure.data.tables import TableServiceClient
+        from azure.storage.blob import BlobServiceClient, ExponentialRetry
+
+        # The blob SDK's own default waits 15 s before its first retry.
+        blob_options = {
+            **_CLIENT_OPTIONS,
+            "retry_policy": ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2),
+        }
+
+        if config.storage_connection_string:
+            self._blobs = BlobServiceClient.from_connection_string(
+                config.storage_connection_string, api_version=_BLOB_API_VERSION, **blob_options
+            )
+            self._tables = TableServiceClient.from_connection_string(
+                config.storage_connection_string, **_CLIENT_OPTIONS
+            )
+            # Local storage (Azurite) starts empty; in Azure, infra/ creates the container and tables.
+            self._create_missing_containers()
+        elif config.storage_account_name:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+            account = config.storage_account_name
+            self._blobs = BlobServiceClient(
+                f"https://{account}.blob.core.windows.net", credential=credential, **blob_options
+            )
+            self._tables = TableServiceClient(
+                endpoint=f"https://{account}.table.core.windows.net", credential=credential, **_CLIENT_OPTIONS
+            )
+        else:
+            raise settings_module.InvalidSetting(
+                "Set FEEDHOUSE_STORAGE_CONNECTION_STRING or FEEDHOUSE_STORAGE_ACCOUNT_NAME."
+            )
+        self._container = self._blobs.get_container_client(BLOB_CONTAINER)
+        self._table_clients = {name: self._tables.get_table_client(name) for name in TABLE_NAMES}
+
+    def _create_missing_containers(self) -> None:
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                self._blobs.create_container(BLOB_CONTAINER)
+            for name in TABLE_NAMES:
+                self._tables.create_table_if_not_exists(name)
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    # Records -----------------------------------------------------------------------------------
+
+    def insert(self, table: str, record: Record) -> None:
+        """Create a record; RecordExists if one with the same keys is there."""
+        try:
+            self._table_clients[table].create_entity(_entity(record))
+        except ResourceExistsError:
+            raise RecordExists(f"{table}:{record['PartitionKey']}:{record['RowKey']}") from None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def get(self, table: str, partition: str, row: str) -> Record | None:
+        try:
+            return _record(self._table_clients[table].get_entity(partition, row))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def partition(self, table: str, partition: str) -> list[Record]:
+        """Every record of one partition: the one query a page may cost."""
+        try:
+            entities = self._table_clients[table].query_entities(
+                "PartitionKey eq @pk", parameters={"pk": partition}
+            )
+            return [_record(e) for e in entities]
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def replace(self, table: str, record: Record) -> Record:
+        """Replace a record read earlier; RecordChanged if it changed or vanished since."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        try:
+            meta = self._table_clients[table].update_entity(
+                _entity(record),
+                mode=UpdateMode.REPLACE,
+                etag=etag_of(record),
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise RecordChanged(f"{table}:{record['PartitionKey']}:{record['RowKey']}") from None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return {**record, _ETAG: meta.get("etag")}
+
+    def delete(self, table: str, partition: str, row: str) -> None:
+        """Delete a record if it is there."""
+        try:
+            self._table_clients[table].delete_entity(partition, row)
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def delete_records(self, table: str, records: Iterable[Record]) -> None:
+        for record in records:
+            self.delete(table, record["PartitionKey"], record["RowKey"])
+
+    # Blobs -------------------------------------------------------------------------------------
+
+    def create_blob(
+        self,
+        name: str,
+        data: BinaryIO,
+        *,
+        length: int,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> bool:
+        """Upload a blob unless one with that name exists; False if it did (nothing written)."""
+        from azure.storage.blob import ContentSettings
+
+        try:
+            self._container.upload_blob(
+                name,
+                data,
+                length=length,
+                overwrite=False,
+                metadata=metadata,
+                content_settings=ContentSettings(
+                    content_type=content_type,
+                    cache_control="public, max-age=365000000, immutable",
+                ),
+            )
+        except ResourceExistsError:
+            return False
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return True
+
+    def read_blob(self, name: str, offset: int | None = None, length: int | None = None) -> bytes:
+        try:
+            return self._container.download_blob(name, offset=offset, length=length).readall()
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def iter_blob(self, name: str) -> Iterator[bytes]:
+        try:
+            yield from self._container.download_blob(name).chunks()
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def delete_blob(self, name: str) -> None:
+        try:
+            self._container.delete_blob(name, delete_snapshots="include")
+        except ResourceNotFoundError:
+            pass
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def delete_blobs(self, prefix: str) -> None:
+        """Delete every blob whose name starts with ``prefix`` (which must end with '/')."""
+        if not prefix.endswith("/"):
+            raise ValueError("a blob prefix must end with '/'")
+        try:
+            for blob in self._container.list_blobs(name_starts_with=prefix):
+                self.delete_blob(blob.name)
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    # Health ------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise StorageError unless both services answer."""
+        try:
+            self._container.get_container_properties()
+            next(
+                iter(self._table_clients[FEEDS_TABLE].list_entities(results_per_page=1, select=["RowKey"])),
+                None,
+            )
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+
+_lock = threading.Lock()
+_instance: Storage | None = None
+
+
+def get_storage() -> Storage:
+    """The process-wide Storage, created on first use."""
+    global _instance
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = Storage(settings_module.load())
+    return _instance
+
+
+def reset() -> None:
+    """Forget the clients and settings (tests point the app at a fresh Azurite)."""
+    global _instance
+    with _lock:
+        _instance = None
+    settings_module.load.cache_clear()

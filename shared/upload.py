@@ -1,0 +1,237 @@
+"""The legacy upload API's rules: what a publish request must carry, checked in Warehouse's order.
+
+Each check raises an error whose message tells the publisher what to change. Nothing here stores
+anything; ``shared.packages.add_file`` does that once every check has passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from shared.distributions import (
+    FILETYPE_EXTENSIONS,
+    SDIST,
+    WHEEL,
+    inspect_distribution,
+    parse_distribution_filename,
+)
+from shared.errors import BadRequest, Gone, PayloadTooLarge
+from shared.names import validate_filename, validate_project_name
+
+SUPPORTED_METADATA_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"})
+_CORE_METADATA_HELP = "See https://packaging.python.org/specifications/core-metadata for more information."
+_HEX64 = re.compile(r"^[a-fA-F0-9]{64}$")
+_HEX32 = re.compile(r"^[a-fA-F0-9]{32}$")
+_CHUNK = 1024 * 1024
+
+
+class UploadRejected(BadRequest):
+    code = "upload_rejected"
+
+
+@dataclass(frozen=True)
+class UploadFile:
+    """The ``content`` part of an upload, as the HTTP layer received it."""
+
+    filename: str
+    content_type: str | None
+    stream: BinaryIO
+
+
+@dataclass(frozen=True)
+class ValidatedUpload:
+    name: str
+    project: str
+    version: str
+    filename: str
+    filetype: str
+    size: int
+    sha256: str
+    blake2_256: str
+    requires_python: str | None
+    metadata: bytes | None
+    stream: BinaryIO
+
+
+def _field(form: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = form.get(name) or []
+    value = values[0].strip() if values else ""
+    return value or None
+
+
+def _check_action(form: Mapping[str, Sequence[str]]) -> None:
+    action = _field(form, ":action")
+    if action in ("submit", "submit_pkg_info"):
+        raise Gone("Project pre-registration is no longer required or supported, upload your files instead.")
+    if action == "doc_upload":
+        raise Gone("Uploading documentation is not supported; host documentation elsewhere.")
+    if action != "file_upload":
+        raise UploadRejected(
+            "Unknown or missing ':action'; an upload sends ':action=file_upload' (twine, uv publish and "
+            "poetry publish do this for you)."
+        )
+    if (_field(form, "protocol_version") or "1") != "1":
+        raise UploadRejected("Unknown protocol version.")
+
+
+def _check_metadata_fields(form: Mapping[str, Sequence[str]]) -> tuple[str, Version]:
+    metadata_version = _field(form, "metadata_version")
+    if metadata_version not in SUPPORTED_METADATA_VERSIONS:
+        raise UploadRejected(
+            f"'{metadata_version or ''}' is an invalid value for Metadata-Version. Error: Use a known "
+            f"metadata version. {_CORE_METADATA_HELP}"
+        )
+    name = _field(form, "name")
+    if name is None:
+        raise UploadRejected(
+            f"'' is an invalid value for Name. Error: This field is required. {_CORE_METADATA_HELP}"
+        )
+    try:
+        validate_project_name(name)
+    except BadRequest:
+        raise UploadRejected(
+            f"'{name}' is an invalid value for Name. Error: Start and end with a letter or numeral "
+            f"containing only ASCII numeric and '.', '_' and '-'. {_CORE_METADATA_HELP}"
+        ) from None
+    raw_version = _field(form, "version")
+    try:
+        version = Version(raw_version or "")
+    except InvalidVersion:
+        raise UploadRejected(
+            f"'{raw_version or ''}' is an invalid value for Version. Error: Start and end with a letter or "
+            f"numeral containing only ASCII numeric and '.', '_' and '-'. {_CORE_METADATA_HELP}"
+        ) from None
+    return name, version
+
+
+def _check_filetype(form: Mapping[str, Sequence[str]], filename: str) -> str:
+    filetype = _field(form, "filetype")
+    if filetype not in FILETYPE_EXTENSIONS:
+        raise UploadRejected(
+            "Unknown type of file; 'filetype' must be 'sdist' or 'bdist_wheel'. Use a known file type."
+        )
+    pyversion = _field(form, "pyversion")
+    if filetype == WHEEL and not pyversion:
+        raise UploadRejected("Python version is required for binary distribution uploads.")
+    if filetype == SDIST and pyversion not in (None, "source"):
+        raise UploadRejected("Use 'source' as Python version for an sdist.")
+    validate_filename(filename)
+    if not filename.endswith(FILETYPE_EXTENSIONS[filetype]):
+        ext = ".tar.gz" if filename.endswith(".tar.gz") else "." + filename.rpartition(".")[2]
+        raise UploadRejected(
+            f"Invalid file extension: Extension {ext} is invalid for filetype {filetype}. See "
+            "https://peps.python.org/pep-0527/ for more information."
+        )
+    return filetype
+
+
+def _measure(stream: BinaryIO, max_bytes: int, feed: str) -> tuple[int, dict[str, str]]:
+    """Size and digests in one pass over the bytes."""
+    hashers = {
+        "md5": hashlib.md5(usedforsecurity=False),
+        "sha256": hashlib.sha256(),
+        "blake2_256": hashlib.blake2b(digest_size=32),
+    }
+    size = 0
+    stream.seek(0)
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"File too large. Limit for feed '{feed}' is {_megabytes(max_bytes)}.")
+        for hasher in hashers.values():
+            hasher.update(chunk)
+    stream.seek(0)
+    if size == 0:
+        raise UploadRejected("Invalid distribution file. The uploaded file is empty.")
+    return size, {k: h.hexdigest() for k, h in hashers.items()}
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB"
+
+
+def _check_digests(form: Mapping[str, Sequence[str]], digests: dict[str, str]) -> None:
+    supplied = {
+        "md5": _field(form, "md5_digest"),
+        "sha256": _field(form, "sha256_digest"),
+        "blake2_256": _field(form, "blake2_256_digest"),
+    }
+    if not any(supplied.values()):
+        raise UploadRejected("Include at least one message digest.")
+    for algorithm, value in supplied.items():
+        if value is None:
+            continue
+        pattern = _HEX32 if algorithm == "md5" else _HEX64
+        if not pattern.match(value):
+            raise UploadRejected(f"'{algorithm}_digest' must be a hexadecimal {algorithm} digest.")
+        if value.lower() != digests[algorithm]:
+            raise UploadRejected(
+                "The digest supplied does not match a digest calculated from the uploaded file."
+            )
+
+
+def validate_upload(
+    form: Mapping[str, Sequence[str]],
+    content: UploadFile | None,
+    *,
+    feed: str,
+    max_bytes: int,
+) -> ValidatedUpload:
+    """Run every upload check, in order; return what may be stored."""
+    _check_action(form)
+    name, version = _check_metadata_fields(form)
+    if content is None:
+        raise UploadRejected("Upload payload does not have a file.")
+    filetype = _check_filetype(form, content.filename)
+    # uv sends the part without a content type; Warehouse's own check is against images.
+    if content.content_type and content.content_type.startswith("image/"):
+        raise UploadRejected(
+            "Invalid distribution file. Send the 'content' part as application/octet-stream."
+        )
+    size, digests = _measure(content.stream, max_bytes, feed)
+    _check_digests(form, digests)
+
+    dist = parse_distribution_filename(content.filename)
+    project = canonicalize_name(name)
+    if dist.name != project:
+        raise UploadRejected(
+            f"Filename '{content.filename}' should contain the normalized project name '{project}', "
+            f"not '{dist.name}'."
+        )
+    if dist.version != version:
+        raise UploadRejected(f"Version in filename should be '{version}' not '{dist.version}'.")
+    if dist.filetype != filetype:
+        raise UploadRejected(f"Filename '{content.filename}' is not a {filetype} file name.")
+
+    requires_python = _field(form, "requires_python")
+    if requires_python is not None:
+        try:
+            SpecifierSet(requires_python)
+        except InvalidSpecifier:
+            raise UploadRejected(
+                f"'{requires_python}' is an invalid value for Requires-Python. Error: Invalid specifier. "
+                f"{_CORE_METADATA_HELP}"
+            ) from None
+
+    contents = inspect_distribution(content.stream, dist)
+    return ValidatedUpload(
+        name=name,
+        project=project,
+        version=str(version),
+        filename=content.filename,
+        filetype=filetype,
+        size=size,
+        sha256=digests["sha256"],
+        blake2_256=digests["blake2_256"],
+        requires_python=requires_python,
+        metadata=contents.metadata,
+        stream=content.stream,
+    )

@@ -1,0 +1,70 @@
+"""Fixtures shared by the whole suite: a real Azurite per test session, the app pointed at it, and
+unique feeds so that no test depends on another's data."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_TOKEN = "fh_test_" + secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[object]:
+    from tools.azurite import start_azurite
+
+    with start_azurite() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def app_env(azurite) -> Iterator[dict[str, str]]:
+    """Point the app (settings, storage clients) at the session's Azurite."""
+    from shared import storage
+
+    env = {
+        "FEEDHOUSE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "FEEDHOUSE_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    storage.reset()
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    storage.reset()
+
+
+@pytest.fixture
+def storage(app_env):
+    from shared.storage import get_storage
+
+    return get_storage()
+
+
+@pytest.fixture
+def feed_name(storage) -> str:
+    """A new, empty private feed with a unique name."""
+    from shared import feeds
+
+    name = "t-" + secrets.token_hex(6)
+    feeds.create_feed(storage, feeds.parse_new_feed({"name": name}))
+    return name
+
+
+@pytest.fixture(scope="session")
+def server(app_env) -> Iterator[object]:
+    """The app served over real HTTP by the local Functions host."""
+    from function_app import app
+    from tools.functions_host import serve
+
+    with serve(app, root=ROOT) as running:
+        yield running

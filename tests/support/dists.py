@@ -1,0 +1,110 @@
+"""Distribution files for tests: small synthetic archives for handler tests, and real ones built
+by `python -m build` for the end-to-end tests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import textwrap
+import zipfile
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+
+def _metadata(name: str, version: str, requires_python: str | None, requires: tuple[str, ...]) -> str:
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    if requires_python:
+        lines.append(f"Requires-Python: {requires_python}")
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    return "\n".join(lines) + "\n\n"
+
+
+def make_wheel(
+    name: str,
+    version: str,
+    *,
+    requires_python: str | None = None,
+    requires: tuple[str, ...] = (),
+) -> tuple[str, bytes]:
+    """A minimal valid pure-Python wheel: (filename, bytes)."""
+    dist = canonicalize_name(name).replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    files = {
+        f"{dist}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{info}/METADATA": _metadata(name, version, requires_python, requires).encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return f"{dist}-{version}-py3-none-any.whl", buffer.getvalue()
+
+
+def make_sdist(name: str, version: str) -> tuple[str, bytes]:
+    """A minimal sdist (.tar.gz with one top-level directory and PKG-INFO): (filename, bytes)."""
+    dist = canonicalize_name(name).replace("-", "_")
+    top = f"{dist}-{version}"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, data in {
+            f"{top}/PKG-INFO": _metadata(name, version, None, ()).encode(),
+            f"{top}/setup.py": b"from setuptools import setup\nsetup()\n",
+        }.items():
+            member = tarfile.TarInfo(path)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    return f"{top}.tar.gz", buffer.getvalue()
+
+
+def build_project(
+    workdir: Path,
+    name: str,
+    version: str,
+    *,
+    dependencies: tuple[str, ...] = (),
+    requires_python: str = ">=3.8",
+) -> list[Path]:
+    """Write a tiny setuptools project and build its sdist and wheel with `python -m build`."""
+    module = canonicalize_name(name).replace("-", "_")
+    source = workdir / f"src-{module}-{version}"
+    (source / module).mkdir(parents=True)
+    (source / module / "__init__.py").write_text(f"VERSION = {version!r}\n")
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    (source / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            [build-system]
+            requires = ["setuptools>=69"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "{name}"
+            version = "{version}"
+            requires-python = "{requires_python}"
+            dependencies = [{deps}]
+
+            [tool.setuptools]
+            packages = ["{module}"]
+            """
+        )
+    )
+    out = workdir / f"dist-{module}-{version}"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return sorted(out.iterdir())
