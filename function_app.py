@@ -1,0 +1,11 @@
+"""The Feedhouse Functions app: one FunctionApp, one Blueprint per HTTP surface."""
+
+import azure.functions as func
+
+from functions import feeds_api, files, health, simple, upload
+
+# Feedhouse authenticates callers itself (tokens as HTTP Basic passwords), so no function keys.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+for blueprint in (health.bp, feeds_api.bp, simple.bp, upload.bp, files.bp):
+    app.register_functions(blueprint)

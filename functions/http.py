@@ -1,0 +1,96 @@
+"""What every handler shares: error translation, JSON and text responses, redirects, credentials."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared import auth, settings
+from shared.auth import REALM, Permission, Principal, token_from_authorization
+from shared.errors import BadRequest, FeedhouseError, ServiceUnavailable
+
+logger = logging.getLogger("feedhouse")
+
+Handler = Callable[[func.HttpRequest], func.HttpResponse]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, indent=2) + "\n",
+        status_code=status,
+        headers=headers,
+        mimetype="application/json",
+    )
+
+
+def _challenge(error: FeedhouseError) -> dict[str, str]:
+    # pip asks its keyring or the user for credentials only after a 401 that it can answer with Basic.
+    return {"WWW-Authenticate": f'Basic realm="{REALM}"'} if error.status == 401 else {}
+
+
+def json_error(error: FeedhouseError) -> func.HttpResponse:
+    return json_response({"error": error.code, "message": error.message}, error.status, _challenge(error))
+
+
+def text_error(error: FeedhouseError) -> func.HttpResponse:
+    return func.HttpResponse(error.message + "\n", status_code=error.status, headers=_challenge(error))
+
+
+def _internal_error(render: Callable[[FeedhouseError], func.HttpResponse]) -> func.HttpResponse:
+    return render(ServiceUnavailable("The feed could not answer this request; try again shortly."))
+
+
+def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[[Handler], Handler]:
+    def decorator(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+            try:
+                return handler(req)
+            except FeedhouseError as error:
+                return render(error)
+            except settings.InvalidSetting as error:
+                logger.error("Feedhouse is misconfigured: %s", error)
+                return _internal_error(render)
+            except Exception:
+                logger.exception("Unhandled error in %s %s", req.method, urlsplit(req.url).path)
+                raise
+
+        return wrapper
+
+    return decorator
+
+
+# Decorators for handlers: errors become JSON (the management API) or plain text (the package API,
+# whose clients print a body as it is).
+json_errors = _guarded(json_error)
+text_errors = _guarded(text_error)
+
+
+def caller_token(req: func.HttpRequest) -> str | None:
+    return token_from_authorization(req.headers.get("Authorization"))
+
+
+def authorize(req: func.HttpRequest, permission: Permission) -> Principal:
+    """The caller of ``req`` if they hold ``permission``; raises Unauthorized/Forbidden otherwise."""
+    return auth.authorize(caller_token(req), settings.load().admin_token, permission)
+
+
+def request_path(req: func.HttpRequest) -> str:
+    return urlsplit(req.url).path
+
+
+def redirect(location: str, status: int = 301) -> func.HttpResponse:
+    return func.HttpResponse(status_code=status, headers={"Location": location})
+
+
+def read_json(req: func.HttpRequest) -> Any:
+    try:
+        return json.loads(req.get_body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body must be JSON.") from None

@@ -1,0 +1,56 @@
+"""The legacy upload API (what twine, ``uv publish`` and ``poetry publish`` speak).
+
+Served at ``/{feed}/upload/`` and, so one URL serves installers and publishers, on ``POST
+/{feed}/simple/``. Never answers with a redirect: no publisher follows one.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http import authorize, text_errors
+from shared import feeds, packages, settings
+from shared.auth import Permission
+from shared.errors import BadRequest, PayloadTooLarge
+from shared.storage import get_storage
+from shared.upload import UploadFile, validate_upload
+
+bp = func.Blueprint()
+
+# Room for the form fields (metadata, description) around the file itself.
+_FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+@bp.route(route="{feed}/upload", methods=["POST"])
+def upload(req: func.HttpRequest) -> func.HttpResponse:
+    return handle_upload(req)
+
+
+@text_errors
+def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
+    config = settings.load()
+    uploader = authorize(req, Permission.PUBLISH)
+    storage = get_storage()
+    feed = feeds.get_feed(storage, req.route_params["feed"])
+
+    if len(req.get_body()) > config.max_upload_bytes + _FORM_OVERHEAD_BYTES:
+        raise PayloadTooLarge(
+            f"File too large. Limit for feed '{feed.name}' is {config.max_upload_bytes} bytes."
+        )
+    content_type = req.headers.get("Content-Type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise BadRequest(
+            "Uploads are multipart/form-data requests, as twine, uv publish and poetry publish send them."
+        )
+    try:
+        form, files = req.form, req.files
+    except ValueError as exc:
+        raise BadRequest(f"The multipart body could not be read: {exc}") from None
+
+    part = files.get("content")
+    content = UploadFile(part.filename or "", part.content_type, part.stream) if part is not None else None
+    fields = {key: form.getlist(key) for key in form}
+    validated = validate_upload(fields, content, feed=feed.name, max_bytes=config.max_upload_bytes)
+    created = packages.add_file(storage, feed.key, validated, uploader=uploader.name)
+    message = "OK" if created else f"{validated.filename} was already uploaded with these exact bytes."
+    return func.HttpResponse(message + "\n", status_code=200)

@@ -1,0 +1,221 @@
+"""The upload endpoint at handler level: every refusal is a 4xx with a message, and stores nothing."""
+
+import hashlib
+
+import pytest
+from azure.storage.blob import ContainerClient
+
+from functions.simple import project_list
+from functions.upload import upload
+from shared import settings
+from shared.packages import list_files, list_projects
+from shared.storage import BLOB_CONTAINER
+from tests.conftest import ADMIN_TOKEN
+from tests.support.dists import make_sdist, make_wheel
+from tests.support.http import basic, request
+from tests.support.multipart import encode, upload_fields
+
+
+def post(feed, items, *, headers=None, handler=upload, path="upload/"):
+    body, content_type = encode(items)
+    all_headers = {"Content-Type": content_type, **basic(ADMIN_TOKEN), **(headers or {})}
+    return handler(
+        request("POST", f"/{feed}/{path}", route_params={"feed": feed}, body=body, headers=all_headers)
+    )
+
+
+def text(response) -> str:
+    return response.get_body().decode()
+
+
+def blobs(app_env, feed) -> list[str]:
+    container = ContainerClient.from_connection_string(
+        app_env["FEEDHOUSE_STORAGE_CONNECTION_STRING"], BLOB_CONTAINER, api_version="2025-11-05"
+    )
+    return [b.name for b in container.list_blobs(name_starts_with=feed.lower() + "/")]
+
+
+def assert_nothing_stored(storage, app_env, feed):
+    assert list_projects(storage, feed.lower()) == []
+    assert blobs(app_env, feed) == []
+
+
+def test_wheel_and_sdist_upload(storage, feed_name):
+    wheel, wheel_bytes = make_wheel("Demo_Pkg", "1.0", requires_python=">=3.8")
+    sdist, sdist_bytes = make_sdist("Demo_Pkg", "1.0")
+    r1 = post(feed_name, upload_fields("Demo_Pkg", "1.0", wheel, wheel_bytes, requires_python=">=3.8"))
+    r2 = post(feed_name, upload_fields("Demo_Pkg", "1.0", sdist, sdist_bytes))
+    assert (r1.status_code, r2.status_code) == (200, 200), (text(r1), text(r2))
+    files = list_files(storage, feed_name.lower(), "demo-pkg")
+    assert {f.filename for f in files} == {wheel, sdist}
+    stored = next(f for f in files if f.filename == wheel)
+    assert stored.sha256 == hashlib.sha256(wheel_bytes).hexdigest()
+    assert stored.size == len(wheel_bytes)
+    assert stored.requires_python == ">=3.8"
+    assert [p.name for p in list_projects(storage, feed_name.lower())] == ["demo-pkg"]
+
+
+def test_post_to_simple_url_uploads_too(storage, feed_name):
+    wheel, data = make_wheel("viasimple", "2.0")
+    response = post(
+        feed_name, upload_fields("viasimple", "2.0", wheel, data), handler=project_list, path="simple/"
+    )
+    assert response.status_code == 200, text(response)
+    assert [f.filename for f in list_files(storage, feed_name.lower(), "viasimple")] == [wheel]
+
+
+def test_identical_reupload_is_ok_and_changed_bytes_are_refused(storage, feed_name):
+    wheel, data = make_wheel("again", "1.0")
+    assert post(feed_name, upload_fields("again", "1.0", wheel, data)).status_code == 200
+    same = post(feed_name, upload_fields("again", "1.0", wheel, data))
+    assert same.status_code == 200
+    _, other = make_wheel("again", "1.0", requires=("six",))
+    changed = post(feed_name, upload_fields("again", "1.0", wheel, other))
+    assert changed.status_code == 400
+    assert text(changed).startswith("File already exists")
+    files = list_files(storage, feed_name.lower(), "again")
+    assert [f.sha256 for f in files] == [hashlib.sha256(data).hexdigest()]
+
+
+def _refusals():
+    wheel, data = make_wheel("demo", "1.0")
+    sdist, sdist_data = make_sdist("demo", "1.0")
+    return [
+        (
+            "wrong digest",
+            upload_fields("demo", "1.0", wheel, data, sha256_digest="0" * 64),
+            "digest supplied",
+        ),
+        (
+            "no digest",
+            upload_fields("demo", "1.0", wheel, data, sha256_digest=None, blake2_256_digest=None),
+            "at least one message digest",
+        ),
+        ("name mismatch", upload_fields("other", "1.0", wheel, data), "normalized project name"),
+        ("version mismatch", upload_fields("demo", "2.0", wheel, data), "Version in filename"),
+        ("slash", upload_fields("demo", "1.0", "x/" + wheel, data), "'/'"),
+        ("dotdot", upload_fields("demo", "1.0", "..demo-1.0-py3-none-any.whl", data), "'..'"),
+        (
+            "unknown filetype",
+            upload_fields("demo", "1.0", wheel, data, filetype="bdist_egg"),
+            "known file type",
+        ),
+        ("wrong extension", upload_fields("demo", "1.0", "demo-1.0.exe", data), "Invalid file extension"),
+        (
+            "sdist as wheel",
+            upload_fields("demo", "1.0", sdist, sdist_data, filetype="bdist_wheel"),
+            "Invalid file extension",
+        ),
+        ("missing name", upload_fields("demo", "1.0", wheel, data, name=None), "Name"),
+        ("missing version", upload_fields("demo", "1.0", wheel, data, version=None), "Version"),
+        ("bad version", upload_fields("demo", "not a version", wheel, data), "Version"),
+        (
+            "bad metadata version",
+            upload_fields("demo", "1.0", wheel, data, metadata_version="9.9"),
+            "Metadata-Version",
+        ),
+        ("missing action", upload_fields("demo", "1.0", wheel, data, **{":action": None}), ":action"),
+        ("protocol", upload_fields("demo", "1.0", wheel, data, protocol_version="2"), "protocol version"),
+        (
+            "wheel without pyversion",
+            upload_fields("demo", "1.0", wheel, data, pyversion=None),
+            "Python version",
+        ),
+        (
+            "bad requires-python",
+            upload_fields("demo", "1.0", wheel, data, requires_python="=>3"),
+            "Requires-Python",
+        ),
+        ("not a zip", upload_fields("demo", "1.0", wheel, b"definitely not a zip"), "not a zipfile"),
+        ("not a tar", upload_fields("demo", "1.0", sdist, b"definitely not a tar"), "not a tarfile"),
+        ("empty file", upload_fields("demo", "1.0", wheel, b""), "empty"),
+        (
+            "no file",
+            [(k, v) for k, v in upload_fields("demo", "1.0", wheel, data) if k != "content"],
+            "does not have a file",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("case", "items", "message"), _refusals(), ids=[c[0] for c in _refusals()])
+def test_bad_uploads_are_refused_with_a_message_and_store_nothing(
+    storage, app_env, feed_name, case, items, message
+):
+    response = post(feed_name, items)
+    assert 400 <= response.status_code < 500, text(response)
+    assert message in text(response)
+    assert_nothing_stored(storage, app_env, feed_name)
+
+
+def test_backslash_in_filename_is_refused(storage, app_env, feed_name):
+    # A quoted multipart filename cannot carry a backslash (it is an escape); RFC 2231's filename* can.
+    wheel, data = make_wheel("demo", "1.0")
+    body, content_type = encode(upload_fields("demo", "1.0", wheel, data))
+    body = body.replace(f'filename="{wheel}"'.encode(), f"filename*=UTF-8''x%5C{wheel}".encode())
+    response = upload(
+        request(
+            "POST",
+            f"/{feed_name}/upload/",
+            route_params={"feed": feed_name},
+            body=body,
+            headers={"Content-Type": content_type, **basic(ADMIN_TOKEN)},
+        )
+    )
+    assert response.status_code == 400
+    assert "'\\'" in text(response)
+    assert_nothing_stored(storage, app_env, feed_name)
+
+
+def test_non_multipart_body_is_refused(storage, app_env, feed_name):
+    response = upload(
+        request(
+            "POST",
+            f"/{feed_name}/upload/",
+            route_params={"feed": feed_name},
+            body=b'{"name": "demo"}',
+            headers={"Content-Type": "application/json", **basic(ADMIN_TOKEN)},
+        )
+    )
+    assert response.status_code == 400
+    assert "multipart/form-data" in text(response)
+    assert_nothing_stored(storage, app_env, feed_name)
+
+
+@pytest.fixture
+def small_upload_limit(monkeypatch):
+    monkeypatch.setenv("FEEDHOUSE_MAX_UPLOAD_BYTES", "1000")
+    settings.load.cache_clear()
+    yield 1000
+    monkeypatch.undo()
+    settings.load.cache_clear()
+
+
+def test_oversize_file_is_refused(storage, app_env, feed_name, small_upload_limit):
+    wheel, data = make_wheel("big", "1.0")
+    data += b"\0" * 2000  # still a valid zip: trailing bytes follow the central directory
+    response = post(feed_name, upload_fields("big", "1.0", wheel, data))
+    assert response.status_code == 413
+    assert "File too large" in text(response)
+    assert_nothing_stored(storage, app_env, feed_name)
+
+
+def test_oversize_body_is_refused_before_parsing(storage, app_env, feed_name, small_upload_limit):
+    wheel, data = make_wheel("huge", "1.0")
+    response = post(feed_name, upload_fields("huge", "1.0", wheel, data + b"\0" * (2 * 1024 * 1024)))
+    assert response.status_code == 413
+    assert_nothing_stored(storage, app_env, feed_name)
+
+
+def test_upload_needs_the_admin_token(storage, app_env, feed_name):
+    wheel, data = make_wheel("demo", "1.0")
+    response = post(feed_name, upload_fields("demo", "1.0", wheel, data), headers=basic("not-the-token"))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert_nothing_stored(storage, app_env, feed_name)
+
+
+def test_upload_to_a_missing_feed_is_404(app_env):
+    wheel, data = make_wheel("demo", "1.0")
+    response = post("no-such-feed-x", upload_fields("demo", "1.0", wheel, data))
+    assert response.status_code == 404
+    assert "does not exist" in text(response)
