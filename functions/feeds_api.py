@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import authorize, json_errors, json_response, read_json
+from functions.http import authorize, feed_access, json_errors, json_response, read_json
 from shared import feeds
 from shared.auth import Permission
 from shared.storage import get_storage
@@ -27,13 +27,10 @@ def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="api/feeds/{feed}", methods=["GET", "PATCH", "DELETE"])
 @json_errors
 def feed_item(req: func.HttpRequest) -> func.HttpResponse:
-    storage = get_storage()
-    name = req.route_params["feed"]
     if req.method == "GET":
-        authorize(req, Permission.READ)
-        return json_response(feeds.get_feed(storage, name).to_json())
-    authorize(req, Permission.MANAGE)
+        return json_response(feed_access(req, Permission.READ).feed.to_json())
+    access = feed_access(req, Permission.MANAGE)
     if req.method == "PATCH":
-        return json_response(feeds.update_feed(storage, name, read_json(req)).to_json())
-    feeds.delete_feed(storage, name)
+        return json_response(feeds.update_feed(access.storage, access.feed.name, read_json(req)).to_json())
+    feeds.delete_feed(access.storage, access.feed.name)
     return func.HttpResponse(status_code=204)

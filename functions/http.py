@@ -6,14 +6,16 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared import auth, settings
+from shared import auth, feeds, settings
 from shared.auth import REALM, Permission, Principal, token_from_authorization
 from shared.errors import BadRequest, FeedhouseError, ServiceUnavailable
+from shared.storage import Storage, get_storage
 
 logger = logging.getLogger("feedhouse")
 
@@ -76,9 +78,39 @@ def caller_token(req: func.HttpRequest) -> str | None:
     return token_from_authorization(req.headers.get("Authorization"))
 
 
+def caller(req: func.HttpRequest) -> Principal:
+    """Who sent ``req``: ANONYMOUS without credentials; Unauthorized for credentials that are not valid."""
+    return auth.authenticate(caller_token(req), settings.load().admin_token)
+
+
 def authorize(req: func.HttpRequest, permission: Permission) -> Principal:
-    """The caller of ``req`` if they hold ``permission``; raises Unauthorized/Forbidden otherwise."""
-    return auth.authorize(caller_token(req), settings.load().admin_token, permission)
+    """The caller, if they hold ``permission`` outside any feed (creating feeds, say)."""
+    principal = caller(req)
+    auth.authorize(principal, None, permission)
+    return principal
+
+
+@dataclass(frozen=True)
+class FeedAccess:
+    feed: feeds.Feed
+    principal: Principal
+    storage: Storage
+
+
+def feed_access(req: func.HttpRequest, permission: Permission) -> FeedAccess:
+    """The feed named in the route, once the caller is known to hold ``permission`` on it.
+
+    The permission is checked before existence, so anonymous callers get the same 401 for a private
+    feed and for one that doesn't exist.
+    """
+    principal = caller(req)
+    storage = get_storage()
+    name = req.route_params["feed"]
+    feed = feeds.find_feed(storage, name)
+    auth.authorize(principal, feed, permission)
+    if feed is None:
+        raise feeds.feed_not_found(name)
+    return FeedAccess(feed, principal, storage)
 
 
 def request_path(req: func.HttpRequest) -> str:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import authorize, redirect, request_path, text_errors
+from functions.http import feed_access, redirect, request_path, text_errors
 from functions.upload import handle_upload
-from shared import feeds, pages
+from shared import pages
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.packages import ProjectNotFound, list_files, list_projects
-from shared.storage import get_storage
 
 bp = func.Blueprint()
 
@@ -28,10 +27,8 @@ def project_list(req: func.HttpRequest) -> func.HttpResponse:
     path = request_path(req)
     if not path.endswith("/"):
         return redirect(path + "/")
-    authorize(req, Permission.READ)
-    storage = get_storage()
-    feed = feeds.get_feed(storage, req.route_params["feed"])
-    return _html(pages.project_list_html(feed.name, list_projects(storage, feed.key)))
+    access = feed_access(req, Permission.READ)
+    return _html(pages.project_list_html(access.feed.name, list_projects(access.storage, access.feed.key)))
 
 
 @bp.route(route="{feed}/simple/{project}", methods=["GET", "HEAD"])
@@ -46,10 +43,8 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
     if requested != project or not path.endswith("/"):
         base = path.rstrip("/").rsplit("/", 1)[0]
         return redirect(f"{base}/{project}/")
-    authorize(req, Permission.READ)
-    storage = get_storage()
-    feed = feeds.get_feed(storage, req.route_params["feed"])
-    files = list_files(storage, feed.key, project)
+    access = feed_access(req, Permission.READ)
+    files = list_files(access.storage, access.feed.key, project)
     if not files:
-        raise ProjectNotFound(f"No project named '{project}' in feed '{feed.name}'.")
+        raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.")
     return _html(pages.project_html(project, files))

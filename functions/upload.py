@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import authorize, text_errors
-from shared import feeds, packages, settings
+from functions.http import feed_access, text_errors
+from shared import packages, settings
 from shared.auth import Permission
 from shared.errors import BadRequest, PayloadTooLarge
-from shared.storage import get_storage
 from shared.upload import UploadFile, validate_upload
 
 bp = func.Blueprint()
@@ -29,9 +28,8 @@ def upload(req: func.HttpRequest) -> func.HttpResponse:
 @text_errors
 def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
     config = settings.load()
-    uploader = authorize(req, Permission.PUBLISH)
-    storage = get_storage()
-    feed = feeds.get_feed(storage, req.route_params["feed"])
+    access = feed_access(req, Permission.PUBLISH)
+    feed = access.feed
 
     if len(req.get_body()) > config.max_upload_bytes + _FORM_OVERHEAD_BYTES:
         raise PayloadTooLarge(
@@ -51,6 +49,6 @@ def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
     content = UploadFile(part.filename or "", part.content_type, part.stream) if part is not None else None
     fields = {key: form.getlist(key) for key in form}
     validated = validate_upload(fields, content, feed=feed.name, max_bytes=config.max_upload_bytes)
-    created = packages.add_file(storage, feed.key, validated, uploader=uploader.name)
+    created = packages.add_file(access.storage, feed.key, validated, uploader=access.principal.name)
     message = "OK" if created else f"{validated.filename} was already uploaded with these exact bytes."
     return func.HttpResponse(message + "\n", status_code=200)

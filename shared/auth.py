@@ -15,8 +15,12 @@ import enum
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from shared.feeds import Feed
 
 REALM = "Feedhouse"
 
@@ -79,11 +83,14 @@ def authenticate(token: str | None, admin_token: str | None) -> Principal:
     raise Unauthorized("The token is not valid.")
 
 
-def authorize(token: str | None, admin_token: str | None, permission: Permission) -> Principal:
-    """The caller, if they may do what ``permission`` names; Unauthorized otherwise."""
-    principal = authenticate(token, admin_token)
+def authorize(principal: Principal, feed: Feed | None, permission: Permission) -> None:
+    """Raise unless ``principal`` may do what ``permission`` names on ``feed``.
+
+    ``feed`` is None for actions outside any feed and for a feed that does not exist: callers answer
+    404 for the latter only after this check, so the check must not depend on whether it exists.
+    """
     if permission is Permission.READ or principal.is_admin:
-        return principal
+        return
     raise Unauthorized(
         "Authentication required: send a token as the HTTP Basic password (any user name) "
         "or as a Bearer token."

@@ -119,16 +119,25 @@ def list_feeds(storage: Storage) -> list[Feed]:
     return sorted(feeds, key=lambda f: f.key)
 
 
-def get_feed(storage: Storage, name: str) -> Feed:
+def find_feed(storage: Storage, name: str) -> Feed | None:
     try:
         key = feed_key(name)
     except BadRequest:
         # A name that can never be a feed is simply not found (it may be any URL segment).
-        raise FeedNotFound(f"Feed '{name}' does not exist.") from None
+        return None
     record = storage.get(FEEDS_TABLE, _PARTITION, key)
-    if record is None:
-        raise FeedNotFound(f"Feed '{name}' does not exist.")
-    return Feed.from_record(record)
+    return Feed.from_record(record) if record else None
+
+
+def feed_not_found(name: str) -> FeedNotFound:
+    return FeedNotFound(f"Feed '{name}' does not exist.")
+
+
+def get_feed(storage: Storage, name: str) -> Feed:
+    feed = find_feed(storage, name)
+    if feed is None:
+        raise feed_not_found(name)
+    return feed
 
 
 def update_feed(storage: Storage, name: str, changes: Any) -> Feed:

@@ -2,7 +2,15 @@ import base64
 
 import pytest
 
-from shared.auth import ADMIN, ANONYMOUS, Permission, authorize, is_admin_token, token_from_authorization
+from shared.auth import (
+    ADMIN,
+    ANONYMOUS,
+    Permission,
+    authenticate,
+    authorize,
+    is_admin_token,
+    token_from_authorization,
+)
 from shared.errors import Unauthorized
 
 
@@ -38,9 +46,11 @@ def test_admin_token_comparison():
 
 
 def test_reads_are_open_and_writes_need_the_admin():
-    assert authorize(None, "s", Permission.READ) == ANONYMOUS
-    assert authorize("s", "s", Permission.PUBLISH) == ADMIN
-    with pytest.raises(Unauthorized, match="required"):
-        authorize(None, "s", Permission.PUBLISH)
+    assert authenticate(None, "s") == ANONYMOUS
+    assert authenticate("s", "s") == ADMIN
     with pytest.raises(Unauthorized, match="not valid"):
-        authorize("x", "s", Permission.READ)
+        authenticate("x", "s")
+    authorize(ANONYMOUS, None, Permission.READ)
+    authorize(ADMIN, None, Permission.PUBLISH)
+    with pytest.raises(Unauthorized, match="required"):
+        authorize(ANONYMOUS, None, Permission.PUBLISH)
