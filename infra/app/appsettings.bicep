@@ -1,0 +1,54 @@
+// The Function App's app settings: exactly the settings Feedhouse reads in Azure (shared/settings.py,
+// SETTINGS with deployed=True) plus the platform's own. tests/infra/test_bicep.py holds both lists and fails
+// when they drift apart. This resource replaces the whole set, so every setting belongs here.
+
+param functionAppName string
+param storageAccountName string
+param applicationInsightsName string
+param adminTokenUri string
+param maxUploadBytes int
+
+// The host's body limit sits above the app's own (maxUploadBytes + 1 MiB of form fields, functions/upload.py)
+// so a request the app would accept is never cut off by the host, and a too-large one gets the app's 413
+// rather than the host's 500 (azure-functions-host#10519). Without it the host default (100 MiB) would
+// reject a wheel close to the default 100 MiB FEEDHOUSE_MAX_UPLOAD_BYTES once the form fields are added.
+var bodyLimitHeadroomBytes = 8 * 1024 * 1024
+
+resource site 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // This resource holds app settings only, but checkov runs its Web App checks on Microsoft.Web/sites/config
+  // too. The site's own properties are checked in function.bicep; these findings don't apply here.
+  // checkov:skip=CKV_AZURE_13:Not a site (app settings only). Feedhouse authenticates callers itself; EasyAuth isn't supported on Flex Consumption.
+  // checkov:skip=CKV_AZURE_63:Not a site (app settings only). Requests are logged to Application Insights.
+  // checkov:skip=CKV_AZURE_65:Not a site (app settings only). Detailed error pages are an IIS feature that doesn't apply to a Linux Function App.
+  // checkov:skip=CKV_AZURE_66:Not a site (app settings only). Failed request tracing is an IIS feature that doesn't apply to a Linux Function App.
+  // checkov:skip=CKV_AZURE_80:Not a site (app settings only). No .NET Framework: the app runs Python.
+  // checkov:skip=CKV_AZURE_88:Not a site (app settings only). Flex Consumption has no Azure Files content share; the app runs from its deployment blob container.
+  // checkov:skip=CKV_AZURE_222:Not a site (app settings only). See function.bicep for the site's public network access.
+  parent: site
+  name: 'appsettings'
+  properties: {
+    // Platform: the host's own storage, through the system-assigned identity (no connection string).
+    AzureWebJobsStorage__accountName: storageAccountName
+    // Platform: where telemetry goes; not a secret once local auth is off.
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+    // Platform: send that telemetry with the system-assigned identity (Entra ID).
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+    // Platform: the host's request body limit, in bytes (see above).
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxUploadBytes + bodyLimitHeadroomBytes)
+
+    // Feedhouse: the account holding packages and metadata, reached with DefaultAzureCredential.
+    FEEDHOUSE_STORAGE_ACCOUNT_NAME: storageAccountName
+    // Feedhouse: the bootstrap admin token, resolved from Key Vault by the platform.
+    FEEDHOUSE_ADMIN_TOKEN: '@Microsoft.KeyVault(SecretUri=${adminTokenUri})'
+    // Feedhouse: the largest distribution file accepted.
+    FEEDHOUSE_MAX_UPLOAD_BYTES: string(maxUploadBytes)
+  }
+}

@@ -1,0 +1,177 @@
+// Feedhouse in one resource group: storage for packages and metadata, a Flex Consumption Function App
+// that serves the feed, Key Vault for the bootstrap admin token, and monitoring.
+//
+//   az deployment group create -g <rg> -f infra/main.bicep -p adminToken=<token>   (or: azd up)
+//
+// Composed from small modules under app/, in the style of Azure-Samples/functions-quickstart-python-http-azd,
+// but with plain resources (no registry modules) so the templates parse and lint offline.
+targetScope = 'resourceGroup'
+
+@minLength(1)
+@maxLength(64)
+@description('Environment name (azd sets it from AZURE_ENV_NAME). It seeds the unique suffix of every resource name.')
+param environmentName string = 'feedhouse'
+
+@minLength(1)
+@description('Region of every resource. It must offer Flex Consumption: az functionapp list-flexconsumption-locations.')
+param location string = resourceGroup().location
+
+@secure()
+@minLength(32)
+@description('The bootstrap admin token (FEEDHOUSE_ADMIN_TOKEN). It lands in Key Vault only; the app setting is a Key Vault reference.')
+param adminToken string
+
+@minLength(1)
+@maxLength(64)
+@description('The feed whose pip index and upload URLs the outputs show. Create it after the deployment (POST /api/feeds).')
+param firstFeedName string = 'main'
+
+@minValue(1048576)
+@maxValue(536870912)
+@description('Largest distribution file accepted, in bytes (FEEDHOUSE_MAX_UPLOAD_BYTES). The host body limit follows it.')
+param maxUploadBytes int = 104857600
+
+@allowed(['3.11', '3.12'])
+@description('Python version of the Functions worker. The app and its requirements are tested on 3.11.')
+param pythonVersion string = '3.11'
+
+@allowed([512, 2048, 4096])
+@description('Memory of each Flex Consumption instance, in MB. Billing is per GB-second of instance memory.')
+param instanceMemoryMB int = 2048
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the app may scale out to: the ceiling on what a traffic spike can cost.')
+param maximumInstanceCount int = 40
+
+@minValue(1)
+@maxValue(1000)
+@description('Concurrent HTTP requests per instance (the Python default is 1). Handlers mostly wait on storage.')
+param httpPerInstanceConcurrency int = 4
+
+@minValue(0)
+@maxValue(10)
+@description('Always-ready instances for the HTTP functions: no cold starts, but billed around the clock. 0 = scale to zero.')
+param alwaysReadyInstances int = 0
+
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_RAGRS', 'Standard_GZRS', 'Standard_RAGZRS'])
+@description('Replication of the storage account that holds the packages.')
+param storageSku string = 'Standard_LRS'
+
+@minValue(30)
+@maxValue(730)
+@description('Days Log Analytics keeps logs and telemetry (the first 31 days cost no retention fee).')
+param logRetentionDays int = 30
+
+@description('Daily ingestion cap of the Log Analytics workspace, in GB (-1 = none). Bounds the bill of a log flood.')
+param logDailyCapGb int = 1
+
+@minValue(7)
+@maxValue(90)
+@description('Days a deleted Key Vault (and its secret) can still be recovered.')
+param keyVaultSoftDeleteDays int = 7
+
+@description('Extra tags for every resource.')
+param tags object = {}
+
+// The names the code uses: shared/storage.py BLOB_CONTAINER and TABLE_NAMES (tests/infra checks they match).
+var packagesContainerName = 'packages'
+var tableNames = ['feeds', 'projects', 'files']
+
+var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
+var allTags = union(tags, { 'azd-env-name': environmentName })
+var functionAppName = 'func-${resourceToken}'
+// Flex Consumption runs the app from a zip in this container (one per app); the host keeps its own containers.
+var deploymentContainerName = 'app-package-${functionAppName}'
+var adminTokenSecretName = 'feedhouse-admin-token'
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: allTags
+    retentionInDays: logRetentionDays
+    dailyCapGb: logDailyCapGb
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: allTags
+    skuName: storageSku
+    packagesContainerName: packagesContainerName
+    tableNames: tableNames
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: allTags
+    softDeleteRetentionInDays: keyVaultSoftDeleteDays
+    adminTokenSecretName: adminTokenSecretName
+    adminToken: adminToken
+  }
+}
+
+module api 'app/function.bicep' = {
+  name: 'api'
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: allTags
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    pythonVersion: pythonVersion
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    alwaysReadyInstances: alwaysReadyInstances
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    principalId: api.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+// The settings go on last, once the identity holds its roles, so the first start resolves the Key Vault
+// reference and reaches storage instead of caching a failure.
+module appSettings 'app/appsettings.bicep' = {
+  name: 'appsettings'
+  dependsOn: [rbac]
+  params: {
+    functionAppName: api.outputs.name
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    adminTokenUri: keyVault.outputs.adminTokenUri
+    maxUploadBytes: maxUploadBytes
+  }
+}
+
+var baseUrl = 'https://${api.outputs.defaultHostName}'
+
+// azd copies these into the environment (azd env get-values); az prints them under properties.outputs.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output FEEDHOUSE_URL string = baseUrl
+output FEEDHOUSE_PIP_INDEX_URL string = '${baseUrl}/${firstFeedName}/simple/'
+output FEEDHOUSE_UPLOAD_URL string = '${baseUrl}/${firstFeedName}/upload/'
