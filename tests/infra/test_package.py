@@ -249,7 +249,16 @@ def test_packaged_app_indexes_every_function_with_only_its_requirements(tmp_path
     result = subprocess.run(
         [python, "-s", "-c", script], cwd=app_dir, env=env, capture_output=True, text=True
     )
-    assert result.returncode == 0, result.stderr
+    if result.returncode != 0:
+        untracked = git(
+            ROOT, "ls-files", "--others", "--exclude-standard", "--", "function_app.py", "functions", "shared"
+        )
+        hint = (
+            f"\nNot packaged because git doesn't track them (git add?): {untracked.split()}"
+            if untracked
+            else ""
+        )
+        pytest.fail(f"the packaged app doesn't import:\n{result.stderr}{hint}")
     names = json.loads(result.stdout.strip().splitlines()[-1])
     expected = _trigger_count(app_dir)
     assert expected > 0
