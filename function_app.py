@@ -2,10 +2,10 @@
 
 import azure.functions as func
 
-from functions import feeds_api, files, health, simple, upload
+from functions import feeds_api, files, health, simple, tokens_api, upload
 
 # Feedhouse authenticates callers itself (tokens as HTTP Basic passwords), so no function keys.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (health.bp, feeds_api.bp, simple.bp, upload.bp, files.bp):
+for blueprint in (health.bp, feeds_api.bp, tokens_api.bp, simple.bp, upload.bp, files.bp):
     app.register_functions(blueprint)

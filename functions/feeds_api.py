@@ -1,12 +1,14 @@
-"""The management API for feeds: ``/api/feeds`` and ``/api/feeds/{feed}``."""
+"""The management API for feeds: ``/api/feeds``, ``/api/feeds/{feed}`` and its permissions."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import authorize, feed_access, json_errors, json_response, read_json
-from shared import feeds
+from functions.http import authorize, caller, feed_access, json_errors, json_response, read_json
+from shared import auth, feeds, roles
 from shared.auth import Permission
+from shared.errors import Forbidden
+from shared.names import user_key
 from shared.storage import get_storage
 
 bp = func.Blueprint()
@@ -17,11 +19,22 @@ bp = func.Blueprint()
 def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
     storage = get_storage()
     if req.method == "POST":
-        authorize(req, Permission.CREATE_FEED)
-        feed = feeds.create_feed(storage, feeds.parse_new_feed(read_json(req)))
-        return json_response(feed.to_json(), 201, {"Location": f"/api/feeds/{feed.name}"})
-    authorize(req, Permission.READ)
-    return json_response({"feeds": [f.to_json() for f in feeds.list_feeds(storage)]})
+        principal = authorize(req, Permission.CREATE_FEED)
+        body = read_json(req)
+        feed = feeds.parse_new_feed(body)
+        owner = body.get("owner")
+        if principal.is_admin:
+            owner = user_key(owner) if owner is not None else None
+        elif owner is not None and user_key(owner) != principal.name:
+            raise Forbidden("Only the admin names another owner; the user who creates a feed owns it.")
+        else:
+            owner = principal.name
+        created = feeds.create_feed_owned_by(storage, feed, owner)
+        return json_response(created.to_json(), 201, {"Location": f"/api/feeds/{created.name}"})
+    principal = caller(req)
+    granted = roles.roles_of_user(storage, principal.name) if principal.token else {}
+    readable = auth.readable_feeds(principal, feeds.list_feeds(storage), granted)
+    return json_response({"feeds": [f.to_json() for f in readable]})
 
 
 @bp.route(route="api/feeds/{feed}", methods=["GET", "PATCH", "DELETE"])
@@ -33,4 +46,25 @@ def feed_item(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "PATCH":
         return json_response(feeds.update_feed(access.storage, access.feed.name, read_json(req)).to_json())
     feeds.delete_feed(access.storage, access.feed.name)
+    return func.HttpResponse(status_code=204)
+
+
+@bp.route(route="api/feeds/{feed}/permissions", methods=["GET"])
+@json_errors
+def feed_permissions(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.MANAGE)
+    grants = roles.grants(access.storage, access.feed.key)
+    return json_response({"feed": access.feed.name, "permissions": [g.to_json() for g in grants]})
+
+
+@bp.route(route="api/feeds/{feed}/permissions/{user}", methods=["PUT", "DELETE"])
+@json_errors
+def feed_permission(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.MANAGE)
+    user = user_key(req.route_params["user"])
+    if req.method == "PUT":
+        body = read_json(req)
+        role = roles.parse_role(body.get("role") if isinstance(body, dict) else None)
+        return json_response(roles.grant(access.storage, access.feed.key, user, role).to_json())
+    roles.revoke(access.storage, access.feed.key, user)
     return func.HttpResponse(status_code=204)

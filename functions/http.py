@@ -79,14 +79,14 @@ def caller_token(req: func.HttpRequest) -> str | None:
 
 
 def caller(req: func.HttpRequest) -> Principal:
-    """Who sent ``req``: ANONYMOUS without credentials; Unauthorized for credentials that are not valid."""
-    return auth.authenticate(caller_token(req), settings.load().admin_token)
+    """Who sent ``req``: ANONYMOUS without credentials; Unauthorized for credentials that are not live."""
+    return auth.authenticate(get_storage(), caller_token(req), settings.load().admin_token)
 
 
 def authorize(req: func.HttpRequest, permission: Permission) -> Principal:
-    """The caller, if they hold ``permission`` outside any feed (creating feeds, say)."""
+    """The caller, if they hold ``permission`` outside any feed (creating feeds, managing tokens)."""
     principal = caller(req)
-    auth.authorize(principal, None, permission)
+    auth.authorize(get_storage(), principal, None, permission)
     return principal
 
 
@@ -107,7 +107,7 @@ def feed_access(req: func.HttpRequest, permission: Permission) -> FeedAccess:
     storage = get_storage()
     name = req.route_params["feed"]
     feed = feeds.find_feed(storage, name)
-    auth.authorize(principal, feed, permission)
+    auth.authorize(storage, principal, feed, permission)
     if feed is None:
         raise feeds.feed_not_found(name)
     return FeedAccess(feed, principal, storage)

@@ -1,10 +1,9 @@
 """Who is calling and what they may do.
 
-Every handler asks one question, ``authorize(token, feed, permission)``, before it touches a feed.
-Credentials come from the Authorization header and are compared in constant time.
-
-Until per-user tokens exist, reads are open and the bootstrap admin (FEEDHOUSE_ADMIN_TOKEN) is the only
-writer.
+Every handler asks ``authorize(storage, principal, feed, permission)`` before it touches a feed.
+What a caller may do on a feed is their role there (from a grant, or from the feed's visibility),
+narrowed by their token's scope and feed list. The bootstrap admin (FEEDHOUSE_ADMIN_TOKEN) may do
+everything. Credentials come from the Authorization header and are compared in constant time.
 """
 
 from __future__ import annotations
@@ -14,31 +13,60 @@ import binascii
 import enum
 import hashlib
 import hmac
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.errors import Unauthorized
+from shared import roles, settings, tokens
+from shared.errors import Forbidden, Unauthorized
+from shared.roles import Role
+from shared.tokens import Scope, Token
 
 if TYPE_CHECKING:
     from shared.feeds import Feed
+    from shared.storage import Storage
 
 REALM = "Feedhouse"
 
 
 class Permission(enum.Enum):
-    """What an action needs, from least to most."""
+    """What an action needs."""
 
     READ = "read"  # list, download
     SAVE_FROM_UPSTREAM = "save from upstream"
     PUBLISH = "publish"  # upload, yank
     MANAGE = "manage"  # delete packages, edit the feed, its permissions and upstreams, delete it
     CREATE_FEED = "create feeds"
+    MANAGE_TOKENS = "manage tokens"
+
+
+# The least role that grants a feed permission.
+REQUIRED_ROLE = {
+    Permission.READ: Role.READER,
+    Permission.SAVE_FROM_UPSTREAM: Role.COLLABORATOR,
+    Permission.PUBLISH: Role.CONTRIBUTOR,
+    Permission.MANAGE: Role.OWNER,
+}
+# The least token scope that allows a permission.
+REQUIRED_SCOPE = {
+    Permission.READ: Scope.READ,
+    Permission.SAVE_FROM_UPSTREAM: Scope.READ,
+    Permission.PUBLISH: Scope.PUBLISH,
+    Permission.MANAGE: Scope.MANAGE,
+    Permission.CREATE_FEED: Scope.MANAGE,
+    Permission.MANAGE_TOKENS: Scope.MANAGE,
+}
 
 
 @dataclass(frozen=True)
 class Principal:
     name: str
     is_admin: bool = False
+    token: Token | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.is_admin or self.token is not None
 
 
 ANONYMOUS = Principal("anonymous")
@@ -74,24 +102,104 @@ def is_admin_token(token: str | None, admin_token: str | None) -> bool:
     return hmac.compare_digest(_digest(token), _digest(admin_token))
 
 
-def authenticate(token: str | None, admin_token: str | None) -> Principal:
-    """The principal a token belongs to; ANONYMOUS without one, Unauthorized for a bad one."""
+def authenticate(storage: Storage, token: str | None, admin_token: str | None) -> Principal:
+    """The principal a token belongs to; ANONYMOUS without one; Unauthorized for one that isn't live."""
     if token is None:
         return ANONYMOUS
     if is_admin_token(token, admin_token):
         return ADMIN
-    raise Unauthorized("The token is not valid.")
+    found = tokens.verify(storage, token)
+    if found is None:
+        raise Unauthorized("The token is not valid: it is unknown, revoked or expired.")
+    return Principal(found.user, token=found)
 
 
-def authorize(principal: Principal, feed: Feed | None, permission: Permission) -> None:
-    """Raise unless ``principal`` may do what ``permission`` names on ``feed``.
-
-    ``feed`` is None for actions outside any feed and for a feed that does not exist: callers answer
-    404 for the latter only after this check, so the check must not depend on whether it exists.
-    """
-    if permission is Permission.READ or principal.is_admin:
-        return
-    raise Unauthorized(
+def _login_required() -> Unauthorized:
+    return Unauthorized(
         "Authentication required: send a token as the HTTP Basic password (any user name) "
         "or as a Bearer token."
     )
+
+
+def feed_role(storage: Storage, principal: Principal, feed: Feed) -> Role | None:
+    """The caller's role on a feed: their grant, or what the feed's visibility gives everyone."""
+    if principal.is_admin:
+        return Role.OWNER
+    granted = roles.role_of(storage, feed.key, principal.name) if principal.token else None
+    visible = feed.visibility == "public" or (feed.visibility == "organization" and principal.authenticated)
+    if visible and (granted is None or not granted.includes(Role.READER)):
+        return Role.READER
+    return granted
+
+
+def readable_feeds(principal: Principal, feeds: Iterable[Feed], granted: Mapping[str, Role]) -> list[Feed]:
+    """The feeds a caller may read, given their grants (feed key → role): what GET /api/feeds lists."""
+
+    def readable(feed: Feed) -> bool:
+        if principal.is_admin or feed.visibility == "public":
+            return True
+        if principal.token is None or not principal.token.allows_feed(feed.key):
+            return False
+        return feed.visibility == "organization" or feed.key in granted
+
+    return [f for f in feeds if readable(f)]
+
+
+def _check_token(principal: Principal, permission: Permission, feed: Feed | None) -> None:
+    token = principal.token
+    if token is None:
+        return
+    if not token.scope.rank >= REQUIRED_SCOPE[permission].rank:
+        raise Forbidden(
+            f"This token's scope is '{token.scope.value}'; '{permission.value}' needs a token with scope "
+            f"'{REQUIRED_SCOPE[permission].value}' or more."
+        )
+    if feed is not None and not token.allows_feed(feed.key):
+        raise Forbidden(
+            f"This token is limited to the feeds {', '.join(token.feeds or ())}; not '{feed.name}'."
+        )
+    if feed is None and token.feeds is not None and permission is Permission.CREATE_FEED:
+        raise Forbidden("A token limited to some feeds cannot create feeds.")
+
+
+def may_create_feeds(principal: Principal) -> bool:
+    if principal.is_admin:
+        return True
+    if not principal.authenticated:
+        return False
+    creators = settings.load().feed_creators
+    return "*" in creators or principal.name in creators
+
+
+def authorize(storage: Storage, principal: Principal, feed: Feed | None, permission: Permission) -> None:
+    """Raise Unauthorized (401) or Forbidden (403) unless ``principal`` may do ``permission`` on ``feed``.
+
+    ``feed`` is None for actions outside any feed, and for a feed that does not exist: callers answer
+    404 for the latter only after this check, so anonymous callers learn nothing about which feeds exist.
+    """
+    if principal.is_admin:
+        return
+    if permission in (Permission.CREATE_FEED, Permission.MANAGE_TOKENS):
+        if not principal.authenticated:
+            raise _login_required()
+        _check_token(principal, permission, None)
+        if permission is Permission.CREATE_FEED and not may_create_feeds(principal):
+            raise Forbidden(f"User '{principal.name}' may not create feeds (see FEEDHOUSE_FEED_CREATORS).")
+        return
+    if feed is None:
+        if not principal.authenticated:
+            raise _login_required()
+        return
+    if feed.visibility == "public" and permission is Permission.READ:
+        return
+    role = feed_role(storage, principal, feed)
+    needed = REQUIRED_ROLE[permission]
+    if role is None or not role.includes(needed):
+        if not principal.authenticated:
+            raise _login_required()
+        has = f"has {role.value}" if role else "holds no role there"
+        raise Forbidden(
+            f"User '{principal.name}' lacks the '{permission.value}' permission on feed '{feed.name}': "
+            f"it needs the {needed.value} role (or higher) and the user {has}."
+        )
+    _check_token(principal, permission, feed)

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import packages
+from shared import packages, roles
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.names import feed_key, validate_feed_name
+from shared.roles import Role
 from shared.storage import FEEDS_TABLE, RecordChanged, RecordExists, Storage
 
 VISIBILITIES = ("public", "organization", "private")
@@ -114,6 +115,14 @@ def create_feed(storage: Storage, feed: Feed) -> Feed:
     return get_feed(storage, feed.name)
 
 
+def create_feed_owned_by(storage: Storage, feed: Feed, owner: str | None) -> Feed:
+    """Create a feed whose first owner is ``owner`` (None: only the admin manages it)."""
+    created = create_feed(storage, feed)
+    if owner is not None:
+        roles.grant(storage, created.key, owner, Role.OWNER)
+    return created
+
+
 def list_feeds(storage: Storage) -> list[Feed]:
     feeds = [Feed.from_record(r) for r in storage.partition(FEEDS_TABLE, _PARTITION)]
     return sorted(feeds, key=lambda f: f.key)
@@ -171,4 +180,5 @@ def delete_feed(storage: Storage, name: str) -> None:
     """
     feed = get_feed(storage, name)
     storage.delete(FEEDS_TABLE, _PARTITION, feed.key)
+    roles.revoke_all(storage, feed.key)
     packages.delete_feed_contents(storage, feed.key)

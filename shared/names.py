@@ -22,6 +22,8 @@ _FEED_FORBIDDEN = set('@~;{}\\+=<>|/?:&$*"#[]%')
 RESERVED_FEED_NAMES = frozenset({"api", "admin", "runtime"})
 
 _FILENAME_MAX_LENGTH = 255
+# User names: e-mail addresses and directory names fit; nothing that could break a key or a URL.
+_USER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,99}$")
 
 
 class InvalidFeedName(BadRequest):
@@ -34,6 +36,10 @@ class InvalidProjectName(BadRequest):
 
 class InvalidFilename(BadRequest):
     code = "invalid_filename"
+
+
+class InvalidUserName(BadRequest):
+    code = "invalid_user_name"
 
 
 def validate_feed_name(name: str) -> str:
@@ -93,3 +99,13 @@ def validate_filename(filename: str) -> str:
     if len(filename) > _FILENAME_MAX_LENGTH:
         raise InvalidFilename(f"File names are at most {_FILENAME_MAX_LENGTH} characters long.")
     return filename
+
+
+def user_key(name: str) -> str:
+    """A user's normal form (user names are case-insensitive): 1-100 of a-z 0-9 . _ @ + -."""
+    key = name.strip().lower() if isinstance(name, str) else ""
+    if not _USER_NAME_RE.match(key) or ".." in key:
+        raise InvalidUserName(
+            f"'{name}' is not a valid user name: use 1-100 letters, digits and '.', '_', '@', '+', '-'."
+        )
+    return key

@@ -40,6 +40,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The bootstrap admin token: may do everything. In Azure a Key Vault reference.",
     ),
     Setting(
+        "FEEDHOUSE_FEED_CREATORS",
+        "*",
+        "Who may create feeds besides the admin: '*' for any user with a token, or a comma-separated "
+        "list of user names; empty for the admin only.",
+    ),
+    Setting(
         "FEEDHOUSE_MAX_UPLOAD_BYTES",
         str(100 * 1024 * 1024),
         "Largest accepted distribution file, in bytes (the Functions host caps request bodies at "
@@ -61,6 +67,12 @@ def get(name: str) -> str | None:
     return value or setting.default
 
 
+def _raw(name: str) -> str | None:
+    """Like get(), but a setting that is present and empty stays empty (it means 'nobody')."""
+    value = os.environ.get(name)
+    return value.strip() if value is not None else _BY_NAME[name].default
+
+
 def get_int(name: str) -> int:
     value = get(name)
     try:
@@ -77,6 +89,7 @@ class Settings:
     storage_connection_string: str | None
     storage_account_name: str | None
     admin_token: str | None
+    feed_creators: frozenset[str]
     max_upload_bytes: int
 
 
@@ -87,5 +100,8 @@ def load() -> Settings:
         storage_connection_string=get("FEEDHOUSE_STORAGE_CONNECTION_STRING"),
         storage_account_name=get("FEEDHOUSE_STORAGE_ACCOUNT_NAME"),
         admin_token=get("FEEDHOUSE_ADMIN_TOKEN"),
+        feed_creators=frozenset(
+            n.strip().lower() for n in (_raw("FEEDHOUSE_FEED_CREATORS") or "").split(",") if n.strip()
+        ),
         max_upload_bytes=get_int("FEEDHOUSE_MAX_UPLOAD_BYTES"),
     )

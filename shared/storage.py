@@ -26,7 +26,9 @@ BLOB_CONTAINER = "packages"
 FEEDS_TABLE = "feeds"
 PROJECTS_TABLE = "projects"
 FILES_TABLE = "files"
-TABLE_NAMES: tuple[str, ...] = (FEEDS_TABLE, PROJECTS_TABLE, FILES_TABLE)
+TOKENS_TABLE = "tokens"
+PERMISSIONS_TABLE = "permissions"
+TABLE_NAMES: tuple[str, ...] = (FEEDS_TABLE, PROJECTS_TABLE, FILES_TABLE, TOKENS_TABLE, PERMISSIONS_TABLE)
 
 # Azurite 3.35 refuses the blob SDK's newest default API version; this one both accept.
 _BLOB_API_VERSION = "2025-11-05"
@@ -160,6 +162,26 @@ class Storage:
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
         return {**record, _ETAG: meta.get("etag")}
+
+    def upsert(self, table: str, record: Record) -> None:
+        """Create or replace a record, whatever is there (for rows whose last writer may win)."""
+        from azure.data.tables import UpdateMode
+
+        try:
+            self._table_clients[table].upsert_entity(_entity(record), mode=UpdateMode.REPLACE)
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def merge(self, table: str, record: Record) -> None:
+        """Set some properties of an existing record, unconditionally; a missing record stays missing."""
+        from azure.data.tables import UpdateMode
+
+        try:
+            self._table_clients[table].update_entity(_entity(record), mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            pass
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
 
     def delete(self, table: str, partition: str, row: str) -> None:
         """Delete a record if it is there."""

@@ -27,6 +27,12 @@ def create_feed(server, name: str) -> None:
         assert response.status == 201
 
 
+def fetch(url: str, token: str = ADMIN_TOKEN) -> str:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request) as response:
+        return response.read().decode()
+
+
 @pytest.fixture
 def feed(server) -> str:
     name = "e2e-" + secrets.token_hex(4)
@@ -37,6 +43,11 @@ def feed(server) -> str:
 @pytest.fixture
 def clients(tmp_path) -> Clients:
     return Clients(tmp_path / "home")
+
+
+def index_url(server, feed: str, token: str = ADMIN_TOKEN) -> str:
+    """The feed's index URL with the token in it, as pip and uv accept credentials."""
+    return f"http://__token__:{token}@{server.url.split('://', 1)[1]}/{feed}/simple/"
 
 
 def unique(prefix: str) -> str:
@@ -62,7 +73,7 @@ def test_twine_upload_then_pip_and_uv_install_with_a_dependency(server, feed, cl
     upload_url = f"{server.url}/{feed}/upload/"
     clients.twine_upload(upload_url, ADMIN_TOKEN, *dep_files, *app_files)
 
-    index = f"{server.url}/{feed}/simple/"
+    index = index_url(server, feed)
     server.clear_requests()
     clients.pip_install(index, tmp_path / "pip-target", app)
     module = lambda name: name.replace("-", "_")  # noqa: E731
@@ -87,8 +98,7 @@ def test_twine_upload_then_pip_and_uv_install_with_a_dependency(server, feed, cl
     }
 
     # Both the wheel and the sdist are listed, with their hashes.
-    with urllib.request.urlopen(f"{index}{app}/") as response:
-        page = response.read().decode()
+    page = fetch(f"{server.url}/{feed}/simple/{app}/")
     assert f"{module(app)}-2.0.tar.gz#sha256=" in page
     assert f"{module(app)}-2.0-py3-none-any.whl#sha256=" in page
 
@@ -97,7 +107,7 @@ def test_uv_publish_then_install(server, feed, clients, tmp_path):
     name = unique("fh-uvpub")
     files = build_project(tmp_path, name, "0.1")
     clients.uv_publish(f"{server.url}/{feed}/upload/", ADMIN_TOKEN, *files)
-    clients.pip_install(f"{server.url}/{feed}/simple/", tmp_path / "target", f"{name}==0.1")
+    clients.pip_install(index_url(server, feed), tmp_path / "target", f"{name}==0.1")
     assert installed(tmp_path / "target") == {f"{name.replace('-', '_')}-0.1.dist-info"}
 
 
@@ -105,8 +115,7 @@ def test_twine_upload_to_the_simple_url(server, feed, clients, tmp_path):
     name = unique("fh-simpleurl")
     files = build_project(tmp_path, name, "1.0")
     clients.twine_upload(f"{server.url}/{feed}/simple/", ADMIN_TOKEN, *files)
-    with urllib.request.urlopen(f"{server.url}/{feed}/simple/{name}/") as response:
-        assert response.status == 200
+    assert name in fetch(f"{server.url}/{feed}/simple/")
 
 
 def test_identical_reupload_succeeds_and_changed_file_is_refused(server, feed, clients, tmp_path):
@@ -130,10 +139,10 @@ def test_feeds_are_isolated(server, clients, tmp_path):
     name = unique("fh-iso")
     clients.twine_upload(f"{server.url}/{feed_a}/upload/", ADMIN_TOKEN, *build_project(tmp_path, name, "1.0"))
 
-    result = clients.pip_install(f"{server.url}/{feed_b}/simple/", tmp_path / "t", name, check=False)
+    result = clients.pip_install(index_url(server, feed_b), tmp_path / "t", name, check=False)
     assert result.returncode != 0
     assert "No matching distribution" in result.stderr
     with pytest.raises(urllib.error.HTTPError) as missing:
-        urllib.request.urlopen(f"{server.url}/{feed_b}/simple/{name}/")
+        fetch(f"{server.url}/{feed_b}/simple/{name}/")
     assert missing.value.code == 404
-    clients.pip_install(f"{server.url}/{feed_a}/simple/", tmp_path / "t2", name)
+    clients.pip_install(index_url(server, feed_a), tmp_path / "t2", name)

@@ -26,10 +26,10 @@ def test_create_get_list_patch_delete():
     body = json_of(created)
     assert body["name"] == name and body["visibility"] == "organization" and body["created"].endswith("Z")
 
-    got = feed_item(request("GET", f"/api/feeds/{name}", route_params={"feed": name.upper()}))
+    got = feed_item(request("GET", f"/api/feeds/{name}", route_params={"feed": name.upper()}, headers=ADMIN))
     assert got.status_code == 200 and json_of(got)["name"] == name
 
-    listed = json_of(feeds_collection(request("GET", "/api/feeds")))["feeds"]
+    listed = json_of(feeds_collection(request("GET", "/api/feeds", headers=ADMIN)))["feeds"]
     assert name in [f["name"] for f in listed]
 
     patched = feed_item(
@@ -39,7 +39,7 @@ def test_create_get_list_patch_delete():
 
     deleted = feed_item(request("DELETE", "/", route_params={"feed": name}, headers=ADMIN))
     assert deleted.status_code == 204
-    missing = feed_item(request("GET", "/", route_params={"feed": name}))
+    missing = feed_item(request("GET", "/", route_params={"feed": name}, headers=ADMIN))
     assert missing.status_code == 404 and json_of(missing)["error"] == "feed_not_found"
 
 

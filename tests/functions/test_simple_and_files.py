@@ -31,8 +31,11 @@ def published(feed_name):
     return feed_name, wheel, data
 
 
+ADMIN = basic(ADMIN_TOKEN)
+
+
 def get(handler, path, **route_params):
-    return handler(request("GET", path, route_params=route_params))
+    return handler(request("GET", path, route_params=route_params, headers=ADMIN))
 
 
 def test_project_list(published):
@@ -94,13 +97,15 @@ def test_unknown_feed_is_404(app_env):
 def test_download_and_head(published):
     feed, wheel, data = published
     params = {"feed": feed, "project": "my-package", "filename": wheel}
-    response = download(request("GET", f"/{feed}/files/my-package/{wheel}", route_params=params))
+    response = download(
+        request("GET", f"/{feed}/files/my-package/{wheel}", route_params=params, headers=ADMIN)
+    )
     assert response.status_code == 200
     assert response.get_body() == data
     assert response.headers["Content-Length"] == str(len(data))
     assert response.headers["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
     assert response.mimetype == "application/zip"
-    head = download(request("HEAD", f"/{feed}/files/my-package/{wheel}", route_params=params))
+    head = download(request("HEAD", f"/{feed}/files/my-package/{wheel}", route_params=params, headers=ADMIN))
     assert head.status_code == 200
     assert head.get_body() == b""
     assert head.headers["Content-Length"] == str(len(data))
@@ -110,5 +115,5 @@ def test_download_and_head(published):
 def test_download_unknown_file_is_404(published, filename):
     feed, _, _ = published
     params = {"feed": feed, "project": "my-package", "filename": filename}
-    response = download(request("GET", "/x", route_params=params))
+    response = download(request("GET", "/x", route_params=params, headers=ADMIN))
     assert response.status_code == 404

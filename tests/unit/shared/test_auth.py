@@ -3,15 +3,9 @@ import base64
 import pytest
 
 from shared.auth import (
-    ADMIN,
-    ANONYMOUS,
-    Permission,
-    authenticate,
-    authorize,
     is_admin_token,
     token_from_authorization,
 )
-from shared.errors import Unauthorized
 
 
 def basic(value: str) -> str:
@@ -43,14 +37,3 @@ def test_admin_token_comparison():
     assert not is_admin_token("secret", None)
     assert not is_admin_token(None, "secret")
     assert not is_admin_token("", "")
-
-
-def test_reads_are_open_and_writes_need_the_admin():
-    assert authenticate(None, "s") == ANONYMOUS
-    assert authenticate("s", "s") == ADMIN
-    with pytest.raises(Unauthorized, match="not valid"):
-        authenticate("x", "s")
-    authorize(ANONYMOUS, None, Permission.READ)
-    authorize(ADMIN, None, Permission.PUBLISH)
-    with pytest.raises(Unauthorized, match="required"):
-        authorize(ANONYMOUS, None, Permission.PUBLISH)

@@ -1,0 +1,93 @@
+"""Personal access tokens (``/api/tokens``) and ``/api/whoami``."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http import authorize, caller, json_errors, json_response, read_json
+from shared import auth, roles, tokens
+from shared.auth import Permission
+from shared.errors import BadRequest, Forbidden
+from shared.storage import get_storage
+
+bp = func.Blueprint()
+
+
+@bp.route(route="api/tokens", methods=["GET", "POST"])
+@json_errors
+def tokens_collection(req: func.HttpRequest) -> func.HttpResponse:
+    storage = get_storage()
+    principal = authorize(req, Permission.MANAGE_TOKENS)
+    if req.method == "GET":
+        user = req.params.get("user") if principal.is_admin else None
+        if principal.is_admin and not user:
+            raise BadRequest("The admin has no tokens of its own; name a user: /api/tokens?user=<name>.")
+        listed = tokens.list_tokens(storage, user or principal.name)
+        return json_response({"tokens": [t.to_json() for t in listed]})
+
+    request = tokens.parse_token_request(read_json(req))
+    if principal.is_admin:
+        if request.user is None:
+            raise BadRequest("The admin creates tokens for users: name one with 'user'.")
+        user = request.user
+    else:
+        user = principal.name
+        if request.user not in (None, user):
+            raise Forbidden("Only the admin creates tokens for other users.")
+        _no_wider_than_caller(principal, request)
+    token, secret = tokens.create_token(
+        storage,
+        user=user,
+        name=request.name,
+        scope=request.scope,
+        feeds=request.feeds,
+        expires=request.expires,
+    )
+    # The only time the secret leaves the service: it is stored as a hash.
+    return json_response({**token.to_json(), "token": secret}, 201, {"Cache-Control": "no-store"})
+
+
+def _no_wider_than_caller(principal: auth.Principal, request: tokens.TokenRequest) -> None:
+    """A token never creates a token that may do more than itself."""
+    current = principal.token
+    if current is None:
+        return
+    if request.scope.rank > current.scope.rank:
+        raise Forbidden(
+            f"A token with scope '{current.scope.value}' cannot create one with the wider scope "
+            f"'{request.scope.value}'."
+        )
+    if current.feeds is not None and (request.feeds is None or not set(request.feeds) <= set(current.feeds)):
+        raise Forbidden(
+            f"This token is limited to the feeds {', '.join(current.feeds)}; so is any token it creates."
+        )
+
+
+@bp.route(route="api/tokens/{token_id}", methods=["DELETE"])
+@json_errors
+def token_item(req: func.HttpRequest) -> func.HttpResponse:
+    storage = get_storage()
+    principal = authorize(req, Permission.MANAGE_TOKENS)
+    token = tokens.get_token(storage, req.route_params["token_id"])
+    if not principal.is_admin and token.user != principal.name:
+        # Someone else's token is not the caller's to know about.
+        raise tokens.TokenNotFound(f"No token with id '{token.id}'.")
+    tokens.revoke(storage, token)
+    return func.HttpResponse(status_code=204)
+
+
+@bp.route(route="api/whoami", methods=["GET"])
+@json_errors
+def whoami(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    body: dict = {
+        "user": principal.name if principal.authenticated else None,
+        "authenticated": principal.authenticated,
+        "admin": principal.is_admin,
+        "can_create_feeds": auth.may_create_feeds(principal),
+    }
+    if principal.token is not None:
+        body["token"] = principal.token.to_json()
+        granted = roles.roles_of_user(get_storage(), principal.name)
+        body["roles"] = {feed: role.value for feed, role in sorted(granted.items())}
+    return json_response(body)

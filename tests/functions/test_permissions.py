@@ -1,0 +1,213 @@
+"""Who may do what, at handler level.
+
+``RULES`` names, for every HTTP function and method the app serves, what it requires. The test
+enumerates the app's routes, so a new endpoint without a rule here fails the suite. Every feed rule is
+then run for every principal (anonymous, a user with a token and no role, each role, the admin) on a
+private, an organization and a public feed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import pytest
+
+from function_app import app
+from shared import feeds, roles, tokens
+from shared.auth import Permission
+from shared.roles import Role
+from shared.tokens import Scope
+from tests.conftest import ADMIN_TOKEN, ROOT
+from tests.support.http import basic, json_of, request
+from tools.functions_host import LocalFunctionsHost
+
+ANYONE = "anyone"  # no credentials needed at all
+LISTING = "listing"  # answers everyone, showing only what the caller may see
+
+RULES: dict[tuple[str, str], Permission | str] = {
+    ("health", "GET"): ANYONE,
+    ("whoami", "GET"): ANYONE,
+    ("feeds_collection", "GET"): LISTING,
+    ("feeds_collection", "POST"): Permission.CREATE_FEED,
+    ("feed_item", "GET"): Permission.READ,
+    ("feed_item", "PATCH"): Permission.MANAGE,
+    ("feed_item", "DELETE"): Permission.MANAGE,
+    ("feed_permissions", "GET"): Permission.MANAGE,
+    ("feed_permission", "PUT"): Permission.MANAGE,
+    ("feed_permission", "DELETE"): Permission.MANAGE,
+    ("tokens_collection", "GET"): Permission.MANAGE_TOKENS,
+    ("tokens_collection", "POST"): Permission.MANAGE_TOKENS,
+    ("token_item", "DELETE"): Permission.MANAGE_TOKENS,
+    ("project_list", "GET"): Permission.READ,
+    ("project_list", "HEAD"): Permission.READ,
+    ("project_list", "POST"): Permission.PUBLISH,
+    ("project_detail", "GET"): Permission.READ,
+    ("project_detail", "HEAD"): Permission.READ,
+    ("upload", "POST"): Permission.PUBLISH,
+    ("download", "GET"): Permission.READ,
+    ("download", "HEAD"): Permission.READ,
+}
+
+# The issue's model, written out independently of shared/auth.py: the least role for each permission.
+LEAST_ROLE = {Permission.READ: "reader", Permission.PUBLISH: "contributor", Permission.MANAGE: "owner"}
+ROLE_ORDER = ["reader", "collaborator", "contributor", "owner"]
+PRINCIPALS = ["anonymous", "outsider", "reader", "collaborator", "contributor", "owner", "admin"]
+VISIBILITIES = ["private", "organization", "public"]
+
+ROUTES = {r.function_name: r for r in LocalFunctionsHost(app, ROOT).routes}
+
+
+def served() -> set[tuple[str, str]]:
+    pairs = set()
+    for route in ROUTES.values():
+        assert route.methods, f"{route.function_name} accepts every method; declare its methods"
+        pairs |= {(route.function_name, m) for m in route.methods}
+    return pairs
+
+
+def test_every_endpoint_has_a_rule():
+    assert served() == set(RULES), "add the new endpoint's rule to RULES (and its check to the handler)"
+
+
+def expected(principal: str, visibility: str, permission: Permission) -> bool:
+    if principal == "admin":
+        return True
+    role = principal if principal in ROLE_ORDER else None
+    if visibility == "public" or (visibility == "organization" and principal != "anonymous"):
+        role = role or "reader"
+    needed = LEAST_ROLE[permission]
+    return role is not None and ROLE_ORDER.index(role) >= ROLE_ORDER.index(needed)
+
+
+@dataclass
+class World:
+    credentials: dict[str, dict[str, str]]  # principal -> headers
+    users: dict[str, str]  # principal -> user name
+
+
+@pytest.fixture(scope="module")
+def world(app_env) -> World:
+    from shared.storage import get_storage
+
+    storage = get_storage()
+    credentials = {"anonymous": {}, "admin": basic(ADMIN_TOKEN)}
+    users = {}
+    for principal in PRINCIPALS[1:-1]:
+        users[principal] = f"{principal}-{secrets.token_hex(3)}"
+        _, secret = tokens.create_token(storage, user=users[principal], name="matrix", scope=Scope.MANAGE)
+        credentials[principal] = basic(secret)
+    return World(credentials, users)
+
+
+def new_feed(world: World, visibility: str) -> str:
+    from shared.storage import get_storage
+
+    storage = get_storage()
+    name = f"m-{visibility[:3]}-{secrets.token_hex(4)}"
+    feeds.create_feed(storage, feeds.parse_new_feed({"name": name, "visibility": visibility}))
+    for principal in ROLE_ORDER:
+        user = tokens.verify(
+            storage, world.credentials[principal]["Authorization"].split()[1] and _secret(world, principal)
+        )
+        roles.grant(storage, name.lower(), user.user, Role(principal))
+    return name
+
+
+def _secret(world: World, principal: str) -> str:
+    import base64
+
+    encoded = world.credentials[principal]["Authorization"].split()[1]
+    return base64.b64decode(encoded).decode().split(":", 1)[1]
+
+
+BODIES = {
+    ("feed_item", "PATCH"): {"description": "changed"},
+    ("feed_permission", "PUT"): {"role": "reader"},
+    ("tokens_collection", "POST"): {"name": "made-by-matrix"},
+    ("feeds_collection", "POST"): None,  # filled per call: a fresh feed name
+}
+
+
+def call(function: str, method: str, headers: dict[str, str], feed: str = "none"):
+    route_params = {
+        "feed": feed,
+        "project": "demo",
+        "filename": "demo-1.0-py3-none-any.whl",
+        "user": "somebody",
+        "token_id": "0123456789abcdef",
+    }
+    body = BODIES.get((function, method))
+    if (function, method) == ("feeds_collection", "POST"):
+        body = {"name": "c-" + secrets.token_hex(5)}
+    # A canonical path (normalized, with its trailing slash), so no handler answers with a redirect.
+    req = request(
+        method, f"/{feed}/{function}/demo/", route_params=route_params, headers=headers, json_body=body
+    )
+    return ROUTES[function].user_function(req)
+
+
+FEED_RULES = [(k, v) for k, v in RULES.items() if v in LEAST_ROLE]
+
+
+@pytest.mark.parametrize(("endpoint", "permission"), FEED_RULES, ids=[f"{f}-{m}" for (f, m), _ in FEED_RULES])
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+def test_feed_endpoint_rules(world, endpoint, permission, visibility):
+    feed = new_feed(world, visibility)
+    # Least privileged first, so a destructive call that is allowed comes after every refusal.
+    for principal in PRINCIPALS:
+        response = call(*endpoint, world.credentials[principal], feed)
+        status = response.status_code
+        if expected(principal, visibility, permission):
+            assert status not in (401, 403), (
+                f"{principal} should be allowed ({status}: {response.get_body()!r})"
+            )
+        elif principal == "anonymous":
+            assert status == 401, f"anonymous should get 401, got {status}"
+            assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+        else:
+            assert status == 403, f"{principal} should get 403, got {status}: {response.get_body()!r}"
+            assert permission.value in response.get_body().decode()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "permission"),
+    [(k, v) for k, v in RULES.items() if v in (Permission.CREATE_FEED, Permission.MANAGE_TOKENS)],
+)
+def test_account_endpoint_rules(world, endpoint, permission):
+    for principal in PRINCIPALS:
+        status = call(*endpoint, world.credentials[principal]).status_code
+        if principal == "anonymous":
+            assert status == 401
+        else:
+            assert status not in (401, 403), f"{principal}: {status}"
+
+
+@pytest.mark.parametrize("endpoint", [k for k, v in RULES.items() if v in (ANYONE, LISTING)])
+def test_open_endpoints(world, endpoint):
+    for principal in PRINCIPALS:
+        assert call(*endpoint, world.credentials[principal]).status_code == 200
+
+
+def test_missing_feed_is_401_for_anonymous_and_404_for_users(world):
+    assert call("project_list", "GET", {}, "no-such-feed-zz").status_code == 401
+    assert call("project_list", "GET", world.credentials["outsider"], "no-such-feed-zz").status_code == 404
+
+
+def test_feed_list_shows_only_readable_feeds(world):
+    made = {v: new_feed(world, v) for v in VISIBILITIES}
+    other_private = "m-other-" + secrets.token_hex(4)
+    from shared.storage import get_storage
+
+    feeds.create_feed(get_storage(), feeds.parse_new_feed({"name": other_private}))
+
+    def listed(principal: str) -> set[str]:
+        names = {
+            f["name"] for f in json_of(call("feeds_collection", "GET", world.credentials[principal]))["feeds"]
+        }
+        return names & {*made.values(), other_private}
+
+    assert listed("anonymous") == {made["public"]}
+    assert listed("outsider") == {made["public"], made["organization"]}
+    assert listed("reader") == {*made.values()}
+    assert listed("admin") == {*made.values(), other_private}
