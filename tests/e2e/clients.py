@@ -37,9 +37,16 @@ class Clients:
             PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         )
 
-    def run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str | Path, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(a) for a in args], env=self.env, capture_output=True, text=True, timeout=240, check=False
+            [str(a) for a in args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -47,69 +54,23 @@ class Clients:
             )
         return result
 
-    def pip_install(self, index_url: str, target: Path, *requirements: str, check: bool = True):
-        return self.run(
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--isolated",
-            "--no-cache-dir",
-            "--index-url",
-            index_url,
-            "--target",
-            target,
-            *requirements,
-            check=check,
-        )
+    def pip_install(self, index_url: str, target: Path, *args: str, check: bool = True, env=None):
+        pip = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--index-url", index_url]
+        return self.run(*pip, "--target", target, *args, check=check, env=env)
 
-    def uv_install(self, index_url: str, target: Path, *requirements: str, check: bool = True):
-        return self.run(
-            BIN / "uv",
-            "pip",
-            "install",
-            "--no-config",
-            "--no-cache",
-            "--python",
-            sys.executable,
-            "--index-url",
-            index_url,
-            "--target",
-            target,
-            *requirements,
-            check=check,
-        )
+    def uv_install(self, index_url: str, target: Path, *args: str, check: bool = True, env=None):
+        uv = [BIN / "uv", "pip", "install", "--no-config", "--no-cache", "--python", sys.executable]
+        return self.run(*uv, "--index-url", index_url, "--target", target, *args, check=check, env=env)
 
-    def twine_upload(self, upload_url: str, token: str, *files: Path, check: bool = True):
-        return self.run(
-            BIN / "twine",
-            "upload",
-            "--verbose",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            upload_url,
-            "-u",
-            "__token__",
-            "-p",
-            token,
-            *files,
-            check=check,
-        )
+    def twine_upload(
+        self, upload_url: str | None, token: str | None, *args: str | Path, check=True, env=None
+    ):
+        twine = [BIN / "twine", "upload", "--verbose", "--non-interactive", "--disable-progress-bar"]
+        target = ["--repository-url", upload_url] if upload_url else []
+        credentials = ["-u", "__token__", "-p", token] if token else []
+        return self.run(*twine, *target, *credentials, *args, check=check, env=env)
 
     def uv_publish(self, upload_url: str, token: str, *files: Path, check: bool = True):
-        return self.run(
-            BIN / "uv",
-            "publish",
-            "--no-config",
-            "--publish-url",
-            upload_url,
-            "--username",
-            "__token__",
-            "--password",
-            token,
-            "--trusted-publishing",
-            "never",
-            *files,
-            check=check,
-        )
+        uv = [BIN / "uv", "publish", "--no-config", "--trusted-publishing", "never"]
+        credentials = ["--username", "__token__", "--password", token]
+        return self.run(*uv, "--publish-url", upload_url, *credentials, *files, check=check)

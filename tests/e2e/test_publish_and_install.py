@@ -2,68 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import secrets
-import urllib.request
-from pathlib import Path
+import urllib.error
 
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.clients import Clients
+from tests.e2e.api import create_feed, downloads, fetch, index_url, installed, unique
 from tests.support.dists import build_project
 
 pytestmark = pytest.mark.e2e
-
-
-def create_feed(server, name: str) -> None:
-    request = urllib.request.Request(
-        f"{server.url}/api/feeds",
-        data=json.dumps({"name": name}).encode(),
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request) as response:
-        assert response.status == 201
-
-
-def fetch(url: str, token: str = ADMIN_TOKEN) -> str:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request) as response:
-        return response.read().decode()
-
-
-@pytest.fixture
-def feed(server) -> str:
-    name = "e2e-" + secrets.token_hex(4)
-    create_feed(server, name)
-    return name
-
-
-@pytest.fixture
-def clients(tmp_path) -> Clients:
-    return Clients(tmp_path / "home")
-
-
-def index_url(server, feed: str, token: str = ADMIN_TOKEN) -> str:
-    """The feed's index URL with the token in it, as pip and uv accept credentials."""
-    return f"http://__token__:{token}@{server.url.split('://', 1)[1]}/{feed}/simple/"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-def downloads(server, feed: str) -> set[str]:
-    return {
-        path.rsplit("/", 1)[1]
-        for method, path, status in server.requests
-        if method == "GET" and path.startswith(f"/{feed}/files/") and status == 200
-    }
-
-
-def installed(target: Path) -> set[str]:
-    return {p.name for p in target.iterdir() if p.name.endswith(".dist-info")}
 
 
 def test_twine_upload_then_pip_and_uv_install_with_a_dependency(server, feed, clients, tmp_path):
@@ -133,9 +80,7 @@ def test_identical_reupload_succeeds_and_changed_file_is_refused(server, feed, c
 
 
 def test_feeds_are_isolated(server, clients, tmp_path):
-    feed_a, feed_b = "iso-a-" + secrets.token_hex(3), "iso-b-" + secrets.token_hex(3)
-    create_feed(server, feed_a)
-    create_feed(server, feed_b)
+    feed_a, feed_b = create_feed(server), create_feed(server)
     name = unique("fh-iso")
     clients.twine_upload(f"{server.url}/{feed_a}/upload/", ADMIN_TOKEN, *build_project(tmp_path, name, "1.0"))
 
