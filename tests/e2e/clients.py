@@ -21,7 +21,7 @@ class Clients:
         self.env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("PIP_", "UV_", "TWINE_", "NETRC", "KEYRING_"))
+            if not k.startswith(("PIP_", "UV_", "TWINE_", "POETRY_", "NETRC", "KEYRING_"))
         }
         self.env.update(
             HOME=str(home),
@@ -38,11 +38,16 @@ class Clients:
         )
 
     def run(
-        self, *args: str | Path, check: bool = True, env: dict[str, str] | None = None
+        self,
+        *args: str | Path,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(a) for a in args],
             env={**self.env, **(env or {})},
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=240,

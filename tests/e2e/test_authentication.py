@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.api import call, create_feed, create_token, downloads, index_url, installed, statuses, unique
+from tests.e2e.api import (
+    call,
+    create_feed,
+    create_token,
+    downloads,
+    fetch,
+    index_url,
+    installed,
+    statuses,
+    unique,
+)
 from tests.support.dists import build_project
 
 pytestmark = pytest.mark.e2e
@@ -147,3 +157,28 @@ def test_admin_token_works_everywhere(server, clients, tmp_path, private_package
     feed, name, _ = private_package
     clients.pip_install(index_url(server, feed, ADMIN_TOKEN), tmp_path / "t", name)
     assert installed(tmp_path / "t")
+
+
+def test_poetry_publish_with_a_token(server, clients, tmp_path):
+    owner = unique("poet")
+    feed = create_feed(server, token=create_token(server, owner, scope="manage"))
+    name = unique("fh-poetry")
+    files = build_project(tmp_path, name, "1.0")
+    source = tmp_path / f"src-{module(name)}-1.0"
+    env = {
+        "POETRY_REPOSITORIES_TEAM_URL": f"{server.url}/{feed}/upload/",
+        "POETRY_HTTP_BASIC_TEAM_USERNAME": "__token__",
+        "POETRY_HTTP_BASIC_TEAM_PASSWORD": create_token(server, owner, scope="publish"),
+    }
+    poetry = [
+        Path(BIN) / "poetry",
+        "publish",
+        "--no-interaction",
+        "-r",
+        "team",
+        "--dist-dir",
+        files[0].parent,
+    ]
+    clients.run(*poetry, env=env, cwd=source)
+    listing = fetch(f"{server.url}/{feed}/simple/{name}/")
+    assert f"{module(name)}-1.0.tar.gz" in listing and f"{module(name)}-1.0-py3-none-any.whl" in listing
