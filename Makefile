@@ -2,7 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-AZURITE := tools/node_modules/.bin/azurite
+# A stamp of our own: npm's .bin entries are symlinks, whose targets npm dates as it likes.
+AZURITE := tools/node_modules/.installed
 
 .PHONY: run test lint bootstrap package clean
 
