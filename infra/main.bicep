@@ -26,6 +26,9 @@ param adminToken string
 @description('The feed whose pip index and upload URLs the outputs show. Create it after the deployment (POST /api/feeds).')
 param firstFeedName string = 'main'
 
+@description('Who may create feeds besides the admin (FEEDHOUSE_FEED_CREATORS): * for any user with a token, or a comma-separated list of user names.')
+param feedCreators string = '*'
+
 @minValue(1048576)
 @maxValue(536870912)
 @description('Largest distribution file accepted, in bytes (FEEDHOUSE_MAX_UPLOAD_BYTES). The host body limit follows it.')
@@ -76,7 +79,7 @@ param tags object = {}
 
 // The names the code uses: shared/storage.py BLOB_CONTAINER and TABLE_NAMES (tests/infra checks they match).
 var packagesContainerName = 'packages'
-var tableNames = ['feeds', 'projects', 'files']
+var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions']
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
@@ -159,6 +162,7 @@ module appSettings 'app/appsettings.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     adminTokenUri: keyVault.outputs.adminTokenUri
+    feedCreators: feedCreators
     maxUploadBytes: maxUploadBytes
   }
 }

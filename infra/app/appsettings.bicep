@@ -6,6 +6,7 @@ param functionAppName string
 param storageAccountName string
 param applicationInsightsName string
 param adminTokenUri string
+param feedCreators string
 param maxUploadBytes int
 
 // The host's body limit sits above the app's own (maxUploadBytes + 1 MiB of form fields, functions/upload.py)
@@ -48,6 +49,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEEDHOUSE_STORAGE_ACCOUNT_NAME: storageAccountName
     // Feedhouse: the bootstrap admin token, resolved from Key Vault by the platform.
     FEEDHOUSE_ADMIN_TOKEN: '@Microsoft.KeyVault(SecretUri=${adminTokenUri})'
+    // Feedhouse: who may create feeds besides the admin.
+    FEEDHOUSE_FEED_CREATORS: feedCreators
     // Feedhouse: the largest distribution file accepted.
     FEEDHOUSE_MAX_UPLOAD_BYTES: string(maxUploadBytes)
   }
