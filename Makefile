@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # A stamp of our own: npm's .bin entries are symlinks, whose targets npm dates as it likes.
 AZURITE := tools/node_modules/.installed
 
-.PHONY: run test lint bootstrap package clean
+.PHONY: run test lint bootstrap package checkov clean
 
 bootstrap: $(VENV)/.installed $(AZURITE)
 
@@ -29,6 +29,14 @@ test: bootstrap
 lint: bootstrap
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The exact zip that would be deployed: tracked files minus .funcignore.
+package:
+	$(PYTHON) -m tools.package --output dist/feedhouse-app.zip
+
+# checkov's Bicep checks, in a venv of their own (checkov pins an old pycep-parser); make test runs them too.
+checkov: bootstrap
+	$(PY) -m tests.infra.checkov_env
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .ruff_cache

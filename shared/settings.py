@@ -42,8 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "FEEDHOUSE_FEED_CREATORS",
         "*",
-        "Who may create feeds besides the admin: '*' for any user with a token, or a comma-separated "
-        "list of user names; empty for the admin only.",
+        "Who may create feeds besides the admin: '*' for any user with a token, a comma-separated "
+        "list of user names, or 'none' for the admin only.",
     ),
     Setting(
         "FEEDHOUSE_MAX_UPLOAD_BYTES",
@@ -60,17 +60,21 @@ class InvalidSetting(ValueError):
     """A setting holds a value Feedhouse cannot use."""
 
 
+# While a Key Vault reference does not resolve (roles still propagating, say), App Service hands the
+# app the reference text itself; that text is guessable, so it must never count as a value.
+_UNRESOLVED_REFERENCE = "@microsoft.keyvault("
+
+
+def _environ(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip().lower().startswith(_UNRESOLVED_REFERENCE):
+        return None
+    return value.strip()
+
+
 def get(name: str) -> str | None:
     """The value of a catalogued setting, or its default; an empty value counts as unset."""
-    setting = _BY_NAME[name]
-    value = os.environ.get(name, "").strip()
-    return value or setting.default
-
-
-def _raw(name: str) -> str | None:
-    """Like get(), but a setting that is present and empty stays empty (it means 'nobody')."""
-    value = os.environ.get(name)
-    return value.strip() if value is not None else _BY_NAME[name].default
+    return _environ(name) or _BY_NAME[name].default
 
 
 def get_int(name: str) -> int:
@@ -82,6 +86,11 @@ def get_int(name: str) -> int:
     if number < 0:
         raise InvalidSetting(f"{name} must not be negative")
     return number
+
+
+def _names(value: str) -> frozenset[str]:
+    names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
+    return frozenset() if names == {"none"} else names
 
 
 @dataclass(frozen=True)
@@ -100,8 +109,6 @@ def load() -> Settings:
         storage_connection_string=get("FEEDHOUSE_STORAGE_CONNECTION_STRING"),
         storage_account_name=get("FEEDHOUSE_STORAGE_ACCOUNT_NAME"),
         admin_token=get("FEEDHOUSE_ADMIN_TOKEN"),
-        feed_creators=frozenset(
-            n.strip().lower() for n in (_raw("FEEDHOUSE_FEED_CREATORS") or "").split(",") if n.strip()
-        ),
+        feed_creators=_names(get("FEEDHOUSE_FEED_CREATORS") or ""),
         max_upload_bytes=get_int("FEEDHOUSE_MAX_UPLOAD_BYTES"),
     )

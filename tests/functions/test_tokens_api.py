@@ -236,7 +236,7 @@ def test_feed_creators_setting(monkeypatch):
 
     user = new_user()
     token = secret_of(make_token(user, scope="manage"))
-    monkeypatch.setenv("FEEDHOUSE_FEED_CREATORS", "")
+    monkeypatch.setenv("FEEDHOUSE_FEED_CREATORS", "none")
     settings.load.cache_clear()
     try:
         refused = feeds_collection(

@@ -33,7 +33,11 @@ def configured_tokens() -> list[tuple[str, str]]:
     if path.is_file():
         parser = configparser.ConfigParser(interpolation=None)
         parser.read(path, encoding="utf-8")
-        pairs += [(section, parser[section]["token"]) for section in parser.sections() if parser[section].get("token")]
+        pairs += [
+            (section, parser[section]["token"])
+            for section in parser.sections()
+            if parser[section].get("token")
+        ]
     return pairs
 
 
@@ -84,4 +88,6 @@ class FeedhouseKeyring(KeyringBackend):
         raise PasswordSetError("feedhouse-keyring reads tokens from FEEDHOUSE_TOKEN or its credentials file")
 
     def delete_password(self, service: str, username: str) -> None:
-        raise PasswordDeleteError("feedhouse-keyring reads tokens from FEEDHOUSE_TOKEN or its credentials file")
+        raise PasswordDeleteError(
+            "feedhouse-keyring reads tokens from FEEDHOUSE_TOKEN or its credentials file"
+        )
