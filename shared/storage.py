@@ -283,7 +283,11 @@ class Storage:
         return BlockUpload(self._container.get_blob_client(name))
 
     def read_blob_state(self, name: str) -> BlobState | None:
-        """A small blob with its metadata and ETag, or None if there is none."""
+        """A small blob with its metadata and ETag, or None if there is none.
+
+        Keep blobs read this way non-empty: the SDK reads an empty blob in two requests, so a write
+        in between can pair the new metadata and ETag with the old (empty) content.
+        """
         try:
             downloader = self._container.download_blob(name)
             data = downloader.readall()
