@@ -33,7 +33,7 @@ from urllib3.exceptions import (
 from shared import settings
 from shared.errors import BadGateway
 from shared.upstream_pages import ACCEPT, ProjectPage, absent_page, parse_project_page
-from shared.upstreams import BasicCredential
+from shared.upstreams import FEED, BasicCredential, Upstream
 from shared.url_safety import (
     ALLOW_PRIVATE_SETTING,
     DEFAULT_PORTS,
@@ -200,6 +200,19 @@ class UpstreamClient:
             body = self._read_all(response, final_url, self.config.max_page_bytes, deadline)
             content_type = response.headers.get("Content-Type")
         return parse_project_page(body, content_type, final_url, project)
+
+    def fetch_upstream_page(
+        self, upstream: Upstream, project: str, *, pypi_url: str | None = None
+    ) -> ProjectPage:
+        """``fetch_project_page`` for a configured index or PyPI upstream, with its credential.
+
+        The credential setting is read now, so a missing one is a CredentialUnavailable (502) like
+        any upstream failure. Feed upstreams are read from storage, not over HTTP.
+        """
+        if upstream.kind == FEED:
+            raise ValueError("feed upstreams are read from storage, not fetched")
+        index_url = upstream.index_url(pypi_url) or ""
+        return self.fetch_project_page(index_url, project, credential=upstream.resolve_credential())
 
     def fetch_small_file(
         self, url: str, *, credential: BasicCredential | None = None, max_bytes: int | None = None

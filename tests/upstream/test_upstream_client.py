@@ -337,3 +337,23 @@ def test_unresolvable_hosts_are_unavailable(client):
     with pytest.raises(UpstreamUnavailable, match="could not be resolved"):
         client.fetch_project_page("http://nowhere.invalid/simple/", "demo")
     assert resolve_test_hosts("mirror.test", 80) == ["127.0.0.1"]
+
+
+def test_fetches_a_configured_upstream_with_its_credential(fake_index, client, monkeypatch):
+    from shared.upstreams import CredentialUnavailable, Upstream
+
+    fake_index.routes["/simple/demo/"] = html_reply("")
+    name = "FEEDHOUSE_UPSTREAM_CREDENTIAL_TEST"
+    upstream = Upstream("index", url=f"{fake_index.url}/simple/", credential=name)
+    monkeypatch.setenv(name, f"http://u:p@127.0.0.1:{fake_index.port}/")
+    assert client.fetch_upstream_page(upstream, "demo").exists
+    assert fake_index.requests[0].headers["authorization"] == "Basic dTpw"
+    monkeypatch.delenv(name)
+    with pytest.raises(CredentialUnavailable, match="is not set"):
+        client.fetch_upstream_page(upstream, "demo")
+
+    assert client.fetch_upstream_page(Upstream("pypi"), "demo", pypi_url=f"{fake_index.url}/simple/").exists
+    monkeypatch.setenv("FEEDHOUSE_PYPI_URL", f"{fake_index.url}/simple")
+    assert client.fetch_upstream_page(Upstream("pypi"), "demo").exists
+    with pytest.raises(ValueError, match="storage"):
+        client.fetch_upstream_page(Upstream("feed", feed="other"), "demo")
