@@ -16,7 +16,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -269,6 +269,19 @@ def _sorted_versions(versions: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(versions), key=key))
 
 
+def _files(project: str, readers: Iterable[Callable[[], UpstreamFile]]) -> tuple[list[UpstreamFile], int]:
+    """Read each entry; an unusable one is counted and left out, the others kept."""
+    files: list[UpstreamFile] = []
+    dropped = 0
+    for read in readers:
+        try:
+            files.append(read())
+        except _Dropped as exc:
+            dropped += 1
+            logger.debug("Dropped an upstream file entry of %s: %s", project, exc)
+    return files, dropped
+
+
 def _page(
     project: str, files: list[UpstreamFile], extra_versions: Iterable[str], dropped: int
 ) -> ProjectPage:
@@ -323,14 +336,7 @@ def parse_json_page(body: bytes, page_url: str, project: str) -> ProjectPage:
     if not isinstance(entries, list):
         raise MalformedPage("The upstream JSON page has no 'files' list.")
     _check_file_count(len(entries))
-    files: list[UpstreamFile] = []
-    dropped = 0
-    for entry in entries:
-        try:
-            files.append(_json_file(entry, page_url, project))
-        except _Dropped as exc:
-            dropped += 1
-            logger.debug("Dropped an upstream file entry of %s: %s", project, exc)
+    files, dropped = _files(project, (lambda e=e: _json_file(e, page_url, project) for e in entries))
     raw_versions = data.get("versions")
     versions = (
         [v for v in raw_versions if isinstance(v, str) and 0 < len(v) <= _MAX_VERSION_LENGTH]
@@ -478,14 +484,7 @@ def parse_html_page(body: bytes, page_url: str, project: str, charset: str = "ut
     if base_href:
         with contextlib.suppress(ValueError):
             base_url = urljoin(page_url, base_href)
-    files: list[UpstreamFile] = []
-    dropped = 0
-    for anchor in anchors:
-        try:
-            files.append(_html_file(anchor, base_url, project))
-        except _Dropped as exc:
-            dropped += 1
-            logger.debug("Dropped an upstream file entry of %s: %s", project, exc)
+    files, dropped = _files(project, (lambda a=a: _html_file(a, base_url, project) for a in anchors))
     return _page(project, files, (), dropped)
 
 
