@@ -51,3 +51,15 @@ class PayloadTooLarge(FeedhouseError):
 class ServiceUnavailable(FeedhouseError):
     status = 503
     code = "unavailable"
+
+
+class BadGateway(FeedhouseError):
+    """Another server Feedhouse relies on (an upstream index) failed or answered nonsense."""
+
+    status = 502
+    code = "bad_gateway"
+
+
+class GatewayTimeout(BadGateway):
+    status = 504
+    code = "gateway_timeout"

@@ -51,6 +51,58 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest accepted distribution file, in bytes (the Functions host caps request bodies at "
         "100 MiB unless FUNCTIONS_REQUEST_BODY_SIZE_LIMIT is raised).",
     ),
+    # Upstream sources (issue 5). The defaults are the production values, so a deployment sets none.
+    Setting(
+        "FEEDHOUSE_PYPI_URL",
+        "https://pypi.org/simple/",
+        "The simple index behind a feed's 'public PyPI' upstream: a company mirror or a test server can "
+        "stand in for PyPI.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_ALLOW_PRIVATE",
+        "false",
+        "true lets upstream URLs reach loopback, private and link-local addresses (tests, a mirror on "
+        "a private network). Cloud metadata addresses stay refused. Never set it where feed owners are "
+        "not trusted with the app's network position.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_CONNECT_TIMEOUT",
+        "5",
+        "Seconds to wait for an upstream connection.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_READ_TIMEOUT",
+        "20",
+        "Seconds to wait for each read from an upstream.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_PAGE_TIMEOUT",
+        "45",
+        "Seconds a whole upstream project page fetch may take, redirects included.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_MAX_PAGE_BYTES",
+        str(32 * 1024 * 1024),
+        "Largest upstream project page (or .metadata file) read, in bytes after decompression.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_MAX_FILE_BYTES",
+        str(1024 * 1024 * 1024),
+        "Largest upstream distribution file saved into a feed, in bytes.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_CACHE_SECONDS",
+        "1800",
+        "How long a cached upstream project page is fresh; after that the next request fetches it again.",
+        deployed=False,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -75,6 +127,26 @@ def _environ(name: str) -> str | None:
 def get(name: str) -> str | None:
     """The value of a catalogued setting, or its default; an empty value counts as unset."""
     return _environ(name) or _BY_NAME[name].default
+
+
+def get_bool(name: str) -> bool:
+    value = (get(name) or "").lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off", ""):
+        return False
+    raise InvalidSetting(f"{name} must be true or false, not {value!r}")
+
+
+def get_seconds(name: str) -> float:
+    value = get(name)
+    try:
+        number = float(value or "")
+    except ValueError:
+        raise InvalidSetting(f"{name} must be a number of seconds, not {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise InvalidSetting(f"{name} must be a positive number of seconds")
+    return number
 
 
 def get_int(name: str) -> int:

@@ -7,13 +7,17 @@ replaced on an ETag match, blobs are created only when absent.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from azure.core.exceptions import (
     AzureError,
+    HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
@@ -35,6 +39,7 @@ _BLOB_API_VERSION = "2025-11-05"
 # A request must answer within the Functions host's 230 s; the SDK defaults retry for minutes.
 _CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "connection_timeout": 10, "read_timeout": 60}
 _ETAG = "_etag"
+_IMMUTABLE = "public, max-age=365000000, immutable"
 
 Record = dict[str, Any]
 
@@ -50,6 +55,75 @@ class RecordChanged(Exception):
 class StorageError(ServiceUnavailable):
     def __init__(self, detail: str) -> None:
         super().__init__(f"Storage is not answering ({detail}). Try again shortly.")
+
+
+@dataclass(frozen=True)
+class BlobState:
+    """A small blob read whole: its bytes, its metadata and the ETag to write it back conditionally."""
+
+    data: bytes
+    metadata: dict[str, str]
+    etag: str
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A blob's properties without its bytes."""
+
+    size: int
+    metadata: dict[str, str]
+    etag: str
+
+
+class BlockUpload:
+    """A blob written in blocks that stay invisible until ``commit``.
+
+    Staged blocks that are never committed are no blob at all (storage drops them after a week), so a
+    caller can stream bytes in, check them, and only then decide whether the blob exists.
+    """
+
+    def __init__(self, blob_client: Any) -> None:
+        self._blob = blob_client
+        # Block IDs of one blob must all have the same length, also across concurrent writers.
+        self._prefix = uuid.uuid4().hex
+        self._block_ids: list[str] = []
+
+    def stage(self, data: bytes) -> None:
+        block_id = base64.b64encode(f"{self._prefix}-{len(self._block_ids):08d}".encode()).decode()
+        try:
+            self._blob.stage_block(block_id, data, length=len(data))
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        self._block_ids.append(block_id)
+
+    def commit(self, *, content_type: str, metadata: dict[str, str] | None = None) -> bool:
+        """Make the staged blocks the blob unless one with that name exists; False if it did."""
+        from azure.core import MatchConditions
+        from azure.storage.blob import BlobBlock, ContentSettings
+
+        try:
+            self._blob.commit_block_list(
+                [BlobBlock(block_id) for block_id in self._block_ids],
+                metadata=metadata,
+                content_settings=ContentSettings(content_type=content_type, cache_control=_IMMUTABLE),
+                match_condition=MatchConditions.IfMissing,
+            )
+        except (ResourceExistsError, ResourceModifiedError):
+            return False
+        except HttpResponseError as exc:
+            # A concurrent writer's commit discards our uncommitted blocks (InvalidBlockList).
+            if self._exists():
+                return False
+            raise StorageError(type(exc).__name__) from exc
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return True
+
+    def _exists(self) -> bool:
+        try:
+            return bool(self._blob.exists())
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
 
 
 def etag_of(record: Record) -> str:
@@ -217,7 +291,7 @@ class Storage:
                 metadata=metadata,
                 content_settings=ContentSettings(
                     content_type=content_type,
-                    cache_control="public, max-age=365000000, immutable",
+                    cache_control=_IMMUTABLE,
                 ),
             )
         except ResourceExistsError:
@@ -225,6 +299,88 @@ class Storage:
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
         return True
+
+    def start_block_upload(self, name: str) -> BlockUpload:
+        """Begin a create-only blob written block by block (see BlockUpload)."""
+        return BlockUpload(self._container.get_blob_client(name))
+
+    def read_blob_state(self, name: str) -> BlobState | None:
+        """A small blob with its metadata and ETag, or None if there is none.
+
+        Keep blobs read this way non-empty: the SDK reads an empty blob in two requests, so a write
+        in between can pair the new metadata and ETag with the old (empty) content.
+        """
+        try:
+            downloader = self._container.download_blob(name)
+            data = downloader.readall()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        properties = downloader.properties
+        return BlobState(data, dict(properties.metadata or {}), properties.etag)
+
+    def blob_info(self, name: str) -> BlobInfo | None:
+        try:
+            properties = self._container.get_blob_client(name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return BlobInfo(properties.size, dict(properties.metadata or {}), properties.etag)
+
+    def write_blob(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+    ) -> str:
+        """Write a small mutable blob and return its new ETag.
+
+        With ``if_match`` the write happens only if the blob still has that ETag (RecordChanged
+        otherwise); without it, only if there is no blob yet (RecordExists otherwise).
+        """
+        from azure.core import MatchConditions
+        from azure.storage.blob import ContentSettings
+
+        conditions: dict[str, Any] = (
+            {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+            if if_match
+            else {"match_condition": MatchConditions.IfMissing}
+        )
+        try:
+            result = self._container.get_blob_client(name).upload_blob(
+                data,
+                length=len(data),
+                overwrite=True,
+                metadata=metadata,
+                content_settings=ContentSettings(content_type=content_type, cache_control="no-store"),
+                **conditions,
+            )
+        except ResourceExistsError:
+            raise RecordExists(f"blob:{name}") from None
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise RecordChanged(f"blob:{name}") from None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return result["etag"]
+
+    def set_blob_metadata(self, name: str, metadata: dict[str, str], *, if_match: str) -> str:
+        """Replace a blob's metadata if it still has ETag ``if_match``; the new ETag, or RecordChanged."""
+        from azure.core import MatchConditions
+
+        try:
+            result = self._container.get_blob_client(name).set_blob_metadata(
+                metadata, etag=if_match, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise RecordChanged(f"blob:{name}") from None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return result["etag"]
 
     def read_blob(self, name: str, offset: int | None = None, length: int | None = None) -> bytes:
         try:

@@ -68,3 +68,12 @@ def server(app_env) -> Iterator[object]:
 
     with serve(app, root=ROOT) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def pypiserver(tmp_path_factory) -> Iterator[object]:
+    """pypiserver on 127.0.0.1 serving a directory the tests add distributions to (unique names)."""
+    from tests.support.pypiserver import PypiServer
+
+    with PypiServer(tmp_path_factory.mktemp("pypiserver-packages")) as server:
+        yield server

@@ -1,0 +1,228 @@
+"""Upstream project pages cached in blob storage, per (feed, upstream, project).
+
+A burst of installs costs one upstream request per project per period: a page is fresh for the TTL
+(FEEDHOUSE_UPSTREAM_CACHE_SECONDS). When it is not, one request claims the refresh and the others
+do not stampede the upstream: they serve the previous copy if there is one, else wait a bounded time
+for the claimant's result. The claim is an ETag-guarded write of the cache blob's metadata, so it
+holds across instances; it expires on its own if the claimant dies. When the upstream fails, the
+last good copy is served marked stale (the handler says so in a response header), and the failure is
+remembered for a short while so that a dead upstream costs one timeout per project, not one per
+request. With no copy at all the upstream's error is raised.
+
+Blob: ``<feed key>/_upstream/<upstream key>/<project>.json.gz`` (gzipped JSON of the parsed page),
+under the feed's prefix so deleting a feed deletes its cache. Metadata: ``fetchedat``,
+``claimeduntil``, ``failedat``, ``failure`` (epoch seconds and a message without secrets).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared import settings
+from shared.errors import BadGateway, GatewayTimeout
+from shared.storage import BlobState, RecordChanged, RecordExists, Storage
+from shared.upstream_pages import ProjectPage
+
+logger = logging.getLogger(__name__)
+
+_CONTENT_TYPE = "application/gzip"
+_FETCHED = "fetchedat"
+_CLAIMED = "claimeduntil"
+_FAILED = "failedat"
+_FAILURE = "failure"
+_MAX_FAILURE_LENGTH = 1000
+# The entry of a project claimed before any fetch succeeded. Never empty: the blob SDK reads an empty
+# blob in two requests, and a write between them would pair one version's metadata with another's bytes.
+_PLACEHOLDER = gzip.compress(b'{"page":null}')
+
+
+class UpstreamPageUnavailable(BadGateway):
+    """A remembered upstream failure, with no cached copy to fall back on."""
+
+    code = "upstream_unavailable"
+
+
+class UpstreamBusy(GatewayTimeout):
+    """Another request is fetching this page and did not finish within the wait."""
+
+    code = "upstream_busy"
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    ttl: float = 1800.0  # seconds a page is fresh
+    failure_backoff: float = 60.0  # seconds a failure is remembered before the upstream is tried again
+    claim_seconds: float = 60.0  # how long a refresh claim holds (longer than a page fetch may take)
+    wait_seconds: float = 50.0  # how long a request with no copy waits for another's refresh
+    poll_interval: float = 0.2
+
+    @classmethod
+    def from_settings(cls) -> CachePolicy:
+        ttl = float(settings.get_int("FEEDHOUSE_UPSTREAM_CACHE_SECONDS"))
+        page_timeout = settings.get_seconds("FEEDHOUSE_UPSTREAM_PAGE_TIMEOUT")
+        return cls(
+            ttl=ttl,
+            failure_backoff=min(60.0, ttl),
+            claim_seconds=page_timeout + 15,
+            wait_seconds=page_timeout + 5,
+        )
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    page: ProjectPage
+    fetched_at: float  # epoch seconds of the upstream fetch this page came from
+    stale: bool  # older than the TTL: being refreshed by another request, or the upstream failed
+    error: str | None = None  # why no fresh copy could be had (an upstream failure), if that is why
+
+
+def cache_blob_name(feed_key: str, upstream_key: str, project: str) -> str:
+    # Normalized project names never start with '_', so this cannot meet a project's own blobs.
+    return f"{feed_key}/_upstream/{upstream_key}/{project}.json.gz"
+
+
+def _float(metadata: dict[str, str], key: str) -> float:
+    try:
+        return float(metadata.get(key, "0"))
+    except ValueError:
+        return 0.0
+
+
+def _ascii(message: str) -> str:
+    # Blob metadata travels as HTTP headers: printable ASCII only.
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in message)
+    return cleaned[:_MAX_FAILURE_LENGTH]
+
+
+@dataclass(frozen=True)
+class _Copy:
+    page: ProjectPage
+    fetched_at: float
+
+
+def _decode(state: BlobState | None) -> _Copy | None:
+    if state is None:
+        return None
+    try:
+        data = json.loads(gzip.decompress(state.data))
+        if data.get("page") is None:
+            return None  # a placeholder: claimed before any fetch succeeded
+        return _Copy(ProjectPage.from_json(data["page"]), float(data["fetched_at"]))
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("Ignoring an unreadable upstream cache entry (%s)", type(exc).__name__)
+        return None
+
+
+def _encode(page: ProjectPage, fetched_at: float) -> bytes:
+    text = json.dumps({"page": page.to_json(), "fetched_at": fetched_at}, separators=(",", ":"))
+    return gzip.compress(text.encode(), compresslevel=6)
+
+
+class UpstreamPageCache:
+    def __init__(
+        self,
+        storage: Storage,
+        policy: CachePolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._storage = storage
+        self.policy = policy or CachePolicy.from_settings()
+        self._clock = clock
+        self._sleep = sleep
+
+    def get(
+        self, feed_key: str, upstream_key: str, project: str, fetch: Callable[[], ProjectPage]
+    ) -> CachedPage:
+        """The page of ``project`` from this upstream: cached if fresh, else fetched with ``fetch``.
+
+        ``fetch`` raises a BadGateway subclass (UpstreamError, MalformedPage, ...) when the upstream
+        fails; that is served from the last good copy (stale) or, without one, raised.
+        """
+        name = cache_blob_name(feed_key, upstream_key, project)
+        policy = self.policy
+        wait_until = self._clock() + policy.wait_seconds
+        state = self._storage.read_blob_state(name)
+        while True:
+            now = self._clock()
+            copy = _decode(state)
+            metadata = state.metadata if state is not None else {}
+            if copy is not None and now - copy.fetched_at < policy.ttl:
+                return CachedPage(copy.page, copy.fetched_at, stale=False)
+
+            failed_at = _float(metadata, _FAILED)
+            if failed_at and now - failed_at < policy.failure_backoff:
+                failure = metadata.get(_FAILURE) or "The upstream failed."
+                if copy is not None:
+                    return CachedPage(copy.page, copy.fetched_at, stale=True, error=failure)
+                raise UpstreamPageUnavailable(failure)
+
+            if _float(metadata, _CLAIMED) <= now:
+                claim = self._claim(name, state, now)
+                if claim is not None:
+                    return self._refresh(name, claim, copy, fetch)
+            elif copy is not None:
+                # Another request is refreshing it: the previous copy now, rather than a stampede.
+                return CachedPage(copy.page, copy.fetched_at, stale=True)
+            elif now >= wait_until:
+                raise UpstreamBusy(
+                    f"The upstream page of '{project}' is still being fetched by another request; "
+                    "try again shortly."
+                )
+            else:
+                self._sleep(policy.poll_interval)
+            state = self._storage.read_blob_state(name)
+
+    def _claim(self, name: str, state: BlobState | None, now: float) -> str | None:
+        """Claim the refresh; the blob's new ETag, or None if another request claimed it first."""
+        metadata = dict(state.metadata) if state is not None else {}
+        metadata[_CLAIMED] = f"{now + self.policy.claim_seconds:.3f}"
+        try:
+            if state is None:
+                return self._storage.write_blob(
+                    name, _PLACEHOLDER, content_type=_CONTENT_TYPE, metadata=metadata
+                )
+            return self._storage.set_blob_metadata(name, metadata, if_match=state.etag)
+        except (RecordExists, RecordChanged):
+            return None
+
+    def _refresh(
+        self, name: str, claim: str, copy: _Copy | None, fetch: Callable[[], ProjectPage]
+    ) -> CachedPage:
+        kept = {_FETCHED: f"{copy.fetched_at:.3f}"} if copy is not None else {}
+        try:
+            page = fetch()
+        except BadGateway as exc:
+            failure = _ascii(exc.message)
+            logger.info("Upstream fetch for %s failed: %s", name, failure)
+            self._release(name, claim, {**kept, _FAILED: f"{self._clock():.3f}", _FAILURE: failure})
+            if copy is not None:
+                return CachedPage(copy.page, copy.fetched_at, stale=True, error=exc.message)
+            raise
+        except BaseException:
+            self._release(name, claim, kept)
+            raise
+        fetched_at = self._clock()
+        try:
+            self._storage.write_blob(
+                name,
+                _encode(page, fetched_at),
+                content_type=_CONTENT_TYPE,
+                metadata={_FETCHED: f"{fetched_at:.3f}"},
+                if_match=claim,
+            )
+        except RecordChanged:
+            # The claim expired and another request took over; this page is still good to serve.
+            logger.info("Upstream cache entry %s changed during the refresh; not overwritten", name)
+        return CachedPage(page, fetched_at, stale=False)
+
+    def _release(self, name: str, claim: str, metadata: dict[str, str]) -> None:
+        with contextlib.suppress(RecordChanged):
+            self._storage.set_blob_metadata(name, metadata, if_match=claim)

@@ -1,0 +1,217 @@
+"""Saving an upstream file into a feed: the storage half (the file record is the caller's).
+
+The bytes stream from the upstream into staged blocks that stay invisible until they are checked:
+only when the size and every hash the upstream page gave match are they committed, create-only, as
+the content-addressed blob ``<feed>/<project>/<sha256>/<filename>`` (the same scheme as uploads).
+A mismatch leaves no blob. The file's core metadata (PEP 658) is fetched first when the upstream
+offers it, checked against its hash likewise, and stored beside the file as ``<blob>.metadata``.
+Only files whose page gives a sha256 are saved: without one there is nothing to check the bytes
+against, and no content address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.distributions import parse_distribution_filename
+from shared.errors import BadGateway, BadRequest
+from shared.names import validate_filename
+from shared.packages import StoredFile, content_type_for
+from shared.storage import Storage
+from shared.upstream_client import UpstreamClient, UpstreamError
+from shared.upstream_pages import UpstreamFile
+from shared.upstreams import BasicCredential
+from shared.url_safety import display_url
+
+logger = logging.getLogger(__name__)
+
+BLOCK_BYTES = 4 * 1024 * 1024
+METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
+UPLOADER_PREFIX = "upstream:"
+
+
+class HashMismatch(BadGateway):
+    """The upstream's bytes are not what its page promised: refused, nothing stored."""
+
+    code = "upstream_hash_mismatch"
+
+
+class UnverifiableUpstreamFile(BadGateway):
+    code = "upstream_file_unverifiable"
+
+
+class InvalidUpstreamFile(BadGateway):
+    code = "invalid_upstream_file"
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    """What a file record needs for a file saved from an upstream."""
+
+    project: str
+    filename: str
+    version: str
+    filetype: str
+    size: int
+    sha256: str
+    blake2_256: str
+    requires_python: str | None
+    upload_time: str | None  # when the upstream says it was uploaded there
+    yanked: bool | str  # the upstream's yanked state when it was saved
+    blob: str
+    metadata_blob: str | None  # PEP 658 core metadata beside the file, when the upstream offered it
+    metadata_sha256: str | None
+    upstream: str  # the upstream's key (shared.upstreams.Upstream.key)
+    source_url: str  # where it came from, without credentials or query string
+    created: bool  # False when the blob was already there (saved before, or by a concurrent request)
+
+    def as_stored_file(self, *, saved_at: str, upstream_label: str) -> StoredFile:
+        """The file in shared.packages' current record model (issue 4 may extend it)."""
+        return StoredFile(
+            project=self.project,
+            filename=self.filename,
+            version=self.version,
+            filetype=self.filetype,
+            size=self.size,
+            sha256=self.sha256,
+            blake2_256=self.blake2_256,
+            requires_python=self.requires_python,
+            uploaded=saved_at,
+            uploader=f"{UPLOADER_PREFIX}{upstream_label}",
+            blob=self.blob,
+        )
+
+
+def _check_hashes(what: str, expected: Mapping[str, str], hashers: Mapping[str, hashlib._Hash]) -> None:
+    for name, digest in expected.items():
+        actual = hashers[name].hexdigest()
+        if not hmac.compare_digest(actual, digest.lower()):
+            raise HashMismatch(
+                f"{what} does not match the {name} its upstream page lists (expected {digest}, got "
+                f"{actual}); it was refused and nothing was stored."
+            )
+
+
+def _hashers(names: Mapping[str, str]) -> dict[str, hashlib._Hash]:
+    hashers = {name: hashlib.new(name) for name in names}
+    hashers.setdefault("sha256", hashlib.sha256())
+    return hashers
+
+
+def _fetch_metadata(
+    client: UpstreamClient, entry: UpstreamFile, credential: BasicCredential | None
+) -> tuple[bytes, str] | None:
+    """The checked core metadata and its sha256, or None if the upstream does not really have it."""
+    if not entry.core_metadata:
+        return None
+    try:
+        data = client.fetch_small_file(entry.metadata_url, credential=credential)
+    except UpstreamError as exc:
+        logger.info("Saving %s without its .metadata: %s", entry.filename, exc.message)
+        return None
+    expected = entry.core_metadata if isinstance(entry.core_metadata, Mapping) else {}
+    hashers = _hashers(expected)
+    for hasher in hashers.values():
+        hasher.update(data)
+    _check_hashes(f"The core metadata of '{entry.filename}'", expected, hashers)
+    return data, hashers["sha256"].hexdigest()
+
+
+def save_upstream_file(
+    storage: Storage,
+    client: UpstreamClient,
+    *,
+    feed_key: str,
+    upstream_key: str,
+    entry: UpstreamFile,
+    credential: BasicCredential | None = None,
+    max_bytes: int | None = None,
+) -> SavedFile:
+    """Stream ``entry`` from its upstream into the feed's storage, checked against its hashes.
+
+    Raises HashMismatch (nothing stored), UnverifiableUpstreamFile (no sha256 to check against),
+    or the client's UpstreamError subclasses (ResponseTooLarge past ``max_bytes``, ...).
+    """
+    try:
+        validate_filename(entry.filename)
+        dist = parse_distribution_filename(entry.filename)
+    except BadRequest as exc:
+        raise InvalidUpstreamFile(f"Cannot save '{entry.filename[:255]}': {exc.message}") from None
+    expected = dict(entry.hashes)
+    sha256 = (expected.get("sha256") or "").lower()
+    if len(sha256) != 64:
+        raise UnverifiableUpstreamFile(
+            f"The upstream lists no sha256 for '{entry.filename}', so Feedhouse cannot check and save it."
+        )
+    limit = client.config.max_file_bytes if max_bytes is None else max_bytes
+    if entry.size is not None and entry.size > limit:
+        raise UnverifiableUpstreamFile(
+            f"'{entry.filename}' is {entry.size} bytes; Feedhouse saves upstream files of at most {limit}."
+        )
+
+    metadata = _fetch_metadata(client, entry, credential)
+
+    blob = f"{feed_key}/{dist.name}/{sha256}/{entry.filename}"
+    hashers = _hashers(expected)
+    blake2 = hashlib.blake2b(digest_size=32)
+    upload = storage.start_block_upload(blob)
+    size = 0
+    buffer = bytearray()
+    with client.open_file(entry.url, credential=credential, max_bytes=limit) as download:
+        source_url = display_url(download.url)
+        for chunk in download.chunks():
+            size += len(chunk)
+            blake2.update(chunk)
+            for hasher in hashers.values():
+                hasher.update(chunk)
+            buffer += chunk
+            if len(buffer) >= BLOCK_BYTES:
+                upload.stage(bytes(buffer))
+                buffer.clear()
+    if entry.size is not None and size != entry.size:
+        raise HashMismatch(
+            f"'{entry.filename}' is {size} bytes, not the {entry.size} its upstream page lists; "
+            "it was refused and nothing was stored."
+        )
+    _check_hashes(f"'{entry.filename}'", expected, hashers)
+    if buffer:
+        upload.stage(bytes(buffer))
+    created = upload.commit(
+        content_type=content_type_for(entry.filename),
+        metadata={"sha256": sha256, "blake2b_256": blake2.hexdigest(), "origin": "upstream"},
+    )
+
+    metadata_blob = metadata_sha256 = None
+    if metadata is not None:
+        data, metadata_sha256 = metadata
+        metadata_blob = f"{blob}.metadata"
+        storage.create_blob(
+            metadata_blob,
+            io.BytesIO(data),
+            length=len(data),
+            content_type=METADATA_CONTENT_TYPE,
+            metadata={"sha256": metadata_sha256},
+        )
+    return SavedFile(
+        project=dist.name,
+        filename=entry.filename,
+        version=str(dist.version),
+        filetype=dist.filetype,
+        size=size,
+        sha256=sha256,
+        blake2_256=blake2.hexdigest(),
+        requires_python=entry.requires_python,
+        upload_time=entry.upload_time,
+        yanked=entry.yanked,
+        blob=blob,
+        metadata_blob=metadata_blob,
+        metadata_sha256=metadata_sha256,
+        upstream=upstream_key,
+        source_url=source_url,
+        created=created,
+    )

@@ -1,0 +1,77 @@
+"""The blob primitives the upstream cache and saving rely on, against a real Azurite."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from shared.storage import RecordChanged, RecordExists
+
+
+def _name(prefix: str = "t") -> str:
+    return f"{prefix}-{secrets.token_hex(6)}/blob.json"
+
+
+def test_write_blob_create_only_then_if_match(storage):
+    name = _name()
+    assert storage.read_blob_state(name) is None
+    assert storage.blob_info(name) is None
+    etag = storage.write_blob(name, b"one", content_type="application/json", metadata={"k": "v"})
+    with pytest.raises(RecordExists):
+        storage.write_blob(name, b"again", content_type="application/json")
+    state = storage.read_blob_state(name)
+    assert (state.data, state.metadata, state.etag) == (b"one", {"k": "v"}, etag)
+
+    new_etag = storage.write_blob(name, b"two", content_type="application/json", if_match=etag)
+    assert new_etag != etag
+    with pytest.raises(RecordChanged):
+        storage.write_blob(name, b"three", content_type="application/json", if_match=etag)
+    assert storage.read_blob_state(name).data == b"two"
+
+
+def test_set_blob_metadata_is_etag_guarded(storage):
+    name = _name()
+    etag = storage.write_blob(name, b"x", content_type="application/json")
+    claimed = storage.set_blob_metadata(name, {"claim": "1"}, if_match=etag)
+    assert claimed != etag
+    with pytest.raises(RecordChanged):
+        storage.set_blob_metadata(name, {"claim": "2"}, if_match=etag)
+    info = storage.blob_info(name)
+    assert (info.size, info.metadata, info.etag) == (1, {"claim": "1"}, claimed)
+    with pytest.raises(RecordChanged):
+        storage.set_blob_metadata(_name(), {"claim": "3"}, if_match=etag)
+
+
+def test_block_upload_is_invisible_until_committed(storage):
+    name = _name()
+    upload = storage.start_block_upload(name)
+    upload.stage(b"hello ")
+    upload.stage(b"world")
+    assert storage.blob_info(name) is None
+    assert upload.commit(content_type="application/zip", metadata={"sha256": "x"})
+    assert storage.read_blob(name) == b"hello world"
+    assert storage.blob_info(name).metadata == {"sha256": "x"}
+
+
+def test_block_upload_never_overwrites(storage):
+    name = _name()
+    first, second = storage.start_block_upload(name), storage.start_block_upload(name)
+    first.stage(b"first")
+    second.stage(b"second")
+    assert first.commit(content_type="application/zip")
+    assert not second.commit(content_type="application/zip")
+    assert storage.read_blob(name) == b"first"
+
+
+def test_abandoned_block_upload_leaves_no_blob(storage):
+    name = _name()
+    storage.start_block_upload(name).stage(b"never committed")
+    assert storage.blob_info(name) is None
+    assert storage.read_blob_state(name) is None
+
+
+def test_empty_block_upload_creates_an_empty_blob(storage):
+    name = _name()
+    assert storage.start_block_upload(name).commit(content_type="application/zip")
+    assert storage.read_blob(name) == b""
