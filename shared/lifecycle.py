@@ -183,13 +183,13 @@ def delete_version(
 def delete_file(
     storage: Storage, feed_key: str, project: str, filename: str, *, by: str, now: datetime
 ) -> str:
-    """Move one file to the recycle bin."""
+    """Move one file to the recycle bin; the version it belongs to."""
     records = read_project(storage, feed_key, project).file_records(state=ACTIVE)
     record = next((r for r in records if r["RowKey"] == filename), None)
     if record is None:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.")
     _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
-    return filename
+    return record["Version"]
 
 
 def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
