@@ -37,9 +37,17 @@ class Clients:
             PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         )
 
-    def run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str | Path, check: bool = True, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(a) for a in args], env=self.env, capture_output=True, text=True, timeout=240, check=False
+            [str(a) for a in args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+            input=input_text,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -63,13 +71,15 @@ class Clients:
             check=check,
         )
 
-    def uv_install(self, index_url: str, target: Path, *requirements: str, check: bool = True):
+    def uv_install(
+        self, index_url: str, target: Path, *requirements: str, check: bool = True, no_cache: bool = True
+    ):
         return self.run(
             BIN / "uv",
             "pip",
             "install",
             "--no-config",
-            "--no-cache",
+            *(["--no-cache"] if no_cache else []),
             "--python",
             sys.executable,
             "--index-url",
