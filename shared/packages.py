@@ -287,11 +287,9 @@ def get_file(storage: Storage, feed_key: str, project: str, filename: str) -> St
         validate_filename(filename)
     except BadRequest:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.") from None
-    record = (
-        None
-        if filename.startswith(RELEASE_PREFIX)
-        else storage.get(FILES_TABLE, files_partition(feed_key, project), filename)
-    )
+    record = None
+    if not filename.startswith(RELEASE_PREFIX):  # release rows share the partition
+        record = storage.get(FILES_TABLE, files_partition(feed_key, project), filename)
     if record is None or record.get("State", ACTIVE) != ACTIVE:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.")
     return StoredFile.from_record(record)
