@@ -68,3 +68,15 @@ def server(app_env) -> Iterator[object]:
 
     with serve(app, root=ROOT) as running:
         yield running
+
+
+@pytest.fixture
+def redirect_downloads(app_env, monkeypatch):
+    """Files answered with a 302 to a SAS URL on the blob (FEEDHOUSE_DOWNLOAD_MODE=redirect)."""
+    from shared import settings
+
+    monkeypatch.setenv("FEEDHOUSE_DOWNLOAD_MODE", "redirect")
+    settings.load.cache_clear()
+    yield
+    monkeypatch.undo()
+    settings.load.cache_clear()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import secrets
 import sys
 import urllib.request
 from urllib.parse import urlsplit
@@ -15,27 +14,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from functions import simple
-from shared import settings
 from shared.packages import files_partition
 from shared.storage import FILES_TABLE
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.clients import BIN, Clients
-from tests.e2e.test_publish_and_install import create_feed, downloads, fetched, installed, unique
+from tests.e2e.clients import BIN
+from tests.e2e.test_publish_and_install import downloads, fetched, installed, unique
 from tests.support.dists import build_project
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def feed(server) -> str:
-    name = "mod-" + secrets.token_hex(4)
-    create_feed(server, name)
-    return name
-
-
-@pytest.fixture
-def clients(tmp_path) -> Clients:
-    return Clients(tmp_path / "home")
 
 
 def api(server, method: str, path: str, body: object = None) -> tuple[int, object]:
@@ -234,15 +220,6 @@ def test_delete_restore_purge_and_file_name_reuse(server, feed, clients, tmp_pat
     refused = clients.uv_publish(upload_url, ADMIN_TOKEN, *files, check=False)
     assert refused.returncode != 0
     assert "previously used by a file that has since been deleted" in said(refused)
-
-
-@pytest.fixture
-def redirect_downloads(monkeypatch):
-    monkeypatch.setenv("FEEDHOUSE_DOWNLOAD_MODE", "redirect")
-    settings.load.cache_clear()
-    yield
-    monkeypatch.undo()
-    settings.load.cache_clear()
 
 
 def test_pip_and_uv_install_through_a_302_to_blob_storage(

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.clients import Clients
 from tests.support.dists import build_project
 
 pytestmark = pytest.mark.e2e
@@ -25,18 +24,6 @@ def create_feed(server, name: str) -> None:
     )
     with urllib.request.urlopen(request) as response:
         assert response.status == 201
-
-
-@pytest.fixture
-def feed(server) -> str:
-    name = "e2e-" + secrets.token_hex(4)
-    create_feed(server, name)
-    return name
-
-
-@pytest.fixture
-def clients(tmp_path) -> Clients:
-    return Clients(tmp_path / "home")
 
 
 def unique(prefix: str) -> str:

@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 
 from functions.files import download
-from shared import feeds, settings
+from shared import feeds
 from tests.support.publish import call, publish_sdist, publish_wheel
 
 WHEEL_NAME = "ranged-1.0-py3-none-any.whl"
@@ -136,16 +136,7 @@ def test_public_feed_files_are_publicly_cacheable(wheel, storage):
     assert get(feed).headers["Cache-Control"] == "max-age=365000000, immutable, public"
 
 
-@pytest.fixture
-def redirect_mode(monkeypatch):
-    monkeypatch.setenv("FEEDHOUSE_DOWNLOAD_MODE", "redirect")
-    settings.load.cache_clear()
-    yield
-    monkeypatch.undo()
-    settings.load.cache_clear()
-
-
-def test_redirect_mode_sends_a_stable_read_only_sas_url(wheel, redirect_mode):
+def test_redirect_downloads_sends_a_stable_read_only_sas_url(wheel, redirect_downloads):
     feed, data = wheel
     response = get(feed)
     assert response.status_code == 302
@@ -165,6 +156,6 @@ def test_redirect_mode_sends_a_stable_read_only_sas_url(wheel, redirect_mode):
     assert get(feed, f"{WHEEL_NAME}.metadata").status_code == 200
 
 
-def test_redirect_mode_unknown_file_is_still_404(wheel, redirect_mode):
+def test_redirect_downloads_unknown_file_is_still_404(wheel, redirect_downloads):
     feed, _ = wheel
     assert get(feed, "ranged-9.0-py3-none-any.whl").status_code == 404

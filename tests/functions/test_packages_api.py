@@ -1,6 +1,5 @@
 """The package API at handler level: listing, yanking, deleting, the recycle bin and file-name reuse."""
 
-import json
 import re
 
 import pytest
@@ -11,19 +10,11 @@ from functions.simple import project_detail
 from shared.storage import BLOB_CONTAINER
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
-from tests.support.publish import call, publish, publish_sdist, publish_wheel
+from tests.support.publish import call, json_page, publish, publish_sdist, publish_wheel
 
 
 def versions_on_page(feed, project="demo"):
-    response = call(
-        project_detail,
-        "GET",
-        f"/{feed}/simple/{project}/",
-        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-        feed=feed,
-        project=project,
-    )
-    return json.loads(response.get_body()) if response.status_code == 200 else response.status_code
+    return json_page(feed, project)
 
 
 @pytest.fixture

@@ -1,18 +1,16 @@
 """Backfilling core metadata for files stored before Feedhouse kept it."""
 
 import io
-import json
 import zipfile
 
 import pytest
 
 from functions.files import download
-from functions.simple import project_detail
 from shared.backfill import backfill_metadata
 from shared.packages import files_partition
 from shared.storage import FILES_TABLE
 from tests.support.dists import make_wheel
-from tests.support.publish import call, publish_sdist, publish_wheel
+from tests.support.publish import call, json_page, publish_sdist, publish_wheel
 
 LEGACY_FIELDS = ("MetadataBlob", "MetadataSha256", "MetadataSize", "MetadataServed", "Md5")
 
@@ -27,15 +25,7 @@ def make_legacy(storage, feed, project, filename):
 
 
 def page(feed, project):
-    response = call(
-        project_detail,
-        "GET",
-        f"/{feed}/simple/{project}/",
-        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-        feed=feed,
-        project=project,
-    )
-    return {f["filename"]: f for f in json.loads(response.get_body())["files"]}
+    return {f["filename"]: f for f in json_page(feed, project)["files"]}
 
 
 @pytest.fixture

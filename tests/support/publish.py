@@ -64,3 +64,20 @@ def call(
             method, path, route_params=route_params, headers=all_headers, params=params, json_body=json_body
         )
     )
+
+
+def json_page(feed: str, project: str) -> dict[str, Any] | int:
+    """A project's simple page as PEP 691 JSON, or the status when it is not 200."""
+    import json
+
+    from functions.simple import project_detail
+
+    response = call(
+        project_detail,
+        "GET",
+        f"/{feed}/simple/{project}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        feed=feed,
+        project=project,
+    )
+    return json.loads(response.get_body()) if response.status_code == 200 else response.status_code
