@@ -8,6 +8,7 @@ Metadata files are small and always streamed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import azure.functions as func
@@ -27,7 +28,7 @@ bp = func.Blueprint()
 METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
-def _reader(storage: Storage, blob: str):
+def _reader(storage: Storage, blob: str) -> Callable[[int | None, int | None], bytes]:
     def read(offset: int | None, length: int | None) -> bytes:
         return storage.read_blob(blob, offset=offset, length=length)
 
