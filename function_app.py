@@ -1,11 +1,31 @@
-"""The Feedhouse Functions app: one FunctionApp, one Blueprint per HTTP surface."""
+"""The Feedhouse Functions app: one FunctionApp, one Blueprint per HTTP surface (and one for timers)."""
 
 import azure.functions as func
 
-from functions import feeds_api, files, health, simple, tokens_api, upload
+from functions import (
+    feeds_api,
+    files,
+    health,
+    maintenance,
+    packages_api,
+    pypi_json,
+    simple,
+    tokens_api,
+    upload,
+)
 
 # Feedhouse authenticates callers itself (tokens as HTTP Basic passwords), so no function keys.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (health.bp, feeds_api.bp, tokens_api.bp, simple.bp, upload.bp, files.bp):
+for blueprint in (
+    health.bp,
+    feeds_api.bp,
+    tokens_api.bp,
+    packages_api.bp,
+    simple.bp,
+    upload.bp,
+    files.bp,
+    pypi_json.bp,
+    maintenance.bp,
+):
     app.register_functions(blueprint)

@@ -1,16 +1,38 @@
-"""Package files: ``/{feed}/files/{project}/{filename}``, the stable URLs pages link to."""
+"""Package files and their core metadata: ``/{feed}/files/{project}/{filename}``, the stable URLs pages
+link to, and ``<that URL>.metadata`` (PEP 658) for files that have it.
+
+Files are streamed through the function, with ranges, or (FEEDHOUSE_DOWNLOAD_MODE=redirect) answered
+with a 302 to a short-lived read-only SAS URL on the blob; either way the URL on the page stays ours.
+Metadata files are small and always streamed.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import azure.functions as func
 
 from functions.http import feed_access, text_errors
-from shared import packages
+from functions.responses import file_response
+from shared import packages, settings
 from shared.auth import Permission
+from shared.downloads import REDIRECT, sas_window
 from shared.errors import BadRequest
+from shared.http_cache import file_cache_control, file_etag, http_date
 from shared.names import normalize_project_name
+from shared.storage import Storage
 
 bp = func.Blueprint()
+
+METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+def _reader(storage: Storage, blob: str) -> Callable[[int | None, int | None], bytes]:
+    def read(offset: int | None, length: int | None) -> bytes:
+        return storage.read_blob(blob, offset=offset, length=length)
+
+    return read
 
 
 @bp.route(route="{feed}/files/{project}/{filename}", methods=["GET", "HEAD"])
@@ -21,12 +43,41 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
         project = normalize_project_name(req.route_params["project"])
     except BadRequest:
         raise packages.ProjectNotFound(f"No project named '{req.route_params['project']}'.") from None
-    stored = packages.get_file(access.storage, access.feed.key, project, req.route_params["filename"])
-    headers = {
-        "ETag": f'"{stored.sha256}"',
-        "Content-Length": str(stored.size),
-        # A file name is never reused, so its bytes never change.
-        "Cache-Control": "public, max-age=365000000, immutable",
-    }
-    body = b"" if req.method == "HEAD" else access.storage.read_blob(stored.blob)
-    return func.HttpResponse(body, status_code=200, headers=headers, mimetype=stored.content_type)
+    filename = req.route_params["filename"]
+    public = access.feed.visibility == "public"
+    storage, feed_key = access.storage, access.feed.key
+
+    if filename.endswith(packages.METADATA_SUFFIX):
+        stored = packages.get_file(
+            storage, feed_key, project, filename.removesuffix(packages.METADATA_SUFFIX)
+        )
+        if not stored.core_metadata_sha256 or not stored.metadata_blob:
+            raise packages.FileNotFound(f"No metadata file for '{stored.filename}'.")
+        return file_response(
+            req,
+            size=stored.metadata_size or 0,
+            etag=file_etag(stored.core_metadata_sha256),
+            last_modified=http_date(stored.uploaded),
+            content_type=METADATA_CONTENT_TYPE,
+            public=public,
+            read=_reader(storage, stored.metadata_blob),
+        )
+
+    stored = packages.get_file(storage, feed_key, project, filename)
+    config = settings.load()
+    if config.download_mode == REDIRECT:
+        start, expiry = sas_window(datetime.now(UTC), config.download_url_seconds)
+        url = storage.read_url(
+            stored.blob, start=start, expiry=expiry, cache_control=file_cache_control(public=public)
+        )
+        # The URL expires, so the redirect itself must not be cached.
+        return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+    return file_response(
+        req,
+        size=stored.size,
+        etag=file_etag(stored.sha256),
+        last_modified=http_date(stored.uploaded),
+        content_type=stored.content_type,
+        public=public,
+        read=_reader(storage, stored.blob),
+    )

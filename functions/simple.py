@@ -1,22 +1,32 @@
-"""The simple repository API (PEP 503): ``/{feed}/simple/`` and ``/{feed}/simple/{project}/``."""
+"""The simple repository API: ``/{feed}/simple/`` and ``/{feed}/simple/{project}/``.
+
+PEP 503 HTML and PEP 691 JSON on the same URLs, chosen by ``Accept`` or ``?format=``; an ``Accept``
+naming none of them gets 406. Pages are cached as PyPI's are (see functions/responses.py).
+"""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from functions.http import feed_access, redirect, request_path, text_errors
+from functions.responses import page_response, simple_format
 from functions.upload import handle_upload
 from shared import pages
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
-from shared.packages import ProjectNotFound, list_files, list_projects
+from shared.negotiation import SIMPLE_JSON
+from shared.packages import ProjectNotFound, list_projects, read_project
 
 bp = func.Blueprint()
 
 
-def _html(body: str) -> func.HttpResponse:
-    return func.HttpResponse(body, mimetype="text/html", charset="utf-8")
+def _query(req: func.HttpRequest) -> str:
+    """The request's query string, kept across a redirect (``?format=`` must survive it)."""
+    query = urlsplit(req.url).query
+    return f"?{query}" if query else ""
 
 
 @bp.route(route="{feed}/simple", methods=["GET", "HEAD", "POST"])
@@ -26,9 +36,15 @@ def project_list(req: func.HttpRequest) -> func.HttpResponse:
         return handle_upload(req)
     path = request_path(req)
     if not path.endswith("/"):
-        return redirect(path + "/")
+        return redirect(path + "/" + _query(req))
     access = feed_access(req, Permission.READ)
-    return _html(pages.project_list_html(access.feed.name, list_projects(access.storage, access.feed.key)))
+    media_type = simple_format(req)
+    projects = list_projects(access.storage, access.feed.key)
+    if media_type == SIMPLE_JSON:
+        body = pages.project_list_json(projects)
+    else:
+        body = pages.project_list_html(access.feed.name, projects)
+    return page_response(req, body, media_type=media_type, public=access.feed.visibility == "public")
 
 
 @bp.route(route="{feed}/simple/{project}", methods=["GET", "HEAD"])
@@ -42,9 +58,16 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
     path = request_path(req)
     if requested != project or not path.endswith("/"):
         base = path.rstrip("/").rsplit("/", 1)[0]
-        return redirect(f"{base}/{project}/")
+        return redirect(f"{base}/{project}/{_query(req)}")
     access = feed_access(req, Permission.READ)
-    files = list_files(access.storage, access.feed.key, project)
-    if not files:
+    media_type = simple_format(req)
+    records = read_project(access.storage, access.feed.key, project)
+    if not records.exists:
         raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.")
-    return _html(pages.project_html(project, files))
+    # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
+    files = records.active
+    if media_type == SIMPLE_JSON:
+        body = pages.project_json(project, files, records.versions)
+    else:
+        body = pages.project_html(project, files)
+    return page_response(req, body, media_type=media_type, public=access.feed.visibility == "public")

@@ -34,6 +34,25 @@ param feedCreators string = '*'
 @description('Largest distribution file accepted, in bytes (FEEDHOUSE_MAX_UPLOAD_BYTES). The host body limit follows it.')
 param maxUploadBytes int = 104857600
 
+@minValue(0)
+@maxValue(86400)
+@description('How long clients may cache simple pages and the JSON API, in seconds (FEEDHOUSE_PAGE_MAX_AGE_SECONDS; PyPI uses 600).')
+param pageMaxAgeSeconds int = 600
+
+@minValue(1)
+@maxValue(365)
+@description('Days deleted versions stay restorable in a feed\'s recycle bin (FEEDHOUSE_RECYCLE_BIN_DAYS).')
+param recycleBinDays int = 30
+
+@allowed(['redirect', 'stream'])
+@description('redirect: files are a 302 to a short-lived user-delegation SAS URL, so no file passes through the function; stream: the function sends the bytes (FEEDHOUSE_DOWNLOAD_MODE).')
+param downloadMode string = 'redirect'
+
+@minValue(60)
+@maxValue(3600)
+@description('How long one SAS download URL is handed out unchanged, in seconds (FEEDHOUSE_DOWNLOAD_URL_SECONDS).')
+param downloadUrlSeconds int = 300
+
 @allowed(['3.11', '3.12'])
 @description('Python version of the Functions worker. The app and its requirements are tested on 3.11.')
 param pythonVersion string = '3.11'
@@ -79,7 +98,7 @@ param tags object = {}
 
 // The names the code uses: shared/storage.py BLOB_CONTAINER and TABLE_NAMES (tests/infra checks they match).
 var packagesContainerName = 'packages'
-var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions']
+var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin']
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
@@ -164,6 +183,10 @@ module appSettings 'app/appsettings.bicep' = {
     adminTokenUri: keyVault.outputs.adminTokenUri
     feedCreators: feedCreators
     maxUploadBytes: maxUploadBytes
+    pageMaxAgeSeconds: pageMaxAgeSeconds
+    recycleBinDays: recycleBinDays
+    downloadMode: downloadMode
+    downloadUrlSeconds: downloadUrlSeconds
   }
 }
 

@@ -2,24 +2,51 @@
 
 Keys: a feed's projects are one partition (``projects``, PartitionKey = feed key), a project's files
 are one partition (``files``, PartitionKey = ``<feed key>:<project>``), so every simple page is a
-single partition query. Blob names are content-addressed (``<feed>/<project>/<sha256>/<filename>``):
-two uploads racing on one filename write different blobs, and the insert-only file record decides
-which one the feed serves.
+single partition query. That partition also holds one row per release (RowKey ``~release:<canonical
+version>``; no file name starts with ``~``), carrying what belongs to a version rather than a file: its
+yanked state and the claim on its one sdist.
+
+A file row outlives its file: deleting moves it to the recycle bin (State ``deleted``), purging removes
+the blobs and leaves the row (State ``purged``) so that its name can never be uploaded again.
+
+Blob names are content-addressed (``<feed>/<project>/<sha256>/<filename>``, the core metadata beside it
+as ``<...>/<filename>.metadata``): two uploads racing on one filename write different blobs, and the
+insert-only file record decides which one the feed serves.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import hashlib
+import io
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from shared.errors import BadRequest, NotFound
+from shared.distributions import SDIST
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.names import validate_filename
-from shared.storage import FILES_TABLE, PROJECTS_TABLE, RecordExists, Storage
+from shared.storage import (
+    FILES_TABLE,
+    PROJECTS_TABLE,
+    RECYCLE_BIN_TABLE,
+    RecordChanged,
+    RecordExists,
+    Storage,
+)
 from shared.upload import ValidatedUpload
+
+ACTIVE = "active"
+DELETED = "deleted"  # in the recycle bin: hidden, restorable
+PURGED = "purged"  # blobs gone; the row stays so the name is never reused
+RELEASE_PREFIX = "~release:"
+METADATA_SUFFIX = ".metadata"
+# An sdist claim whose upload never stored its file is void after this (uploads end within 230 s).
+SDIST_CLAIM_TIMEOUT = timedelta(minutes=10)
+FILE_NAME_REUSE_HELP = "A file name can be used only once, even after its file is deleted."
 
 
 def content_type_for(filename: str) -> str:
@@ -31,6 +58,18 @@ class FileExists(BadRequest):
     """Another file already has this name; the prefix 'File already exists' is what clients look for."""
 
     code = "file_exists"
+
+
+class FilenameReused(BadRequest):
+    code = "filename_reused"
+
+
+class OneSdistPerRelease(BadRequest):
+    code = "sdist_exists"
+
+
+class ReleaseNotFound(NotFound):
+    code = "version_not_found"
 
 
 class ProjectNotFound(NotFound):
@@ -60,10 +99,31 @@ class StoredFile:
     uploaded: str
     uploader: str
     blob: str
+    md5: str | None = None
+    python_version: str | None = None
+    metadata_blob: str | None = None
+    metadata_sha256: str | None = None
+    metadata_size: int | None = None
+    metadata_served: bool = False
+    state: str = ACTIVE
+    deleted_at: str | None = None
+    deleted_by: str | None = None
+    # From the file's release row.
+    yanked: bool = False
+    yanked_reason: str | None = None
 
     @property
     def content_type(self) -> str:
         return content_type_for(self.filename)
+
+    @property
+    def core_metadata_sha256(self) -> str | None:
+        """The sha256 of the PEP 658 metadata file, when this file has one to serve."""
+        return self.metadata_sha256 if self.metadata_served and self.metadata_blob else None
+
+    @property
+    def version_key(self) -> str:
+        return version_key(self.version)
 
     @property
     def sort_key(self) -> tuple[Any, ...]:
@@ -86,7 +146,91 @@ class StoredFile:
             uploaded=record["Uploaded"],
             uploader=record.get("Uploader", ""),
             blob=record["Blob"],
+            md5=record.get("Md5"),
+            python_version=record.get("PythonVersion"),
+            metadata_blob=record.get("MetadataBlob"),
+            metadata_sha256=record.get("MetadataSha256"),
+            metadata_size=record.get("MetadataSize"),
+            metadata_served=bool(record.get("MetadataServed", False)),
+            state=record.get("State", ACTIVE),
+            deleted_at=record.get("DeletedAt"),
+            deleted_by=record.get("DeletedBy"),
         )
+
+
+@dataclass(frozen=True)
+class Release:
+    """What belongs to a version rather than to one of its files."""
+
+    key: str  # canonical version
+    version: str
+    yanked: bool = False
+    yanked_reason: str | None = None
+    yanked_at: str | None = None
+    yanked_by: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Release:
+        return cls(
+            key=record["RowKey"].removeprefix(RELEASE_PREFIX),
+            version=record.get("Version", record["RowKey"].removeprefix(RELEASE_PREFIX)),
+            yanked=bool(record.get("Yanked", False)),
+            yanked_reason=record.get("YankedReason") or None,
+            yanked_at=record.get("YankedAt"),
+            yanked_by=record.get("YankedBy"),
+        )
+
+
+@dataclass(frozen=True)
+class ProjectRecords:
+    """Everything one files partition holds: one query answers a project page."""
+
+    project: str
+    files: tuple[StoredFile, ...]  # every file row, whatever its state, in version order
+    releases: dict[str, Release]  # by canonical version
+    records: tuple[dict[str, Any], ...]  # the raw rows, for conditional writes
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.records)
+
+    @property
+    def active(self) -> list[StoredFile]:
+        return [f for f in self.files if f.state == ACTIVE]
+
+    @property
+    def versions(self) -> list[str]:
+        """The versions with files to serve (PEP 700 ``versions``), oldest first."""
+        seen: dict[str, StoredFile] = {}
+        for f in self.active:
+            seen.setdefault(f.version_key, f)
+        return [f.version for f in seen.values()]
+
+    def file_records(self, *, version: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        key = version_key(version) if version is not None else None
+        return [
+            r
+            for r in self.records
+            if not r["RowKey"].startswith(RELEASE_PREFIX)
+            and (key is None or version_key(r["Version"]) == key)
+            and (state is None or r.get("State", ACTIVE) == state)
+        ]
+
+
+def version_key(version: str) -> str:
+    """The canonical form of a version: 1.0 and 1.0.0 are one release, as on PyPI."""
+    try:
+        return canonicalize_version(Version(version))
+    except InvalidVersion:
+        return version
+
+
+def parse_version(version: str, project: str) -> Version:
+    """A version from a URL; one that cannot exist is simply not found."""
+    try:
+        return Version(version)
+    except InvalidVersion:
+        raise ReleaseNotFound(f"No version '{version}' of project '{project}'.") from None
 
 
 def files_partition(feed_key: str, project: str) -> str:
@@ -94,8 +238,17 @@ def files_partition(feed_key: str, project: str) -> str:
     return f"{feed_key}:{project}"
 
 
+def format_time(moment: datetime) -> str:
+    """How records store a moment: ISO 8601 in UTC with microseconds and a Z (PEP 700's upload-time)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return format_time(datetime.now(UTC))
 
 
 def list_projects(storage: Storage, feed_key: str) -> list[Project]:
@@ -103,18 +256,41 @@ def list_projects(storage: Storage, feed_key: str) -> list[Project]:
     return sorted((Project(r["RowKey"], r.get("Name", r["RowKey"])) for r in records), key=lambda p: p.name)
 
 
-def list_files(storage: Storage, feed_key: str, project: str) -> list[StoredFile]:
+def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecords:
+    """A project's files (all states, yanked state applied) and releases: one partition query."""
     records = storage.partition(FILES_TABLE, files_partition(feed_key, project))
-    return sorted((StoredFile.from_record(r) for r in records), key=lambda f: f.sort_key)
+    releases = {
+        release.key: release
+        for release in (Release.from_record(r) for r in records if r["RowKey"].startswith(RELEASE_PREFIX))
+    }
+    files = []
+    for record in records:
+        if record["RowKey"].startswith(RELEASE_PREFIX):
+            continue
+        stored = StoredFile.from_record(record)
+        release = releases.get(stored.version_key)
+        if release is not None and release.yanked:
+            stored = replace(stored, yanked=True, yanked_reason=release.yanked_reason)
+        files.append(stored)
+    files.sort(key=lambda f: f.sort_key)
+    return ProjectRecords(project, tuple(files), releases, tuple(records))
+
+
+def list_files(storage: Storage, feed_key: str, project: str) -> list[StoredFile]:
+    """The files a project's page lists: every file not deleted."""
+    return read_project(storage, feed_key, project).active
 
 
 def get_file(storage: Storage, feed_key: str, project: str, filename: str) -> StoredFile:
+    """A file that is served (not deleted); FileNotFound otherwise."""
     try:
         validate_filename(filename)
     except BadRequest:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.") from None
-    record = storage.get(FILES_TABLE, files_partition(feed_key, project), filename)
-    if record is None:
+    record = None
+    if not filename.startswith(RELEASE_PREFIX):  # release rows share the partition
+        record = storage.get(FILES_TABLE, files_partition(feed_key, project), filename)
+    if record is None or record.get("State", ACTIVE) != ACTIVE:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.")
     return StoredFile.from_record(record)
 
@@ -126,7 +302,14 @@ def _same_file(existing: dict[str, Any], upload: ValidatedUpload) -> bool:
 def _file_exists(upload: ValidatedUpload) -> FileExists:
     return FileExists(
         f"File already exists ('{upload.filename}', with blake2_256 hash '{upload.blake2_256}'). "
-        "A file name can be used only once; upload a new version instead."
+        f"{FILE_NAME_REUSE_HELP} Upload a new version instead."
+    )
+
+
+def _filename_reused() -> FilenameReused:
+    return FilenameReused(
+        "This filename was previously used by a file that has since been deleted. Use a different "
+        f"version. {FILE_NAME_REUSE_HELP}"
     )
 
 
@@ -138,27 +321,108 @@ def _ensure_project(storage: Storage, feed_key: str, upload: ValidatedUpload) ->
         )
 
 
+def release_row_key(version: str) -> str:
+    return RELEASE_PREFIX + version_key(version)
+
+
+def _ensure_release(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
+    with contextlib.suppress(RecordExists):
+        storage.insert(
+            FILES_TABLE,
+            {
+                "PartitionKey": partition,
+                "RowKey": release_row_key(upload.version),
+                "Version": upload.version,
+                "Created": _now(),
+            },
+        )
+
+
+def _sdist_still_holds(storage: Storage, partition: str, release: dict[str, Any], now: datetime) -> bool:
+    """Whether the release's sdist claim stands: its file is stored and not purged, or its upload may
+    still be running."""
+    holder = storage.get(FILES_TABLE, partition, release["Sdist"])
+    if holder is not None:
+        return holder.get("State", ACTIVE) != PURGED
+    claimed = release.get("SdistClaimed")
+    return claimed is not None and now - parse_time(claimed) < SDIST_CLAIM_TIMEOUT
+
+
+def _claim_sdist(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
+    """Make ``upload`` its release's one sdist (Warehouse: 'Only one sdist may be uploaded per release').
+
+    The claim is an ETag-conditioned write on the release row, so two different sdists racing for one
+    release cannot both win. Sdists stored before claims existed are found in the partition.
+    """
+    refused = OneSdistPerRelease("Only one sdist may be uploaded per release.")
+    key = version_key(upload.version)
+    for record in storage.partition(FILES_TABLE, partition):
+        if (
+            not record["RowKey"].startswith(RELEASE_PREFIX)
+            and record["RowKey"] != upload.filename
+            and record.get("Filetype") == SDIST
+            and version_key(record["Version"]) == key
+            and record.get("State", ACTIVE) != PURGED
+        ):
+            raise refused
+    for _attempt in range(3):
+        now = datetime.now(UTC)
+        claim = {"Sdist": upload.filename, "SdistClaimed": format_time(now)}
+        release = storage.get(FILES_TABLE, partition, release_row_key(upload.version))
+        try:
+            if release is None:
+                storage.insert(
+                    FILES_TABLE,
+                    {
+                        "PartitionKey": partition,
+                        "RowKey": release_row_key(upload.version),
+                        "Version": upload.version,
+                        "Created": format_time(now),
+                        **claim,
+                    },
+                )
+                return
+            if release.get("Sdist") == upload.filename:
+                return
+            if release.get("Sdist") and _sdist_still_holds(storage, partition, release, now):
+                raise refused
+            storage.replace(FILES_TABLE, {**release, **claim})
+            return
+        except (RecordExists, RecordChanged):
+            continue
+    raise Conflict(f"Version {upload.version} was changed by another upload meanwhile; retry.")
+
+
 def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, uploader: str) -> bool:
     """Store a validated upload. True if stored now, False if the identical file was already there.
 
-    Raises FileExists when the name is taken by other bytes. The blob is written before the record,
-    so a record never names a missing blob; a crash in between leaves only an unreferenced blob.
+    Raises FileExists when the name is taken by other bytes, FilenameReused when it belonged to a file
+    that was deleted, OneSdistPerRelease for a second sdist. Blobs are written before the record, so a
+    record never names a missing blob; a crash in between leaves only unreferenced blobs.
     """
     partition = files_partition(feed_key, upload.project)
     existing = storage.get(FILES_TABLE, partition, upload.filename)
     if existing is not None:
+        if existing.get("State", ACTIVE) != ACTIVE:
+            raise _filename_reused()
         if not _same_file(existing, upload):
             raise _file_exists(upload)
         _ensure_project(storage, feed_key, upload)
         return False
+    if upload.filetype == SDIST:
+        _claim_sdist(storage, partition, upload)
 
     blob = f"{feed_key}/{upload.project}/{upload.sha256}/{upload.filename}"
-    storage.create_blob(
-        blob,
-        upload.stream,
-        length=upload.size,
-        content_type=content_type_for(upload.filename),
-        metadata={"sha256": upload.sha256},
+    written = (
+        [blob]
+        if storage.create_blob(
+            blob,
+            upload.stream,
+            length=upload.size,
+            content_type=content_type_for(upload.filename),
+            metadata={"sha256": upload.sha256},
+        )
+        else []
     )
     record = {
         "PartitionKey": partition,
@@ -169,26 +433,54 @@ def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, upload
         "Size": upload.size,
         "Sha256": upload.sha256,
         "Blake2b256": upload.blake2_256,
+        "Md5": upload.md5,
+        "PythonVersion": upload.python_version,
         "RequiresPython": upload.requires_python,
         "Uploaded": _now(),
         "Uploader": uploader,
         "Blob": blob,
+        "State": ACTIVE,
     }
+    if upload.metadata is not None:
+        metadata_blob = blob + METADATA_SUFFIX
+        if store_metadata_blob(storage, metadata_blob, upload.metadata):
+            written.append(metadata_blob)
+        record |= metadata_fields(metadata_blob, upload.metadata, served=upload.metadata_served)
     try:
         storage.insert(FILES_TABLE, record)
     except RecordExists:
         # A concurrent upload of this filename won the race.
         winner = storage.get(FILES_TABLE, partition, upload.filename)
-        if winner is not None and _same_file(winner, upload):
+        if winner is not None and winner.get("State", ACTIVE) == ACTIVE and _same_file(winner, upload):
             _ensure_project(storage, feed_key, upload)
             return False
-        storage.delete_blob(blob)
+        for name in written:
+            storage.delete_blob(name)
         raise _file_exists(upload) from None
+    _ensure_release(storage, partition, upload)
     _ensure_project(storage, feed_key, upload)
     return True
 
 
+def store_metadata_blob(storage: Storage, name: str, metadata: bytes) -> bool:
+    """Write a core metadata blob unless it exists; True if written now."""
+    return storage.create_blob(
+        name, io.BytesIO(metadata), length=len(metadata), content_type="text/plain; charset=utf-8"
+    )
+
+
+def metadata_fields(blob: str, metadata: bytes, *, served: bool) -> dict[str, Any]:
+    """A file record's fields for its stored core metadata."""
+    return {
+        "MetadataBlob": blob,
+        "MetadataSha256": hashlib.sha256(metadata).hexdigest(),
+        "MetadataSize": len(metadata),
+        "MetadataServed": served,
+    }
+
+
 def delete_feed_contents(storage: Storage, feed_key: str) -> None:
+    storage.delete_records(RECYCLE_BIN_TABLE, storage.partition(RECYCLE_BIN_TABLE, feed_key))
     for project in storage.partition(PROJECTS_TABLE, feed_key):
         storage.delete_records(
             FILES_TABLE, storage.partition(FILES_TABLE, files_partition(feed_key, project["RowKey"]))

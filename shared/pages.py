@@ -1,19 +1,25 @@
-"""Simple repository pages (PEP 503 HTML) built from a feed's records.
+"""Simple repository pages, HTML (PEP 503) and JSON (PEP 691), built from a feed's records.
+
+API version 1.1: PEP 700's ``versions``, ``size`` and ``upload-time`` in JSON; PEP 592 yanks, PEP 658/714
+core metadata and ``data-requires-python`` in both formats. The HTML form carries no size or upload
+time (PEP 700 defines none for it).
 
 Links are relative to the page, so they stay on whatever host and scheme the client used: from
 ``/<feed>/simple/<project>/`` the file at ``/<feed>/files/<project>/<filename>`` is
-``../../files/<project>/<filename>``.
+``../../files/<project>/<filename>``, and its metadata is that URL plus ``.metadata``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from html import escape
+from typing import Any
 from urllib.parse import quote
 
 from shared.packages import Project, StoredFile
 
-REPOSITORY_VERSION = "1.0"
+REPOSITORY_VERSION = "1.1"
 
 
 def _document(title: str, body: Iterable[str]) -> str:
@@ -34,9 +40,22 @@ def _document(title: str, body: Iterable[str]) -> str:
     return "\n".join(lines)
 
 
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), sort_keys=False) + "\n"
+
+
 def project_list_html(feed_name: str, projects: Iterable[Project]) -> str:
     links = (f'<a href="{quote(p.name)}/">{escape(p.display_name)}</a><br/>' for p in projects)
     return _document(f"Simple index: {feed_name}", links)
+
+
+def project_list_json(projects: Iterable[Project]) -> str:
+    return _json(
+        {
+            "meta": {"api-version": REPOSITORY_VERSION},
+            "projects": [{"name": p.display_name} for p in projects],
+        }
+    )
 
 
 def file_url(project: str, filename: str) -> str:
@@ -44,11 +63,53 @@ def file_url(project: str, filename: str) -> str:
     return f"../../files/{quote(project)}/{quote(filename)}"
 
 
+def _yanked_attribute(f: StoredFile) -> str | None:
+    if not f.yanked:
+        return None
+    return f'data-yanked="{escape(f.yanked_reason)}"' if f.yanked_reason else "data-yanked"
+
+
 def project_html(project: str, files: Iterable[StoredFile]) -> str:
     def link(f: StoredFile) -> str:
         attributes = [f'href="{escape(file_url(project, f.filename))}#sha256={f.sha256}"']
         if f.requires_python:
             attributes.append(f'data-requires-python="{escape(f.requires_python)}"')
+        if yanked := _yanked_attribute(f):
+            attributes.append(yanked)
+        if f.core_metadata_sha256:
+            # PEP 714's name, and PEP 658's older one for clients that only know that.
+            attributes.append(f'data-core-metadata="sha256={f.core_metadata_sha256}"')
+            attributes.append(f'data-dist-info-metadata="sha256={f.core_metadata_sha256}"')
         return f"<a {' '.join(attributes)}>{escape(f.filename)}</a><br/>"
 
     return _document(f"Links for {project}", (link(f) for f in files))
+
+
+def _file_json(project: str, f: StoredFile) -> dict[str, Any]:
+    metadata: dict[str, str] | bool = {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else False
+    entry: dict[str, Any] = {
+        "filename": f.filename,
+        "url": file_url(project, f.filename),
+        "hashes": {"sha256": f.sha256},
+    }
+    if f.requires_python:
+        entry["requires-python"] = f.requires_python
+    entry |= {
+        "core-metadata": metadata,
+        "dist-info-metadata": metadata,
+        "yanked": (f.yanked_reason or True) if f.yanked else False,
+        "size": f.size,
+        "upload-time": f.uploaded,
+    }
+    return entry
+
+
+def project_json(project: str, files: Iterable[StoredFile], versions: Iterable[str]) -> str:
+    return _json(
+        {
+            "meta": {"api-version": REPOSITORY_VERSION},
+            "name": project,
+            "versions": list(versions),
+            "files": [_file_json(project, f) for f in files],
+        }
+    )

@@ -51,6 +51,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest accepted distribution file, in bytes (the Functions host caps request bodies at "
         "100 MiB unless FUNCTIONS_REQUEST_BODY_SIZE_LIMIT is raised).",
     ),
+    Setting(
+        "FEEDHOUSE_PAGE_MAX_AGE_SECONDS",
+        "600",
+        "How long clients may cache simple pages and the JSON API (Cache-Control max-age, as PyPI).",
+    ),
+    Setting(
+        "FEEDHOUSE_RECYCLE_BIN_DAYS",
+        "30",
+        "How many days deleted versions and files stay restorable in a feed's recycle bin before the "
+        "daily purge removes them, blobs included.",
+    ),
+    Setting(
+        "FEEDHOUSE_DOWNLOAD_MODE",
+        "stream",
+        "How package files are served: 'stream' sends the bytes through the function; 'redirect' answers "
+        "302 to a short-lived read-only SAS URL on the blob (recommended in Azure; page URLs stay on this "
+        "host either way).",
+    ),
+    Setting(
+        "FEEDHOUSE_DOWNLOAD_URL_SECONDS",
+        "300",
+        "In redirect mode, how long a SAS download URL is handed out unchanged; each stays valid between "
+        "one and two such periods.",
+    ),
     # Upstream sources (issue 5). The defaults are the production values, so a deployment sets none.
     Setting(
         "FEEDHOUSE_PYPI_URL",
@@ -104,6 +128,8 @@ SETTINGS: tuple[Setting, ...] = (
         deployed=False,
     ),
 )
+
+DOWNLOAD_MODES = ("stream", "redirect")
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -165,6 +191,13 @@ def _names(value: str) -> frozenset[str]:
     return frozenset() if names == {"none"} else names
 
 
+def get_choice(name: str, choices: tuple[str, ...]) -> str:
+    value = (get(name) or "").lower()
+    if value not in choices:
+        raise InvalidSetting(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     storage_connection_string: str | None
@@ -172,6 +205,10 @@ class Settings:
     admin_token: str | None
     feed_creators: frozenset[str]
     max_upload_bytes: int
+    page_max_age: int
+    recycle_bin_days: int
+    download_mode: str
+    download_url_seconds: int
 
 
 @lru_cache(maxsize=1)
@@ -183,4 +220,8 @@ def load() -> Settings:
         admin_token=get("FEEDHOUSE_ADMIN_TOKEN"),
         feed_creators=_names(get("FEEDHOUSE_FEED_CREATORS") or ""),
         max_upload_bytes=get_int("FEEDHOUSE_MAX_UPLOAD_BYTES"),
+        page_max_age=get_int("FEEDHOUSE_PAGE_MAX_AGE_SECONDS"),
+        recycle_bin_days=get_int("FEEDHOUSE_RECYCLE_BIN_DAYS"),
+        download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),
+        download_url_seconds=max(1, get_int("FEEDHOUSE_DOWNLOAD_URL_SECONDS")),
     )

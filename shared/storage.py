@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from azure.core.exceptions import (
@@ -32,7 +34,15 @@ PROJECTS_TABLE = "projects"
 FILES_TABLE = "files"
 TOKENS_TABLE = "tokens"
 PERMISSIONS_TABLE = "permissions"
-TABLE_NAMES: tuple[str, ...] = (FEEDS_TABLE, PROJECTS_TABLE, FILES_TABLE, TOKENS_TABLE, PERMISSIONS_TABLE)
+RECYCLE_BIN_TABLE = "recyclebin"
+TABLE_NAMES: tuple[str, ...] = (
+    FEEDS_TABLE,
+    PROJECTS_TABLE,
+    FILES_TABLE,
+    TOKENS_TABLE,
+    PERMISSIONS_TABLE,
+    RECYCLE_BIN_TABLE,
+)
 
 # Azurite 3.35 refuses the blob SDK's newest default API version; this one both accept.
 _BLOB_API_VERSION = "2025-11-05"
@@ -40,6 +50,8 @@ _BLOB_API_VERSION = "2025-11-05"
 _CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "connection_timeout": 10, "read_timeout": 60}
 _ETAG = "_etag"
 _IMMUTABLE = "public, max-age=365000000, immutable"
+# Azure Tables runs at most 100 operations in one (atomic) transaction.
+_TRANSACTION_LIMIT = 100
 
 Record = dict[str, Any]
 
@@ -163,6 +175,8 @@ class Storage:
             )
             # Local storage (Azurite) starts empty; in Azure, infra/ creates the container and tables.
             self._create_missing_containers()
+            self._account_key: str | None = getattr(self._blobs.credential, "account_key", None)
+            self._delegation_keys: DelegationKeys | None = None
         elif config.storage_account_name:
             from azure.identity import DefaultAzureCredential
 
@@ -174,6 +188,9 @@ class Storage:
             self._tables = TableServiceClient(
                 endpoint=f"https://{account}.table.core.windows.net", credential=credential, **_CLIENT_OPTIONS
             )
+            self._account_key = None
+            # The identity needs "Storage Blob Delegator" (or Data Reader/Contributor) on the account.
+            self._delegation_keys = DelegationKeys(self._fetch_delegation_key)
         else:
             raise settings_module.InvalidSetting(
                 "Set FEEDHOUSE_STORAGE_CONNECTION_STRING or FEEDHOUSE_STORAGE_ACCOUNT_NAME."
@@ -256,6 +273,71 @@ class Storage:
             pass
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
+
+    def replace_all(self, table: str, records: list[Record]) -> None:
+        """Replace records of one partition read earlier, in transactions of up to 100 (each atomic);
+        RecordChanged if any of a transaction's records changed since, and then none of it is written."""
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        it = iter(records)
+        while batch := list(itertools.islice(it, _TRANSACTION_LIMIT)):
+            operations = [
+                (
+                    "update",
+                    _entity(record),
+                    {
+                        "mode": UpdateMode.REPLACE,
+                        "etag": etag_of(record),
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
+                )
+                for record in batch
+            ]
+            try:
+                self._table_clients[table].submit_transaction(operations)
+            except TableTransactionError as exc:
+                if exc.status_code in (404, 409, 412):
+                    raise RecordChanged(f"{table}:{batch[0]['PartitionKey']}") from None
+                raise StorageError(type(exc).__name__) from exc
+            except (ResourceModifiedError, ResourceNotFoundError):
+                raise RecordChanged(f"{table}:{batch[0]['PartitionKey']}") from None
+            except AzureError as exc:
+                raise StorageError(type(exc).__name__) from exc
+
+    def delete_unchanged(self, table: str, record: Record) -> None:
+        """Delete a record read earlier; RecordChanged if it changed since (a vanished one is fine)."""
+        from azure.core import MatchConditions
+
+        try:
+            self._table_clients[table].delete_entity(
+                record["PartitionKey"],
+                record["RowKey"],
+                etag=etag_of(record),
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            raise RecordChanged(f"{table}:{record['PartitionKey']}:{record['RowKey']}") from None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
+    def partition_page(
+        self, table: str, partition: str, *, after: str | None, limit: int
+    ) -> tuple[list[Record], bool]:
+        """Up to ``limit`` records of one partition with RowKeys after ``after``, in RowKey order, and
+        whether more follow: a page of a partition too large to read at once."""
+        query, parameters = "PartitionKey eq @pk", {"pk": partition}
+        if after is not None:
+            query += " and RowKey gt @after"
+            parameters["after"] = after
+        try:
+            entities = self._table_clients[table].query_entities(
+                query, parameters=parameters, results_per_page=limit + 1
+            )
+            records = [_record(e) for e in itertools.islice(entities, limit + 1)]
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return records[:limit], len(records) > limit
 
     def delete(self, table: str, partition: str, row: str) -> None:
         """Delete a record if it is there."""
@@ -394,6 +476,40 @@ class Storage:
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
 
+    def read_url(self, name: str, *, start: datetime, expiry: datetime, cache_control: str) -> str:
+        """A read-only SAS URL for one blob, valid from ``start`` to ``expiry``: signed with the account
+        key when the connection string has one (Azurite), else with a user-delegation key (managed
+        identity). The blob answers with ``cache_control`` whatever it was stored with."""
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+        signing: dict[str, Any]
+        if self._account_key:
+            signing = {"account_key": self._account_key}
+        elif self._delegation_keys is not None:
+            signing = {"user_delegation_key": self._delegation_keys.valid_until(expiry, now=start)}
+        else:
+            raise settings_module.InvalidSetting(
+                "FEEDHOUSE_DOWNLOAD_MODE=redirect needs an account key in the connection string or "
+                "FEEDHOUSE_STORAGE_ACCOUNT_NAME with a managed identity."
+            )
+        token = generate_blob_sas(
+            account_name=self._blobs.account_name,
+            container_name=BLOB_CONTAINER,
+            blob_name=name,
+            permission=BlobSasPermissions(read=True),
+            start=start,
+            expiry=expiry,
+            cache_control=cache_control,
+            **signing,
+        )
+        return f"{self._container.get_blob_client(name).url}?{token}"
+
+    def _fetch_delegation_key(self, start: datetime, expiry: datetime) -> Any:
+        try:
+            return self._blobs.get_user_delegation_key(start, expiry)
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
     def delete_blob(self, name: str) -> None:
         try:
             self._container.delete_blob(name, delete_snapshots="include")
@@ -424,6 +540,28 @@ class Storage:
             )
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
+
+
+class DelegationKeys:
+    """The user-delegation key SAS URLs are signed with under managed identity: fetched once, kept for a
+    day, and fetched again as soon as it would expire before a URL about to be signed with it."""
+
+    LIFETIME = timedelta(days=1)  # Azure allows up to 7
+    SKEW = timedelta(minutes=5)
+
+    def __init__(self, fetch: Callable[[datetime, datetime], Any]) -> None:
+        self._fetch = fetch
+        self._key: Any = None
+        self._expiry: datetime | None = None
+        self._lock = threading.Lock()
+
+    def valid_until(self, until: datetime, *, now: datetime) -> Any:
+        with self._lock:
+            if self._key is None or self._expiry is None or self._expiry < until:
+                expiry = max(now + self.LIFETIME, until + self.SKEW)
+                self._key = self._fetch(now - self.SKEW, expiry)
+                self._expiry = expiry
+            return self._key
 
 
 _lock = threading.Lock()

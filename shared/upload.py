@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -24,6 +23,7 @@ from shared.distributions import (
     parse_distribution_filename,
 )
 from shared.errors import BadRequest, Gone, PayloadTooLarge
+from shared.metadata import check_file_metadata, metadata_from_form, serves_as_core_metadata
 from shared.names import validate_filename, validate_project_name
 
 SUPPORTED_METADATA_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"})
@@ -56,8 +56,13 @@ class ValidatedUpload:
     size: int
     sha256: str
     blake2_256: str
+    md5: str
+    python_version: str
     requires_python: str | None
+    # The file's own METADATA / PKG-INFO, its sha256, and whether it is served as PEP 658 metadata.
     metadata: bytes | None
+    metadata_sha256: str | None
+    metadata_served: bool
     stream: BinaryIO
 
 
@@ -188,6 +193,7 @@ def validate_upload(
     """Run every upload check, in order; return what may be stored."""
     _check_action(form)
     name, version = _check_metadata_fields(form)
+    metadata_from_form(form)
     if content is None:
         raise UploadRejected("Upload payload does not have a file.")
     filetype = _check_filetype(form, content.filename)
@@ -211,17 +217,13 @@ def validate_upload(
     if dist.filetype != filetype:
         raise UploadRejected(f"Filename '{content.filename}' is not a {filetype} file name.")
 
-    requires_python = _field(form, "requires_python")
-    if requires_python is not None:
-        try:
-            SpecifierSet(requires_python)
-        except InvalidSpecifier:
-            raise UploadRejected(
-                f"'{requires_python}' is an invalid value for Requires-Python. Error: Invalid specifier. "
-                f"{_CORE_METADATA_HELP}"
-            ) from None
-
     contents = inspect_distribution(content.stream, dist)
+    served = False
+    if contents.metadata is not None:
+        file_metadata = check_file_metadata(
+            contents.metadata, filename=content.filename, name=name, version=version
+        )
+        served = serves_as_core_metadata(file_metadata, filetype)
     return ValidatedUpload(
         name=name,
         project=project,
@@ -231,7 +233,11 @@ def validate_upload(
         size=size,
         sha256=digests["sha256"],
         blake2_256=digests["blake2_256"],
-        requires_python=requires_python,
+        md5=digests["md5"],
+        python_version=_field(form, "pyversion") or "source",
+        requires_python=_field(form, "requires_python"),
         metadata=contents.metadata,
+        metadata_sha256=hashlib.sha256(contents.metadata).hexdigest() if contents.metadata else None,
+        metadata_served=served,
         stream=content.stream,
     )

@@ -77,3 +77,15 @@ def pypiserver(tmp_path_factory) -> Iterator[object]:
 
     with PypiServer(tmp_path_factory.mktemp("pypiserver-packages")) as server:
         yield server
+
+
+@pytest.fixture
+def redirect_downloads(app_env, monkeypatch):
+    """Files answered with a 302 to a SAS URL on the blob (FEEDHOUSE_DOWNLOAD_MODE=redirect)."""
+    from shared import settings
+
+    monkeypatch.setenv("FEEDHOUSE_DOWNLOAD_MODE", "redirect")
+    settings.load.cache_clear()
+    yield
+    monkeypatch.undo()
+    settings.load.cache_clear()

@@ -8,6 +8,10 @@ param applicationInsightsName string
 param adminTokenUri string
 param feedCreators string
 param maxUploadBytes int
+param pageMaxAgeSeconds int
+param recycleBinDays int
+param downloadMode string
+param downloadUrlSeconds int
 
 // The host's body limit sits above the app's own (maxUploadBytes + 1 MiB of form fields, functions/upload.py)
 // so a request the app would accept is never cut off by the host, and a too-large one gets the app's 413
@@ -53,5 +57,13 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEEDHOUSE_FEED_CREATORS: feedCreators
     // Feedhouse: the largest distribution file accepted.
     FEEDHOUSE_MAX_UPLOAD_BYTES: string(maxUploadBytes)
+    // Feedhouse: how long clients may cache simple pages and the JSON API.
+    FEEDHOUSE_PAGE_MAX_AGE_SECONDS: string(pageMaxAgeSeconds)
+    // Feedhouse: how long deleted versions stay restorable before the daily purge.
+    FEEDHOUSE_RECYCLE_BIN_DAYS: string(recycleBinDays)
+    // Feedhouse: files as a 302 to a user-delegation SAS URL (redirect) or through the function (stream).
+    FEEDHOUSE_DOWNLOAD_MODE: downloadMode
+    // Feedhouse: how long one SAS download URL is handed out unchanged.
+    FEEDHOUSE_DOWNLOAD_URL_SECONDS: string(downloadUrlSeconds)
   }
 }

@@ -58,13 +58,18 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(3)}"
 
 
-def downloads(server, feed: str) -> set[str]:
+def fetched(server, feed: str) -> set[str]:
     """The files of ``feed`` the server sent with a 200 since the request log was last cleared."""
     return {
         path.rsplit("/", 1)[1]
         for method, path, status in server.requests
         if method == "GET" and path.startswith(f"/{feed}/files/") and status == 200
     }
+
+
+def downloads(server, feed: str) -> set[str]:
+    """Distribution files fetched (PEP 658 metadata files aside)."""
+    return {name for name in fetched(server, feed) if not name.endswith(".metadata")}
 
 
 def statuses(server, feed: str) -> list[int]:

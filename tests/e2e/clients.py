@@ -43,6 +43,7 @@ class Clients:
         check: bool = True,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        input_text: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(a) for a in args],
@@ -52,6 +53,7 @@ class Clients:
             text=True,
             timeout=240,
             check=False,
+            input=input_text,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -63,9 +65,12 @@ class Clients:
         pip = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--index-url", index_url]
         return self.run(*pip, "--target", target, *args, check=check, env=env)
 
-    def uv_install(self, index_url: str, target: Path, *args: str, check: bool = True, env=None):
-        uv = [BIN / "uv", "pip", "install", "--no-config", "--no-cache", "--python", sys.executable]
-        return self.run(*uv, "--index-url", index_url, "--target", target, *args, check=check, env=env)
+    def uv_install(
+        self, index_url: str, target: Path, *args: str, check: bool = True, env=None, no_cache: bool = True
+    ):
+        uv = [BIN / "uv", "pip", "install", "--no-config", *(["--no-cache"] if no_cache else [])]
+        uv += ["--python", sys.executable, "--index-url", index_url, "--target", target]
+        return self.run(*uv, *args, check=check, env=env)
 
     def twine_upload(
         self, upload_url: str | None, token: str | None, *args: str | Path, check=True, env=None

@@ -1,3 +1,5 @@
+"""Fixtures of the end-to-end tests: a fresh feed on the running host, and isolated clients."""
+
 import pytest
 
 from tests.e2e.api import create_feed

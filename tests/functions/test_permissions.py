@@ -47,6 +47,20 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("upload", "POST"): Permission.PUBLISH,
     ("download", "GET"): Permission.READ,
     ("download", "HEAD"): Permission.READ,
+    ("project_json", "GET"): Permission.READ,
+    ("project_json", "HEAD"): Permission.READ,
+    ("version_json", "GET"): Permission.READ,
+    ("version_json", "HEAD"): Permission.READ,
+    ("packages_collection", "GET"): Permission.READ,
+    ("package_item", "GET"): Permission.READ,
+    ("version_item", "GET"): Permission.READ,
+    ("version_item", "DELETE"): Permission.MANAGE,
+    ("file_item", "DELETE"): Permission.MANAGE,
+    ("yank", "POST"): Permission.PUBLISH,
+    ("unyank", "POST"): Permission.PUBLISH,
+    ("recycle_bin", "GET"): Permission.MANAGE,
+    ("restore", "POST"): Permission.MANAGE,
+    ("purge", "DELETE"): Permission.MANAGE,
 }
 
 # The model, written out independently of shared/auth.py: the least role for each permission.
@@ -136,6 +150,7 @@ def call(function: str, method: str, headers: dict[str, str], feed: str = "none"
         "filename": "demo-1.0-py3-none-any.whl",
         "user": "somebody",
         "token_id": "0123456789abcdef",
+        "version": "1.0",
     }
     body = BODIES.get((function, method))
     if (function, method) == ("feeds_collection", "POST"):

@@ -77,6 +77,9 @@ def test_identical_reupload_is_ok_and_changed_bytes_are_refused(storage, feed_na
     assert [f.sha256 for f in files] == [hashlib.sha256(data).hexdigest()]
 
 
+OTHER_VERSION = "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\n\n"
+
+
 def _refusals():
     wheel, data = make_wheel("demo", "1.0")
     sdist, sdist_data = make_sdist("demo", "1.0")
@@ -124,7 +127,22 @@ def _refusals():
         (
             "bad requires-python",
             upload_fields("demo", "1.0", wheel, data, requires_python="=>3"),
-            "Requires-Python",
+            "'=>3' is invalid for 'requires-python'",
+        ),
+        (
+            "direct dependency",
+            upload_fields("demo", "1.0", wheel, data, requires_dist="x @ https://example.org/x.whl"),
+            "Can't have direct dependency: x @ https://example.org/x.whl",
+        ),
+        (
+            "file metadata for another version",
+            upload_fields("demo", "1.0", *make_wheel("demo", "1.0", metadata=OTHER_VERSION)),
+            "The metadata in 'demo-1.0-py3-none-any.whl' is for 'demo' version '2.0'",
+        ),
+        (
+            "wheel without RECORD",
+            upload_fields("demo", "1.0", *make_wheel("demo", "1.0", omit=("RECORD",))),
+            "does not contain the required RECORD file: demo-1.0.dist-info/RECORD",
         ),
         ("not a zip", upload_fields("demo", "1.0", wheel, b"definitely not a zip"), "not a zipfile"),
         ("not a tar", upload_fields("demo", "1.0", sdist, b"definitely not a tar"), "not a tarfile"),

@@ -30,13 +30,16 @@ def make_wheel(
     *,
     requires_python: str | None = None,
     requires: tuple[str, ...] = (),
+    metadata: str | None = None,
+    omit: tuple[str, ...] = (),
 ) -> tuple[str, bytes]:
-    """A minimal valid pure-Python wheel: (filename, bytes)."""
+    """A minimal valid pure-Python wheel: (filename, bytes); ``metadata`` replaces its METADATA text,
+    ``omit`` leaves out .dist-info files by name (METADATA, WHEEL, RECORD)."""
     dist = canonicalize_name(name).replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     files = {
         f"{dist}/__init__.py": f"VERSION = {version!r}\n".encode(),
-        f"{info}/METADATA": _metadata(name, version, requires_python, requires).encode(),
+        f"{info}/METADATA": (metadata or _metadata(name, version, requires_python, requires)).encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
         b"Tag: py3-none-any\n\n",
     }
@@ -46,6 +49,7 @@ def make_wheel(
         record.append(f"{path},sha256={digest},{len(data)}")
     record.append(f"{info}/RECORD,,")
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    files = {path: data for path, data in files.items() if path.rpartition("/")[2] not in omit}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, data in files.items():
@@ -53,14 +57,14 @@ def make_wheel(
     return f"{dist}-{version}-py3-none-any.whl", buffer.getvalue()
 
 
-def make_sdist(name: str, version: str) -> tuple[str, bytes]:
+def make_sdist(name: str, version: str, *, pkg_info: str | None = None) -> tuple[str, bytes]:
     """A minimal sdist (.tar.gz with one top-level directory and PKG-INFO): (filename, bytes)."""
     dist = canonicalize_name(name).replace("-", "_")
     top = f"{dist}-{version}"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path, data in {
-            f"{top}/PKG-INFO": _metadata(name, version, None, ()).encode(),
+            f"{top}/PKG-INFO": (pkg_info or _metadata(name, version, None, ())).encode(),
             f"{top}/setup.py": b"from setuptools import setup\nsetup()\n",
         }.items():
             member = tarfile.TarInfo(path)

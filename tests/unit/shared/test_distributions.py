@@ -1,13 +1,19 @@
 import io
+import re
+import tarfile
+import zipfile
 
 import pytest
 from packaging.version import Version
 
 from shared.distributions import (
+    COMPRESSION_RATIO_MIN_SIZE,
+    METADATA_MAX_BYTES,
     SDIST,
     WHEEL,
     InvalidDistribution,
     InvalidDistributionFilename,
+    InvalidWheel,
     inspect_distribution,
     parse_distribution_filename,
 )
@@ -54,11 +60,118 @@ def test_bytes_that_are_not_the_archive(filename, data, message):
         inspect_distribution(io.BytesIO(data), parse_distribution_filename(filename))
 
 
-def test_wheel_without_metadata():
-    import zipfile
-
+def zip_bytes(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> io.BytesIO:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("demo/__init__.py", "")
-    with pytest.raises(InvalidDistribution, match="METADATA"):
-        inspect_distribution(buffer, parse_distribution_filename("demo-1.0-py3-none-any.whl"))
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer
+
+
+def tar_gz_bytes(files: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    return buffer
+
+
+WHEEL_FILES = {
+    "demo/__init__.py": b"",
+    "demo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\n",
+    "demo-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\n",
+    "demo-1.0.dist-info/RECORD": b"",
+}
+WHEEL_NAME = parse_distribution_filename("demo-1.0-py3-none-any.whl")
+
+
+@pytest.mark.parametrize(
+    ("missing", "error", "message"),
+    [
+        (
+            "WHEEL",
+            InvalidDistribution,
+            "Invalid distribution file. WHEEL not found at demo-1.0.dist-info/WHEEL",
+        ),
+        (
+            "RECORD",
+            InvalidWheel,
+            "Wheel 'demo-1.0-py3-none-any.whl' does not contain the required RECORD file: "
+            "demo-1.0.dist-info/RECORD",
+        ),
+        (
+            "METADATA",
+            InvalidWheel,
+            "Wheel 'demo-1.0-py3-none-any.whl' does not contain the required METADATA file: "
+            "demo-1.0.dist-info/METADATA",
+        ),
+    ],
+)
+def test_a_wheel_needs_wheel_record_and_metadata(missing, error, message):
+    files = {k: v for k, v in WHEEL_FILES.items() if not k.endswith("/" + missing)}
+    with pytest.raises(error) as raised:
+        inspect_distribution(zip_bytes(files), WHEEL_NAME)
+    assert raised.value.message == message
+
+
+def test_the_dist_info_directory_is_the_one_the_file_name_names():
+    files = {k.replace("demo-1.0.dist-info", "other-1.0.dist-info"): v for k, v in WHEEL_FILES.items()}
+    with pytest.raises(InvalidDistribution, match=re.escape("WHEEL not found at demo-1.0.dist-info/WHEEL")):
+        inspect_distribution(zip_bytes(files), WHEEL_NAME)
+
+
+def test_only_stored_or_deflated_members():
+    with pytest.raises(InvalidDistribution, match="File does not use a supported compression type"):
+        inspect_distribution(zip_bytes(WHEEL_FILES, zipfile.ZIP_BZIP2), WHEEL_NAME)
+    stored = inspect_distribution(zip_bytes(WHEEL_FILES, zipfile.ZIP_STORED), WHEEL_NAME)
+    assert stored.metadata == WHEEL_FILES["demo-1.0.dist-info/METADATA"]
+
+
+BOMB = b"\0" * (COMPRESSION_RATIO_MIN_SIZE + 1024)
+
+
+def test_a_zip_bomb_is_refused_before_inflating():
+    files = {**WHEEL_FILES, "demo/zeros.bin": BOMB}
+    with pytest.raises(InvalidDistribution, match="File exceeds compression ratio of 50"):
+        inspect_distribution(zip_bytes(files), WHEEL_NAME)
+
+
+def test_a_tar_bomb_is_refused():
+    files = {"demo-1.0/PKG-INFO": b"Name: demo\n", "demo-1.0/zeros.bin": BOMB}
+    with pytest.raises(InvalidDistribution, match="File exceeds compression ratio of 50"):
+        inspect_distribution(tar_gz_bytes(files), parse_distribution_filename("demo-1.0.tar.gz"))
+
+
+def test_a_large_but_incompressible_archive_is_fine():
+    # Below 64 MiB inflated the ratio does not matter (Warehouse's rule).
+    files = {**WHEEL_FILES, "demo/zeros.bin": b"\0" * (1024 * 1024)}
+    assert inspect_distribution(zip_bytes(files), WHEEL_NAME).metadata
+
+
+def test_metadata_is_read_with_a_cap():
+    files = {**WHEEL_FILES, "demo-1.0.dist-info/METADATA": b"\0" * (METADATA_MAX_BYTES + 1)}
+    with pytest.raises(InvalidDistribution, match="larger than 16 MiB"):
+        inspect_distribution(zip_bytes(files), WHEEL_NAME)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"a/PKG-INFO": b"", "b/setup.py": b""}, "Incorrect number of top-level directories in sdist"),
+        ({"demo-1.0/setup.py": b""}, "PKG-INFO not found at demo-1.0/PKG-INFO"),
+        ({"PKG-INFO": b""}, "PKG-INFO not found at PKG-INFO/PKG-INFO"),
+    ],
+)
+@pytest.mark.parametrize("extension", [".tar.gz", ".zip"])
+def test_an_sdist_has_one_top_level_directory_with_pkg_info(files, message, extension):
+    data = tar_gz_bytes(files) if extension == ".tar.gz" else zip_bytes(files)
+    with pytest.raises(InvalidDistribution, match=message):
+        inspect_distribution(data, parse_distribution_filename(f"demo-1.0{extension}"))
+
+
+def test_zip_sdist_pkg_info_is_read():
+    data = zip_bytes({"demo-1.0/PKG-INFO": b"Name: demo\n", "demo-1.0/setup.py": b""})
+    contents = inspect_distribution(data, parse_distribution_filename("demo-1.0.zip"))
+    assert contents.metadata == b"Name: demo\n"

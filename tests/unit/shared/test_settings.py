@@ -1,3 +1,7 @@
+"""The settings catalogue: defaults, parsing, refusals, and that the README documents every setting."""
+
+from pathlib import Path
+
 import pytest
 
 from shared import settings
@@ -5,10 +9,32 @@ from shared import settings
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
+    for name in (s.name for s in settings.SETTINGS):
+        monkeypatch.delenv(name, raising=False)
     settings.load.cache_clear()
     yield monkeypatch
     monkeypatch.undo()
     settings.load.cache_clear()
+
+
+def test_defaults(fresh):
+    config = settings.load()
+    assert config.max_upload_bytes == 100 * 1024 * 1024
+    assert (config.page_max_age, config.recycle_bin_days) == (600, 30)
+    assert (config.download_mode, config.download_url_seconds) == ("stream", 300)
+    assert config.feed_creators == {"*"}
+
+
+def test_values_are_read(fresh):
+    fresh.setenv("FEEDHOUSE_ADMIN_TOKEN", "  secret  ")
+    fresh.setenv("FEEDHOUSE_PAGE_MAX_AGE_SECONDS", "60")
+    fresh.setenv("FEEDHOUSE_RECYCLE_BIN_DAYS", "7")
+    fresh.setenv("FEEDHOUSE_DOWNLOAD_MODE", "Redirect")
+    fresh.setenv("FEEDHOUSE_DOWNLOAD_URL_SECONDS", "0")  # at least one second
+    config = settings.load()
+    assert config.admin_token == "secret"
+    assert (config.page_max_age, config.recycle_bin_days, config.download_mode) == (60, 7, "redirect")
+    assert config.download_url_seconds == 1
 
 
 def test_an_unresolved_key_vault_reference_is_no_admin_token(fresh):
@@ -16,14 +42,6 @@ def test_an_unresolved_key_vault_reference_is_no_admin_token(fresh):
         "FEEDHOUSE_ADMIN_TOKEN", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/admin)"
     )
     assert settings.load().admin_token is None
-
-
-def test_defaults_and_values(fresh):
-    fresh.delenv("FEEDHOUSE_MAX_UPLOAD_BYTES", raising=False)
-    fresh.setenv("FEEDHOUSE_ADMIN_TOKEN", "  secret  ")
-    loaded = settings.load()
-    assert loaded.max_upload_bytes == 100 * 1024 * 1024
-    assert loaded.admin_token == "secret"
 
 
 @pytest.mark.parametrize(
@@ -39,3 +57,17 @@ def test_bad_number_is_named(fresh):
     fresh.setenv("FEEDHOUSE_MAX_UPLOAD_BYTES", "lots")
     with pytest.raises(settings.InvalidSetting, match="FEEDHOUSE_MAX_UPLOAD_BYTES"):
         settings.load()
+
+
+def test_an_unknown_download_mode_is_refused(fresh):
+    fresh.setenv("FEEDHOUSE_DOWNLOAD_MODE", "teleport")
+    with pytest.raises(
+        settings.InvalidSetting, match="FEEDHOUSE_DOWNLOAD_MODE must be one of stream, redirect"
+    ):
+        settings.load()
+
+
+def test_every_setting_is_documented():
+    text = (Path(settings.__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [s.name for s in settings.SETTINGS if f"| `{s.name}` |" not in text]
+    assert not missing, f"document these in the README's settings table: {missing}"

@@ -1,0 +1,263 @@
+"""The package API of a feed: list projects and their files, yank, delete, and the recycle bin.
+
+Under ``/api/feeds/{feed}``, with the permission each needs:
+
+- READ: ``GET packages`` (``?limit=``, ``?continuation=``), ``GET packages/{project}``,
+  ``GET packages/{project}/versions/{version}``
+- PUBLISH: ``POST packages/{project}/versions/{version}/yank`` (optional ``{"reason"}``) and ``.../unyank``
+- MANAGE: ``DELETE packages/{project}/versions/{version}``, ``DELETE packages/{project}/files/{filename}``,
+  ``GET recycle-bin``, ``POST recycle-bin/{project}/{version}/restore``, ``DELETE
+  recycle-bin/{project}/{version}`` (purge now)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import azure.functions as func
+
+from functions.http import feed_access, json_errors, json_response, read_json
+from shared import lifecycle, settings, yanking
+from shared.auth import Permission
+from shared.errors import BadRequest
+from shared.names import normalize_project_name
+from shared.packages import (
+    ProjectNotFound,
+    ProjectRecords,
+    Release,
+    ReleaseNotFound,
+    StoredFile,
+    parse_version,
+    read_project,
+    version_key,
+)
+from shared.storage import PROJECTS_TABLE
+
+bp = func.Blueprint()
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def _project(req: func.HttpRequest) -> str:
+    requested = req.route_params["project"]
+    try:
+        return normalize_project_name(requested)
+    except BadRequest:
+        raise ProjectNotFound(f"No project named '{requested}'.") from None
+
+
+def _encode_token(row_key: str) -> str:
+    return base64.urlsafe_b64encode(row_key.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        after = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        after = ""
+    if not after:
+        raise BadRequest("The continuation token is not valid; start again without one.")
+    return after
+
+
+def _limit(req: func.HttpRequest) -> int:
+    value = req.params.get("limit")
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    return int(value)
+
+
+@bp.route(route="api/feeds/{feed}/packages", methods=["GET"])
+@json_errors
+def packages_collection(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.READ)
+    limit = _limit(req)
+    token = req.params.get("continuation")
+    after = _decode_token(token) if token else None
+    records, more = access.storage.partition_page(PROJECTS_TABLE, access.feed.key, after=after, limit=limit)
+    base = f"/api/feeds/{quote(access.feed.name)}/packages"
+    body: dict[str, Any] = {
+        "packages": [
+            {
+                "name": r["RowKey"],
+                "display_name": r.get("Name", r["RowKey"]),
+                "created": r.get("Created"),
+                "url": f"{base}/{quote(r['RowKey'])}",
+            }
+            for r in records
+        ],
+        "continuation": _encode_token(records[-1]["RowKey"]) if more and records else None,
+    }
+    if body["continuation"]:
+        body["next"] = f"{base}?limit={limit}&continuation={body['continuation']}"
+    return json_response(body)
+
+
+def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
+    hashes = {"sha256": f.sha256, "blake2b_256": f.blake2_256}
+    if f.md5:
+        hashes["md5"] = f.md5
+    return {
+        "filename": f.filename,
+        "packagetype": f.filetype,
+        "size": f.size,
+        "hashes": hashes,
+        "upload_time": f.uploaded,
+        "uploader": f.uploader,
+        "requires_python": f.requires_python,
+        "core_metadata": {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else None,
+        "url": f"/{quote(feed)}/files/{quote(f.project)}/{quote(f.filename)}",
+    }
+
+
+def _versions_json(feed: str, records: ProjectRecords, only: str | None = None) -> list[dict[str, Any]]:
+    by_version: dict[str, list[StoredFile]] = {}
+    for f in records.active:
+        if only is None or f.version_key == only:
+            by_version.setdefault(f.version_key, []).append(f)
+    versions = []
+    for key, files in by_version.items():
+        release = records.releases.get(key)
+        versions.append(
+            {
+                "version": files[0].version,
+                "yanked": bool(release and release.yanked),
+                "yanked_reason": release.yanked_reason if release and release.yanked else None,
+                "files": [_file_json(feed, f) for f in files],
+            }
+        )
+    return versions
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}", methods=["GET"])
+@json_errors
+def package_item(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.READ)
+    project = _project(req)
+    records = read_project(access.storage, access.feed.key, project)
+    row = access.storage.get(PROJECTS_TABLE, access.feed.key, project)
+    if row is None and not records.exists:
+        raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.")
+    return json_response(
+        {
+            "name": project,
+            "display_name": (row or {}).get("Name", project),
+            "versions": _versions_json(access.feed.name, records),
+        }
+    )
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}/versions/{version}", methods=["GET", "DELETE"])
+@json_errors
+def version_item(req: func.HttpRequest) -> func.HttpResponse:
+    version = req.route_params["version"]
+    if req.method == "DELETE":
+        access = feed_access(req, Permission.MANAGE)
+        project = _project(req)
+        deleted = lifecycle.delete_version(
+            access.storage, access.feed.key, project, version, by=access.principal.name, now=datetime.now(UTC)
+        )
+        return json_response(_binned(project, version, deleted))
+    access = feed_access(req, Permission.READ)
+    project = _project(req)
+    parse_version(version, project)
+    records = read_project(access.storage, access.feed.key, project)
+    found = _versions_json(access.feed.name, records, only=version_key(version))
+    if not found:
+        raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
+    return json_response(found[0])
+
+
+def _binned(project: str, version: str, filenames: list[str]) -> dict[str, Any]:
+    days = settings.load().recycle_bin_days
+    return {
+        "project": project,
+        "version": version,
+        "deleted": filenames,
+        "message": f"Moved to the recycle bin; restorable for {days} days.",
+    }
+
+
+def _release_json(release: Release) -> dict[str, Any]:
+    return {
+        "version": release.version,
+        "yanked": release.yanked,
+        "yanked_reason": release.yanked_reason,
+        "yanked_at": release.yanked_at,
+        "yanked_by": release.yanked_by,
+    }
+
+
+def _set_yanked(req: func.HttpRequest, *, yanked: bool) -> func.HttpResponse:
+    access = feed_access(req, Permission.PUBLISH)
+    project = _project(req)
+    reason = yanking.parse_reason(read_json(req)) if yanked else None
+    release = yanking.set_yanked(
+        access.storage,
+        access.feed.key,
+        project,
+        req.route_params["version"],
+        yanked=yanked,
+        reason=reason,
+        by=access.principal.name,
+        now=datetime.now(UTC),
+    )
+    return json_response(_release_json(release))
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}/versions/{version}/yank", methods=["POST"])
+@json_errors
+def yank(req: func.HttpRequest) -> func.HttpResponse:
+    return _set_yanked(req, yanked=True)
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}/versions/{version}/unyank", methods=["POST"])
+@json_errors
+def unyank(req: func.HttpRequest) -> func.HttpResponse:
+    return _set_yanked(req, yanked=False)
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}/files/{filename}", methods=["DELETE"])
+@json_errors
+def file_item(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.MANAGE)
+    project = _project(req)
+    filename = req.route_params["filename"]
+    version = lifecycle.delete_file(
+        access.storage, access.feed.key, project, filename, by=access.principal.name, now=datetime.now(UTC)
+    )
+    return json_response(_binned(project, version, [filename]))
+
+
+@bp.route(route="api/feeds/{feed}/recycle-bin", methods=["GET"])
+@json_errors
+def recycle_bin(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.MANAGE)
+    retention = timedelta(days=settings.load().recycle_bin_days)
+    entries = lifecycle.list_recycle_bin(access.storage, access.feed.key)
+    return json_response({"versions": [e.to_json(retention) for e in entries]})
+
+
+@bp.route(route="api/feeds/{feed}/recycle-bin/{project}/{version}/restore", methods=["POST"])
+@json_errors
+def restore(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.MANAGE)
+    project, version = _project(req), req.route_params["version"]
+    restored = lifecycle.restore_version(access.storage, access.feed.key, project, version)
+    return json_response({"project": project, "version": version, "restored": restored})
+
+
+@bp.route(route="api/feeds/{feed}/recycle-bin/{project}/{version}", methods=["DELETE"])
+@json_errors
+def purge(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.MANAGE)
+    project, version = _project(req), req.route_params["version"]
+    purged = lifecycle.purge_version(access.storage, access.feed.key, project, version, now=datetime.now(UTC))
+    return json_response({"project": project, "version": version, "purged": purged})

@@ -1,0 +1,134 @@
+"""HTTP responses that cache well: negotiated pages with ETags and gzip, and files with ranges.
+
+Pages (simple pages, the JSON API) get a strong ETag per representation, 304 on ``If-None-Match``,
+``Cache-Control: max-age=<FEEDHOUSE_PAGE_MAX_AGE_SECONDS>`` (public or private after the feed's
+visibility), ``Vary`` and gzip when the client accepts it. Files get their sha256 as ETag, immutable
+caching, ``Accept-Ranges`` and single byte ranges (206/416). The rules are in ``shared/``
+(negotiation, http_cache, ranges); this module only applies them to ``func`` objects.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+
+import azure.functions as func
+
+from shared import settings
+from shared.errors import FeedhouseError
+from shared.http_cache import (
+    body_etag,
+    file_cache_control,
+    if_range_allows,
+    none_match,
+    page_cache_control,
+)
+from shared.negotiation import GZIP, SIMPLE_OFFERS, accepts_gzip, choose_simple_format
+from shared.ranges import UnsatisfiableRange, parse_range
+
+VARY_SIMPLE = "Accept, Accept-Encoding"
+VARY_ENCODING = "Accept-Encoding"
+# Below this, gzip's header costs more than it saves.
+_GZIP_MIN_BYTES = 200
+
+
+class NotAcceptable(FeedhouseError):
+    status = 406
+    code = "not_acceptable"
+
+
+def _response(body: bytes, status: int, headers: dict[str, str]) -> func.HttpResponse:
+    # The explicit Content-Type header is what is sent; the mimetype keeps func's view consistent.
+    mimetype = headers["Content-Type"].partition(";")[0]
+    return func.HttpResponse(body, status_code=status, headers=headers, mimetype=mimetype, charset="utf-8")
+
+
+def simple_format(req: func.HttpRequest) -> str:
+    """The simple-page representation the request asks for; 406 when it accepts none we serve."""
+    chosen = choose_simple_format(req.headers.get("Accept"), req.params.get("format"))
+    if chosen is None:
+        raise NotAcceptable(
+            "This feed serves simple pages as " + ", ".join(SIMPLE_OFFERS) + ". Send one of them in "
+            "Accept (or ?format=), or */*."
+        )
+    return chosen
+
+
+def content_type_header(media_type: str) -> str:
+    # JSON is UTF-8 by definition; HTML says so.
+    return media_type if media_type.endswith("json") else f"{media_type}; charset=utf-8"
+
+
+def page_response(
+    req: func.HttpRequest, body: str, *, media_type: str, public: bool, vary: str = VARY_SIMPLE
+) -> func.HttpResponse:
+    """A page in one representation: 304 when the client has it, gzip when it takes it."""
+    raw = body.encode("utf-8")
+    headers = {
+        "Content-Type": content_type_header(media_type),
+        "Cache-Control": page_cache_control(public=public, max_age=settings.load().page_max_age),
+        "Vary": vary,
+    }
+    payload = raw
+    if len(raw) >= _GZIP_MIN_BYTES and accepts_gzip(req.headers.get("Accept-Encoding")):
+        # mtime=0 keeps the bytes, and so the representation, the same on every instance.
+        payload = gzip.compress(raw, compresslevel=6, mtime=0)
+        headers["ETag"] = body_etag(raw, encoding=GZIP)
+    else:
+        headers["ETag"] = body_etag(raw)
+    if none_match(req.headers.get("If-None-Match"), headers["ETag"]):
+        return _response(b"", 304, headers)
+    if payload is not raw:
+        headers["Content-Encoding"] = GZIP
+    if req.method == "HEAD":
+        return _response(b"", 200, {**headers, "Content-Length": str(len(payload))})
+    return _response(payload, 200, headers)
+
+
+def file_response(
+    req: func.HttpRequest,
+    *,
+    size: int,
+    etag: str,
+    last_modified: str,
+    content_type: str,
+    public: bool,
+    read: Callable[[int | None, int | None], bytes],
+) -> func.HttpResponse:
+    """An immutable file: 304, HEAD, a 206 range, 416, or the whole of it.
+
+    ``read(offset, length)`` fetches bytes; it is called only for what is sent.
+    """
+    headers = {
+        "Content-Type": content_type,
+        "ETag": etag,
+        "Last-Modified": last_modified,
+        "Cache-Control": file_cache_control(public=public),
+        "Accept-Ranges": "bytes",
+    }
+    if none_match(req.headers.get("If-None-Match"), etag):
+        return _response(b"", 304, headers)
+    if req.method == "HEAD":
+        return _response(b"", 200, {**headers, "Content-Length": str(size)})
+    wanted = req.headers.get("Range")
+    if wanted and if_range_allows(req.headers.get("If-Range"), etag, last_modified):
+        try:
+            byte_range = parse_range(wanted, size)
+        except UnsatisfiableRange as error:
+            return func.HttpResponse(
+                status_code=416,
+                headers={**headers, "Content-Range": error.content_range, "Content-Length": "0"},
+            )
+        if byte_range is not None:
+            body = read(byte_range.start, byte_range.length)
+            return _response(
+                body,
+                206,
+                {
+                    **headers,
+                    "Content-Range": byte_range.content_range(size),
+                    "Content-Length": str(len(body)),
+                },
+            )
+    body = read(None, None)
+    return _response(body, 200, {**headers, "Content-Length": str(len(body))})

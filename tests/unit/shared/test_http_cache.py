@@ -1,0 +1,66 @@
+"""ETags, conditional requests and Cache-Control values."""
+
+import pytest
+
+from shared.http_cache import (
+    body_etag,
+    file_cache_control,
+    file_etag,
+    http_date,
+    if_range_allows,
+    none_match,
+    page_cache_control,
+)
+
+
+def test_body_etag_is_strong_stable_and_differs_per_encoding():
+    etag = body_etag(b"<html/>")
+    assert etag == body_etag(b"<html/>")
+    assert etag.startswith('"') and etag.endswith('"')
+    assert etag != body_etag(b"<html />")
+    assert body_etag(b"<html/>", encoding="gzip") not in (etag, body_etag(b"<html />", encoding="gzip"))
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ('"abc"', True),
+        ('W/"abc"', True),  # If-None-Match compares weakly
+        ('"x", "abc"', True),
+        ('"x","y"', False),
+        ("*", True),
+        ('"abc-gzip"', False),
+    ],
+)
+def test_none_match(header, expected):
+    assert none_match(header, '"abc"') is expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, True),
+        ('"abc"', True),
+        ('"other"', False),
+        ('W/"abc"', False),  # If-Range needs a strong match
+        ("Tue, 01 Jan 2030 00:00:00 GMT", True),
+        ("Tue, 01 Jan 2030 00:00:01 GMT", False),
+        ("not a date", False),
+    ],
+)
+def test_if_range(header, expected):
+    assert if_range_allows(header, '"abc"', "Tue, 01 Jan 2030 00:00:00 GMT") is expected
+
+
+def test_cache_control():
+    assert page_cache_control(public=True, max_age=600) == "max-age=600, public"
+    assert page_cache_control(public=False, max_age=60) == "max-age=60, private"
+    assert file_cache_control(public=True) == "max-age=365000000, immutable, public"
+    assert file_cache_control(public=False).endswith("private")
+
+
+def test_file_etag_and_http_date():
+    assert file_etag("ab" * 32) == f'"{"ab" * 32}"'
+    assert http_date("2030-01-01T00:00:00.123456Z") == "Tue, 01 Jan 2030 00:00:00 GMT"
