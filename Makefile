@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # A stamp of our own: npm's .bin entries are symlinks, whose targets npm dates as it likes.
 AZURITE := tools/node_modules/.installed
 
-.PHONY: run test lint bootstrap package checkov clean
+.PHONY: run test lint bootstrap package checkov bench clean
 
 bootstrap: $(VENV)/.installed $(AZURITE)
 
@@ -37,6 +37,10 @@ package:
 # checkov's Bicep checks, in a venv of their own (checkov pins an old pycep-parser); make test runs them too.
 checkov: bootstrap
 	$(PY) -m tests.infra.checkov_env
+
+# Latency of the requests installers make, through the local host against Azurite (not part of make test).
+bench: bootstrap
+	$(PY) -m bench.requests
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .ruff_cache

@@ -329,6 +329,20 @@ def test_server_speaks_http_11_with_keep_alive(running) -> None:
         conn.close()
 
 
+def test_server_sockets_send_without_nagle_delay(running) -> None:
+    # Headers and body are separate writes; with Nagle on, each response waits ~40 ms for the
+    # client's delayed ACK (bench/requests.py showed 52 ms pages that take 8 ms without it).
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    try:
+        conn.request("GET", "/team/simple/one/")
+        conn.getresponse().read()
+        server_sockets = list(running._state.connections)
+        assert server_sockets
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in server_sockets)
+    finally:
+        conn.close()
+
+
 def test_requests_are_recorded_as_clients_sent_them(running) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
     try:
