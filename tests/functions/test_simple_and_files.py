@@ -7,27 +7,14 @@ import pytest
 
 from functions.files import download
 from functions.simple import project_detail, project_list
-from functions.upload import upload
 from tests.conftest import ADMIN_TOKEN
-from tests.support.dists import make_wheel
 from tests.support.http import basic, request
-from tests.support.multipart import encode, upload_fields
+from tests.support.publish import publish_wheel
 
 
 @pytest.fixture
 def published(feed_name):
-    wheel, data = make_wheel("My.Package", "1.0", requires_python=">=3.8,<4")
-    body, content_type = encode(upload_fields("My.Package", "1.0", wheel, data, requires_python=">=3.8,<4"))
-    response = upload(
-        request(
-            "POST",
-            f"/{feed_name}/upload/",
-            route_params={"feed": feed_name},
-            body=body,
-            headers={"Content-Type": content_type, **basic(ADMIN_TOKEN)},
-        )
-    )
-    assert response.status_code == 200, response.get_body()
+    wheel, data = publish_wheel(feed_name, "My.Package", "1.0", requires_python=">=3.8,<4")
     return feed_name, wheel, data
 
 

@@ -165,35 +165,26 @@ def test_bad_uploads_are_refused_with_a_message_and_store_nothing(
     assert_nothing_stored(storage, app_env, feed_name)
 
 
+def post_raw(feed: str, body: bytes, content_type: str):
+    headers = {"Content-Type": content_type, **basic(ADMIN_TOKEN)}
+    return upload(
+        request("POST", f"/{feed}/upload/", route_params={"feed": feed}, body=body, headers=headers)
+    )
+
+
 def test_backslash_in_filename_is_refused(storage, app_env, feed_name):
     # A quoted multipart filename cannot carry a backslash (it is an escape); RFC 2231's filename* can.
     wheel, data = make_wheel("demo", "1.0")
     body, content_type = encode(upload_fields("demo", "1.0", wheel, data))
     body = body.replace(f'filename="{wheel}"'.encode(), f"filename*=UTF-8''x%5C{wheel}".encode())
-    response = upload(
-        request(
-            "POST",
-            f"/{feed_name}/upload/",
-            route_params={"feed": feed_name},
-            body=body,
-            headers={"Content-Type": content_type, **basic(ADMIN_TOKEN)},
-        )
-    )
+    response = post_raw(feed_name, body, content_type)
     assert response.status_code == 400
     assert "'\\'" in text(response)
     assert_nothing_stored(storage, app_env, feed_name)
 
 
 def test_non_multipart_body_is_refused(storage, app_env, feed_name):
-    response = upload(
-        request(
-            "POST",
-            f"/{feed_name}/upload/",
-            route_params={"feed": feed_name},
-            body=b'{"name": "demo"}',
-            headers={"Content-Type": "application/json", **basic(ADMIN_TOKEN)},
-        )
-    )
+    response = post_raw(feed_name, b'{"name": "demo"}', "application/json")
     assert response.status_code == 400
     assert "multipart/form-data" in text(response)
     assert_nothing_stored(storage, app_env, feed_name)
