@@ -17,7 +17,7 @@ This is where the building blocks meet the feed's records. For a project of a fe
   is left out of the page, which keeps its local part; a stale cached copy is used when there is one.
   Both are reported (``stale``/``unavailable``) for the response headers.
 - **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
-  may save (collaborator and above, or any reader when the feed's ``readers_save`` is on): checked
+  may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
   against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
   first downloads agree on one record. A caller who may not save gets the checked bytes streamed
   through. ``.metadata`` files of upstream files are passed through (checked against their hash) and
@@ -45,7 +45,7 @@ from packaging.version import InvalidVersion, Version
 
 from shared import auth, feeds, packages
 from shared.auth import Permission, Principal
-from shared.errors import BadGateway
+from shared.errors import BadGateway, BadRequest
 from shared.feeds import Feed
 from shared.packages import LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
@@ -294,6 +294,11 @@ class FeedUpstreams:
                 project,
                 lambda: self.client.fetch_upstream_page(upstream, project),
             )
+        except BadRequest as error:
+            # A deployment setting gone wrong (FEEDHOUSE_PYPI_URL unusable): an upstream failure here.
+            logger.error("Upstream %s is misconfigured: %s", upstream.label, error)
+            listing.error = _public_error(upstream, BadGateway(error.message))
+            return listing
         except BadGateway as error:
             logger.warning("Upstream %s failed for %s/%s: %s", upstream.label, self.feed.name, project, error)
             listing.error = _public_error(upstream, error)
@@ -420,10 +425,13 @@ class FeedUpstreams:
         raise missing
 
     def may_save(self) -> bool:
-        """Whether the caller's downloads save upstream files into the feed."""
-        return self.config.readers_save or auth.may(
-            self.storage, self.principal, self.feed, Permission.SAVE_FROM_UPSTREAM
-        )
+        """Whether the caller's downloads save upstream files into the feed: collaborators and above,
+        and readers when the feed's ``readers_save`` is on. Anonymous readers of a public feed never
+        save (their downloads pass through): otherwise anyone on the internet could make the feed store
+        all of PyPI at its owner's expense."""
+        if auth.may(self.storage, self.principal, self.feed, Permission.SAVE_FROM_UPSTREAM):
+            return True
+        return self.config.readers_save and self.principal.authenticated
 
     def obtain_file(self, project: str, filename: str) -> StoredFile | PassThrough:
         """A file of ``project`` the feed does not hold, from its upstreams.

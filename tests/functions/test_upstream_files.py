@@ -129,6 +129,18 @@ def test_a_reader_saves_by_default_and_passes_through_when_the_feed_says_readers
     assert list(rows(feed, "offered")) == [filename]
 
 
+def test_anonymous_readers_of_a_public_feed_get_the_file_but_never_save_it(upstream):
+    filename, data = make_wheel("public-dep", "1.0")
+    upstream.project("public-dep", [upstream.entry(filename, data)])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    anonymous = call(download, "GET", "/", token=None, feed=feed, project="public-dep", filename=filename)
+    assert anonymous.status_code == 200 and anonymous.get_body() == data
+    assert rows(feed, "public-dep") == {}
+    signed_in = get_file(feed, "public-dep", filename, token=user())  # a reader by visibility
+    assert signed_in.status_code == 200
+    assert list(rows(feed, "public-dep")) == [filename]
+
+
 def test_metadata_of_upstream_files_passes_through_checked_without_saving_the_file(upstream, offered):
     feed, filename, _data, metadata = offered
     response = get_file(feed, "offered", filename + ".metadata")
