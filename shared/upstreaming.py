@@ -59,7 +59,7 @@ from shared.upstream_saving import (
     HashMismatch,
     save_upstream_file,
 )
-from shared.upstreams import FEED, INDEX, Upstream
+from shared.upstreams import FEED, INDEX, Upstream, matches_claimed
 
 logger = logging.getLogger(__name__)
 
@@ -323,6 +323,15 @@ class FeedUpstreams:
             claimed_patterns=self.config.claimed_patterns,
         )
         hidden = why_upstream_hidden(project, policy)
+        if hidden and not records.published and not matches_claimed(project, self.config.claimed_patterns):
+            names = ", ".join(
+                f"'{u.feed}'" for u in upstreams if u.kind == FEED and internal[u.key].published
+            )
+            hidden = (
+                f"'{project}' is published to this feed's upstream feed {names}, so its external "
+                "versions are hidden (dependency-confusion protection). A feed owner can allow external "
+                "versions for it."
+            )
 
         def listings() -> Iterator[_Listing]:
             for upstream in upstreams:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from functions.files import download
-from functions.packages_api import file_item, package_item
+from functions.packages_api import file_item, package_item, package_upstreaming
 from functions.simple import project_detail
 from shared import roles, tokens
 from shared.packages import files_partition
@@ -314,6 +314,8 @@ def test_a_feed_upstreams_published_names_block_external_versions(upstream):
     downstream = new_feed([{"type": "feed", "feed": source}, index(upstream.url)])
     assert [f["filename"] for f in json_page(downstream, "contoso-core")["files"]] == [ours]
     assert upstream.page_requests("contoso-core") == 0
+    reason = json_of(call(package_upstreaming, "GET", "/", feed=downstream, project="contoso-core"))["reason"]
+    assert f"upstream feed '{source}'" in reason
 
 
 def _user_of(token: str) -> str:
