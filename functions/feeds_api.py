@@ -1,15 +1,23 @@
-"""The management API for feeds: ``/api/feeds``, ``/api/feeds/{feed}`` and its permissions."""
+"""The management API for feeds: ``/api/feeds``, ``/api/feeds/{feed}`` and its permissions.
+
+Creating and PATCHing a feed also sets its upstreams (``upstreams``, ``claimed_patterns``,
+``readers_save``; see shared/upstreams.py); GET shows them in full to those who may manage the feed,
+and index upstreams by host only to everyone else.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import azure.functions as func
 
 from functions.http import authorize, caller, feed_access, json_errors, json_response, read_json
 from shared import auth, feeds, roles
-from shared.auth import Permission
+from shared.auth import Permission, Principal
 from shared.errors import Forbidden
 from shared.names import user_key
-from shared.storage import get_storage
+from shared.roles import Role
+from shared.storage import Storage, get_storage
 
 bp = func.Blueprint()
 
@@ -22,6 +30,10 @@ def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
         principal = authorize(req, Permission.CREATE_FEED)
         body = read_json(req)
         feed = feeds.parse_new_feed(body)
+        config = feeds.configure_upstreams(
+            storage, feed.name, feed.upstream_config, body, may_read=_reader_check(storage, principal)
+        )
+        feed = replace(feed, upstream_config=config)
         owner = body.get("owner")
         if principal.is_admin:
             owner = user_key(owner) if owner is not None else None
@@ -34,17 +46,35 @@ def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     granted = roles.roles_of_user(storage, principal.name) if principal.token else {}
     readable = auth.readable_feeds(principal, feeds.list_feeds(storage), granted)
-    return json_response({"feeds": [f.to_json() for f in readable]})
+
+    def manager(feed: feeds.Feed) -> bool:
+        owner = granted.get(feed.key) == Role.OWNER
+        return principal.is_admin or (owner and auth.may(storage, principal, feed, Permission.MANAGE))
+
+    return json_response({"feeds": [f.to_json(manager=manager(f)) for f in readable]})
+
+
+def _reader_check(storage: Storage, principal: Principal) -> feeds.MayRead:
+    """Whether the caller may read a feed they name as an upstream."""
+    return lambda other: auth.may(storage, principal, other, Permission.READ)
 
 
 @bp.route(route="api/feeds/{feed}", methods=["GET", "PATCH", "DELETE"])
 @json_errors
 def feed_item(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "GET":
-        return json_response(feed_access(req, Permission.READ).feed.to_json())
+        access = feed_access(req, Permission.READ)
+        manager = auth.may(access.storage, access.principal, access.feed, Permission.MANAGE)
+        return json_response(access.feed.to_json(manager=manager))
     access = feed_access(req, Permission.MANAGE)
     if req.method == "PATCH":
-        return json_response(feeds.update_feed(access.storage, access.feed.name, read_json(req)).to_json())
+        updated = feeds.update_feed(
+            access.storage,
+            access.feed.name,
+            read_json(req),
+            may_read=_reader_check(access.storage, access.principal),
+        )
+        return json_response(updated.to_json())
     feeds.delete_feed(access.storage, access.feed.name)
     return func.HttpResponse(status_code=204)
 

@@ -4,6 +4,10 @@ link to, and ``<that URL>.metadata`` (PEP 658) for files that have it.
 Files are streamed through the function, with ranges, or (FEEDHOUSE_DOWNLOAD_MODE=redirect) answered
 with a 302 to a short-lived read-only SAS URL on the blob; either way the URL on the page stays ours.
 Metadata files are small and always streamed.
+
+A file the feed does not hold but one of its upstreams lists (the page showed it with this feed's URL)
+is saved into the feed on first download and then served from it, or passed through for a caller
+who may not save (shared/upstreaming.py).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from functions.http import feed_access, text_errors
+from functions.http import FeedAccess, feed_access, text_errors
 from functions.responses import file_response
 from shared import packages, settings
 from shared.auth import Permission
@@ -22,6 +26,7 @@ from shared.errors import BadRequest
 from shared.http_cache import file_cache_control, file_etag, http_date
 from shared.names import normalize_project_name
 from shared.storage import Storage
+from shared.upstreaming import FeedUpstreams, PassThrough
 
 bp = func.Blueprint()
 
@@ -48,22 +53,37 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
     storage, feed_key = access.storage, access.feed.key
 
     if filename.endswith(packages.METADATA_SUFFIX):
-        stored = packages.get_file(
-            storage, feed_key, project, filename.removesuffix(packages.METADATA_SUFFIX)
-        )
-        if not stored.core_metadata_sha256 or not stored.metadata_blob:
-            raise packages.FileNotFound(f"No metadata file for '{stored.filename}'.")
+        name = filename.removesuffix(packages.METADATA_SUFFIX)
+        try:
+            found: packages.StoredFile | PassThrough = packages.get_file(storage, feed_key, project, name)
+        except packages.FileNotFound:
+            if not access.feed.upstream_config.upstreams:
+                raise
+            found = _upstreams(access).obtain_metadata(project, name)
+        if isinstance(found, PassThrough):
+            return _pass_through(req, found, public=public)
+        if not found.core_metadata_sha256 or not found.metadata_blob:
+            raise packages.FileNotFound(f"No metadata file for '{found.filename}'.")
         return file_response(
             req,
-            size=stored.metadata_size or 0,
-            etag=file_etag(stored.core_metadata_sha256),
-            last_modified=http_date(stored.uploaded),
+            size=found.metadata_size or 0,
+            etag=file_etag(found.core_metadata_sha256),
+            last_modified=http_date(found.uploaded),
             content_type=METADATA_CONTENT_TYPE,
             public=public,
-            read=_reader(storage, stored.metadata_blob),
+            read=_reader(storage, found.metadata_blob),
         )
 
-    stored = packages.get_file(storage, feed_key, project, filename)
+    try:
+        stored: packages.StoredFile | PassThrough = packages.get_file(storage, feed_key, project, filename)
+    except packages.FileNotFound:
+        if not access.feed.upstream_config.upstreams:
+            raise
+        # Not in the feed: saved from (or, for a caller who may not save, passed through from) the
+        # first upstream listing it, then served like any other file.
+        stored = _upstreams(access).obtain_file(project, filename)
+    if isinstance(stored, PassThrough):
+        return _pass_through(req, stored, public=public)
     config = settings.load()
     if config.download_mode == REDIRECT:
         start, expiry = sas_window(datetime.now(UTC), config.download_url_seconds)
@@ -80,4 +100,26 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
         content_type=stored.content_type,
         public=public,
         read=_reader(storage, stored.blob),
+    )
+
+
+def _upstreams(access: FeedAccess) -> FeedUpstreams:
+    return FeedUpstreams(access.storage, access.feed, access.principal)
+
+
+def _pass_through(req: func.HttpRequest, found: PassThrough, *, public: bool) -> func.HttpResponse:
+    """Bytes checked against their upstream hash and not saved: served whole or by range from memory."""
+
+    def read(offset: int | None, length: int | None) -> bytes:
+        start = offset or 0
+        return found.data[start : start + length] if length is not None else found.data[start:]
+
+    return file_response(
+        req,
+        size=len(found.data),
+        etag=file_etag(found.sha256),
+        last_modified=http_date(found.last_modified),
+        content_type=found.content_type,
+        public=public,
+        read=read,
     )

@@ -8,6 +8,9 @@ Under ``/api/feeds/{feed}``, with the permission each needs:
 - MANAGE: ``DELETE packages/{project}/versions/{version}``, ``DELETE packages/{project}/files/{filename}``,
   ``GET recycle-bin``, ``POST recycle-bin/{project}/{version}/restore``, ``DELETE
   recycle-bin/{project}/{version}`` (purge now)
+- Upstreams: ``GET packages/{project}/upstreaming`` (READ) and ``PUT`` of it (MANAGE)
+
+Files saved from an upstream are listed with ``"origin": "upstream"`` and the upstream's name.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from urllib.parse import quote
 import azure.functions as func
 
 from functions.http import feed_access, json_errors, json_response, read_json
-from shared import lifecycle, settings, yanking
+from shared import lifecycle, packages, settings, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -36,6 +39,8 @@ from shared.packages import (
     version_key,
 )
 from shared.storage import PROJECTS_TABLE
+from shared.upstreaming import FeedUpstreams
+from shared.upstreams import matches_claimed
 
 bp = func.Blueprint()
 
@@ -114,6 +119,9 @@ def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
         "requires_python": f.requires_python,
         "core_metadata": {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else None,
         "url": f"/{quote(feed)}/files/{quote(f.project)}/{quote(f.filename)}",
+        # "local": published to this feed; "upstream": saved from the upstream named.
+        "origin": f.origin,
+        **({"upstream": f.upstream_label, "saved_at": f.saved_at} if f.from_upstream else {}),
     }
 
 
@@ -261,3 +269,41 @@ def purge(req: func.HttpRequest) -> func.HttpResponse:
     project, version = _project(req), req.route_params["version"]
     purged = lifecycle.purge_version(access.storage, access.feed.key, project, version, now=datetime.now(UTC))
     return json_response({"project": project, "version": version, "purged": purged})
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}/upstreaming", methods=["GET", "PUT"])
+@json_errors
+def package_upstreaming(req: func.HttpRequest) -> func.HttpResponse:
+    """Whether upstream versions of a project may show in this feed (Azure Artifacts' "allow external
+    versions"): GET for readers, PUT ``{"allow_external_versions": true|false}`` for owners. It can be
+    set before the project has any file here."""
+    access = feed_access(req, Permission.MANAGE if req.method == "PUT" else Permission.READ)
+    project = _project(req)
+    if req.method == "PUT":
+        body = read_json(req)
+        if not isinstance(body, dict) or set(body) != {"allow_external_versions"}:
+            raise BadRequest('Send {"allow_external_versions": true} or {"allow_external_versions": false}.')
+        allow = body["allow_external_versions"]
+        if not isinstance(allow, bool):
+            raise BadRequest("'allow_external_versions' must be true or false.")
+        packages.set_allow_external(
+            access.storage,
+            access.feed.key,
+            project,
+            allow=allow,
+            by=access.principal.name,
+            now=datetime.now(UTC),
+        )
+    records = read_project(access.storage, access.feed.key, project)
+    config = access.feed.upstream_config
+    hidden = FeedUpstreams(access.storage, access.feed, access.principal).hidden_reason(project, records)
+    return json_response(
+        {
+            "project": project,
+            "allow_external_versions": records.allow_external,
+            "published": records.published,
+            "claimed": matches_claimed(project, config.claimed_patterns),
+            "upstream_versions_visible": bool(config.upstreams) and hidden is None,
+            "reason": hidden if config.upstreams else "This feed has no upstreams.",
+        }
+    )

@@ -60,11 +60,21 @@ def content_type_header(media_type: str) -> str:
 
 
 def page_response(
-    req: func.HttpRequest, body: str, *, media_type: str, public: bool, vary: str = VARY_SIMPLE
+    req: func.HttpRequest,
+    body: str,
+    *,
+    media_type: str,
+    public: bool,
+    vary: str = VARY_SIMPLE,
+    extra_headers: dict[str, str] | None = None,
 ) -> func.HttpResponse:
-    """A page in one representation: 304 when the client has it, gzip when it takes it."""
+    """A page in one representation: 304 when the client has it, gzip when it takes it.
+
+    The ETag is made from the rendered body, so it changes whenever anything merged into it does.
+    """
     raw = body.encode("utf-8")
     headers = {
+        **(extra_headers or {}),
         "Content-Type": content_type_header(media_type),
         "Cache-Control": page_cache_control(public=public, max_age=settings.load().page_max_age),
         "Vary": vary,

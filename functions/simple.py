@@ -2,6 +2,11 @@
 
 PEP 503 HTML and PEP 691 JSON on the same URLs, chosen by ``Accept`` or ``?format=``; an ``Accept``
 naming none of them gets 406. Pages are cached as PyPI's are (see functions/responses.py).
+
+A project page merges the feed's upstreams (shared/upstreaming.py): a project found only upstream
+has a page too, so one index URL is enough. The project list shows the feed's own projects, published
+or saved from upstreams; it does not list what upstreams have (PyPI's list is half a million names, and
+installers never read the list).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.negotiation import SIMPLE_JSON
 from shared.packages import ProjectNotFound, list_projects, read_project
+from shared.upstreaming import FeedUpstreams
 
 bp = func.Blueprint()
 
@@ -62,12 +68,23 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
     records = read_project(access.storage, access.feed.key, project)
-    if not records.exists:
-        raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.")
+    view = FeedUpstreams(access.storage, access.feed, access.principal).view(project, records)
+    if not view.exists:
+        if view.errors:
+            # Nothing here, and an upstream could not say whether it has the project: a 502 (pip
+            # and uv then fail loudly), not a 404 that reads as "no such project".
+            raise view.errors[0]
+        hidden = f" {view.hidden_reason}" if view.hidden_reason else ""
+        raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.{hidden}")
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
-    files = records.active
     if media_type == SIMPLE_JSON:
-        body = pages.project_json(project, files, records.versions)
+        body = pages.project_json(project, view.files, view.versions)
     else:
-        body = pages.project_html(project, files)
-    return page_response(req, body, media_type=media_type, public=access.feed.visibility == "public")
+        body = pages.project_html(project, view.files)
+    return page_response(
+        req,
+        body,
+        media_type=media_type,
+        public=access.feed.visibility == "public",
+        extra_headers=view.headers(),
+    )

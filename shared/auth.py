@@ -203,3 +203,12 @@ def authorize(storage: Storage, principal: Principal, feed: Feed | None, permiss
             f"it needs the {needed.value} role (or higher) and the user {has}."
         )
     _check_token(principal, permission, feed)
+
+
+def may(storage: Storage, principal: Principal, feed: Feed, permission: Permission) -> bool:
+    """Whether ``authorize`` would let ``principal`` do ``permission`` on ``feed``."""
+    try:
+        authorize(storage, principal, feed, permission)
+    except (Unauthorized, Forbidden):
+        return False
+    return True

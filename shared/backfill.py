@@ -32,8 +32,8 @@ from shared.packages import (
     ACTIVE,
     METADATA_SUFFIX,
     PURGED,
-    RELEASE_PREFIX,
     files_partition,
+    is_file_row,
     metadata_fields,
     store_metadata_blob,
 )
@@ -99,7 +99,7 @@ def backfill_metadata(
             for record in storage.partition(FILES_TABLE, files_partition(feed.key, project["RowKey"])):
                 filename = record["RowKey"]
                 label = f"{feed.name}/{filename}"
-                if filename.startswith(RELEASE_PREFIX) or record.get("State", ACTIVE) == PURGED:
+                if not is_file_row(filename) or record.get("State", ACTIVE) == PURGED:
                     continue
                 if record.get("MetadataBlob"):
                     report.already_done += 1

@@ -1,18 +1,39 @@
-"""Feeds: their settings, their validation, and their life from creation to deletion."""
+"""Feeds: their settings, their validation, and their life from creation to deletion.
+
+A feed's upstream configuration (shared/upstreams.py: its ordered upstreams, claimed name patterns and
+whether readers' downloads save) is one property of the feed's record, ``Upstreams``, holding
+``UpstreamConfig.dumps()``: reading the feed, which every request does anyway, reads it too.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared import packages, roles
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.names import feed_key, validate_feed_name
 from shared.roles import Role
 from shared.storage import FEEDS_TABLE, RecordChanged, RecordExists, Storage
+from shared.upstreams import (
+    API_FIELDS,
+    FEED,
+    INDEX,
+    UpstreamConfig,
+    apply_changes,
+    check_upstream_feeds,
+)
+from shared.url_safety import Resolver, allow_private_from_settings
+
+logger = logging.getLogger(__name__)
 
 VISIBILITIES = ("public", "organization", "private")
+CREATE_FIELDS = ("name", "description", "visibility", "owner", *API_FIELDS)
+PATCH_FIELDS = ("description", "visibility", *API_FIELDS)
 DEFAULT_VISIBILITY = "private"
 DESCRIPTION_MAX_LENGTH = 1024
 # All feeds share one partition: listing them is one partition query.
@@ -31,6 +52,23 @@ class InvalidFeed(BadRequest):
     code = "invalid_feed"
 
 
+def _upstream_summary(upstream: dict[str, Any]) -> dict[str, Any]:
+    """An upstream as callers who may not manage the feed see it: an index by its host only (an
+    index URL's path can hold an access token, as some hosted indexes put it there)."""
+    if upstream["type"] != INDEX:
+        return upstream
+    return {"type": INDEX, "host": urlsplit(upstream["url"]).hostname}
+
+
+def _load_config(name: str, text: str | None) -> UpstreamConfig:
+    try:
+        return UpstreamConfig.loads(text)
+    except (ValueError, KeyError, TypeError):
+        # Never expected; a feed must stay readable even so (it then simply has no upstreams).
+        logger.error("Feed %s has an unreadable upstream configuration; ignoring it", name)
+        return UpstreamConfig()
+
+
 @dataclass(frozen=True)
 class Feed:
     name: str
@@ -38,17 +76,24 @@ class Feed:
     visibility: str
     created: str
     etag: str | None = None
+    upstream_config: UpstreamConfig = field(default_factory=UpstreamConfig)
 
     @property
     def key(self) -> str:
         return self.name.lower()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, manager: bool = True) -> dict[str, Any]:
+        """The API form; ``manager`` (a caller who may manage the feed) sees the upstreams in full.
+        Neither form holds a secret: credentials are named by their app setting."""
+        upstreams = self.upstream_config.to_json()
+        if not manager:
+            upstreams["upstreams"] = [_upstream_summary(u) for u in upstreams["upstreams"]]
         return {
             "name": self.name,
             "description": self.description,
             "visibility": self.visibility,
             "created": self.created,
+            **upstreams,
         }
 
     @classmethod
@@ -59,6 +104,7 @@ class Feed:
             visibility=record["Visibility"],
             created=record["Created"],
             etag=record.get("_etag"),
+            upstream_config=_load_config(record["Name"], record.get("Upstreams")),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -69,6 +115,7 @@ class Feed:
             "Description": self.description,
             "Visibility": self.visibility,
             "Created": self.created,
+            "Upstreams": self.upstream_config.dumps() if self.upstream_config != UpstreamConfig() else None,
             "_etag": self.etag,
         }
 
@@ -93,7 +140,7 @@ def parse_new_feed(body: Any) -> Feed:
     """Validate a create-feed request body (a decoded JSON object)."""
     if not isinstance(body, dict):
         raise InvalidFeed('Send a JSON object such as {"name": "team", "visibility": "private"}.')
-    unknown = sorted(set(body) - {"name", "description", "visibility"})
+    unknown = sorted(set(body) - set(CREATE_FIELDS))
     if unknown:
         raise InvalidFeed(f"Unknown field(s): {', '.join(unknown)}.")
     name = body.get("name")
@@ -149,11 +196,60 @@ def get_feed(storage: Storage, name: str) -> Feed:
     return feed
 
 
-def update_feed(storage: Storage, name: str, changes: Any) -> Feed:
+MayRead = Callable[[Feed], bool]
+
+
+def configure_upstreams(
+    storage: Storage,
+    feed_name: str,
+    current: UpstreamConfig,
+    changes: Mapping[str, Any],
+    *,
+    may_read: MayRead,
+    resolver: Resolver | None = None,
+) -> UpstreamConfig:
+    """The upstream configuration after a create or PATCH body (only its API_FIELDS count).
+
+    Index URLs are checked for safety (shared.url_safety: a 400 naming why a host is refused). A feed
+    named as an upstream must exist and be readable by the caller (``may_read``: it is read with the
+    callers' own rights later, and an owner must not learn another feed's packages through it), and
+    no cycle of feeds may result.
+    """
+    if not any(name in changes for name in API_FIELDS):
+        return current
+    config = apply_changes(
+        current, changes, feed_name=feed_name, allow_private=allow_private_from_settings(), resolver=resolver
+    )
+    if not config.upstream_feeds:
+        return config
+    existing = {f.key: f for f in list_feeds(storage)}
+    for upstream in config.upstreams:
+        other = existing.get(feed_key(upstream.feed or "")) if upstream.kind == FEED else None
+        if other is not None and other.key != feed_key(feed_name) and not may_read(other):
+            raise Forbidden(
+                f"You cannot read feed '{other.name}', so it cannot be an upstream of a feed you manage."
+            )
+
+    def upstream_feeds_of(key: str) -> tuple[str, ...] | None:
+        found = existing.get(key)
+        return None if found is None else found.upstream_config.upstream_feeds
+
+    check_upstream_feeds(feed_name, config, upstream_feeds_of)
+    return config
+
+
+def update_feed(
+    storage: Storage,
+    name: str,
+    changes: Any,
+    *,
+    may_read: MayRead = lambda _feed: False,
+    resolver: Resolver | None = None,
+) -> Feed:
     """Apply a PATCH body; the name and creation time are fixed."""
     if not isinstance(changes, dict):
-        raise InvalidFeed("Send a JSON object with 'description' and/or 'visibility'.")
-    unknown = sorted(set(changes) - {"description", "visibility"})
+        raise InvalidFeed("Send a JSON object with any of " + ", ".join(f"'{f}'" for f in PATCH_FIELDS) + ".")
+    unknown = sorted(set(changes) - set(PATCH_FIELDS))
     if unknown:
         raise InvalidFeed(f"These fields cannot be changed: {', '.join(unknown)}.")
     feed = get_feed(storage, name)
@@ -163,6 +259,9 @@ def update_feed(storage: Storage, name: str, changes: Any) -> Feed:
         visibility=_validate_visibility(changes.get("visibility", feed.visibility)),
         created=feed.created,
         etag=feed.etag,
+        upstream_config=configure_upstreams(
+            storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
+        ),
     )
     try:
         storage.replace(FEEDS_TABLE, updated.to_record())

@@ -6,6 +6,14 @@ single partition query. That partition also holds one row per release (RowKey ``
 version>``; no file name starts with ``~``), carrying what belongs to a version rather than a file: its
 yanked state and the claim on its one sdist.
 
+Rows whose key starts with ``~`` are not files (no file name starts with it): the release rows, and
+``~upstreaming``, the owner's choice whether upstream versions of the project may show (Azure
+Artifacts' "allow external versions"), kept here so a project page still costs one query.
+
+Files saved from an upstream have rows like uploaded ones, marked ``Origin = upstream`` with the
+upstream's key and label; only files with ``Origin = local`` (or none: rows from before upstreams)
+count as published for dependency-confusion protection.
+
 A file row outlives its file: deleting moves it to the recycle bin (State ``deleted``), purging removes
 the blobs and leaves the row (State ``purged``) so that its name can never be uploaded again.
 
@@ -39,10 +47,14 @@ from shared.storage import (
 )
 from shared.upload import ValidatedUpload
 
+LOCAL = "local"  # Origin of a file published to the feed
+UPSTREAM = "upstream"  # Origin of a file saved from one of the feed's upstreams
 ACTIVE = "active"
 DELETED = "deleted"  # in the recycle bin: hidden, restorable
 PURGED = "purged"  # blobs gone; the row stays so the name is never reused
+NON_FILE_PREFIX = "~"
 RELEASE_PREFIX = "~release:"
+UPSTREAMING_ROW = "~upstreaming"
 METADATA_SUFFIX = ".metadata"
 # An sdist claim whose upload never stored its file is void after this (uploads end within 230 s).
 SDIST_CLAIM_TIMEOUT = timedelta(minutes=10)
@@ -108,9 +120,20 @@ class StoredFile:
     state: str = ACTIVE
     deleted_at: str | None = None
     deleted_by: str | None = None
-    # From the file's release row.
+    # From the file's release row (or, for a saved file, from its upstream).
     yanked: bool = False
     yanked_reason: str | None = None
+    # Where the file came from: LOCAL (published) or UPSTREAM (saved from the upstream named).
+    origin: str = LOCAL
+    upstream_key: str | None = None
+    upstream_label: str | None = None
+    saved_at: str | None = None
+    # A saved file's yanked state upstream when it was saved (False, True or the reason).
+    upstream_yanked: bool | str = False
+
+    @property
+    def from_upstream(self) -> bool:
+        return self.origin == UPSTREAM
 
     @property
     def content_type(self) -> str:
@@ -155,7 +178,18 @@ class StoredFile:
             state=record.get("State", ACTIVE),
             deleted_at=record.get("DeletedAt"),
             deleted_by=record.get("DeletedBy"),
+            origin=record.get("Origin") or LOCAL,
+            upstream_key=record.get("Upstream"),
+            upstream_label=record.get("UpstreamLabel"),
+            saved_at=record.get("SavedAt"),
+            upstream_yanked=(record.get("UpstreamYankedReason") or True)
+            if record.get("UpstreamYanked")
+            else False,
         )
+
+
+def is_file_row(row_key: str) -> bool:
+    return not row_key.startswith(NON_FILE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -189,10 +223,22 @@ class ProjectRecords:
     files: tuple[StoredFile, ...]  # every file row, whatever its state, in version order
     releases: dict[str, Release]  # by canonical version
     records: tuple[dict[str, Any], ...]  # the raw rows, for conditional writes
+    allow_external: bool = False  # the owner allowed upstream versions of this project
 
     @property
     def exists(self) -> bool:
-        return bool(self.records)
+        """Whether the feed has (or had) files of this project; the upstreaming row alone does not count."""
+        return bool(self.files or self.releases)
+
+    @property
+    def published(self) -> bool:
+        """Whether any file of this project was ever published to the feed (deleted ones included)."""
+        return any(f.origin == LOCAL for f in self.files)
+
+    @property
+    def taken(self) -> frozenset[str]:
+        """Every file name this feed has used: a deleted one never comes back from an upstream."""
+        return frozenset(f.filename for f in self.files)
 
     @property
     def active(self) -> list[StoredFile]:
@@ -211,7 +257,7 @@ class ProjectRecords:
         return [
             r
             for r in self.records
-            if not r["RowKey"].startswith(RELEASE_PREFIX)
+            if is_file_row(r["RowKey"])
             and (key is None or version_key(r["Version"]) == key)
             and (state is None or r.get("State", ACTIVE) == state)
         ]
@@ -264,16 +310,22 @@ def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecord
         for release in (Release.from_record(r) for r in records if r["RowKey"].startswith(RELEASE_PREFIX))
     }
     files = []
+    allow_external = False
     for record in records:
-        if record["RowKey"].startswith(RELEASE_PREFIX):
+        if record["RowKey"] == UPSTREAMING_ROW:
+            allow_external = bool(record.get("AllowExternal", False))
+        if not is_file_row(record["RowKey"]):
             continue
         stored = StoredFile.from_record(record)
         release = releases.get(stored.version_key)
         if release is not None and release.yanked:
             stored = replace(stored, yanked=True, yanked_reason=release.yanked_reason)
+        elif stored.upstream_yanked:
+            reason = stored.upstream_yanked if isinstance(stored.upstream_yanked, str) else None
+            stored = replace(stored, yanked=True, yanked_reason=reason)
         files.append(stored)
     files.sort(key=lambda f: f.sort_key)
-    return ProjectRecords(project, tuple(files), releases, tuple(records))
+    return ProjectRecords(project, tuple(files), releases, tuple(records), allow_external)
 
 
 def list_files(storage: Storage, feed_key: str, project: str) -> list[StoredFile]:
@@ -288,7 +340,7 @@ def get_file(storage: Storage, feed_key: str, project: str, filename: str) -> St
     except BadRequest:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.") from None
     record = None
-    if not filename.startswith(RELEASE_PREFIX):  # release rows share the partition
+    if is_file_row(filename):  # release and setting rows share the partition
         record = storage.get(FILES_TABLE, files_partition(feed_key, project), filename)
     if record is None or record.get("State", ACTIVE) != ACTIVE:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.")
@@ -314,10 +366,15 @@ def _filename_reused() -> FilenameReused:
 
 
 def _ensure_project(storage: Storage, feed_key: str, upload: ValidatedUpload) -> None:
+    ensure_project_row(storage, feed_key, upload.project, upload.name)
+
+
+def ensure_project_row(storage: Storage, feed_key: str, project: str, display_name: str) -> None:
+    """List the project in the feed's index (a no-op when it is listed already)."""
     with contextlib.suppress(RecordExists):
         storage.insert(
             PROJECTS_TABLE,
-            {"PartitionKey": feed_key, "RowKey": upload.project, "Name": upload.name, "Created": _now()},
+            {"PartitionKey": feed_key, "RowKey": project, "Name": display_name, "Created": _now()},
         )
 
 
@@ -326,13 +383,17 @@ def release_row_key(version: str) -> str:
 
 
 def _ensure_release(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
+    _ensure_release_row(storage, partition, upload.version)
+
+
+def _ensure_release_row(storage: Storage, partition: str, version: str) -> None:
     with contextlib.suppress(RecordExists):
         storage.insert(
             FILES_TABLE,
             {
                 "PartitionKey": partition,
-                "RowKey": release_row_key(upload.version),
-                "Version": upload.version,
+                "RowKey": release_row_key(version),
+                "Version": version,
                 "Created": _now(),
             },
         )
@@ -358,7 +419,7 @@ def _claim_sdist(storage: Storage, partition: str, upload: ValidatedUpload) -> N
     key = version_key(upload.version)
     for record in storage.partition(FILES_TABLE, partition):
         if (
-            not record["RowKey"].startswith(RELEASE_PREFIX)
+            is_file_row(record["RowKey"])
             and record["RowKey"] != upload.filename
             and record.get("Filetype") == SDIST
             and version_key(record["Version"]) == key
@@ -481,9 +542,112 @@ def metadata_fields(blob: str, metadata: bytes, *, served: bool) -> dict[str, An
 
 def delete_feed_contents(storage: Storage, feed_key: str) -> None:
     storage.delete_records(RECYCLE_BIN_TABLE, storage.partition(RECYCLE_BIN_TABLE, feed_key))
-    for project in storage.partition(PROJECTS_TABLE, feed_key):
-        storage.delete_records(
-            FILES_TABLE, storage.partition(FILES_TABLE, files_partition(feed_key, project["RowKey"]))
-        )
-        storage.delete(PROJECTS_TABLE, feed_key, project["RowKey"])
+    # Every files partition of the feed, also those of projects that only have an upstreaming row.
+    storage.delete_records(
+        FILES_TABLE, storage.partitions_with_prefix(FILES_TABLE, files_partition(feed_key, ""))
+    )
+    storage.delete_records(PROJECTS_TABLE, storage.partition(PROJECTS_TABLE, feed_key))
     storage.delete_blobs(f"{feed_key}/")
+
+
+# Files saved from upstreams ---------------------------------------------------------------------
+
+
+def saved_file_record(
+    feed_key: str,
+    *,
+    project: str,
+    filename: str,
+    version: str,
+    filetype: str,
+    size: int,
+    sha256: str,
+    blake2_256: str,
+    requires_python: str | None,
+    upload_time: str | None,
+    blob: str,
+    metadata_blob: str | None,
+    metadata_sha256: str | None,
+    metadata_size: int | None,
+    upstream_key: str,
+    upstream_label: str,
+    source: str,
+    upstream_yanked: bool | str,
+    saved_by: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row of a file saved from an upstream.
+
+    ``Uploaded`` is when the upstream says the file was uploaded there (PEP 700's upload-time, which
+    uv's --exclude-newer compares), else when it was saved; ``SavedAt`` is always the latter.
+    """
+    saved_at = format_time(now)
+    uploaded = saved_at
+    if upload_time:
+        with contextlib.suppress(ValueError):
+            uploaded = format_time(parse_time(upload_time))
+    record: dict[str, Any] = {
+        "PartitionKey": files_partition(feed_key, project),
+        "RowKey": filename,
+        "Project": project,
+        "Version": version,
+        "Filetype": filetype,
+        "Size": size,
+        "Sha256": sha256,
+        "Blake2b256": blake2_256,
+        "RequiresPython": requires_python,
+        "Uploaded": uploaded,
+        "Uploader": f"upstream:{upstream_label}",
+        "Blob": blob,
+        "State": ACTIVE,
+        "Origin": UPSTREAM,
+        "Upstream": upstream_key,
+        "UpstreamLabel": upstream_label,
+        "Source": source,
+        "SavedAt": saved_at,
+        "SavedBy": saved_by,
+        "UpstreamYanked": bool(upstream_yanked),
+        "UpstreamYankedReason": upstream_yanked if isinstance(upstream_yanked, str) else None,
+    }
+    if metadata_blob and metadata_sha256:
+        record |= {
+            "MetadataBlob": metadata_blob,
+            "MetadataSha256": metadata_sha256,
+            "MetadataSize": metadata_size,
+            "MetadataServed": True,
+        }
+    return record
+
+
+def add_saved_file(storage: Storage, feed_key: str, record: dict[str, Any]) -> StoredFile:
+    """Insert the row of a saved file (its blobs are stored already); the file the feed now serves.
+
+    Rows are insert-only: when a concurrent download (or an upload) stored the name first, that file
+    is the one served, and FileNotFound if it has been deleted meanwhile.
+    """
+    stored = StoredFile.from_record(record)
+    try:
+        storage.insert(FILES_TABLE, record)
+    except RecordExists:
+        winner = storage.get(FILES_TABLE, record["PartitionKey"], record["RowKey"])
+        if winner is None or winner.get("State", ACTIVE) != ACTIVE:
+            raise FileNotFound(f"No file '{record['RowKey']}' in project '{record['Project']}'.") from None
+        stored = StoredFile.from_record(winner)
+    _ensure_release_row(storage, record["PartitionKey"], stored.version)
+    ensure_project_row(storage, feed_key, stored.project, stored.project)
+    return stored
+
+
+def set_allow_external(
+    storage: Storage, feed_key: str, project: str, *, allow: bool, by: str, now: datetime
+) -> dict[str, Any]:
+    """Record an owner's choice whether upstream versions of ``project`` may show (last write wins)."""
+    record = {
+        "PartitionKey": files_partition(feed_key, project),
+        "RowKey": UPSTREAMING_ROW,
+        "AllowExternal": allow,
+        "ChangedAt": format_time(now),
+        "ChangedBy": by,
+    }
+    storage.upsert(FILES_TABLE, record)
+    return record

@@ -4,6 +4,9 @@ API version 1.1: PEP 700's ``versions``, ``size`` and ``upload-time`` in JSON; P
 core metadata and ``data-requires-python`` in both formats. The HTML form carries no size or upload
 time (PEP 700 defines none for it).
 
+A feed with upstreams lists upstream files the same way, with the feed's own URLs (the upstream host
+never appears); PEP 700's size and upload time are left out when the upstream did not give them.
+
 Links are relative to the page, so they stay on whatever host and scheme the client used: from
 ``/<feed>/simple/<project>/`` the file at ``/<feed>/files/<project>/<filename>`` is
 ``../../files/<project>/<filename>``, and its metadata is that URL plus ``.metadata``.
@@ -14,10 +17,32 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
-from shared.packages import Project, StoredFile
+from shared.packages import Project
+
+
+class PageFile(Protocol):
+    """What a page shows of a file: a StoredFile, or shared.upstreaming.ListedFile for any source."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def requires_python(self) -> str | None: ...
+    @property
+    def yanked(self) -> bool: ...
+    @property
+    def yanked_reason(self) -> str | None: ...
+    @property
+    def core_metadata_sha256(self) -> str | None: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def uploaded(self) -> str | None: ...
+
 
 REPOSITORY_VERSION = "1.1"
 
@@ -63,14 +88,14 @@ def file_url(project: str, filename: str) -> str:
     return f"../../files/{quote(project)}/{quote(filename)}"
 
 
-def _yanked_attribute(f: StoredFile) -> str | None:
+def _yanked_attribute(f: PageFile) -> str | None:
     if not f.yanked:
         return None
     return f'data-yanked="{escape(f.yanked_reason)}"' if f.yanked_reason else "data-yanked"
 
 
-def project_html(project: str, files: Iterable[StoredFile]) -> str:
-    def link(f: StoredFile) -> str:
+def project_html(project: str, files: Iterable[PageFile]) -> str:
+    def link(f: PageFile) -> str:
         attributes = [f'href="{escape(file_url(project, f.filename))}#sha256={f.sha256}"']
         if f.requires_python:
             attributes.append(f'data-requires-python="{escape(f.requires_python)}"')
@@ -85,7 +110,7 @@ def project_html(project: str, files: Iterable[StoredFile]) -> str:
     return _document(f"Links for {project}", (link(f) for f in files))
 
 
-def _file_json(project: str, f: StoredFile) -> dict[str, Any]:
+def _file_json(project: str, f: PageFile) -> dict[str, Any]:
     metadata: dict[str, str] | bool = {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else False
     entry: dict[str, Any] = {
         "filename": f.filename,
@@ -98,13 +123,16 @@ def _file_json(project: str, f: StoredFile) -> dict[str, Any]:
         "core-metadata": metadata,
         "dist-info-metadata": metadata,
         "yanked": (f.yanked_reason or True) if f.yanked else False,
-        "size": f.size,
-        "upload-time": f.uploaded,
     }
+    # Always known for files in the feed; an upstream's file may come without them.
+    if f.size is not None:
+        entry["size"] = f.size
+    if f.uploaded:
+        entry["upload-time"] = f.uploaded
     return entry
 
 
-def project_json(project: str, files: Iterable[StoredFile], versions: Iterable[str]) -> str:
+def project_json(project: str, files: Iterable[PageFile], versions: Iterable[str]) -> str:
     return _json(
         {
             "meta": {"api-version": REPOSITORY_VERSION},

@@ -86,9 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "FEEDHOUSE_UPSTREAM_ALLOW_PRIVATE",
         "false",
-        "true lets upstream URLs reach loopback, private and link-local addresses (tests, a mirror on "
-        "a private network). Cloud metadata addresses stay refused. Never set it where feed owners are "
-        "not trusted with the app's network position.",
+        "true lets upstream URLs reach loopback and private addresses (tests, a mirror on a private "
+        "network). Link-local and cloud metadata addresses stay refused. Never set it where feed owners "
+        "are not trusted with the app's network position.",
         deployed=False,
     ),
     Setting(

@@ -236,6 +236,20 @@ class Storage:
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
 
+    def partitions_with_prefix(self, table: str, prefix: str) -> list[Record]:
+        """Every record whose PartitionKey starts with ``prefix``: one range query across partitions
+        (for rare sweeps such as deleting a feed, never for serving a page)."""
+        if not prefix:
+            raise ValueError("a partition prefix must not be empty")
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        try:
+            entities = self._table_clients[table].query_entities(
+                "PartitionKey ge @low and PartitionKey lt @high", parameters={"low": prefix, "high": upper}
+            )
+            return [_record(e) for e in entities]
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
+
     def replace(self, table: str, record: Record) -> Record:
         """Replace a record read earlier; RecordChanged if it changed or vanished since."""
         from azure.core import MatchConditions

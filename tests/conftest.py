@@ -89,3 +89,21 @@ def redirect_downloads(app_env, monkeypatch):
     yield
     monkeypatch.undo()
     settings.load.cache_clear()
+
+
+@pytest.fixture
+def upstream_settings(app_env, monkeypatch):
+    """Upstreams on loopback allowed (every test server is there), with short timeouts."""
+    from shared import settings
+
+    for name, value in {
+        "FEEDHOUSE_UPSTREAM_ALLOW_PRIVATE": "true",
+        "FEEDHOUSE_UPSTREAM_CONNECT_TIMEOUT": "2",
+        "FEEDHOUSE_UPSTREAM_READ_TIMEOUT": "1",
+        "FEEDHOUSE_UPSTREAM_PAGE_TIMEOUT": "4",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings.load.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    settings.load.cache_clear()

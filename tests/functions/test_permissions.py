@@ -61,6 +61,8 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("recycle_bin", "GET"): Permission.MANAGE,
     ("restore", "POST"): Permission.MANAGE,
     ("purge", "DELETE"): Permission.MANAGE,
+    ("package_upstreaming", "GET"): Permission.READ,
+    ("package_upstreaming", "PUT"): Permission.MANAGE,
 }
 
 # The model, written out independently of shared/auth.py: the least role for each permission.
@@ -138,6 +140,7 @@ def _secret(world: World, principal: str) -> str:
 BODIES = {
     ("feed_item", "PATCH"): {"description": "changed"},
     ("feed_permission", "PUT"): {"role": "reader"},
+    ("package_upstreaming", "PUT"): {"allow_external_versions": True},
     ("tokens_collection", "POST"): {"name": "made-by-matrix"},
     ("feeds_collection", "POST"): None,  # filled per call: a fresh feed name
 }

@@ -1,0 +1,630 @@
+"""A feed seen through its upstreams: merged project pages, and upstream files fetched, saved and served.
+
+This is where the building blocks meet the feed's records. For a project of a feed with upstreams:
+
+- **Sources**, in Azure Artifacts' order: files published to the feed, files saved from upstreams,
+  then each upstream's files in the configured order; a file name appears once (the first wins).
+  PyPI and index upstreams are read through the page cache (shared/upstream_cache.py), one blob read
+  per upstream when fresh. A feed upstream is read from storage with the CALLER's rights: a caller
+  who cannot read feed B gets nothing from B through A. It contributes B's stored files (published
+  there or saved there), never B's own live upstreams, like an Azure Artifacts view of a feed.
+- **Dependency confusion**: the rules of shared/upstream_rules.py decide whether *external* upstreams
+  (PyPI and index URLs) may show a name. A name counts as published when this feed, or one of its
+  feed upstreams that the caller can read, has files published to it. Feed upstreams are this
+  deployment's own feeds, so their published files always show; files they saved from their own
+  external upstreams show only when external versions of the name may show here.
+- **Failures**: an upstream that fails (timeouts, 5xx, malformed or hostile pages, refused addresses)
+  is left out of the page, which keeps its local part; a stale cached copy is used when there is one.
+  Both are reported (``stale``/``unavailable``) for the response headers.
+- **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
+  may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
+  against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
+  first downloads agree on one record. A caller who may not save gets the checked bytes streamed
+  through. ``.metadata`` files of upstream files are passed through (checked against their hash) and
+  never cause the distribution itself to be saved: a resolver reads the metadata of many candidate
+  versions it never installs.
+
+Upstream URLs can hold access tokens in their paths (some hosted indexes work that way), so what this
+module tells callers (headers, error messages) names upstreams by host only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.version import InvalidVersion, Version
+
+from shared import auth, feeds, packages
+from shared.auth import Permission, Principal
+from shared.errors import BadGateway, BadRequest
+from shared.feeds import Feed
+from shared.packages import LOCAL, FileNotFound, ProjectRecords, StoredFile
+from shared.storage import Storage
+from shared.upstream_cache import UpstreamPageCache
+from shared.upstream_client import UpstreamClient
+from shared.upstream_pages import UpstreamFile
+from shared.upstream_rules import ConfusionPolicy, why_upstream_hidden
+from shared.upstream_saving import (
+    BLOCK_BYTES,
+    METADATA_CONTENT_TYPE,
+    HashMismatch,
+    save_upstream_file,
+)
+from shared.upstreams import FEED, INDEX, Upstream, matches_claimed
+
+logger = logging.getLogger(__name__)
+
+STALE_HEADER = "X-Feedhouse-Upstream-Stale"
+UNAVAILABLE_HEADER = "X-Feedhouse-Upstream-Unavailable"
+_URL_RE = re.compile(r"https?://[^\s'\"<>]+", re.IGNORECASE)
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def public_label(upstream: Upstream) -> str:
+    """How callers see an upstream: PyPI, a feed's name, or an index's origin (never its path)."""
+    if upstream.kind != INDEX:
+        return upstream.label
+    return f"index {_origin(upstream.url or '')}"
+
+
+def _origin(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(an unparseable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}{f':{port}' if port else ''}"
+
+
+def scrub(message: str) -> str:
+    """A message about an upstream with every URL cut down to its origin."""
+    return _URL_RE.sub(lambda m: _origin(m.group(0)), message)
+
+
+def _public_error(upstream: Upstream, error: BadGateway) -> BadGateway:
+    """The same error (status and code), its message naming the upstream without URL paths."""
+    return type(error)(f"Upstream {public_label(upstream)}: {scrub(error.message)}")
+
+
+# What a page lists -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A file as a project page lists it, whatever its source; links always point into the feed."""
+
+    filename: str
+    version: str
+    sha256: str
+    requires_python: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    core_metadata_sha256: str | None = None
+    size: int | None = None
+    uploaded: str | None = None  # upload time, when known
+
+    @classmethod
+    def from_stored(cls, f: StoredFile) -> ListedFile:
+        return cls(
+            filename=f.filename,
+            version=f.version,
+            sha256=f.sha256,
+            requires_python=f.requires_python,
+            yanked=f.yanked,
+            yanked_reason=f.yanked_reason,
+            core_metadata_sha256=f.core_metadata_sha256,
+            size=f.size,
+            uploaded=f.uploaded,
+        )
+
+    @classmethod
+    def from_upstream(cls, f: UpstreamFile) -> ListedFile:
+        metadata = f.core_metadata.get("sha256") if not isinstance(f.core_metadata, bool) else None
+        return cls(
+            filename=f.filename,
+            version=f.version,
+            sha256=f.sha256 or "",
+            requires_python=f.requires_python,
+            yanked=bool(f.yanked),
+            yanked_reason=f.yanked if isinstance(f.yanked, str) else None,
+            core_metadata_sha256=metadata,
+            size=f.size,
+            uploaded=_normalized_time(f.upload_time),
+        )
+
+
+def _normalized_time(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return packages.format_time(packages.parse_time(value))
+    except ValueError:
+        return None
+
+
+def _yank_of(item: UpstreamFile | StoredFile) -> tuple[bool, str | None]:
+    if isinstance(item, StoredFile):
+        return item.yanked, item.yanked_reason
+    return bool(item.yanked), item.yanked if isinstance(item.yanked, str) else None
+
+
+@dataclass
+class _Listing:
+    """One upstream's files for a project, by file name (only those the feed could serve)."""
+
+    upstream: Upstream
+    exists: bool = False
+    files: dict[str, UpstreamFile | StoredFile] = field(default_factory=dict)
+    published: bool = False  # feed upstreams: the project has files published to that feed
+    source_feed: Feed | None = None
+    stale: bool = False
+    error: BadGateway | None = None
+
+    def listed(self, item: UpstreamFile | StoredFile) -> ListedFile:
+        if isinstance(item, StoredFile):
+            return ListedFile.from_stored(item)
+        return ListedFile.from_upstream(item)
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """A project page's contents: the merged files, and how the upstreams fared."""
+
+    project: str
+    files: list[ListedFile]
+    exists: bool
+    hidden_reason: str | None = None  # why external upstreams were not consulted, if they were not
+    stale: tuple[str, ...] = ()  # public labels of upstreams served from an old copy
+    unavailable: tuple[str, ...] = ()  # public labels of upstreams that failed with no copy
+    errors: tuple[BadGateway, ...] = ()
+
+    @property
+    def versions(self) -> list[str]:
+        """PEP 700 ``versions``: those of the listed files, oldest first."""
+        return _sorted_versions(f.version for f in self.files)
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.stale:
+            headers[STALE_HEADER] = ", ".join(self.stale)
+        if self.unavailable:
+            headers[UNAVAILABLE_HEADER] = ", ".join(self.unavailable)
+        return headers
+
+
+def _sorted_versions(versions: Any) -> list[str]:
+    def key(version: str) -> tuple[int, Any]:
+        try:
+            return (0, Version(version))
+        except InvalidVersion:
+            return (1, version)
+
+    unique: dict[str, str] = {}
+    for version in versions:
+        unique.setdefault(packages.version_key(version), version)
+    return sorted(unique.values(), key=key)
+
+
+# What a download gets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PassThrough:
+    """Bytes fetched from an upstream and checked, served without being saved."""
+
+    data: bytes
+    sha256: str
+    content_type: str
+    last_modified: str  # ISO 8601, as records store times
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """Where a file that is not in the feed would come from: the first upstream listing it."""
+
+    listing: _Listing
+    item: UpstreamFile | StoredFile
+
+
+class FeedUpstreams:
+    """One request's view of a feed's upstreams, for the caller ``principal``."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        feed: Feed,
+        principal: Principal,
+        *,
+        client: UpstreamClient | None = None,
+        cache: UpstreamPageCache | None = None,
+    ) -> None:
+        self.storage = storage
+        self.feed = feed
+        self.principal = principal
+        self.config = feed.upstream_config
+        self._client = client
+        self._cache = cache
+
+    @property
+    def client(self) -> UpstreamClient:
+        if self._client is None:
+            self._client = UpstreamClient()
+        return self._client
+
+    @property
+    def cache(self) -> UpstreamPageCache:
+        if self._cache is None:
+            self._cache = UpstreamPageCache(self.storage)
+        return self._cache
+
+    # Reading the sources ------------------------------------------------------------------------
+
+    def _feed_listing(self, upstream: Upstream, project: str) -> _Listing:
+        """A feed upstream's stored files, if the caller may read that feed (else nothing)."""
+        listing = _Listing(upstream)
+        other = feeds.find_feed(self.storage, upstream.feed or "")
+        if other is None or not auth.may(self.storage, self.principal, other, Permission.READ):
+            return listing
+        records = packages.read_project(self.storage, other.key, project)
+        listing.source_feed = other
+        listing.exists = records.exists
+        listing.published = records.published
+        listing.files = {f.filename: f for f in records.active}
+        return listing
+
+    def _index_listing(self, upstream: Upstream, project: str) -> _Listing:
+        """A PyPI or index upstream's page through the cache; a failure is recorded, not raised."""
+        listing = _Listing(upstream)
+        try:
+            cached = self.cache.get(
+                self.feed.key,
+                upstream.key,
+                project,
+                lambda: self.client.fetch_upstream_page(upstream, project),
+            )
+        except BadRequest as error:
+            # A deployment setting gone wrong (FEEDHOUSE_PYPI_URL unusable): an upstream failure here.
+            logger.error("Upstream %s is misconfigured: %s", upstream.label, error)
+            listing.error = _public_error(upstream, BadGateway(error.message))
+            return listing
+        except BadGateway as error:
+            logger.warning("Upstream %s failed for %s/%s: %s", upstream.label, self.feed.name, project, error)
+            listing.error = _public_error(upstream, error)
+            return listing
+        listing.exists = cached.page.exists
+        listing.stale = cached.stale
+        # Only files with a sha256 can be checked, and so saved or passed through.
+        listing.files = {
+            f.filename: f for f in cached.page.files if f.sha256 and _SHA256_RE.fullmatch(f.sha256)
+        }
+        return listing
+
+    def _sources(self, project: str, records: ProjectRecords) -> tuple[str | None, Iterator[_Listing]]:
+        """Why external upstreams are hidden for ``project`` (None if they may show), which the feed
+        upstreams help decide, and each upstream's listing in order, fetched as it is iterated."""
+        upstreams = self.config.upstreams
+        internal = {u.key: self._feed_listing(u, project) for u in upstreams if u.kind == FEED}
+        published = records.published or any(listing.published for listing in internal.values())
+        policy = ConfusionPolicy.build(
+            published=[project] if published else [],
+            allow_external=[project] if records.allow_external else [],
+            claimed_patterns=self.config.claimed_patterns,
+        )
+        hidden = why_upstream_hidden(project, policy)
+        if hidden and not records.published and not matches_claimed(project, self.config.claimed_patterns):
+            names = ", ".join(
+                f"'{u.feed}'" for u in upstreams if u.kind == FEED and internal[u.key].published
+            )
+            hidden = (
+                f"'{project}' is published to this feed's upstream feed {names}, so its external "
+                "versions are hidden (dependency-confusion protection). A feed owner can allow external "
+                "versions for it."
+            )
+
+        def listings() -> Iterator[_Listing]:
+            for upstream in upstreams:
+                if upstream.kind == FEED:
+                    listing = internal[upstream.key]
+                    if hidden:
+                        # Only what was published to that feed: what it saved from outside is external.
+                        listing.files = {
+                            name: f
+                            for name, f in listing.files.items()
+                            if isinstance(f, StoredFile) and f.origin == LOCAL
+                        }
+                    yield listing
+                elif not hidden:
+                    yield self._index_listing(upstream, project)
+
+        return hidden, listings()
+
+    def hidden_reason(self, project: str, records: ProjectRecords) -> str | None:
+        """Why external upstream versions of ``project`` are hidden in this feed, or None (no fetch)."""
+        hidden, _listings = self._sources(project, records)
+        return hidden
+
+    # Pages --------------------------------------------------------------------------------------
+
+    def view(self, project: str, records: ProjectRecords) -> ProjectView:
+        """The merged page of ``project``, given the feed's own records of it."""
+        local = [f for f in records.active if not f.from_upstream]
+        saved = [f for f in records.active if f.from_upstream]
+        if not self.config.upstreams:
+            files = [ListedFile.from_stored(f) for f in local + saved]
+            return ProjectView(project, files, records.exists)
+
+        taken = records.taken
+        merged: dict[str, ListedFile] = {f.filename: ListedFile.from_stored(f) for f in local}
+        saved_names = {f.filename for f in saved}
+        live_yanks: dict[str, tuple[bool, str | None]] = {}
+        exists = records.exists
+        stale: list[str] = []
+        unavailable: list[str] = []
+        errors: list[BadGateway] = []
+        live: list[ListedFile] = []
+
+        hidden, listings = self._sources(project, records)
+        for listing in listings:
+            if listing.error is not None:
+                unavailable.append(public_label(listing.upstream))
+                errors.append(listing.error)
+                continue
+            if listing.stale:
+                stale.append(public_label(listing.upstream))
+            exists = exists or listing.exists
+            for name, item in listing.files.items():
+                if name in saved_names:
+                    live_yanks.setdefault(name, _yank_of(item))
+                elif name not in taken:
+                    live.append(listing.listed(item))
+
+        for f in saved:
+            # A saved file follows its upstream's yanks while the upstream lists it (a local yank wins).
+            entry = ListedFile.from_stored(f)
+            if f.filename in live_yanks:
+                release = records.releases.get(f.version_key)
+                yanked, reason = live_yanks[f.filename]
+                if release is not None and release.yanked:
+                    yanked, reason = True, release.yanked_reason
+                entry = replace(entry, yanked=yanked, yanked_reason=reason if yanked else None)
+            merged.setdefault(f.filename, entry)
+        for entry in live:
+            merged.setdefault(entry.filename, entry)
+        return ProjectView(
+            project,
+            list(merged.values()),
+            exists,
+            hidden_reason=hidden,
+            stale=tuple(stale),
+            unavailable=tuple(unavailable),
+            errors=tuple(errors),
+        )
+
+    # Files --------------------------------------------------------------------------------------
+
+    def _candidate(self, project: str, filename: str, records: ProjectRecords) -> _Candidate:
+        """The first upstream (in order) that lists ``filename``; FileNotFound, or the upstream's
+        failure when one failed and none listed it."""
+        missing = FileNotFound(f"No file '{filename}' in project '{project}' (nor on this feed's upstreams).")
+        if not self.config.upstreams or filename in records.taken:
+            raise missing
+        errors: list[BadGateway] = []
+        _hidden, listings = self._sources(project, records)
+        for listing in listings:
+            if listing.error is not None:
+                errors.append(listing.error)
+                continue
+            item = listing.files.get(filename)
+            if item is not None:
+                return _Candidate(listing, item)
+        if errors:
+            raise errors[0]
+        raise missing
+
+    def may_save(self) -> bool:
+        """Whether the caller's downloads save upstream files into the feed: collaborators and above,
+        and readers when the feed's ``readers_save`` is on. Anonymous readers of a public feed never
+        save (their downloads pass through): otherwise anyone on the internet could make the feed store
+        all of PyPI at its owner's expense."""
+        if auth.may(self.storage, self.principal, self.feed, Permission.SAVE_FROM_UPSTREAM):
+            return True
+        return self.config.readers_save and self.principal.authenticated
+
+    def obtain_file(self, project: str, filename: str) -> StoredFile | PassThrough:
+        """A file of ``project`` the feed does not hold, from its upstreams.
+
+        Saved (and then served from the feed: a StoredFile of this feed) when the caller may save;
+        otherwise a feed upstream's own StoredFile (served from that feed's storage) or the checked
+        bytes of an index upstream's file.
+        """
+        records = packages.read_project(self.storage, self.feed.key, project)
+        candidate = self._candidate(project, filename, records)
+        upstream = candidate.listing.upstream
+        try:
+            if isinstance(candidate.item, StoredFile):
+                if not self.may_save():
+                    return candidate.item
+                return self._copy_from_feed(candidate.listing, candidate.item)
+            if not self.may_save():
+                return self._pass_through(upstream, candidate.item)
+            return self._save(upstream, candidate.item)
+        except BadGateway as error:
+            logger.warning("Could not get %s from upstream %s: %s", filename, upstream.label, error)
+            raise _public_error(upstream, error) from None
+
+    def obtain_metadata(self, project: str, filename: str) -> StoredFile | PassThrough:
+        """The core metadata of a file the feed does not hold: the upstream feed's file (whose
+        ``.metadata`` blob is served) or the checked bytes of an index upstream's metadata file."""
+        records = packages.read_project(self.storage, self.feed.key, project)
+        candidate = self._candidate(project, filename, records)
+        item = candidate.item
+        no_metadata = FileNotFound(f"No metadata file for '{filename}'.")
+        if isinstance(item, StoredFile):
+            if not item.core_metadata_sha256:
+                raise no_metadata
+            return item
+        expected = ListedFile.from_upstream(item).core_metadata_sha256
+        if not expected:
+            raise no_metadata
+        upstream = candidate.listing.upstream
+        try:
+            data = self.client.fetch_small_file(item.metadata_url, credential=upstream.resolve_credential())
+            actual = hashlib.sha256(data).hexdigest()
+            if not hmac.compare_digest(actual, expected):
+                raise HashMismatch(
+                    f"The core metadata of '{filename}' does not match the sha256 its upstream page lists "
+                    f"(expected {expected}, got {actual}); it was refused."
+                )
+        except BadGateway as error:
+            logger.warning("Could not get %s.metadata from upstream %s: %s", filename, upstream.label, error)
+            raise _public_error(upstream, error) from None
+        return PassThrough(data, actual, METADATA_CONTENT_TYPE, _now_text())
+
+    def _save(self, upstream: Upstream, entry: UpstreamFile) -> StoredFile:
+        saved = save_upstream_file(
+            self.storage,
+            self.client,
+            feed_key=self.feed.key,
+            upstream_key=upstream.key,
+            entry=entry,
+            credential=upstream.resolve_credential(),
+        )
+        metadata_size = None
+        if saved.metadata_blob:
+            info = self.storage.blob_info(saved.metadata_blob)
+            metadata_size = info.size if info is not None else None
+        record = packages.saved_file_record(
+            self.feed.key,
+            project=saved.project,
+            filename=saved.filename,
+            version=saved.version,
+            filetype=saved.filetype,
+            size=saved.size,
+            sha256=saved.sha256,
+            blake2_256=saved.blake2_256,
+            requires_python=saved.requires_python,
+            upload_time=saved.upload_time,
+            blob=saved.blob,
+            metadata_blob=saved.metadata_blob if metadata_size is not None else None,
+            metadata_sha256=saved.metadata_sha256,
+            metadata_size=metadata_size,
+            upstream_key=upstream.key,
+            upstream_label=public_label(upstream),
+            source=saved.source_url,
+            upstream_yanked=saved.yanked,
+            saved_by=self.principal.name,
+            now=datetime.now(UTC),
+        )
+        logger.info("Saved %s into feed %s from upstream %s", saved.filename, self.feed.name, upstream.label)
+        return packages.add_saved_file(self.storage, self.feed.key, record)
+
+    def _copy_from_feed(self, listing: _Listing, source: StoredFile) -> StoredFile:
+        """Copy a file of an upstream feed into this feed, checked against that feed's record."""
+        upstream, other = listing.upstream, listing.source_feed
+        assert other is not None
+        blob = f"{self.feed.key}/{source.project}/{source.sha256}/{source.filename}"
+        upload = self.storage.start_block_upload(blob)
+        sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
+        size = 0
+        buffer = bytearray()
+        for chunk in self.storage.iter_blob(source.blob):
+            size += len(chunk)
+            sha256.update(chunk)
+            blake2.update(chunk)
+            buffer += chunk
+            if len(buffer) >= BLOCK_BYTES:
+                upload.stage(bytes(buffer))
+                buffer.clear()
+        if size != source.size or not hmac.compare_digest(sha256.hexdigest(), source.sha256):
+            raise HashMismatch(
+                f"'{source.filename}' in feed '{other.name}' does not match its own record; "
+                "it was refused and nothing was stored."
+            )
+        if buffer:
+            upload.stage(bytes(buffer))
+        upload.commit(
+            content_type=source.content_type,
+            metadata={"sha256": source.sha256, "blake2b_256": blake2.hexdigest(), "origin": "upstream"},
+        )
+        metadata_blob = metadata_sha256 = metadata_size = None
+        if source.core_metadata_sha256 and source.metadata_blob:
+            data = self.storage.read_blob(source.metadata_blob)
+            if hashlib.sha256(data).hexdigest() == source.core_metadata_sha256:
+                metadata_blob = blob + packages.METADATA_SUFFIX
+                metadata_sha256, metadata_size = source.core_metadata_sha256, len(data)
+                self.storage.create_blob(
+                    metadata_blob,
+                    io.BytesIO(data),
+                    length=len(data),
+                    content_type=METADATA_CONTENT_TYPE,
+                    metadata={"sha256": metadata_sha256},
+                )
+        record = packages.saved_file_record(
+            self.feed.key,
+            project=source.project,
+            filename=source.filename,
+            version=source.version,
+            filetype=source.filetype,
+            size=size,
+            sha256=source.sha256,
+            blake2_256=blake2.hexdigest(),
+            requires_python=source.requires_python,
+            upload_time=source.uploaded,
+            blob=blob,
+            metadata_blob=metadata_blob,
+            metadata_sha256=metadata_sha256,
+            metadata_size=metadata_size,
+            upstream_key=upstream.key,
+            upstream_label=public_label(upstream),
+            source=f"feed '{other.name}'",
+            upstream_yanked=(source.yanked_reason or True) if source.yanked else False,
+            saved_by=self.principal.name,
+            now=datetime.now(UTC),
+        )
+        logger.info("Saved %s into feed %s from feed %s", source.filename, self.feed.name, other.name)
+        return packages.add_saved_file(self.storage, self.feed.key, record)
+
+    def _pass_through(self, upstream: Upstream, entry: UpstreamFile) -> PassThrough:
+        """An upstream file read whole and checked (size and every listed hash), not stored."""
+        hashers = {name: hashlib.new(name) for name in entry.hashes}
+        chunks: list[bytes] = []
+        with self.client.open_file(entry.url, credential=upstream.resolve_credential()) as download:
+            for chunk in download.chunks():
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                chunks.append(chunk)
+        data = b"".join(chunks)
+        if entry.size is not None and len(data) != entry.size:
+            raise HashMismatch(
+                f"'{entry.filename}' is {len(data)} bytes, not the {entry.size} its upstream page lists; "
+                "it was refused."
+            )
+        for name, digest in entry.hashes.items():
+            actual = hashers[name].hexdigest()
+            if not hmac.compare_digest(actual, digest):
+                raise HashMismatch(
+                    f"'{entry.filename}' does not match the {name} its upstream page lists (expected "
+                    f"{digest}, got {actual}); it was refused."
+                )
+        return PassThrough(
+            data,
+            entry.sha256 or "",
+            packages.content_type_for(entry.filename),
+            _normalized_time(entry.upload_time) or _now_text(),
+        )
+
+
+def _now_text() -> str:
+    return packages.format_time(datetime.now(UTC))

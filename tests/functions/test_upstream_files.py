@@ -1,0 +1,326 @@
+"""Downloading upstream files through a feed, at handler level: saving, passing through, refusing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from functions.files import download
+from functions.packages_api import file_item, package_item, package_upstreaming
+from functions.simple import project_detail
+from shared import roles, tokens
+from shared.packages import files_partition
+from shared.roles import Role
+from shared.storage import FILES_TABLE, get_storage
+from tests.support.dists import make_wheel
+from tests.support.http import json_of
+from tests.support.publish import call, json_page, publish, publish_wheel
+from tests.support.upstream_server import FakeIndex, Reply
+from tests.support.upstreams import ScriptedIndex, index, new_feed, patch_feed, sha256, user
+
+pytestmark = pytest.mark.usefixtures("upstream_settings")
+
+
+@pytest.fixture
+def upstream() -> Iterator[ScriptedIndex]:
+    with FakeIndex() as fake:
+        yield ScriptedIndex(fake)
+
+
+def get_file(feed: str, project: str, filename: str, *, token: str | None = None, method: str = "GET", **kw):
+    kwargs = {"token": token} if token else {}
+    return call(
+        download,
+        method,
+        f"/{feed}/files/{project}/{filename}",
+        feed=feed,
+        project=project,
+        filename=filename,
+        **kwargs,
+        **kw,
+    )
+
+
+def rows(feed: str, project: str) -> dict[str, dict]:
+    records = get_storage().partition(FILES_TABLE, files_partition(feed.lower(), project))
+    return {r["RowKey"]: r for r in records if not r["RowKey"].startswith("~")}
+
+
+def blobs(feed: str, project: str, data: bytes, filename: str) -> bool:
+    return get_storage().blob_info(f"{feed.lower()}/{project}/{sha256(data)}/{filename}") is not None
+
+
+@pytest.fixture
+def offered(upstream):
+    """A feed whose upstream offers one wheel (with metadata): (feed, filename, bytes, metadata)."""
+    filename, data = make_wheel("offered", "1.0", requires_python=">=3.8")
+    metadata = b"Metadata-Version: 2.1\nName: offered\nVersion: 1.0\nRequires-Python: >=3.8\n\n"
+    upstream.project(
+        "offered",
+        [
+            upstream.entry(
+                filename,
+                data,
+                **{
+                    "core-metadata": upstream.metadata(filename, metadata),
+                    "requires-python": ">=3.8",
+                    "size": len(data),
+                    "upload-time": "2023-03-04T05:06:07Z",
+                },
+            )
+        ],
+    )
+    return new_feed([index(upstream.url)]), filename, data, metadata
+
+
+def test_a_collaborators_download_saves_the_file_and_the_feed_serves_it_from_then_on(upstream, offered):
+    feed, filename, data, metadata = offered
+    collaborator = user(feed, Role.COLLABORATOR)
+    response = get_file(feed, "offered", filename, token=collaborator)
+    assert response.status_code == 200, response.get_body()
+    assert response.get_body() == data
+    assert response.headers["ETag"] == f'"{sha256(data)}"'
+
+    (row,) = rows(feed, "offered").values()
+    assert row["Origin"] == "upstream"
+    assert row["Uploader"] == f"upstream:index {upstream.fake.url}"
+    assert row["UpstreamLabel"] == f"index {upstream.fake.url}"
+    assert row["Sha256"] == sha256(data) and row["Size"] == len(data)
+    assert row["Uploaded"] == "2023-03-04T05:06:07.000000Z"  # the upstream's upload time
+    assert row["MetadataSha256"] == sha256(metadata) and row["MetadataServed"] is True
+    assert get_storage().read_blob(row["Blob"]) == data
+
+    # Saved: the upstream is no longer asked for it, and the page lists it once, as saved.
+    asked = upstream.file_requests(filename)
+    again = get_file(feed, "offered", filename, token=collaborator)
+    assert again.get_body() == data and upstream.file_requests(filename) == asked
+    meta = get_file(feed, "offered", filename + ".metadata")
+    assert meta.status_code == 200 and meta.get_body() == metadata
+    doc = json_page(feed, "offered")
+    assert [f["filename"] for f in doc["files"]] == [filename]
+    assert doc["files"][0]["upload-time"] == "2023-03-04T05:06:07.000000Z"
+
+    # The package API marks it as from upstream.
+    api = json_of(call(package_item, "GET", "/", feed=feed, project="offered"))
+    (entry,) = api["versions"][0]["files"]
+    assert entry["origin"] == "upstream" and entry["upstream"] == f"index {upstream.fake.url}"
+    assert entry["uploader"] == f"upstream:index {upstream.fake.url}" and entry["saved_at"]
+
+
+def test_a_reader_saves_by_default_and_passes_through_when_the_feed_says_readers_do_not_save(offered):
+    feed, filename, data, _ = offered
+    reader = user(feed, Role.READER)
+    status, _ = patch_feed(feed, {"readers_save": False})
+    assert status == 200
+    response = get_file(feed, "offered", filename, token=reader)
+    assert response.status_code == 200 and response.get_body() == data
+    assert response.headers["ETag"] == f'"{sha256(data)}"'
+    assert rows(feed, "offered") == {}
+    assert not blobs(feed, "offered", data, filename)
+    ranged = get_file(feed, "offered", filename, token=reader, headers={"Range": "bytes=0-9"})
+    assert ranged.status_code == 206 and ranged.get_body() == data[:10]
+    assert rows(feed, "offered") == {}
+
+    patch_feed(feed, {"readers_save": True})
+    assert get_file(feed, "offered", filename, token=reader).get_body() == data
+    assert list(rows(feed, "offered")) == [filename]
+
+
+def test_anonymous_readers_of_a_public_feed_get_the_file_but_never_save_it(upstream):
+    filename, data = make_wheel("public-dep", "1.0")
+    upstream.project("public-dep", [upstream.entry(filename, data)])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    anonymous = call(download, "GET", "/", token=None, feed=feed, project="public-dep", filename=filename)
+    assert anonymous.status_code == 200 and anonymous.get_body() == data
+    assert rows(feed, "public-dep") == {}
+    signed_in = get_file(feed, "public-dep", filename, token=user())  # a reader by visibility
+    assert signed_in.status_code == 200
+    assert list(rows(feed, "public-dep")) == [filename]
+
+
+def test_metadata_of_upstream_files_passes_through_checked_without_saving_the_file(upstream, offered):
+    feed, filename, _data, metadata = offered
+    response = get_file(feed, "offered", filename + ".metadata")
+    assert response.status_code == 200 and response.get_body() == metadata
+    assert response.headers["ETag"] == f'"{sha256(metadata)}"'
+    assert rows(feed, "offered") == {}
+    upstream.fake.routes[upstream.file_path(filename) + ".metadata"] = Reply(body=b"Name: evil\n")
+    tampered = get_file(feed, "offered", filename + ".metadata")
+    assert tampered.status_code == 502 and b"does not match" in tampered.get_body()
+
+
+def test_a_hash_mismatch_is_refused_with_a_502_and_nothing_is_saved(upstream):
+    filename, data = make_wheel("tampered", "1.0")
+    upstream.project("tampered", [upstream.entry(filename, data)])
+    evil = data[:-1] + bytes([data[-1] ^ 1])
+    upstream.fake.routes[upstream.file_path(filename)] = Reply(body=evil)
+    feed = new_feed([index(upstream.url)])
+    for token in (None, user(feed, Role.READER)):
+        response = get_file(feed, "tampered", filename, token=token)
+        assert response.status_code == 502
+        text = response.get_body().decode()
+        assert "does not match the sha256" in text and sha256(evil) in text
+        assert rows(feed, "tampered") == {}
+        assert not blobs(feed, "tampered", data, filename) and not blobs(feed, "tampered", evil, filename)
+    patch_feed(feed, {"readers_save": False})
+    assert get_file(feed, "tampered", filename, token=user(feed, Role.READER)).status_code == 502
+
+
+def test_saved_files_are_served_when_the_upstream_is_down_or_dropped_the_release(upstream, upstream_settings):
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_CACHE_SECONDS", "0")
+    filename, data = make_wheel("survivor", "1.0")
+    upstream.project("survivor", [upstream.entry(filename, data, yanked=False)])
+    feed = new_feed([index(upstream.url)])
+    assert get_file(feed, "survivor", filename).status_code == 200
+
+    upstream.project("survivor", [])  # deleted upstream
+    assert [f["filename"] for f in json_page(feed, "survivor")["files"]] == [filename]
+    upstream.answer("survivor", Reply(status=404))  # the whole project gone upstream
+    assert [f["filename"] for f in json_page(feed, "survivor")["files"]] == [filename]
+    del upstream.fake.routes[upstream.file_path(filename)]
+    upstream.answer("survivor", Reply(status=500))  # and now the upstream is down
+    assert [f["filename"] for f in json_page(feed, "survivor")["files"]] == [filename]
+    response = get_file(feed, "survivor", filename)
+    assert response.status_code == 200 and response.get_body() == data
+
+
+def test_a_saved_file_follows_its_upstreams_yank_while_listed(upstream, upstream_settings):
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_CACHE_SECONDS", "0")
+    filename, data = make_wheel("yankable", "1.0")
+    upstream.project("yankable", [upstream.entry(filename, data)])
+    feed = new_feed([index(upstream.url)])
+    get_file(feed, "yankable", filename)
+    upstream.project("yankable", [upstream.entry(filename, data, yanked="security issue")])
+    assert json_page(feed, "yankable")["files"][0]["yanked"] == "security issue"
+    upstream.project("yankable", [upstream.entry(filename, data)])
+    assert json_page(feed, "yankable")["files"][0]["yanked"] is False
+
+
+def test_concurrent_first_downloads_save_one_record_and_all_get_the_file(upstream):
+    filename, data = make_wheel("stampede", "1.0")
+    upstream.project("stampede", [upstream.entry(filename, data)])
+    feed = new_feed([index(upstream.url)])
+    json_page(feed, "stampede")  # the page is cached, as it would be after pip read it
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda _: get_file(feed, "stampede", filename), range(8)))
+    assert [r.status_code for r in responses] == [200] * 8
+    assert all(r.get_body() == data for r in responses)
+    assert list(rows(feed, "stampede")) == [filename]
+    assert get_storage().read_blob(rows(feed, "stampede")[filename]["Blob"]) == data
+
+
+def test_redirect_mode_serves_a_saved_file_from_blob_storage(offered, redirect_downloads):
+    feed, filename, data, _ = offered
+    response = get_file(feed, "offered", filename)
+    assert response.status_code == 302
+    assert f"/{feed.lower()}/offered/{sha256(data)}/{filename}?" in response.headers["Location"]
+    assert list(rows(feed, "offered")) == [filename]
+
+
+def test_files_not_upstream_are_404_and_upstream_failures_502(upstream):
+    feed = new_feed([index(upstream.url)])
+    filename, data = make_wheel("partial", "1.0")
+    upstream.project("partial", [upstream.entry(filename, data)])
+    assert get_file(feed, "partial", "partial-9.9-py3-none-any.whl").status_code == 404
+    assert get_file(feed, "partial", filename + ".metadata").status_code == 404  # none offered
+    fresh = new_feed([index(upstream.url)])
+    upstream.answer("partial", Reply(status=503))
+    assert get_file(fresh, "partial", filename).status_code == 502
+    upstream.project("partial", [upstream.entry(filename, data)])
+    del upstream.fake.routes[upstream.file_path(filename)]
+    gone = get_file(new_feed([index(upstream.url)]), "partial", filename)
+    assert gone.status_code == 502 and b"not there" in gone.get_body()
+
+
+def test_hidden_upstream_files_cannot_be_downloaded_through_the_feed(upstream):
+    filename, data = make_wheel("shadowed", "66.0")
+    upstream.project("shadowed", [upstream.entry(filename, data)])
+    feed = new_feed([index(upstream.url)])
+    publish_wheel(feed, "shadowed", "1.0")
+    assert get_file(feed, "shadowed", filename).status_code == 404
+    claimed = new_feed([index(upstream.url)], claimed_patterns=["shadow*"])
+    assert get_file(claimed, "shadowed", filename).status_code == 404
+    assert upstream.file_requests(filename) == 0
+
+
+def test_a_deleted_saved_file_does_not_come_back_from_the_upstream(upstream):
+    filename, data = make_wheel("regretted", "1.0")
+    upstream.project("regretted", [upstream.entry(filename, data)])
+    feed = new_feed([index(upstream.url)])
+    assert get_file(feed, "regretted", filename).status_code == 200
+    deleted = call(file_item, "DELETE", "/", feed=feed, project="regretted", filename=filename)
+    assert deleted.status_code == 200
+    assert json_page(feed, "regretted")["files"] == []
+    assert get_file(feed, "regretted", filename).status_code == 404
+
+
+def test_publishing_over_a_saved_file_name_is_refused_and_saved_files_do_not_hide_upstream(upstream):
+    one, one_bytes = make_wheel("mixed", "1.0")
+    two, two_bytes = make_wheel("mixed", "2.0")
+    upstream.project("mixed", [upstream.entry(one, one_bytes), upstream.entry(two, two_bytes)])
+    feed = new_feed([index(upstream.url)])
+    get_file(feed, "mixed", one)
+    # Saving one version must not hide the others (only published files count as published).
+    assert [f["filename"] for f in json_page(feed, "mixed")["files"]] == [one, two]
+    other_name, other_bytes = make_wheel("mixed", "1.0", requires_python=">=3.9")
+    assert other_name == one and other_bytes != one_bytes
+    clash = publish(feed, one, other_bytes, "mixed", "1.0")
+    assert clash.status_code == 400 and b"already exists" in clash.get_body()
+
+
+def test_feed_upstreams_are_read_with_the_callers_rights_and_saved_by_copy():
+    source = new_feed()  # private
+    wheel, data = publish_wheel(source, "internal-lib", "1.0")
+    downstream = new_feed([{"type": "feed", "feed": source}], visibility="organization")
+    outsider = user()  # reads the organization feed, not the private one
+    both = user(source, Role.READER)
+    roles.grant(get_storage(), downstream.lower(), _user_of(both), Role.READER)
+
+    assert _page_status(downstream, "internal-lib", outsider) == 404
+    assert get_file(downstream, "internal-lib", wheel, token=outsider).status_code == 404
+
+    doc = json.loads(
+        call(
+            project_detail,
+            "GET",
+            "/",
+            token=both,
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+            feed=downstream,
+            project="internal-lib",
+        ).get_body()
+    )
+    assert [f["filename"] for f in doc["files"]] == [wheel]
+    assert doc["files"][0]["core-metadata"]  # the source feed's metadata file is offered too
+
+    response = get_file(downstream, "internal-lib", wheel, token=both)
+    assert response.status_code == 200 and response.get_body() == data
+    (row,) = rows(downstream, "internal-lib").values()
+    assert row["Origin"] == "upstream" and row["UpstreamLabel"] == f"feed '{source}'"
+    assert row["Blob"].startswith(f"{downstream.lower()}/internal-lib/")
+    assert get_file(downstream, "internal-lib", wheel + ".metadata", token=both).status_code == 200
+    # Saved into the downstream feed: now its readers get it without rights on the source.
+    assert get_file(downstream, "internal-lib", wheel, token=outsider).get_body() == data
+
+
+def test_a_feed_upstreams_published_names_block_external_versions(upstream):
+    source = new_feed(visibility="organization")
+    ours, _ = publish_wheel(source, "contoso-core", "1.0")
+    evil, evil_bytes = make_wheel("contoso-core", "9.9")
+    upstream.project("contoso-core", [upstream.entry(evil, evil_bytes)])
+    downstream = new_feed([{"type": "feed", "feed": source}, index(upstream.url)])
+    assert [f["filename"] for f in json_page(downstream, "contoso-core")["files"]] == [ours]
+    assert upstream.page_requests("contoso-core") == 0
+    reason = json_of(call(package_upstreaming, "GET", "/", feed=downstream, project="contoso-core"))["reason"]
+    assert f"upstream feed '{source}'" in reason
+
+
+def _user_of(token: str) -> str:
+    return tokens.verify(get_storage(), token).user
+
+
+def _page_status(feed: str, project: str, token: str) -> int:
+    return call(project_detail, "GET", "/", token=token, feed=feed, project=project).status_code
