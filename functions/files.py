@@ -50,16 +50,11 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
         raise packages.ProjectNotFound(f"No project named '{req.route_params['project']}'.") from None
     filename = req.route_params["filename"]
     public = access.feed.visibility == "public"
-    storage, feed_key = access.storage, access.feed.key
+    storage = access.storage
 
     if filename.endswith(packages.METADATA_SUFFIX):
         name = filename.removesuffix(packages.METADATA_SUFFIX)
-        try:
-            found: packages.StoredFile | PassThrough = packages.get_file(storage, feed_key, project, name)
-        except packages.FileNotFound:
-            if not access.feed.upstream_config.upstreams:
-                raise
-            found = _upstreams(access).obtain_metadata(project, name)
+        found = _stored_or_upstream(access, project, name, FeedUpstreams.obtain_metadata)
         if isinstance(found, PassThrough):
             return _pass_through(req, found, public=public)
         if not found.core_metadata_sha256 or not found.metadata_blob:
@@ -74,14 +69,7 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
             read=_reader(storage, found.metadata_blob),
         )
 
-    try:
-        stored: packages.StoredFile | PassThrough = packages.get_file(storage, feed_key, project, filename)
-    except packages.FileNotFound:
-        if not access.feed.upstream_config.upstreams:
-            raise
-        # Not in the feed: saved from (or, for a caller who may not save, passed through from) the
-        # first upstream listing it, then served like any other file.
-        stored = _upstreams(access).obtain_file(project, filename)
+    stored = _stored_or_upstream(access, project, filename, FeedUpstreams.obtain_file)
     if isinstance(stored, PassThrough):
         return _pass_through(req, stored, public=public)
     config = settings.load()
@@ -103,8 +91,20 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
-def _upstreams(access: FeedAccess) -> FeedUpstreams:
-    return FeedUpstreams(access.storage, access.feed, access.principal)
+def _stored_or_upstream(
+    access: FeedAccess,
+    project: str,
+    filename: str,
+    obtain: Callable[[FeedUpstreams, str, str], packages.StoredFile | PassThrough],
+) -> packages.StoredFile | PassThrough:
+    """The feed's own file; else one saved from (or, for a caller who may not save, passed through
+    from) the first upstream listing it, then served like any other file."""
+    try:
+        return packages.get_file(access.storage, access.feed.key, project, filename)
+    except packages.FileNotFound:
+        if not access.feed.upstream_config.upstreams:
+            raise
+        return obtain(FeedUpstreams(access.storage, access.feed, access.principal), project, filename)
 
 
 def _pass_through(req: func.HttpRequest, found: PassThrough, *, public: bool) -> func.HttpResponse:

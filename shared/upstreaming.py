@@ -39,7 +39,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from packaging.version import InvalidVersion, Version
 
@@ -60,6 +59,7 @@ from shared.upstream_saving import (
     save_upstream_file,
 )
 from shared.upstreams import FEED, INDEX, Upstream, matches_claimed
+from shared.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 
@@ -73,24 +73,12 @@ def public_label(upstream: Upstream) -> str:
     """How callers see an upstream: PyPI, a feed's name, or an index's origin (never its path)."""
     if upstream.kind != INDEX:
         return upstream.label
-    return f"index {_origin(upstream.url or '')}"
-
-
-def _origin(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "(an unparseable URL)"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme.lower()}://{host}{f':{port}' if port else ''}"
+    return f"index {display_url(upstream.url or '', with_path=False)}"
 
 
 def scrub(message: str) -> str:
     """A message about an upstream with every URL cut down to its origin."""
-    return _URL_RE.sub(lambda m: _origin(m.group(0)), message)
+    return _URL_RE.sub(lambda m: display_url(m.group(0), with_path=False), message)
 
 
 def _public_error(upstream: Upstream, error: BadGateway) -> BadGateway:

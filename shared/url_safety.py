@@ -62,8 +62,9 @@ def allow_private_from_settings() -> bool:
     return settings.get_bool(ALLOW_PRIVATE_SETTING)
 
 
-def display_url(url: str) -> str:
-    """A URL safe to show or log: scheme, host, port and path only (no credentials, query or fragment)."""
+def display_url(url: str, *, with_path: bool = True) -> str:
+    """A URL safe to show or log: scheme, host, port and (unless ``with_path`` is false) path; never
+    credentials, query or fragment."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -73,7 +74,7 @@ def display_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port else host
-    return SplitResult(parts.scheme, netloc, parts.path, "", "").geturl()
+    return SplitResult(parts.scheme.lower(), netloc, parts.path if with_path else "", "", "").geturl()
 
 
 def split_fetchable_url(url: str) -> SplitResult:
