@@ -269,6 +269,11 @@ def test_broken_upstreams_never_break_the_local_part(upstream, reply):
 
 
 def test_an_upstream_that_never_answers_times_out_and_the_page_is_still_served(upstream_settings):
+    from shared import settings
+
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_READ_TIMEOUT", "1")
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_PAGE_TIMEOUT", "2")
+    settings.load.cache_clear()
     with SilentServer() as silent:
         feed = new_feed([index(f"{silent.url}/simple/")])
         ours, _ = publish_wheel(feed, "patient", "1.0")
