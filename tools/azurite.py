@@ -24,7 +24,8 @@ class AzuriteError(RuntimeError):
     """Azurite is missing or did not start."""
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """Ports on 127.0.0.1 that nothing listens on now (another process may still take one)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for s in sockets:
@@ -35,7 +36,8 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
     try:
         with socket.create_connection((HOST, port), timeout=0.5):
             return True
@@ -91,7 +93,7 @@ class Azurite:
 
 
 def _launch(in_memory: bool, location: Path | None) -> Azurite:
-    ports = _free_ports(3)
+    ports = free_ports(3)
     args = [str(AZURITE)]
     if location is not None:
         location.mkdir(parents=True, exist_ok=True)
@@ -138,7 +140,7 @@ def start_azurite(*, in_memory: bool = True, location: Path | None = None) -> Az
         deadline = time.monotonic() + START_TIMEOUT
         pending = list(azurite.ports)
         while pending and azurite.process.poll() is None and time.monotonic() < deadline:
-            pending = [port for port in pending if not _accepts(port)]
+            pending = [port for port in pending if not accepts(port)]
             if pending:
                 time.sleep(0.05)  # poll interval only; readiness is the connect above
         if not pending and azurite.process.poll() is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,27 +17,14 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-HOST = "127.0.0.1"
+from tools.azurite import HOST, accepts, free_ports
+
 START_TIMEOUT = 30.0
 PYPI_SERVER = Path(sys.executable).parent / "pypi-server"
 
 
 class PypiServerError(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 class PypiServer:
@@ -69,7 +55,7 @@ class PypiServer:
             raise PypiServerError(f"pypiserver is not installed at {PYPI_SERVER}: run make bootstrap")
         # Another process can take the port between the probe and pypiserver's bind: retry.
         for _attempt in range(3):
-            self.port = _free_port()
+            self.port = free_ports(1)[0]
             fd, log_name = tempfile.mkstemp(prefix="pypiserver-", suffix=".log")
             self._log = Path(log_name)
             with os.fdopen(fd, "wb") as log:
@@ -89,7 +75,7 @@ class PypiServer:
                 )
             deadline = time.monotonic() + START_TIMEOUT
             while self._process.poll() is None and time.monotonic() < deadline:
-                if _accepts(self.port):
+                if accepts(self.port):
                     return self
                 time.sleep(0.05)  # poll interval only; readiness is the connect above
             output = self.output()
