@@ -21,6 +21,12 @@ INFRA = ROOT / "infra"
 MAIN = INFRA / "main.bicep"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
+# What Flex Consumption accepts as functionAppConfig.scaleAndConcurrency.maximumInstanceCount in every region.
+# MicrosoftDocs/azure-docs flex-consumption-plan.md and event-driven-scaling.md gave 40 to 1000 through 2025;
+# the 2026 versions say 1 to 1000, the lower values being rolled out region by region (maintainer's comment on
+# Azure/azure-functions-host#10523, January 2026), with a warning that below 40 an HTTP app is throttled.
+FLEX_MAXIMUM_INSTANCE_COUNT = (40, 1000)
+
 # Settings the platform reads, not Feedhouse. Every entry needs a reason to be here.
 PLATFORM_SETTINGS = {
     # The Functions host's own storage (leases, keys, deployment bookkeeping), reached with the app's
@@ -268,6 +274,22 @@ def test_function_app():
     assert "appSettings" not in site_config
     assert site_config["minTlsVersion"] == "1.2"
     assert site_config["ftpsState"] == "Disabled"
+
+
+def test_maximum_instance_count_is_what_flex_consumption_accepts():
+    spec = parsed(MAIN)["parameters"]["maximumInstanceCount"]
+    bounds = {d["type"]: d["argument"] for d in spec["decorators"]}
+    low, high = FLEX_MAXIMUM_INSTANCE_COUNT
+    assert (bounds.get("min_value"), bounds.get("max_value")) == (low, high), (
+        f"main.bicep accepts maximumInstanceCount {bounds.get('min_value')} to {bounds.get('max_value')}; "
+        f"Flex Consumption accepts {low} to {high}"
+    )
+    assert low <= spec["default"] <= high
+    # ... and that checked value is the one the app gets, untouched.
+    assert module_params("api")["maximumInstanceCount"] == "maximumInstanceCount"
+    site = only_resource(module_path("api"), "Microsoft.Web/sites")
+    scale = site["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+    assert scale["maximumInstanceCount"] == "maximumInstanceCount"
 
 
 def test_role_assignments_at_the_right_scopes():
