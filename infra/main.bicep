@@ -61,9 +61,13 @@ param pythonVersion string = '3.11'
 @description('Memory of each Flex Consumption instance, in MB. Billing is per GB-second of instance memory.')
 param instanceMemoryMB int = 2048
 
-@minValue(1)
+// Flex Consumption takes 40 to 1000 in every region. Microsoft's docs gave 40 as the lowest value until 2026;
+// lower values have been rolled out region by region since then (Azure/azure-functions-host#10523), so below 40
+// a deployment fails where they haven't arrived, and where they have, Microsoft warns that they cause failed
+// requests and scale throttling, above all for HTTP apps like this one.
+@minValue(40)
 @maxValue(1000)
-@description('Most instances the app may scale out to: the ceiling on what a traffic spike can cost.')
+@description('Most instances the app may scale out to (40 to 1000): the ceiling on what a traffic spike can cost.')
 param maximumInstanceCount int = 40
 
 @minValue(1)

@@ -3,8 +3,10 @@ templates deploy what the code needs, with the settings the code reads and nothi
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import shlex
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,18 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN = INFRA / "main.bicep"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+README = ROOT / "README.md"
+DEPLOY_WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
+
+# What Flex Consumption accepts as functionAppConfig.scaleAndConcurrency.maximumInstanceCount in every region.
+# MicrosoftDocs/azure-docs flex-consumption-plan.md and event-driven-scaling.md gave 40 to 1000 through 2025;
+# the 2026 versions say 1 to 1000, the lower values being rolled out region by region (maintainer's comment on
+# Azure/azure-functions-host#10523, January 2026), with a warning that below 40 an HTTP app is throttled.
+FLEX_MAXIMUM_INSTANCE_COUNT = (40, 1000)
+
+# GitHub's OIDC tokens: their issuer, and the audience azure/login asks for (Entra ID's default).
+GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+AZURE_TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 
 # Settings the platform reads, not Feedhouse. Every entry needs a reason to be here.
 PLATFORM_SETTINGS = {
@@ -270,6 +284,22 @@ def test_function_app():
     assert site_config["ftpsState"] == "Disabled"
 
 
+def test_maximum_instance_count_is_what_flex_consumption_accepts():
+    spec = parsed(MAIN)["parameters"]["maximumInstanceCount"]
+    bounds = {d["type"]: d["argument"] for d in spec["decorators"]}
+    low, high = FLEX_MAXIMUM_INSTANCE_COUNT
+    assert (bounds.get("min_value"), bounds.get("max_value")) == (low, high), (
+        f"main.bicep accepts maximumInstanceCount {bounds.get('min_value')} to {bounds.get('max_value')}; "
+        f"Flex Consumption accepts {low} to {high}"
+    )
+    assert low <= spec["default"] <= high
+    # ... and that checked value is the one the app gets, untouched.
+    assert module_params("api")["maximumInstanceCount"] == "maximumInstanceCount"
+    site = only_resource(module_path("api"), "Microsoft.Web/sites")
+    scale = site["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+    assert scale["maximumInstanceCount"] == "maximumInstanceCount"
+
+
 def test_role_assignments_at_the_right_scopes():
     path = module_path("rbac")
     role_vars = parsed(path)["variables"]["roles"]["value"]
@@ -441,7 +471,7 @@ def test_azure_yaml_deploys_this_folder_as_a_python_function():
 
 
 def test_deploy_workflow():
-    text = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    text = DEPLOY_WORKFLOW.read_text()
     assert "id-token: write" in text
     assert "uses: azure/login@v2" in text
     assert "client-id:" in text and "publish-profile" not in text and "creds:" not in text
@@ -451,3 +481,75 @@ def test_deploy_workflow():
         assert re.search(rf"^\s+{re.escape(line)}$", text, re.M), line
     assert "python -m tools.package" in text
     assert "secrets.FEEDHOUSE_ADMIN_TOKEN" in text
+
+
+def deploy_job_environment() -> str:
+    """The `environment:` of the deploy job.
+
+    Read with a pattern, as azure.yaml above: no YAML parser is among the dev dependencies, and this is one
+    line. Any other form (a mapping, an expression, a second job with its own) fails here rather than being
+    guessed at."""
+    found = re.findall(r"^    environment:(.*)$", DEPLOY_WORKFLOW.read_text(), re.M)
+    assert len(found) == 1, f"expected one job-level environment in deploy.yml, found {found}"
+    name = found[0].split("#")[0].strip()
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", name), f"deploy.yml's environment isn't a plain name: {name!r}"
+    return name
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end == -1 else text[start:end]
+
+
+def shell_commands(markdown: str) -> list[list[str]]:
+    """The commands of the sh code blocks: continuations joined, comments dropped, split as sh would."""
+    commands = []
+    for block in re.findall(r"^```sh\n(.*?)^```", markdown, re.M | re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words:
+                commands.append(words)
+    return commands
+
+
+def options(words: list[str]) -> dict[str, str]:
+    return {word: value for word, value in itertools.pairwise(words) if word.startswith("--")}
+
+
+def test_readme_federated_credential_matches_the_deploy_job():
+    """GitHub's token for a job in an environment has the subject repo:<owner>/<repo>:environment:<name>,
+    and Entra ID matches it exactly: the README's credential names the deploy job's environment, no branch."""
+    environment = deploy_job_environment()
+    section = readme_section("Deploy to Azure")
+    commands = shell_commands(section)
+
+    credentials = [c for c in commands if c[:4] == ["az", "identity", "federated-credential", "create"]]
+    assert len(credentials) == 1, "the README's Azure setup gives no az identity federated-credential create"
+    credential = options(credentials[0])
+    assert credential["--subject"] == f"repo:$REPO:environment:{environment}"
+    assert credential["--issuer"] == GITHUB_OIDC_ISSUER
+    assert credential["--audiences"] == AZURE_TOKEN_AUDIENCE
+    # $REPO comes from GitHub itself, before it's used (the subject spells owner and name as GitHub does).
+    set_repo = next(i for i, c in enumerate(commands) if c[:3] == ["REPO=$(gh", "repo", "view"])
+    assert set_repo < commands.index(credentials[0])
+    # The identity it trusts is the one whose client ID the workflow logs in with.
+    identity = next(c for c in commands if c[:3] == ["az", "identity", "create"])
+    assert options(identity)["--name"] == credential["--identity-name"]
+    client_id = next(c for c in commands if c[:4] == ["gh", "variable", "set", "AZURE_CLIENT_ID"])
+    assert f"--name {credential['--identity-name']} --query clientId" in options(client_id)["--body"]
+    assert "client-id: ${{ vars.AZURE_CLIENT_ID }}" in DEPLOY_WORKFLOW.read_text()
+    # Only main may deploy to that same environment.
+    environment_calls = {c[4] for c in commands if c[:3] == ["gh", "api", "-X"]}
+    assert environment_calls == {
+        f"repos/$REPO/environments/{environment}",
+        f"repos/$REPO/environments/{environment}/deployment-branch-policies",
+    }
+
+    # Wherever the README and the workflow spell a subject out, it's this one: never a branch's.
+    for where, text in (("README.md", section), ("deploy.yml", DEPLOY_WORKFLOW.read_text())):
+        subjects = [s.rstrip(".,;:") for s in re.findall(r"repo:[^\s`\"']+", text)]
+        assert subjects, f"{where} doesn't say which subject the federated credential needs"
+        for subject in subjects:
+            assert subject.endswith(f":environment:{environment}"), f"{where} names the subject {subject}"
