@@ -3,6 +3,22 @@
 This is the only module that talks to the Azure SDKs. Everything above it sees plain dicts, byte
 streams and the three exceptions below. Writes are conditional: records are created insert-only or
 replaced on an ETag match, blobs are created only when absent.
+
+Every storage operation is bounded in time, so that a stalled storage service (one that accepts
+connections and never answers) costs a request a 503 (StorageError), not a hang and not a pile of
+waiting threads. The SDKs' own defaults retry a stall for minutes; here:
+
+- each HTTP request may take 2 s to connect and 2 s for each send of its body (urllib3 sends with the
+  connect timeout), and 5 s for each socket read of its answer. A large blob moves in many reads and
+  sends, so it may take as long as it needs while bytes flow; a silent server fails it within seconds;
+- an operation is tried at most twice (one retry: at once for tables, after 0-1 s for blobs);
+- so one operation gives up after about 11 s on a server that accepts and stays silent, and after
+  2 x (2 + 5) + 1 = 15 s at worst. A blob read that stalls in the middle of
+  its body is asked for again once more by azure-storage-blob itself (1 s later), which can add 6 s.
+
+A request stops at its first failing operation, so it answers 503 within 21 s at worst, far below the
+Functions front end's 230 s. ``ping`` (the health check) has its own, tighter bound: 4 s for both
+services together, without retries.
 """
 
 from __future__ import annotations
@@ -11,6 +27,7 @@ import base64
 import contextlib
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -46,8 +63,16 @@ TABLE_NAMES: tuple[str, ...] = (
 
 # Azurite 3.35 refuses the blob SDK's newest default API version; this one both accept.
 _BLOB_API_VERSION = "2025-11-05"
-# A request must answer within the Functions host's 230 s; the SDK defaults retry for minutes.
-_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "connection_timeout": 10, "read_timeout": 60}
+# The time bounds explained in the module docstring.
+_CONNECT_SECONDS = 2.0
+_READ_SECONDS = 5.0
+_RETRIES = 1
+_BLOB_BACKOFF_SECONDS = 0.5  # with as much jitter either way: 0 to 1 s
+_HEALTH_SECONDS = 4.0
+_HEALTH_CONNECT_SECONDS = 1.0
+# The Python worker runs at most min(32, CPUs + 4) invocations at once; more pooled connections
+# per storage host than that would never be used, fewer would be opened and dropped under load.
+_POOL_SIZE = 32
 _ETAG = "_etag"
 _IMMUTABLE = "public, max-age=365000000, immutable"
 # Azure Tables runs at most 100 operations in one (atomic) transaction.
@@ -152,6 +177,26 @@ def _entity(record: Record) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != _ETAG and v is not None}
 
 
+def _transport() -> Any:
+    """The HTTP transport of both clients: the time bounds above and a pool for every worker thread."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    # Otherwise requests looks up proxy variables and ~/.netrc on every call: storage is reached
+    # directly, and a stray HTTP(S)_PROXY would only break it.
+    session.trust_env = False
+    # The SDKs' retry policies are the only retries (urllib3's own are off, as in azure-core's session).
+    adapter = HTTPAdapter(
+        pool_maxsize=_POOL_SIZE, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return RequestsTransport(session=session, connection_timeout=_CONNECT_SECONDS, read_timeout=_READ_SECONDS)
+
+
 class Storage:
     """Clients for one storage account, created once per process and shared by all requests."""
 
@@ -160,10 +205,17 @@ class Storage:
         from azure.data.tables import TableServiceClient
         from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
-        # The blob SDK's own default waits 15 s before its first retry.
-        blob_options = {
-            **_CLIENT_OPTIONS,
-            "retry_policy": ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2),
+        transport = _transport()
+        # Tables retry straight away (azure-core sleeps only before a second retry).
+        table_options: dict[str, Any] = {"transport": transport, "retry_total": _RETRIES}
+        # The blob SDK's own default waits 15 +- 3 s before its first retry.
+        blob_options: dict[str, Any] = {
+            "transport": transport,
+            "retry_policy": ExponentialRetry(
+                initial_backoff=_BLOB_BACKOFF_SECONDS,
+                random_jitter_range=_BLOB_BACKOFF_SECONDS,
+                retry_total=_RETRIES,
+            ),
         }
 
         if config.storage_connection_string:
@@ -171,7 +223,7 @@ class Storage:
                 config.storage_connection_string, api_version=_BLOB_API_VERSION, **blob_options
             )
             self._tables = TableServiceClient.from_connection_string(
-                config.storage_connection_string, **_CLIENT_OPTIONS
+                config.storage_connection_string, **table_options
             )
             # Local storage (Azurite) starts empty; in Azure, infra/ creates the container and tables.
             self._create_missing_containers()
@@ -186,7 +238,7 @@ class Storage:
                 f"https://{account}.blob.core.windows.net", credential=credential, **blob_options
             )
             self._tables = TableServiceClient(
-                endpoint=f"https://{account}.table.core.windows.net", credential=credential, **_CLIENT_OPTIONS
+                endpoint=f"https://{account}.table.core.windows.net", credential=credential, **table_options
             )
             self._account_key = None
             # The identity needs "Storage Blob Delegator" (or Data Reader/Contributor) on the account.
@@ -545,13 +597,23 @@ class Storage:
     # Health ------------------------------------------------------------------------------------
 
     def ping(self) -> None:
-        """Raise StorageError unless both services answer."""
+        """Raise StorageError unless both services answer within ``_HEALTH_SECONDS`` together.
+
+        A health probe must answer in time whatever storage does: no retries, and each request's
+        timeouts are what is left of the deadline."""
+        deadline = time.monotonic() + _HEALTH_SECONDS
+
+        def within_deadline() -> dict[str, Any]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StorageError("timeout")
+            connect = min(_HEALTH_CONNECT_SECONDS, left / 2)
+            return {"retry_total": 0, "connection_timeout": connect, "read_timeout": left - connect}
+
         try:
-            self._container.get_container_properties()
-            next(
-                iter(self._table_clients[FEEDS_TABLE].list_entities(results_per_page=1, select=["RowKey"])),
-                None,
-            )
+            self._container.get_container_properties(**within_deadline())
+            feeds = self._table_clients[FEEDS_TABLE]
+            next(iter(feeds.list_entities(results_per_page=1, select=["RowKey"], **within_deadline())), None)
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
 
@@ -563,19 +625,27 @@ class DelegationKeys:
     LIFETIME = timedelta(days=1)  # Azure allows up to 7
     SKEW = timedelta(minutes=5)
 
-    def __init__(self, fetch: Callable[[datetime, datetime], Any]) -> None:
+    def __init__(self, fetch: Callable[[datetime, datetime], Any], *, wait: float = _READ_SECONDS) -> None:
         self._fetch = fetch
         self._key: Any = None
         self._expiry: datetime | None = None
         self._lock = threading.Lock()
+        # How long a request waits for another's fetch of the key. A fetch that takes longer than a
+        # read may is stalling: the requests behind it answer 503 instead of queueing up, each to
+        # try (and stall) in turn.
+        self._wait = wait
 
     def valid_until(self, until: datetime, *, now: datetime) -> Any:
-        with self._lock:
+        if not self._lock.acquire(timeout=self._wait):
+            raise StorageError("timeout")
+        try:
             if self._key is None or self._expiry is None or self._expiry < until:
                 expiry = max(now + self.LIFETIME, until + self.SKEW)
                 self._key = self._fetch(now - self.SKEW, expiry)
                 self._expiry = expiry
             return self._key
+        finally:
+            self._lock.release()
 
 
 _lock = threading.Lock()
