@@ -138,7 +138,19 @@ def _check_filetype(form: Mapping[str, Sequence[str]], filename: str) -> str:
     return filetype
 
 
-def _measure(stream: BinaryIO, max_bytes: int, feed: str) -> tuple[int, dict[str, str]]:
+def file_too_large(max_bytes: int) -> PayloadTooLarge:
+    """The limit is the deployment's, the same for every feed: say which setting holds it and who may
+    change it, so a publisher knows whom to ask."""
+    mib = 1024 * 1024
+    size = f"{max_bytes / mib:g} MiB ({max_bytes} bytes)" if max_bytes >= mib else f"{max_bytes} bytes"
+    return PayloadTooLarge(
+        f"File too large. The limit is {size} for every feed of this Feedhouse; the deployment's operator "
+        "can raise it with the FEEDHOUSE_MAX_UPLOAD_BYTES setting (in infra/, the maxUploadBytes "
+        "parameter, which also raises the Functions host's request body limit)."
+    )
+
+
+def _measure(stream: BinaryIO, max_bytes: int) -> tuple[int, dict[str, str]]:
     """Size and digests in one pass over the bytes."""
     hashers = {
         "md5": hashlib.md5(usedforsecurity=False),
@@ -150,17 +162,13 @@ def _measure(stream: BinaryIO, max_bytes: int, feed: str) -> tuple[int, dict[str
     while chunk := stream.read(_CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"File too large. Limit for feed '{feed}' is {_megabytes(max_bytes)}.")
+            raise file_too_large(max_bytes)
         for hasher in hashers.values():
             hasher.update(chunk)
     stream.seek(0)
     if size == 0:
         raise UploadRejected("Invalid distribution file. The uploaded file is empty.")
     return size, {k: h.hexdigest() for k, h in hashers.items()}
-
-
-def _megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
 
 
 def _check_digests(form: Mapping[str, Sequence[str]], digests: dict[str, str]) -> None:
@@ -187,7 +195,6 @@ def validate_upload(
     form: Mapping[str, Sequence[str]],
     content: UploadFile | None,
     *,
-    feed: str,
     max_bytes: int,
 ) -> ValidatedUpload:
     """Run every upload check, in order; return what may be stored."""
@@ -202,7 +209,7 @@ def validate_upload(
         raise UploadRejected(
             "Invalid distribution file. Send the 'content' part as application/octet-stream."
         )
-    size, digests = _measure(content.stream, max_bytes, feed)
+    size, digests = _measure(content.stream, max_bytes)
     _check_digests(form, digests)
 
     dist = parse_distribution_filename(content.filename)

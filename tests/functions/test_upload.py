@@ -199,19 +199,30 @@ def small_upload_limit(monkeypatch):
     settings.load.cache_clear()
 
 
+def assert_names_the_deployment_limit(response, limit):
+    """The limit is the deployment's, not the feed's: the message names the setting and who sets it."""
+    assert response.status_code == 413
+    message = text(response)
+    assert message.startswith("File too large.")
+    assert f"{limit} bytes" in message
+    assert "for feed" not in message
+    assert "FEEDHOUSE_MAX_UPLOAD_BYTES" in message
+    assert "maxUploadBytes" in message
+    assert "operator" in message
+
+
 def test_oversize_file_is_refused(storage, app_env, feed_name, small_upload_limit):
     wheel, data = make_wheel("big", "1.0")
     data += b"\0" * 2000  # still a valid zip: trailing bytes follow the central directory
     response = post(feed_name, upload_fields("big", "1.0", wheel, data))
-    assert response.status_code == 413
-    assert "File too large" in text(response)
+    assert_names_the_deployment_limit(response, small_upload_limit)
     assert_nothing_stored(storage, app_env, feed_name)
 
 
 def test_oversize_body_is_refused_before_parsing(storage, app_env, feed_name, small_upload_limit):
     wheel, data = make_wheel("huge", "1.0")
     response = post(feed_name, upload_fields("huge", "1.0", wheel, data + b"\0" * (2 * 1024 * 1024)))
-    assert response.status_code == 413
+    assert_names_the_deployment_limit(response, small_upload_limit)
     assert_nothing_stored(storage, app_env, feed_name)
 
 
