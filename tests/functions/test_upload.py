@@ -11,7 +11,7 @@ from shared import settings
 from shared.packages import list_files, list_projects
 from shared.storage import BLOB_CONTAINER
 from tests.conftest import ADMIN_TOKEN
-from tests.support.dists import make_sdist, make_wheel
+from tests.support.dists import make_sdist, make_wheel, tar_gz, tar_link, zip_archive, zip_symlink
 from tests.support.http import basic, request
 from tests.support.multipart import encode, upload_fields
 
@@ -163,6 +163,52 @@ def test_bad_uploads_are_refused_with_a_message_and_store_nothing(
     assert 400 <= response.status_code < 500, text(response)
     assert message in text(response)
     assert_nothing_stored(storage, app_env, feed_name)
+
+
+def _unsafe_archives():
+    pkg_info = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\n"
+    return [
+        (
+            "sdist ../ member",
+            "demo-1.0/../../evil.py",
+            make_sdist("demo", "1.0", extra=[("demo-1.0/../../evil.py", b"")]),
+        ),
+        (
+            "sdist symlink out",
+            "demo-1.0/link",
+            make_sdist("demo", "1.0", extra=[tar_link("demo-1.0/link", "../../x")]),
+        ),
+        (
+            "sdist hard link out",
+            "demo-1.0/h",
+            make_sdist("demo", "1.0", extra=[tar_link("demo-1.0/h", "../x", hard=True)]),
+        ),
+        ("sdist only ../PKG-INFO", "../PKG-INFO", ("demo-1.0.tar.gz", tar_gz([("../PKG-INFO", pkg_info)]))),
+        (
+            "zip sdist symlink out",
+            "demo-1.0/link",
+            (
+                "demo-1.0.zip",
+                zip_archive([("demo-1.0/PKG-INFO", pkg_info), zip_symlink("demo-1.0/link", "/etc/passwd")]),
+            ),
+        ),
+        ("wheel absolute member", "/etc/evil.py", make_wheel("demo", "1.0", extra=[("/etc/evil.py", b"")])),
+        ("wheel ../ member", "..\\evil.py", make_wheel("demo", "1.0", extra=[("..\\evil.py", b"")])),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "member", "dist"), _unsafe_archives(), ids=[c[0] for c in _unsafe_archives()]
+)
+def test_archives_with_unsafe_members_are_refused_naming_the_member(
+    storage, app_env, feed_name, case, member, dist
+):
+    filename, data = dist
+    response = post(feed_name, upload_fields("demo", "1.0", filename, data))
+    assert response.status_code == 400, text(response)
+    assert text(response).startswith(f"Invalid distribution file. Unsafe archive member {member!r}")
+    assert_nothing_stored(storage, app_env, feed_name)
+    assert list_files(storage, feed_name.lower(), "demo") == []
 
 
 def post_raw(feed: str, body: bytes, content_type: str):
