@@ -16,10 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
+from packaging.tags import Tag
 from packaging.utils import (
+    BuildTag,
     InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
+    canonicalize_version,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -63,6 +66,25 @@ class DistributionFilename:
     name: NormalizedName
     version: Version
     filetype: str
+    build: BuildTag = ()  # a wheel's build tag, parsed: 1 and 01 are both (1, '')
+    tags: frozenset[Tag] = frozenset()  # a wheel's tags, expanded and lower-cased: a set
+
+    @property
+    def identity(self) -> str:
+        """What every spelling of this distribution's file name shares, and no other distribution's:
+        the normalized name, the canonical version (1.17.0.0 and 01.17 are 1.17) and, for a wheel,
+        its build tag and tag set (py2.py3 is py3.py2). Installers cannot tell two files with one
+        identity apart, so a feed keeps at most one of them.
+
+        The build tag belongs to it: a higher one is how the wheel spec lets a fixed wheel of the
+        same release and tags be published, and PyPI accepts it as another file.
+        """
+        version = canonicalize_version(self.version)
+        if self.filetype == SDIST:
+            return f"{self.name} {version} {SDIST}"
+        build = "".join(str(part) for part in self.build)
+        tags = ",".join(sorted(str(tag) for tag in self.tags))
+        return f"{self.name} {version} {WHEEL} {build} {tags}"
 
 
 def filetype_of(filename: str) -> str | None:
@@ -73,11 +95,14 @@ def filetype_of(filename: str) -> str | None:
 
 
 def parse_distribution_filename(filename: str) -> DistributionFilename:
-    """Parse a wheel or sdist filename into its normalized name, version and file type."""
+    """Parse a wheel or sdist filename into its normalized name, version, file type and, for a wheel,
+    build tag and tags."""
     filetype = filetype_of(filename)
+    build: BuildTag = ()
+    tags: frozenset[Tag] = frozenset()
     try:
         if filetype == WHEEL:
-            name, version, _build, _tags = parse_wheel_filename(filename)
+            name, version, build, tags = parse_wheel_filename(filename)
         elif filetype == SDIST:
             name, version = parse_sdist_filename(filename)
         else:
@@ -87,7 +112,7 @@ def parse_distribution_filename(filename: str) -> DistributionFilename:
             )
     except (InvalidWheelFilename, InvalidSdistFilename) as exc:
         raise InvalidDistributionFilename(f"Invalid distribution filename: {exc}") from None
-    return DistributionFilename(filename, name, version, filetype)
+    return DistributionFilename(filename, name, version, filetype, build, tags)
 
 
 @dataclass(frozen=True)

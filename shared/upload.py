@@ -53,6 +53,8 @@ class ValidatedUpload:
     version: str
     filename: str
     filetype: str
+    # What every spelling of the file's name shares (distributions.DistributionFilename.identity).
+    identity: str
     size: int
     sha256: str
     blake2_256: str
@@ -191,6 +193,29 @@ def _check_digests(form: Mapping[str, Sequence[str]], digests: dict[str, str]) -
             )
 
 
+def _check_normalized_filename(filename: str, filetype: str, project: str, version: Version) -> None:
+    """Refuse a file name that does not spell the project as the specs normalize it, as PyPI does: a
+    wheel starts with the normalized name (PEP 427, lower case, '_' for runs of '-_.'); an sdist is
+    named exactly ``<normalized name>-<normalized version>`` (PEP 625). Like PyPI, the version in a
+    wheel's name only has to equal the form's; other spellings of one file are caught when it is
+    stored (``packages.add_file``)."""
+    normalized = project.replace("-", "_")
+    if filetype == WHEEL:
+        written = filename.split("-", 1)[0]
+        if written != normalized:
+            raise UploadRejected(
+                f"Filename '{filename}' should contain the normalized project name '{normalized}', "
+                f"not '{written}'."
+            )
+        return
+    # PyPI takes only .tar.gz sdists now (PEP 625); a private feed still takes the .zip ones PEP 527
+    # allowed, under the same name.
+    extension = next(e for e in FILETYPE_EXTENSIONS[SDIST] if filename.endswith(e))
+    expected = f"{normalized}-{version}{extension}"
+    if filename != expected:
+        raise UploadRejected(f"Filename '{filename}' is invalid, should be '{expected}'.")
+
+
 def validate_upload(
     form: Mapping[str, Sequence[str]],
     content: UploadFile | None,
@@ -215,14 +240,12 @@ def validate_upload(
     dist = parse_distribution_filename(content.filename)
     project = canonicalize_name(name)
     if dist.name != project:
-        raise UploadRejected(
-            f"Filename '{content.filename}' should contain the normalized project name '{project}', "
-            f"not '{dist.name}'."
-        )
+        raise UploadRejected(f"Start filename for '{name}' with '{project.replace('-', '_')}'.")
     if dist.version != version:
         raise UploadRejected(f"Version in filename should be '{version}' not '{dist.version}'.")
     if dist.filetype != filetype:
         raise UploadRejected(f"Filename '{content.filename}' is not a {filetype} file name.")
+    _check_normalized_filename(content.filename, filetype, project, version)
 
     contents = inspect_distribution(content.stream, dist)
     served = False
@@ -237,6 +260,7 @@ def validate_upload(
         version=str(version),
         filename=content.filename,
         filetype=filetype,
+        identity=dist.identity,
         size=size,
         sha256=digests["sha256"],
         blake2_256=digests["blake2_256"],

@@ -94,7 +94,11 @@ def _refusals():
             upload_fields("demo", "1.0", wheel, data, sha256_digest=None, blake2_256_digest=None),
             "at least one message digest",
         ),
-        ("name mismatch", upload_fields("other", "1.0", wheel, data), "normalized project name"),
+        (
+            "name mismatch",
+            upload_fields("other", "1.0", wheel, data),
+            "Start filename for 'other' with 'other'.",
+        ),
         ("version mismatch", upload_fields("demo", "2.0", wheel, data), "Version in filename"),
         ("slash", upload_fields("demo", "1.0", "x/" + wheel, data), "'/'"),
         ("dotdot", upload_fields("demo", "1.0", "..demo-1.0-py3-none-any.whl", data), "'..'"),

@@ -35,12 +35,17 @@ def make_wheel(
     metadata: str | None = None,
     omit: tuple[str, ...] = (),
     extra: Iterable[tuple[str | zipfile.ZipInfo, bytes]] = (),
+    spelled: str | None = None,
+    tags: str = "py3-none-any",
+    build: str | None = None,
 ) -> tuple[str, bytes]:
     """A minimal valid pure-Python wheel: (filename, bytes); ``metadata`` replaces its METADATA text,
     ``omit`` leaves out .dist-info files by name (METADATA, WHEEL, RECORD), ``extra`` adds members as
-    they are (not in RECORD)."""
+    they are (not in RECORD). The file name is ``<spelled>-<version>[-<build>]-<tags>.whl``, where
+    ``spelled`` is the distribution name as written (by default the normalized one)."""
     dist = canonicalize_name(name).replace("-", "_")
-    info = f"{dist}-{version}.dist-info"
+    written = spelled or dist
+    info = f"{written}-{version}.dist-info"
     files = {
         f"{dist}/__init__.py": f"VERSION = {version!r}\n".encode(),
         f"{info}/METADATA": (metadata or _metadata(name, version, requires_python, requires)).encode(),
@@ -54,7 +59,8 @@ def make_wheel(
     record.append(f"{info}/RECORD,,")
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
     kept = [(path, data) for path, data in files.items() if path.rpartition("/")[2] not in omit]
-    return f"{dist}-{version}-py3-none-any.whl", zip_archive([*kept, *extra])
+    build_tag = f"-{build}" if build else ""
+    return f"{written}-{version}{build_tag}-{tags}.whl", zip_archive([*kept, *extra])
 
 
 def make_sdist(

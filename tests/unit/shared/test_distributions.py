@@ -281,3 +281,41 @@ def test_links_and_dots_that_stay_inside_are_fine():
     assert inspect_distribution(io.BytesIO(zipped), parse_distribution_filename("demo-1.0.zip")).metadata
     filename, data = make_wheel("demo", "1.0", extra=[zip_symlink("demo/link", "__init__.py")])
     assert inspect_distribution(io.BytesIO(data), parse_distribution_filename(filename)).metadata
+
+
+def identities(*filenames: str) -> set[str]:
+    return {parse_distribution_filename(f).identity for f in filenames}
+
+
+def test_spellings_of_one_distribution_share_its_identity():
+    assert (
+        len(
+            identities(
+                "six-1.17.0-py2.py3-none-any.whl",
+                "SIX-1.17.0-py2.py3-none-any.whl",
+                "six-1.17.0.0-py3.py2-none-any.whl",
+                "six-01.17.0-PY2.py3-none-ANY.whl",
+            )
+        )
+        == 1
+    )
+    assert len(identities("six-1.17.0-1-py2.py3-none-any.whl", "six-1.17.0-01-py3.py2-none-any.whl")) == 1
+    assert len(identities("six-1.17.0.tar.gz", "SIX-1.17.0.0.zip", "six-01.17.tar.gz")) == 1
+
+
+def test_other_versions_build_tags_tag_sets_and_types_are_other_distributions():
+    assert (
+        len(
+            identities(
+                "six-1.17.0-py2.py3-none-any.whl",
+                "six-1.17.0-1-py2.py3-none-any.whl",  # a build tag: a rebuilt wheel, another file
+                "six-1.17.0-2-py2.py3-none-any.whl",
+                "six-1.17.0-py3-none-any.whl",  # a subset of the tags is another set
+                "six-1.17.1-py2.py3-none-any.whl",
+                "six-1.17.0+local-py2.py3-none-any.whl",
+                "six-1.17.0.tar.gz",
+                "six-1.17.1.tar.gz",
+            )
+        )
+        == 8
+    )
