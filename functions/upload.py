@@ -11,8 +11,8 @@ import azure.functions as func
 from functions.http import feed_access, text_errors
 from shared import packages, settings
 from shared.auth import Permission
-from shared.errors import BadRequest, PayloadTooLarge
-from shared.upload import UploadFile, validate_upload
+from shared.errors import BadRequest
+from shared.upload import UploadFile, file_too_large, validate_upload
 
 bp = func.Blueprint()
 
@@ -32,9 +32,7 @@ def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
     feed = access.feed
 
     if len(req.get_body()) > config.max_upload_bytes + _FORM_OVERHEAD_BYTES:
-        raise PayloadTooLarge(
-            f"File too large. Limit for feed '{feed.name}' is {config.max_upload_bytes} bytes."
-        )
+        raise file_too_large(config.max_upload_bytes)
     content_type = req.headers.get("Content-Type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise BadRequest(
@@ -48,7 +46,7 @@ def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
     part = files.get("content")
     content = UploadFile(part.filename or "", part.content_type, part.stream) if part is not None else None
     fields = {key: form.getlist(key) for key in form}
-    validated = validate_upload(fields, content, feed=feed.name, max_bytes=config.max_upload_bytes)
+    validated = validate_upload(fields, content, max_bytes=config.max_upload_bytes)
     created = packages.add_file(access.storage, feed.key, validated, uploader=access.principal.name)
     message = "OK" if created else f"{validated.filename} was already uploaded with these exact bytes."
     return func.HttpResponse(message + "\n", status_code=200)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
+import stat
 import tarfile
 import zipfile
 import zlib
@@ -14,10 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
+from packaging.tags import Tag
 from packaging.utils import (
+    BuildTag,
     InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
+    canonicalize_version,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -61,6 +66,25 @@ class DistributionFilename:
     name: NormalizedName
     version: Version
     filetype: str
+    build: BuildTag = ()  # a wheel's build tag, parsed: 1 and 01 are both (1, '')
+    tags: frozenset[Tag] = frozenset()  # a wheel's tags, expanded and lower-cased: a set
+
+    @property
+    def identity(self) -> str:
+        """What every spelling of this distribution's file name shares, and no other distribution's:
+        the normalized name, the canonical version (1.17.0.0 and 01.17 are 1.17) and, for a wheel,
+        its build tag and tag set (py2.py3 is py3.py2). Installers cannot tell two files with one
+        identity apart, so a feed keeps at most one of them.
+
+        The build tag belongs to it: a higher one is how the wheel spec lets a fixed wheel of the
+        same release and tags be published, and PyPI accepts it as another file.
+        """
+        version = canonicalize_version(self.version)
+        if self.filetype == SDIST:
+            return f"{self.name} {version} {SDIST}"
+        build = "".join(str(part) for part in self.build)
+        tags = ",".join(sorted(str(tag) for tag in self.tags))
+        return f"{self.name} {version} {WHEEL} {build} {tags}"
 
 
 def filetype_of(filename: str) -> str | None:
@@ -71,11 +95,14 @@ def filetype_of(filename: str) -> str | None:
 
 
 def parse_distribution_filename(filename: str) -> DistributionFilename:
-    """Parse a wheel or sdist filename into its normalized name, version and file type."""
+    """Parse a wheel or sdist filename into its normalized name, version, file type and, for a wheel,
+    build tag and tags."""
     filetype = filetype_of(filename)
+    build: BuildTag = ()
+    tags: frozenset[Tag] = frozenset()
     try:
         if filetype == WHEEL:
-            name, version, _build, _tags = parse_wheel_filename(filename)
+            name, version, build, tags = parse_wheel_filename(filename)
         elif filetype == SDIST:
             name, version = parse_sdist_filename(filename)
         else:
@@ -85,7 +112,7 @@ def parse_distribution_filename(filename: str) -> DistributionFilename:
             )
     except (InvalidWheelFilename, InvalidSdistFilename) as exc:
         raise InvalidDistributionFilename(f"Invalid distribution filename: {exc}") from None
-    return DistributionFilename(filename, name, version, filetype)
+    return DistributionFilename(filename, name, version, filetype, build, tags)
 
 
 @dataclass(frozen=True)
@@ -129,6 +156,80 @@ def _read_capped(member: IO[bytes], name: str) -> bytes:
     return data
 
 
+# A member name that is absolute on any OS clients unpack on: a leading / or \\, or a drive letter.
+_ABSOLUTE = re.compile(r"^([/\\]|[A-Za-z]:)")
+_SEPARATORS = re.compile(r"[/\\]")
+# tarfile.data_filter resolves paths with os.path.realpath; below a root that does not exist that is
+# purely lexical, so the verdict never depends on this machine's files.
+_UNPACK_ROOT = "/nonexistent-feedhouse-unpack-root"
+# A zip symlink's target is its data; no path is longer than PATH_MAX.
+_LINK_TARGET_MAX_BYTES = 4096
+_SHOWN_NAME_MAX = 200
+
+
+def _unsafe(name: str, why: str) -> InvalidDistribution:
+    shown = name if len(name) <= _SHOWN_NAME_MAX else name[:_SHOWN_NAME_MAX] + "..."
+    return InvalidDistribution(f"Unsafe archive member {shown!r}: {why}.")
+
+
+def _check_member_name(name: str) -> None:
+    """Refuse a name that unpacks outside the archive on any OS: clients on Windows also split on
+    backslashes and honour drive letters, which tarfile and zipfile on Linux take as plain characters."""
+    if _ABSOLUTE.match(name):
+        raise _unsafe(name, "an absolute path")
+    if ".." in _SEPARATORS.split(name):
+        raise _unsafe(name, "a '..' in its path leads out of the archive")
+
+
+def _check_link_or_special(member: tarfile.TarInfo, top: str | None) -> None:
+    """Refuse a link to outside the archive, and for an sdist outside its top-level directory ``top``;
+    also devices and FIFOs. The member's name has passed ``_check_member_name``.
+
+    ``tarfile.data_filter`` (PEP 706), the filter Python's own extraction applies to untrusted
+    archives, judges it, shown the archive from inside ``top``: names and hard-link targets (both
+    relative to the archive's root) get a ``../`` prefix, so that a link into a sibling of ``top``
+    counts as outside.
+    """
+    link = member.linkname.replace("\\", "/")
+    if (member.issym() or member.islnk()) and _ABSOLUTE.match(link):
+        raise _unsafe(member.name, f"it links to the absolute path {member.linkname!r}")
+    inside = "../" if top is not None else ""
+    seen = member.replace(
+        name=inside + member.name, linkname=inside + link if member.islnk() else link, deep=False
+    )
+    where = "the archive" if top is None else f"the top-level directory {top!r}"
+    try:
+        tarfile.data_filter(seen, _UNPACK_ROOT if top is None else f"{_UNPACK_ROOT}/{top}")
+    except tarfile.LinkOutsideDestinationError:
+        raise _unsafe(member.name, f"it links to {member.linkname!r}, outside {where}") from None
+    except tarfile.SpecialFileError:
+        raise _unsafe(member.name, "a device or FIFO, not a file, directory or link") from None
+    except tarfile.FilterError as exc:  # whatever else the data filter refuses
+        raise _unsafe(member.name, f"tarfile's data filter refuses it ({type(exc).__name__})") from None
+
+
+def _zip_symlink(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tarfile.TarInfo | None:
+    """A zip member that Info-ZIP's unzip unpacks as a symlink (Unix mode bits say so), as the tar
+    member it amounts to, so that one check judges links in both formats."""
+    if info.create_system != 3 or not stat.S_ISLNK(info.external_attr >> 16):
+        return None
+    with archive.open(info) as data:
+        target = data.read(_LINK_TARGET_MAX_BYTES + 1)
+    if len(target) > _LINK_TARGET_MAX_BYTES:
+        raise _unsafe(info.filename, "its link target is longer than any path")
+    member = tarfile.TarInfo(info.filename)
+    member.type = tarfile.SYMTYPE
+    member.linkname = target.decode("utf-8", "replace")
+    return member
+
+
+def _check_zip_links(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], top: str | None) -> None:
+    for info in infos:
+        link = _zip_symlink(archive, info)
+        if link is not None:
+            _check_link_or_special(link, top)
+
+
 def wheel_dist_info(filename: str) -> str:
     """The .dist-info directory a wheel must have, from its file name as written (as Warehouse finds it)."""
     name, version, _rest = filename.split("-", 2)
@@ -146,10 +247,14 @@ def _inspect_zip(stream: BinaryIO, dist: DistributionFilename, compressed_size: 
                 raise _ratio_exceeded()
             if any(i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) for i in infos):
                 raise InvalidDistribution("File does not use a supported compression type")
+            for info in infos:
+                _check_member_name(info.filename)
             names = {i.filename for i in infos}
             if dist.filetype == WHEEL:
+                _check_zip_links(archive, infos, None)
                 return DistributionContents(_wheel_metadata(archive, names, dist.filename))
             top = _single_top_level(names)
+            _check_zip_links(archive, infos, top)
             pkg_info = f"{top}/PKG-INFO"
             if pkg_info not in names:
                 raise InvalidDistribution(f"PKG-INFO not found at {pkg_info}")
@@ -171,10 +276,18 @@ def _wheel_metadata(archive: zipfile.ZipFile, names: set[str], filename: str) ->
         return _read_capped(member, f"{info}/METADATA")
 
 
+def _top_level(name: str) -> str:
+    return name.split("/", 1)[0]
+
+
+def _too_many_top_levels() -> InvalidDistribution:
+    return InvalidDistribution("Incorrect number of top-level directories in sdist")
+
+
 def _single_top_level(names: Iterable[str]) -> str:
-    tops = {name.split("/", 1)[0] for name in names}
+    tops = {_top_level(name) for name in names}
     if len(tops) != 1 or "" in tops or "." in tops:
-        raise InvalidDistribution("Incorrect number of top-level directories in sdist")
+        raise _too_many_top_levels()
     return tops.pop()
 
 
@@ -199,20 +312,26 @@ class _Inflated(io.RawIOBase):
 
 def _inspect_tar(stream: BinaryIO, dist: DistributionFilename, compressed_size: int) -> DistributionContents:
     inflated = _Inflated(stream, decompressed_limit(compressed_size))
-    names: list[str] = []
+    top: str | None = None
     metadata: bytes | None = None
     try:
-        # Stream mode reads the archive once, front to back, without seeking.
+        # Stream mode reads the archive once, front to back, without seeking; each member is judged
+        # as it comes, against the first member's top-level directory.
         with tarfile.open(fileobj=inflated, mode="r|") as archive:
             for member in archive:
-                names.append(member.name)
-                is_pkg_info = member.name.count("/") == 1 and member.name.endswith("/PKG-INFO")
-                if metadata is None and is_pkg_info and member.isfile():
+                _check_member_name(member.name)
+                if top is None:
+                    top = _single_top_level([member.name])
+                elif _top_level(member.name) != top:
+                    raise _too_many_top_levels()
+                _check_link_or_special(member, top)
+                if metadata is None and member.name == f"{top}/PKG-INFO" and member.isfile():
                     extracted = archive.extractfile(member)
                     metadata = _read_capped(extracted, member.name) if extracted else None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise InvalidDistribution(f"File is not a tarfile: {exc}") from None
-    top = _single_top_level(names)
-    if metadata is None or not any(n == f"{top}/PKG-INFO" for n in names):
+    if top is None:
+        raise _too_many_top_levels()
+    if metadata is None:
         raise InvalidDistribution(f"PKG-INFO not found at {top}/PKG-INFO")
     return DistributionContents(metadata)

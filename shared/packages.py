@@ -6,9 +6,11 @@ single partition query. That partition also holds one row per release (RowKey ``
 version>``; no file name starts with ``~``), carrying what belongs to a version rather than a file: its
 yanked state and the claim on its one sdist.
 
-Rows whose key starts with ``~`` are not files (no file name starts with it): the release rows, and
+Rows whose key starts with ``~`` are not files (no file name starts with it): the release rows,
 ``~upstreaming``, the owner's choice whether upstream versions of the project may show (Azure
-Artifacts' "allow external versions"), kept here so a project page still costs one query.
+Artifacts' "allow external versions"), kept here so a project page still costs one query, and
+``~wheel:<sha256 of the identity>``, the claim that makes one wheel file the only one of its version,
+build tag and tag set, whatever the spelling of its name (an sdist's claim is on its release row).
 
 Files saved from an upstream have rows like uploaded ones, marked ``Origin = upstream`` with the
 upstream's key and label; only files with ``Origin = local`` (or none: rows from before upstreams)
@@ -34,7 +36,7 @@ from typing import Any
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from shared.distributions import SDIST
+from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.names import validate_filename
 from shared.storage import (
@@ -56,8 +58,9 @@ NON_FILE_PREFIX = "~"
 RELEASE_PREFIX = "~release:"
 UPSTREAMING_ROW = "~upstreaming"
 METADATA_SUFFIX = ".metadata"
-# An sdist claim whose upload never stored its file is void after this (uploads end within 230 s).
-SDIST_CLAIM_TIMEOUT = timedelta(minutes=10)
+WHEEL_CLAIM_PREFIX = "~wheel:"
+# A claim whose upload never stored its file is void after this (uploads end within 230 s).
+CLAIM_TIMEOUT = timedelta(minutes=10)
 FILE_NAME_REUSE_HELP = "A file name can be used only once, even after its file is deleted."
 
 
@@ -351,17 +354,29 @@ def _same_file(existing: dict[str, Any], upload: ValidatedUpload) -> bool:
     return existing["Sha256"] == upload.sha256 and existing["Blake2b256"] == upload.blake2_256
 
 
-def _file_exists(upload: ValidatedUpload) -> FileExists:
+_SAME_DISTRIBUTION = {
+    SDIST: "the release's one sdist",
+    WHEEL: "the same project, version, build tag and tags",
+}
+
+
+def _another_spelling(upload: ValidatedUpload, holder: str | None) -> str:
+    if holder is None or holder == upload.filename:
+        return ""
+    return f" It is another spelling of '{holder}' ({_SAME_DISTRIBUTION[upload.filetype]})."
+
+
+def _file_exists(upload: ValidatedUpload, holder: str | None = None) -> FileExists:
     return FileExists(
-        f"File already exists ('{upload.filename}', with blake2_256 hash '{upload.blake2_256}'). "
-        f"{FILE_NAME_REUSE_HELP} Upload a new version instead."
+        f"File already exists ('{upload.filename}', with blake2_256 hash '{upload.blake2_256}')."
+        f"{_another_spelling(upload, holder)} {FILE_NAME_REUSE_HELP} Upload a new version instead."
     )
 
 
-def _filename_reused() -> FilenameReused:
+def _filename_reused(upload: ValidatedUpload, holder: str | None = None) -> FilenameReused:
     return FilenameReused(
         "This filename was previously used by a file that has since been deleted. Use a different "
-        f"version. {FILE_NAME_REUSE_HELP}"
+        f"version.{_another_spelling(upload, holder)} {FILE_NAME_REUSE_HELP}"
     )
 
 
@@ -399,55 +414,91 @@ def _ensure_release_row(storage: Storage, partition: str, version: str) -> None:
         )
 
 
-def _sdist_still_holds(storage: Storage, partition: str, release: dict[str, Any], now: datetime) -> bool:
-    """Whether the release's sdist claim stands: its file is stored and not purged, or its upload may
-    still be running."""
-    holder = storage.get(FILES_TABLE, partition, release["Sdist"])
-    if holder is not None:
-        return holder.get("State", ACTIVE) != PURGED
-    claimed = release.get("SdistClaimed")
-    return claimed is not None and now - parse_time(claimed) < SDIST_CLAIM_TIMEOUT
+@dataclass(frozen=True)
+class _Claim:
+    """Where a distribution's identity is claimed: an sdist's on its release row (a release has one
+    sdist), a wheel's on a row of its own keyed by a hash of its identity (a tag set can be longer than
+    a RowKey may be). ``holder`` names the field that names the file holding it; ``<holder>Claimed``
+    says when it was claimed."""
+
+    row_key: str
+    holder: str
+
+    @property
+    def claimed(self) -> str:
+        return self.holder + "Claimed"
 
 
-def _claim_sdist(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
-    """Make ``upload`` its release's one sdist (Warehouse: 'Only one sdist may be uploaded per release').
+def _claim_of(upload: ValidatedUpload) -> _Claim:
+    if upload.filetype == SDIST:
+        return _Claim(release_row_key(upload.version), "Sdist")
+    return _Claim(WHEEL_CLAIM_PREFIX + hashlib.sha256(upload.identity.encode()).hexdigest(), "Wheel")
 
-    The claim is an ETag-conditioned write on the release row, so two different sdists racing for one
-    release cannot both win. Sdists stored before claims existed are found in the partition.
+
+def _identity_of(record: dict[str, Any]) -> str | None:
+    with contextlib.suppress(BadRequest):
+        return parse_distribution_filename(record["RowKey"]).identity
+    return None
+
+
+def _identity_taken(upload: ValidatedUpload, holder: str, state: str) -> BadRequest:
+    """Why ``upload`` cannot be stored when ``holder``, another name, holds its identity."""
+    if state != ACTIVE:
+        return _filename_reused(upload, holder)
+    if upload.filetype == SDIST:
+        return OneSdistPerRelease("Only one sdist may be uploaded per release.")
+    return _file_exists(upload, holder)
+
+
+def _claim_identity(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
+    """Make ``upload`` the one file of its identity (``DistributionFilename.identity``): a release's one
+    sdist (Warehouse: 'Only one sdist may be uploaded per release'), a wheel's one file per build tag
+    and tag set, whatever the spelling of its name. A deleted or purged holder keeps the identity, so
+    a new spelling of a deleted file counts as reusing its name.
+
+    The claim is an insert, or an ETag-conditioned replace of a claim whose upload never stored its
+    file, so two uploads racing for one identity under different names cannot both win. Files stored
+    before claims existed, and files saved from upstreams (which claim nothing), are found in the
+    partition.
     """
-    refused = OneSdistPerRelease("Only one sdist may be uploaded per release.")
     key = version_key(upload.version)
     for record in storage.partition(FILES_TABLE, partition):
         if (
             is_file_row(record["RowKey"])
             and record["RowKey"] != upload.filename
-            and record.get("Filetype") == SDIST
             and version_key(record["Version"]) == key
-            and record.get("State", ACTIVE) != PURGED
+            and _identity_of(record) == upload.identity
         ):
-            raise refused
+            raise _identity_taken(upload, record["RowKey"], record.get("State", ACTIVE))
+    claim = _claim_of(upload)
     for _attempt in range(3):
         now = datetime.now(UTC)
-        claim = {"Sdist": upload.filename, "SdistClaimed": format_time(now)}
-        release = storage.get(FILES_TABLE, partition, release_row_key(upload.version))
+        held = {claim.holder: upload.filename, claim.claimed: format_time(now)}
+        row = storage.get(FILES_TABLE, partition, claim.row_key)
         try:
-            if release is None:
+            if row is None:
                 storage.insert(
                     FILES_TABLE,
                     {
                         "PartitionKey": partition,
-                        "RowKey": release_row_key(upload.version),
+                        "RowKey": claim.row_key,
                         "Version": upload.version,
                         "Created": format_time(now),
-                        **claim,
+                        **held,
                     },
                 )
                 return
-            if release.get("Sdist") == upload.filename:
+            holder = row.get(claim.holder)
+            if holder == upload.filename:
                 return
-            if release.get("Sdist") and _sdist_still_holds(storage, partition, release, now):
-                raise refused
-            storage.replace(FILES_TABLE, {**release, **claim})
+            if holder:
+                stored = storage.get(FILES_TABLE, partition, holder)
+                if stored is not None:
+                    raise _identity_taken(upload, holder, stored.get("State", ACTIVE))
+                claimed = row.get(claim.claimed)
+                if claimed is not None and now - parse_time(claimed) < CLAIM_TIMEOUT:
+                    raise _identity_taken(upload, holder, ACTIVE)  # its upload may still be running
+            storage.replace(FILES_TABLE, {**row, **held})
             return
         except (RecordExists, RecordChanged):
             continue
@@ -457,21 +508,21 @@ def _claim_sdist(storage: Storage, partition: str, upload: ValidatedUpload) -> N
 def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, uploader: str) -> bool:
     """Store a validated upload. True if stored now, False if the identical file was already there.
 
-    Raises FileExists when the name is taken by other bytes, FilenameReused when it belonged to a file
-    that was deleted, OneSdistPerRelease for a second sdist. Blobs are written before the record, so a
+    Raises FileExists when the name is taken by other bytes or another spelling of it holds the same
+    wheel, FilenameReused when it (or another spelling of it) belonged to a file that was deleted,
+    OneSdistPerRelease for a second sdist. Blobs are written before the record, so a
     record never names a missing blob; a crash in between leaves only unreferenced blobs.
     """
     partition = files_partition(feed_key, upload.project)
     existing = storage.get(FILES_TABLE, partition, upload.filename)
     if existing is not None:
         if existing.get("State", ACTIVE) != ACTIVE:
-            raise _filename_reused()
+            raise _filename_reused(upload)
         if not _same_file(existing, upload):
             raise _file_exists(upload)
         _ensure_project(storage, feed_key, upload)
         return False
-    if upload.filetype == SDIST:
-        _claim_sdist(storage, partition, upload)
+    _claim_identity(storage, partition, upload)
 
     blob = f"{feed_key}/{upload.project}/{upload.sha256}/{upload.filename}"
     written = (

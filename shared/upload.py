@@ -53,6 +53,8 @@ class ValidatedUpload:
     version: str
     filename: str
     filetype: str
+    # What every spelling of the file's name shares (distributions.DistributionFilename.identity).
+    identity: str
     size: int
     sha256: str
     blake2_256: str
@@ -138,7 +140,19 @@ def _check_filetype(form: Mapping[str, Sequence[str]], filename: str) -> str:
     return filetype
 
 
-def _measure(stream: BinaryIO, max_bytes: int, feed: str) -> tuple[int, dict[str, str]]:
+def file_too_large(max_bytes: int) -> PayloadTooLarge:
+    """The limit is the deployment's, the same for every feed: say which setting holds it and who may
+    change it, so a publisher knows whom to ask."""
+    mib = 1024 * 1024
+    size = f"{max_bytes / mib:g} MiB ({max_bytes} bytes)" if max_bytes >= mib else f"{max_bytes} bytes"
+    return PayloadTooLarge(
+        f"File too large. The limit is {size} for every feed of this Feedhouse; the deployment's operator "
+        "can raise it with the FEEDHOUSE_MAX_UPLOAD_BYTES setting (in infra/, the maxUploadBytes "
+        "parameter, which also raises the Functions host's request body limit)."
+    )
+
+
+def _measure(stream: BinaryIO, max_bytes: int) -> tuple[int, dict[str, str]]:
     """Size and digests in one pass over the bytes."""
     hashers = {
         "md5": hashlib.md5(usedforsecurity=False),
@@ -150,17 +164,13 @@ def _measure(stream: BinaryIO, max_bytes: int, feed: str) -> tuple[int, dict[str
     while chunk := stream.read(_CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"File too large. Limit for feed '{feed}' is {_megabytes(max_bytes)}.")
+            raise file_too_large(max_bytes)
         for hasher in hashers.values():
             hasher.update(chunk)
     stream.seek(0)
     if size == 0:
         raise UploadRejected("Invalid distribution file. The uploaded file is empty.")
     return size, {k: h.hexdigest() for k, h in hashers.items()}
-
-
-def _megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
 
 
 def _check_digests(form: Mapping[str, Sequence[str]], digests: dict[str, str]) -> None:
@@ -183,11 +193,33 @@ def _check_digests(form: Mapping[str, Sequence[str]], digests: dict[str, str]) -
             )
 
 
+def _check_normalized_filename(filename: str, filetype: str, project: str, version: Version) -> None:
+    """Refuse a file name that does not spell the project as the specs normalize it, as PyPI does: a
+    wheel starts with the normalized name (PEP 427, lower case, '_' for runs of '-_.'); an sdist is
+    named exactly ``<normalized name>-<normalized version>`` (PEP 625). Like PyPI, the version in a
+    wheel's name only has to equal the form's; other spellings of one file are caught when it is
+    stored (``packages.add_file``)."""
+    normalized = project.replace("-", "_")
+    if filetype == WHEEL:
+        written = filename.split("-", 1)[0]
+        if written != normalized:
+            raise UploadRejected(
+                f"Filename '{filename}' should contain the normalized project name '{normalized}', "
+                f"not '{written}'."
+            )
+        return
+    # PyPI takes only .tar.gz sdists now (PEP 625); a private feed still takes the .zip ones PEP 527
+    # allowed, under the same name.
+    extension = next(e for e in FILETYPE_EXTENSIONS[SDIST] if filename.endswith(e))
+    expected = f"{normalized}-{version}{extension}"
+    if filename != expected:
+        raise UploadRejected(f"Filename '{filename}' is invalid, should be '{expected}'.")
+
+
 def validate_upload(
     form: Mapping[str, Sequence[str]],
     content: UploadFile | None,
     *,
-    feed: str,
     max_bytes: int,
 ) -> ValidatedUpload:
     """Run every upload check, in order; return what may be stored."""
@@ -202,20 +234,18 @@ def validate_upload(
         raise UploadRejected(
             "Invalid distribution file. Send the 'content' part as application/octet-stream."
         )
-    size, digests = _measure(content.stream, max_bytes, feed)
+    size, digests = _measure(content.stream, max_bytes)
     _check_digests(form, digests)
 
     dist = parse_distribution_filename(content.filename)
     project = canonicalize_name(name)
     if dist.name != project:
-        raise UploadRejected(
-            f"Filename '{content.filename}' should contain the normalized project name '{project}', "
-            f"not '{dist.name}'."
-        )
+        raise UploadRejected(f"Start filename for '{name}' with '{project.replace('-', '_')}'.")
     if dist.version != version:
         raise UploadRejected(f"Version in filename should be '{version}' not '{dist.version}'.")
     if dist.filetype != filetype:
         raise UploadRejected(f"Filename '{content.filename}' is not a {filetype} file name.")
+    _check_normalized_filename(content.filename, filetype, project, version)
 
     contents = inspect_distribution(content.stream, dist)
     served = False
@@ -230,6 +260,7 @@ def validate_upload(
         version=str(version),
         filename=content.filename,
         filetype=filetype,
+        identity=dist.identity,
         size=size,
         sha256=digests["sha256"],
         blake2_256=digests["blake2_256"],

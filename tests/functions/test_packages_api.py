@@ -263,7 +263,7 @@ def test_deleting_every_version_keeps_an_empty_page(demo):
     assert (page["versions"], page["files"]) == ([], [])
 
 
-def test_one_sdist_per_release_counts_the_bin(demo):
+def test_one_sdist_per_release_counts_the_bin_and_the_purged(demo):
     feed, files = demo
     sdist = next(f for f in files["1.0"] if f.endswith(".tar.gz"))
     zipped = sdist.replace(".tar.gz", ".zip")
@@ -273,10 +273,15 @@ def test_one_sdist_per_release_counts_the_bin(demo):
     refused = publish(feed, zipped, data, "demo", "1.0")
     assert refused.status_code == 400
     assert refused.get_body().decode().startswith("Only one sdist may be uploaded per release.")
+    # Once the sdist is deleted, another one for the release reuses its name (the same release's
+    # sdist under another spelling), in the bin and after the purge alike.
     call(api.file_item, "DELETE", "/x", feed=feed, project="demo", filename=sdist)
-    assert publish(feed, zipped, data, "demo", "1.0").status_code == 400  # restorable, so still there
-    call(api.purge, "DELETE", "/x", feed=feed, project="demo", version="1.0")
-    assert publish(feed, zipped, data, "demo", "1.0").status_code == 200
+    for _ in ("in the bin", "purged"):
+        reused = publish(feed, zipped, data, "demo", "1.0")
+        assert reused.status_code == 400
+        assert reused.get_body().decode().startswith("This filename was previously used by a file that")
+        assert sdist in reused.get_body().decode()
+        call(api.purge, "DELETE", "/x", feed=feed, project="demo", version="1.0")
 
 
 def test_lifecycle_needs_manage_permission(demo):

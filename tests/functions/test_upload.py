@@ -11,7 +11,7 @@ from shared import settings
 from shared.packages import list_files, list_projects
 from shared.storage import BLOB_CONTAINER
 from tests.conftest import ADMIN_TOKEN
-from tests.support.dists import make_sdist, make_wheel
+from tests.support.dists import make_sdist, make_wheel, tar_gz, tar_link, zip_archive, zip_symlink
 from tests.support.http import basic, request
 from tests.support.multipart import encode, upload_fields
 
@@ -94,7 +94,11 @@ def _refusals():
             upload_fields("demo", "1.0", wheel, data, sha256_digest=None, blake2_256_digest=None),
             "at least one message digest",
         ),
-        ("name mismatch", upload_fields("other", "1.0", wheel, data), "normalized project name"),
+        (
+            "name mismatch",
+            upload_fields("other", "1.0", wheel, data),
+            "Start filename for 'other' with 'other'.",
+        ),
         ("version mismatch", upload_fields("demo", "2.0", wheel, data), "Version in filename"),
         ("slash", upload_fields("demo", "1.0", "x/" + wheel, data), "'/'"),
         ("dotdot", upload_fields("demo", "1.0", "..demo-1.0-py3-none-any.whl", data), "'..'"),
@@ -165,6 +169,52 @@ def test_bad_uploads_are_refused_with_a_message_and_store_nothing(
     assert_nothing_stored(storage, app_env, feed_name)
 
 
+def _unsafe_archives():
+    pkg_info = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\n"
+    return [
+        (
+            "sdist ../ member",
+            "demo-1.0/../../evil.py",
+            make_sdist("demo", "1.0", extra=[("demo-1.0/../../evil.py", b"")]),
+        ),
+        (
+            "sdist symlink out",
+            "demo-1.0/link",
+            make_sdist("demo", "1.0", extra=[tar_link("demo-1.0/link", "../../x")]),
+        ),
+        (
+            "sdist hard link out",
+            "demo-1.0/h",
+            make_sdist("demo", "1.0", extra=[tar_link("demo-1.0/h", "../x", hard=True)]),
+        ),
+        ("sdist only ../PKG-INFO", "../PKG-INFO", ("demo-1.0.tar.gz", tar_gz([("../PKG-INFO", pkg_info)]))),
+        (
+            "zip sdist symlink out",
+            "demo-1.0/link",
+            (
+                "demo-1.0.zip",
+                zip_archive([("demo-1.0/PKG-INFO", pkg_info), zip_symlink("demo-1.0/link", "/etc/passwd")]),
+            ),
+        ),
+        ("wheel absolute member", "/etc/evil.py", make_wheel("demo", "1.0", extra=[("/etc/evil.py", b"")])),
+        ("wheel ../ member", "..\\evil.py", make_wheel("demo", "1.0", extra=[("..\\evil.py", b"")])),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "member", "dist"), _unsafe_archives(), ids=[c[0] for c in _unsafe_archives()]
+)
+def test_archives_with_unsafe_members_are_refused_naming_the_member(
+    storage, app_env, feed_name, case, member, dist
+):
+    filename, data = dist
+    response = post(feed_name, upload_fields("demo", "1.0", filename, data))
+    assert response.status_code == 400, text(response)
+    assert text(response).startswith(f"Invalid distribution file. Unsafe archive member {member!r}")
+    assert_nothing_stored(storage, app_env, feed_name)
+    assert list_files(storage, feed_name.lower(), "demo") == []
+
+
 def post_raw(feed: str, body: bytes, content_type: str):
     headers = {"Content-Type": content_type, **basic(ADMIN_TOKEN)}
     return upload(
@@ -199,19 +249,30 @@ def small_upload_limit(monkeypatch):
     settings.load.cache_clear()
 
 
+def assert_names_the_deployment_limit(response, limit):
+    """The limit is the deployment's, not the feed's: the message names the setting and who sets it."""
+    assert response.status_code == 413
+    message = text(response)
+    assert message.startswith("File too large.")
+    assert f"{limit} bytes" in message
+    assert "for feed" not in message
+    assert "FEEDHOUSE_MAX_UPLOAD_BYTES" in message
+    assert "maxUploadBytes" in message
+    assert "operator" in message
+
+
 def test_oversize_file_is_refused(storage, app_env, feed_name, small_upload_limit):
     wheel, data = make_wheel("big", "1.0")
     data += b"\0" * 2000  # still a valid zip: trailing bytes follow the central directory
     response = post(feed_name, upload_fields("big", "1.0", wheel, data))
-    assert response.status_code == 413
-    assert "File too large" in text(response)
+    assert_names_the_deployment_limit(response, small_upload_limit)
     assert_nothing_stored(storage, app_env, feed_name)
 
 
 def test_oversize_body_is_refused_before_parsing(storage, app_env, feed_name, small_upload_limit):
     wheel, data = make_wheel("huge", "1.0")
     response = post(feed_name, upload_fields("huge", "1.0", wheel, data + b"\0" * (2 * 1024 * 1024)))
-    assert response.status_code == 413
+    assert_names_the_deployment_limit(response, small_upload_limit)
     assert_nothing_stored(storage, app_env, feed_name)
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.packages import SDIST_CLAIM_TIMEOUT, files_partition, format_time, release_row_key
+from shared.packages import CLAIM_TIMEOUT, files_partition, format_time, release_row_key
 from shared.storage import FILES_TABLE
 from tests.support.dists import make_sdist
 from tests.support.publish import publish
@@ -27,7 +27,7 @@ def claim(storage, feed, filename, age):
     ("age", "status"),
     [
         (timedelta(minutes=1), 400),  # the other upload may still be running
-        (SDIST_CLAIM_TIMEOUT + timedelta(minutes=1), 200),  # it died: its claim is void
+        (CLAIM_TIMEOUT + timedelta(minutes=1), 200),  # it died: its claim is void
     ],
 )
 def test_a_claim_without_a_file_holds_only_while_its_upload_can_run(storage, feed_name, age, status):
