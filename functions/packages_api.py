@@ -24,7 +24,7 @@ from urllib.parse import quote
 import azure.functions as func
 
 from functions.http import feed_access, json_errors, json_response, read_json
-from shared import lifecycle, packages, settings, yanking
+from shared import lifecycle, packages, settings, untrusted, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -74,9 +74,10 @@ def _limit(req: func.HttpRequest) -> int:
     value = req.params.get("limit")
     if value is None:
         return DEFAULT_PAGE_SIZE
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    limit = untrusted.whole_number(value)
+    if limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
         raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
-    return int(value)
+    return limit
 
 
 @bp.route(route="api/feeds/{feed}/packages", methods=["GET"])
