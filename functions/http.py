@@ -126,3 +126,6 @@ def read_json(req: func.HttpRequest) -> Any:
         return json.loads(req.get_body() or b"null")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body must be JSON.") from None
+    except RecursionError:
+        # The decoder recurses once per nesting level; no body this API takes nests more than a few.
+        raise BadRequest("The request body nests too deeply; send a flat JSON object.") from None
