@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 
@@ -115,6 +115,14 @@ def feed_access(req: func.HttpRequest, permission: Permission) -> FeedAccess:
 
 def request_path(req: func.HttpRequest) -> str:
     return urlsplit(req.url).path
+
+
+def query_param(req: func.HttpRequest, name: str) -> str | None:
+    """A query parameter as the client sent it, empty or not, repeated ones joined with ',' as the host
+    joins them. ``req.params`` lacks empty ones (the host drops them: azure-functions-python-worker#894),
+    so a parameter sent empty by mistake would pass for one not sent."""
+    values = parse_qs(urlsplit(req.url).query, keep_blank_values=True).get(name)
+    return ",".join(values) if values is not None else None
 
 
 def redirect(location: str, status: int = 301) -> func.HttpResponse:
