@@ -12,6 +12,7 @@ from functions import packages_api as api
 from functions.files import download
 from functions.simple import project_detail
 from shared import feeds
+from shared.packages import files_partition
 from shared.storage import BLOB_CONTAINER, PROJECTS_TABLE
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
@@ -401,3 +402,53 @@ def test_deleting_what_is_not_there_is_404(demo):
         call(api.file_item, "DELETE", "/x", feed=feed, project="demo", filename="nope.whl").status_code == 404
     )
     assert call(api.purge, "DELETE", "/x", feed=feed, project="demo", version="1.0").status_code == 404
+
+
+def test_a_version_with_hundreds_of_long_file_names_is_deleted_listed_restored_and_purged(app_env, feed_name):
+    """Table Storage takes at most 64 KiB in one property (32K characters): the bin must not write a
+    version's file list into one."""
+    from azure.data.tables import TableClient
+
+    feed = feed_name.lower()
+    platforms = ".".join(f"manylinux_2_{n}_x86_64" for n in range(5, 15))
+    names = sorted(f"demo-1.0-{i}-py3-none-{platforms}.whl" for i in range(400))
+    assert all(200 < len(name) < 255 for name in names)
+    client = TableClient.from_connection_string(app_env["FEEDHOUSE_STORAGE_CONNECTION_STRING"], "files")
+    rows = [
+        {
+            "PartitionKey": files_partition(feed, "demo"),
+            "RowKey": name,
+            "Project": "demo",
+            "Version": "1.0",
+            "Filetype": "bdist_wheel",
+            "Size": 1,
+            "Sha256": "ab" * 32,
+            "Blake2b256": "cd" * 32,
+            "Uploaded": "2024-01-01T00:00:00.000000Z",
+            "Uploader": "admin",
+            "Blob": f"{feed}/demo/{'ab' * 32}/{name}",
+            "State": "active",
+        }
+        for name in names
+    ]
+    for start in range(0, len(rows), 100):
+        client.submit_transaction([("create", row) for row in rows[start : start + 100]])
+    publish_wheel(feed_name, "demo", "2.0")
+
+    deleted = delete_version(feed_name, "1.0")
+    assert deleted.status_code == 200, deleted.get_body()
+    assert sorted(json_of(deleted)["deleted"]) == names
+    (entry,) = bin_of(feed_name)
+    assert sorted(f["filename"] for f in entry["files"]) == names
+
+    restored = call(api.restore, "POST", "/x", feed=feed_name, project="demo", version="1.0")
+    assert restored.status_code == 200, restored.get_body()
+    assert sorted(json_of(restored)["restored"]) == names
+    assert bin_of(feed_name) == []
+    assert versions_on_page(feed_name)["versions"] == ["1.0", "2.0"]
+
+    assert delete_version(feed_name, "1.0").status_code == 200
+    purged = call(api.purge, "DELETE", "/x", feed=feed_name, project="demo", version="1.0")
+    assert purged.status_code == 200, purged.get_body()
+    assert sorted(json_of(purged)["purged"]) == names
+    assert bin_of(feed_name) == []
