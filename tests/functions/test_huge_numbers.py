@@ -56,6 +56,26 @@ def test_an_unusable_range_is_ignored(public_demo, no_tracebacks, anonymous, hea
 
 
 @ADMIN_AND_ANONYMOUS
+@pytest.mark.parametrize(
+    "date",
+    ["Mon, 01 Jan 2020 00:00:00 +99999999999999999999", "Mon, 01 Jan 2020 99999999999999999999:00:00 GMT"],
+)
+def test_an_if_range_date_too_large_for_datetime_is_a_mismatch(public_demo, no_tracebacks, anonymous, date):
+    feed, filename, data = public_demo
+    response = call(
+        download,
+        "GET",
+        f"/{feed}/files/demo/{filename}",
+        headers={"Range": "bytes=0-9", "If-Range": date},
+        feed=feed,
+        project="demo",
+        filename=filename,
+        **token(anonymous),
+    )
+    assert (response.status_code, response.get_body()) == (200, data)
+
+
+@ADMIN_AND_ANONYMOUS
 @pytest.mark.parametrize("version", HUGE_VERSIONS)
 def test_json_api_version_that_cannot_exist_is_404(public_demo, no_tracebacks, anonymous, version):
     feed, _, _ = public_demo
