@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 
@@ -117,6 +117,14 @@ def request_path(req: func.HttpRequest) -> str:
     return urlsplit(req.url).path
 
 
+def query_param(req: func.HttpRequest, name: str) -> str | None:
+    """A query parameter as the client sent it, empty or not, repeated ones joined with ',' as the host
+    joins them. ``req.params`` lacks empty ones (the host drops them: azure-functions-python-worker#894),
+    so a parameter sent empty by mistake would pass for one not sent."""
+    values = parse_qs(urlsplit(req.url).query, keep_blank_values=True).get(name)
+    return ",".join(values) if values is not None else None
+
+
 def redirect(location: str, status: int = 301) -> func.HttpResponse:
     return func.HttpResponse(status_code=status, headers={"Location": location})
 
@@ -126,3 +134,6 @@ def read_json(req: func.HttpRequest) -> Any:
         return json.loads(req.get_body() or b"null")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body must be JSON.") from None
+    except RecursionError:
+        # The decoder recurses once per nesting level; no body this API takes nests more than a few.
+        raise BadRequest("The request body nests too deeply; send a flat JSON object.") from None

@@ -15,16 +15,14 @@ Files saved from an upstream are listed with ``"origin": "upstream"`` and the up
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import azure.functions as func
 
-from functions.http import feed_access, json_errors, json_response, read_json
-from shared import lifecycle, packages, settings, yanking
+from functions.http import feed_access, json_errors, json_response, query_param, read_json
+from shared import lifecycle, packages, settings, untrusted, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -38,14 +36,14 @@ from shared.packages import (
     read_project,
     version_key,
 )
-from shared.storage import PROJECTS_TABLE
+from shared.storage import MAX_PAGE_RECORDS, PROJECTS_TABLE
 from shared.upstreaming import FeedUpstreams
 from shared.upstreams import matches_claimed
 
 bp = func.Blueprint()
 
 DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = MAX_PAGE_RECORDS  # one page here is one page from Table Storage
 
 
 def _project(req: func.HttpRequest) -> str:
@@ -56,27 +54,14 @@ def _project(req: func.HttpRequest) -> str:
         raise ProjectNotFound(f"No project named '{requested}'.") from None
 
 
-def _encode_token(row_key: str) -> str:
-    return base64.urlsafe_b64encode(row_key.encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> str:
-    try:
-        after = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        after = ""
-    if not after:
-        raise BadRequest("The continuation token is not valid; start again without one.")
-    return after
-
-
 def _limit(req: func.HttpRequest) -> int:
-    value = req.params.get("limit")
+    value = query_param(req, "limit")
     if value is None:
         return DEFAULT_PAGE_SIZE
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    limit = untrusted.whole_number(value)
+    if limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
         raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
-    return int(value)
+    return limit
 
 
 @bp.route(route="api/feeds/{feed}/packages", methods=["GET"])
@@ -84,9 +69,11 @@ def _limit(req: func.HttpRequest) -> int:
 def packages_collection(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     limit = _limit(req)
-    token = req.params.get("continuation")
-    after = _decode_token(token) if token else None
-    records, more = access.storage.partition_page(PROJECTS_TABLE, access.feed.key, after=after, limit=limit)
+    # An empty continuation is a malformed one, not "from the start".
+    continuation = query_param(req, "continuation")
+    records, following = access.storage.partition_page(
+        PROJECTS_TABLE, access.feed.key, continuation=continuation, limit=limit
+    )
     base = f"/api/feeds/{quote(access.feed.name)}/packages"
     body: dict[str, Any] = {
         "packages": [
@@ -98,10 +85,10 @@ def packages_collection(req: func.HttpRequest) -> func.HttpResponse:
             }
             for r in records
         ],
-        "continuation": _encode_token(records[-1]["RowKey"]) if more and records else None,
+        "continuation": following,
     }
-    if body["continuation"]:
-        body["next"] = f"{base}?limit={limit}&continuation={body['continuation']}"
+    if following:
+        body["next"] = f"{base}?limit={limit}&continuation={following}"
     return json_response(body)
 
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
-from shared import feeds
+from shared import feeds, untrusted
 from shared.distributions import (
     METADATA_MAX_BYTES,
     WHEEL,
@@ -75,9 +75,9 @@ def extract_metadata(data: bytes, filename: str) -> bytes | None:
 def _agrees(metadata: bytes, project: str, version: str) -> bool:
     raw = read_metadata_file(metadata)
     try:
-        return canonicalize_name(raw.get("name", "")) == project and Version(
+        return canonicalize_name(raw.get("name", "")) == project and untrusted.version(
             raw.get("version", "")
-        ) == Version(version)
+        ) == untrusted.version(version)
     except InvalidVersion:
         return False
 

@@ -112,6 +112,12 @@ def parse_distribution_filename(filename: str) -> DistributionFilename:
             )
     except (InvalidWheelFilename, InvalidSdistFilename) as exc:
         raise InvalidDistributionFilename(f"Invalid distribution filename: {exc}") from None
+    except ValueError:
+        # packaging's parsers call Version() and int(), which refuse numbers of over 4,300 digits with a
+        # plain ValueError (see shared/untrusted.py).
+        raise InvalidDistributionFilename(
+            f"Invalid distribution filename: a number in {filename[:60]!r}... is too long."
+        ) from None
     return DistributionFilename(filename, name, version, filetype, build, tags)
 
 

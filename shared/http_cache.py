@@ -53,7 +53,7 @@ def if_range_allows(if_range: str | None, etag: str, last_modified: str | None) 
         return False
     try:
         return parsedate_to_datetime(value) == parsedate_to_datetime(last_modified)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a date's numbers can be too large for datetime
         return False
 
 

@@ -5,17 +5,19 @@ they stay restorable for FEEDHOUSE_RECYCLE_BIN_DAYS; then ``purge_expired`` (run
 deletes their blobs. Their file rows stay for good (State ``purged``): a file name is never uploaded
 twice, as on PyPI.
 
-The file rows are the truth. The bin (table ``recyclebin``, PartitionKey = feed key, RowKey =
-``<project>:<canonical version>``) is an index so that listing a feed's bin is one partition query and
-the purge finds its work without scanning. Every change to file rows is followed by ``_sync_entry``,
-which rebuilds the entry from the rows under an ETag condition, so concurrent changes converge and a
-crash leaves at worst an entry that the next sync corrects. Deletion writes the entry first, so a
-deleted file is always listed (and therefore purged) even if the process dies halfway.
+The file rows are the truth: a file is in the bin while its row is ``deleted``. The bin (table
+``recyclebin``, PartitionKey = feed key, RowKey = ``<project>:<canonical version>``) only indexes the
+versions that may have files there, so that listing a feed's bin and purging find their work without
+scanning every project. An entry holds no file list: a version can have hundreds of files, more than
+Table Storage takes in one property (64 KiB). Deletion writes the entry before and after marking the
+rows, so a deleted file is always indexed, even if the process dies halfway. Only a purge removes an
+entry, once none of the version's files is left in the bin, under an ETag condition: a deletion that
+rewrote the entry meanwhile keeps it.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +30,7 @@ from shared.packages import (
     PURGED,
     FileNotFound,
     ReleaseNotFound,
+    StoredFile,
     format_time,
     parse_time,
     parse_version,
@@ -38,11 +41,8 @@ from shared.storage import (
     FILES_TABLE,
     RECYCLE_BIN_TABLE,
     RecordChanged,
-    RecordExists,
     Storage,
 )
-
-_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class BinnedFile:
             "purge_after": format_time(self.purge_after(retention)),
         }
 
+    @classmethod
+    def of(cls, row: StoredFile) -> BinnedFile:
+        return cls(row.filename, row.deleted_at or "", row.deleted_by or "")
+
 
 @dataclass(frozen=True)
 class BinEntry:
@@ -79,67 +83,24 @@ class BinEntry:
             "purge_after": format_time(min(f.purge_after(retention) for f in self.files)),
         }
 
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> BinEntry:
-        files = tuple(BinnedFile(**f) for f in json.loads(record.get("Files") or "[]"))
-        return cls(record["Project"], record["Version"], files)
-
 
 def _entry_key(project: str, version: str) -> str:
     # ':' is in neither a normalized project name nor a version.
     return f"{project}:{version_key(version)}"
 
 
-def _sync_entry(
-    storage: Storage,
-    feed_key: str,
-    project: str,
-    version: str,
-    *,
-    pending: tuple[BinnedFile, ...] = (),
-    drop: frozenset[str] = frozenset(),
-) -> None:
-    """Make the bin entry of one version list its files in the bin, plus ``pending`` (about to be).
-
-    A purged file stays listed until the purge that deleted its blobs drops it, so that a purge that
-    died between marking a row and deleting the blobs is finished by the next run.
-    """
-    row_key = _entry_key(project, version)
-    key = version_key(version)
-    for _attempt in range(_ATTEMPTS):
-        # The entry is read before the rows: a write landing in between makes ours fail, and we retry.
-        entry = storage.get(RECYCLE_BIN_TABLE, feed_key, row_key)
-        rows = {f.filename: f for f in read_project(storage, feed_key, project).files}
-        binned: dict[str, BinnedFile] = {}
-        for listed in BinEntry.from_record(entry).files if entry else ():
-            row = rows.get(listed.filename)
-            if row is not None and row.state == PURGED and listed.filename not in drop:
-                binned[listed.filename] = listed
-        for row in rows.values():
-            if row.state == DELETED and row.version_key == key:
-                binned[row.filename] = BinnedFile(row.filename, row.deleted_at or "", row.deleted_by or "")
-        for listed in pending:
-            binned.setdefault(listed.filename, listed)
-        try:
-            if not binned:
-                if entry is not None:
-                    storage.delete_unchanged(RECYCLE_BIN_TABLE, entry)
-                return
-            fields = {
-                "PartitionKey": feed_key,
-                "RowKey": row_key,
-                "Project": project,
-                "Version": version,
-                "Files": json.dumps([vars(f) for f in sorted(binned.values(), key=lambda f: f.filename)]),
-            }
-            if entry is None:
-                storage.insert(RECYCLE_BIN_TABLE, fields)
-            else:
-                storage.replace(RECYCLE_BIN_TABLE, {**entry, **fields})
-            return
-        except (RecordChanged, RecordExists):
-            continue
-    raise Conflict(f"The recycle bin entry of {project} {version} keeps changing; retry.")
+def _write_entry(storage: Storage, feed_key: str, project: str, version: str) -> None:
+    """Index the version in the bin. Always a write, never "already there": its new ETag tells a purge
+    about to drop the entry that the version changed meanwhile."""
+    storage.upsert(
+        RECYCLE_BIN_TABLE,
+        {
+            "PartitionKey": feed_key,
+            "RowKey": _entry_key(project, version),
+            "Project": project,
+            "Version": version,
+        },
+    )
 
 
 def _changed_meanwhile(project: str, version: str) -> Conflict:
@@ -156,16 +117,15 @@ def _move_to_bin(
     now: datetime,
 ) -> list[str]:
     when = format_time(now)
-    pending = tuple(BinnedFile(r["RowKey"], when, by) for r in records)
-    _sync_entry(storage, feed_key, project, version, pending=pending)
+    _write_entry(storage, feed_key, project, version)
     try:
         storage.replace_all(
             FILES_TABLE, [{**r, "State": DELETED, "DeletedAt": when, "DeletedBy": by} for r in records]
         )
     except RecordChanged:
-        _sync_entry(storage, feed_key, project, version)
         raise _changed_meanwhile(project, version) from None
-    _sync_entry(storage, feed_key, project, version)
+    # Again: a purge that read the rows before they changed must not drop the entry.
+    _write_entry(storage, feed_key, project, version)
     return [r["RowKey"] for r in records]
 
 
@@ -193,9 +153,20 @@ def delete_file(
 
 
 def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
-    """A feed's recycle bin, one entry per version with deleted files: one partition query."""
-    entries = [BinEntry.from_record(r) for r in storage.partition(RECYCLE_BIN_TABLE, feed_key)]
-    return sorted((e for e in entries if e.files), key=lambda e: (e.project, version_key(e.version)))
+    """A feed's recycle bin, one entry per version with deleted files: the bin's partition, then the
+    files partition of each project in it."""
+    indexed: dict[str, list[str]] = {}
+    for entry in storage.partition(RECYCLE_BIN_TABLE, feed_key):
+        indexed.setdefault(entry["Project"], []).append(entry["Version"])
+    entries = []
+    for project, versions in indexed.items():
+        deleted = [f for f in read_project(storage, feed_key, project).files if f.state == DELETED]
+        for version in versions:
+            key = version_key(version)
+            files = tuple(BinnedFile.of(f) for f in deleted if f.version_key == key)
+            if files:
+                entries.append(BinEntry(project, version, files))
+    return sorted(entries, key=lambda e: (e.project, version_key(e.version)))
 
 
 def _not_in_bin(project: str, version: str) -> ReleaseNotFound:
@@ -203,7 +174,9 @@ def _not_in_bin(project: str, version: str) -> ReleaseNotFound:
 
 
 def restore_version(storage: Storage, feed_key: str, project: str, version: str) -> list[str]:
-    """Bring back every file of one version from the recycle bin; the names restored."""
+    """Bring back every file of one version from the recycle bin; the names restored.
+
+    The version's bin entry stays: listing skips it, and the next purge drops it."""
     parse_version(version, project)
     records = read_project(storage, feed_key, project).file_records(version=version, state=DELETED)
     if not records:
@@ -216,25 +189,26 @@ def restore_version(storage: Storage, feed_key: str, project: str, version: str)
         storage.replace_all(FILES_TABLE, restored)
     except RecordChanged:
         raise _changed_meanwhile(project, version) from None
-    finally:
-        _sync_entry(storage, feed_key, project, records[0]["Version"])
     return [r["RowKey"] for r in records]
+
+
+def _delete_blobs(storage: Storage, records: list[dict[str, Any]]) -> None:
+    for record in records:
+        for blob in (record.get("Blob"), record.get("MetadataBlob")):
+            if blob:
+                storage.delete_blob(blob)
 
 
 def _purge(
     storage: Storage, feed_key: str, project: str, version: str, *, now: datetime, retention: timedelta | None
 ) -> list[str]:
-    """Purge the version's binned files (all, or those past ``retention``): rows first, then blobs."""
-    records = read_project(storage, feed_key, project).file_records(version=version)
-    due = [
-        r
-        for r in records
-        if r.get("State") == DELETED and (retention is None or parse_time(r["DeletedAt"]) + retention <= now)
-    ]
-    # Rows of files purged by an earlier run that died before deleting their blobs.
+    """Purge the version's binned files (all, or those past ``retention``): rows first, then blobs.
+    Once none of the version's files is left in the bin, its entry goes."""
+    # The entry is read before the rows: a deletion landing in between rewrites it, and it stays.
     entry = storage.get(RECYCLE_BIN_TABLE, feed_key, _entry_key(project, version))
-    listed = {f.filename for f in BinEntry.from_record(entry).files} if entry else set()
-    leftovers = [r for r in records if r.get("State") == PURGED and r["RowKey"] in listed]
+    records = read_project(storage, feed_key, project).file_records(version=version)
+    binned = [r for r in records if r.get("State") == DELETED]
+    due = [r for r in binned if retention is None or parse_time(r["DeletedAt"]) + retention <= now]
     if due:
         try:
             storage.replace_all(
@@ -243,11 +217,15 @@ def _purge(
         except RecordChanged:
             # Restored or purged meanwhile: leave it to the next run.
             return []
-    for record in due + leftovers:
-        for blob in (record.get("Blob"), record.get("MetadataBlob")):
-            if blob:
-                storage.delete_blob(blob)
-    _sync_entry(storage, feed_key, project, version, drop=frozenset(r["RowKey"] for r in due + leftovers))
+        _delete_blobs(storage, due)
+    if entry is not None and len(due) == len(binned):
+        # The entry is what leads a purge to the version: before it goes, delete (again) the blobs of
+        # files purged earlier, in case that run died between marking their rows and deleting them.
+        purged_now = {r["RowKey"] for r in due}
+        earlier = [r for r in records if r.get("State") == PURGED and r["RowKey"] not in purged_now]
+        _delete_blobs(storage, earlier)
+        with contextlib.suppress(RecordChanged):
+            storage.delete_unchanged(RECYCLE_BIN_TABLE, entry)
     return [r["RowKey"] for r in due]
 
 

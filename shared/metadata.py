@@ -18,6 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from shared import untrusted
 from shared.distributions import SDIST, WHEEL
 from shared.errors import BadRequest
 
@@ -214,7 +215,7 @@ def check_file_metadata(content: bytes, *, filename: str, name: str, version: Ve
     raw = read_metadata_file(content)
     file_name, file_version = raw.get("name"), raw.get("version")
     try:
-        same_version = file_version is not None and Version(file_version) == version
+        same_version = file_version is not None and untrusted.version(file_version) == version
     except InvalidVersion:
         same_version = False
     if file_name is None or canonicalize_name(file_name) != canonicalize_name(name) or not same_version:
@@ -228,7 +229,7 @@ def check_file_metadata(content: bytes, *, filename: str, name: str, version: Ve
 
 def _metadata_version(raw: RawMetadata) -> Version | None:
     try:
-        return Version(raw.get("metadata_version", ""))
+        return untrusted.version(raw.get("metadata_version", ""))
     except InvalidVersion:
         return None
 

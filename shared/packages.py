@@ -36,6 +36,7 @@ from typing import Any
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
+from shared import untrusted
 from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.names import validate_filename
@@ -154,7 +155,7 @@ class StoredFile:
     @property
     def sort_key(self) -> tuple[Any, ...]:
         try:
-            return (0, Version(self.version), self.filename)
+            return (0, untrusted.version(self.version), self.filename)
         except InvalidVersion:
             return (1, self.version, self.filename)
 
@@ -269,7 +270,7 @@ class ProjectRecords:
 def version_key(version: str) -> str:
     """The canonical form of a version: 1.0 and 1.0.0 are one release, as on PyPI."""
     try:
-        return canonicalize_version(Version(version))
+        return canonicalize_version(untrusted.version(version))
     except InvalidVersion:
         return version
 
@@ -277,7 +278,7 @@ def version_key(version: str) -> str:
 def parse_version(version: str, project: str) -> Version:
     """A version from a URL; one that cannot exist is simply not found."""
     try:
-        return Version(version)
+        return untrusted.version(version)
     except InvalidVersion:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.") from None
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from packaging.metadata import RawMetadata
 from packaging.version import InvalidVersion, Version
 
+from shared import untrusted
 from shared.distributions import WHEEL
 from shared.metadata import read_metadata_file
 from shared.packages import ProjectRecords, StoredFile, parse_time, version_key
@@ -26,7 +27,7 @@ _UNKNOWN_DOWNLOADS = {"last_day": -1, "last_month": -1, "last_week": -1}
 
 def _version(value: str) -> Version | None:
     try:
-        return Version(value)
+        return untrusted.version(value)
     except InvalidVersion:
         return None
 

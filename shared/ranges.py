@@ -2,8 +2,9 @@
 
 Only single byte ranges are served: ``bytes=a-b``, ``bytes=a-`` and suffix ranges ``bytes=-n`` (what
 uv, poetry and pip's resume send). A header this module cannot honour (another unit, several ranges, a
-malformed value) is ignored and the whole file is sent, as the RFC allows; a well-formed range that
-lies wholly past the end raises UnsatisfiableRange, which is answered with 416.
+malformed value, a position of more digits than any file size has) is ignored and the whole file is
+sent, as the RFC allows; a well-formed range that lies wholly past the end raises UnsatisfiableRange,
+which is answered with 416.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SPEC = re.compile(r"^(\d*)-(\d*)$")
+from shared.untrusted import whole_number
+
+# ASCII digits only: RFC 9110's DIGIT, not every character Python's \d matches.
+_SPEC = re.compile(r"^([0-9]*)-([0-9]*)$")
 
 
 @dataclass(frozen=True)
@@ -50,18 +54,19 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     match = _SPEC.match(parts[0])
     if match is None:
         return None
-    first, last = match.groups()
-    if not first and not last:
+    first_text, last_text = match.groups()
+    if not first_text and not last_text:
         return None
-    if not first:  # suffix range: the last n bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+    first, last = whole_number(first_text), whole_number(last_text)
+    if (first_text and first is None) or (last_text and last is None):
+        return None  # a position of more digits than any file size has
+    if first is None:  # suffix range: the last n bytes
+        if last == 0 or size == 0:
             raise UnsatisfiableRange(size)
-        return ByteRange(max(0, size - suffix), size - 1)
-    start = int(first)
-    if last and int(last) < start:
+        return ByteRange(max(0, size - last), size - 1)
+    if last is not None and last < first:
         return None  # invalid, so ignored (RFC 9110 §14.1.1)
-    if start >= size:
+    if first >= size:
         raise UnsatisfiableRange(size)
-    end = min(int(last), size - 1) if last else size - 1
-    return ByteRange(start, end)
+    end = min(last, size - 1) if last is not None else size - 1
+    return ByteRange(first, end)

@@ -1,7 +1,7 @@
 """Where the bytes and records go: Azure Blob Storage for files, Azure Table Storage for records.
 
 This is the only module that talks to the Azure SDKs. Everything above it sees plain dicts, byte
-streams and the three exceptions below. Writes are conditional: records are created insert-only or
+streams and the exceptions below. Writes are conditional: records are created insert-only or
 replaced on an ETag match, blobs are created only when absent.
 
 Every storage operation is bounded in time, so that a stalled storage service (one that accepts
@@ -24,8 +24,10 @@ services together, without retries.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -43,7 +45,7 @@ from azure.core.exceptions import (
 )
 
 from shared import settings as settings_module
-from shared.errors import ServiceUnavailable
+from shared.errors import BadRequest, ServiceUnavailable
 
 BLOB_CONTAINER = "packages"
 FEEDS_TABLE = "feeds"
@@ -77,6 +79,10 @@ _ETAG = "_etag"
 _IMMUTABLE = "public, max-age=365000000, immutable"
 # Azure Tables runs at most 100 operations in one (atomic) transaction.
 _TRANSACTION_LIMIT = 100
+# Azure Tables returns at most 1,000 entities in one response (Azurite returns more if asked).
+MAX_PAGE_RECORDS = 1000
+# A continuation holds a partition key and the service's next keys, each at most 1 KiB of key.
+_MAX_CONTINUATION_LENGTH = 8192
 
 Record = dict[str, Any]
 
@@ -92,6 +98,15 @@ class RecordChanged(Exception):
 class StorageError(ServiceUnavailable):
     def __init__(self, detail: str) -> None:
         super().__init__(f"Storage is not answering ({detail}). Try again shortly.")
+
+
+class InvalidContinuation(BadRequest):
+    """A continuation that ``partition_page`` did not hand out for this partition."""
+
+    code = "invalid_continuation"
+
+    def __init__(self) -> None:
+        super().__init__("The continuation token is not valid; start again without one.")
 
 
 @dataclass(frozen=True)
@@ -195,6 +210,36 @@ def _transport() -> Any:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return RequestsTransport(session=session, connection_timeout=_CONNECT_SECONDS, read_timeout=_READ_SECONDS)
+
+
+def _encode_continuation(partition: str, token: dict[str, str] | None) -> str | None:
+    """The service's continuation (its next partition and row keys, opaque strings on Azure) with the
+    partition it belongs to, as a URL-safe string."""
+    if token is None:
+        return None
+    text = json.dumps([partition, token["PartitionKey"], token["RowKey"]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_continuation(partition: str, continuation: str) -> dict[str, str]:
+    """The service's continuation from ``_encode_continuation``'s string, checked as far as it can be:
+    the service itself takes a garbled or empty one as "from the start" (or "nothing left") without
+    saying so."""
+    if not 0 < len(continuation) <= _MAX_CONTINUATION_LENGTH:
+        raise InvalidContinuation()
+    try:
+        raw = base64.b64decode(continuation + "=" * (-len(continuation) % 4), altchars=b"-_", validate=True)
+        data = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError):
+        raise InvalidContinuation() from None
+    if (
+        not isinstance(data, list)
+        or len(data) != 3
+        or not all(isinstance(part, str) and part for part in data)
+        or data[0] != partition
+    ):
+        raise InvalidContinuation()
+    return {"PartitionKey": data[1], "RowKey": data[2]}
 
 
 class Storage:
@@ -388,22 +433,29 @@ class Storage:
             raise StorageError(type(exc).__name__) from exc
 
     def partition_page(
-        self, table: str, partition: str, *, after: str | None, limit: int
-    ) -> tuple[list[Record], bool]:
-        """Up to ``limit`` records of one partition with RowKeys after ``after``, in RowKey order, and
-        whether more follow: a page of a partition too large to read at once."""
-        query, parameters = "PartitionKey eq @pk", {"pk": partition}
-        if after is not None:
-            query += " and RowKey gt @after"
-            parameters["after"] = after
+        self, table: str, partition: str, *, continuation: str | None, limit: int
+    ) -> tuple[list[Record], str | None]:
+        """One page of a partition too large to read at once, in RowKey order, for one request to the
+        service: up to ``limit`` records (at most MAX_PAGE_RECORDS) and the continuation of the next
+        page, None after the last. The service may end a page early, even with no records, and still
+        have more: only a None continuation means the end.
+
+        ``continuation`` is one this method returned for the same partition; InvalidContinuation for
+        anything else.
+        """
+        if not 1 <= limit <= MAX_PAGE_RECORDS:
+            raise ValueError(f"a page holds 1 to {MAX_PAGE_RECORDS} records")
+        token = _decode_continuation(partition, continuation) if continuation is not None else None
         try:
-            entities = self._table_clients[table].query_entities(
-                query, parameters=parameters, results_per_page=limit + 1
+            pages = (
+                self._table_clients[table]
+                .query_entities("PartitionKey eq @pk", parameters={"pk": partition}, results_per_page=limit)
+                .by_page(continuation_token=token)
             )
-            records = [_record(e) for e in itertools.islice(entities, limit + 1)]
+            records = [_record(e) for e in next(pages)]
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
-        return records[:limit], len(records) > limit
+        return records, _encode_continuation(partition, pages.continuation_token)
 
     def delete(self, table: str, partition: str, row: str) -> None:
         """Delete a record if it is there."""

@@ -15,6 +15,7 @@ from typing import BinaryIO
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from shared import untrusted
 from shared.distributions import (
     FILETYPE_EXTENSIONS,
     SDIST,
@@ -110,7 +111,7 @@ def _check_metadata_fields(form: Mapping[str, Sequence[str]]) -> tuple[str, Vers
         ) from None
     raw_version = _field(form, "version")
     try:
-        version = Version(raw_version or "")
+        version = untrusted.version(raw_version or "")
     except InvalidVersion:
         raise UploadRejected(
             f"'{raw_version or ''}' is an invalid value for Version. Error: Start and end with a letter or "

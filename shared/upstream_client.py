@@ -30,7 +30,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from shared import settings
+from shared import settings, untrusted
 from shared.errors import BadGateway
 from shared.upstream_pages import ACCEPT, ProjectPage, absent_page, parse_project_page
 from shared.upstreams import FEED, BasicCredential, Upstream
@@ -137,8 +137,7 @@ class Download:
         self.url = url  # the final URL, after redirects
         self.max_bytes = max_bytes
         self._deadline = deadline
-        length = response.headers.get("Content-Length")
-        self.length: int | None = int(length) if length and length.isdigit() else None
+        self.length = untrusted.whole_number(response.headers.get("Content-Length"))
         if self.length is not None and self.length > max_bytes:
             raise ResponseTooLarge(
                 f"{display_url(url)} is {self.length} bytes; Feedhouse takes at most {max_bytes}."
@@ -403,9 +402,9 @@ class UpstreamClient:
         *,
         decode: bool = True,
     ) -> bytes:
-        length = response.headers.get("Content-Length")
+        length = untrusted.whole_number(response.headers.get("Content-Length"))
         encoded = (response.headers.get("Content-Encoding") or "identity").lower() != "identity"
-        if length and length.isdigit() and not encoded and int(length) > limit:
+        if length is not None and not encoded and length > limit:
             raise ResponseTooLarge(
                 f"{display_url(url)} is {length} bytes; Feedhouse takes at most {limit} from upstreams."
             )

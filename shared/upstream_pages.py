@@ -24,8 +24,9 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
+from shared import untrusted
 from shared.distributions import parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
 from shared.names import validate_filename
@@ -262,7 +263,7 @@ def _upload_time(value: Any) -> str | None:
 def _sorted_versions(versions: Iterable[str]) -> tuple[str, ...]:
     def key(version: str) -> tuple[int, Any]:
         try:
-            return (0, Version(version))
+            return (0, untrusted.version(version))
         except InvalidVersion:
             return (1, version)
 
@@ -305,10 +306,10 @@ def _check_file_count(count: int) -> None:
 def _check_api_version(value: Any) -> None:
     if not isinstance(value, str):
         raise MalformedPage("The upstream page has no valid api-version.")
-    major = value.split(".", 1)[0]
-    if not major.isdigit():
+    major = untrusted.whole_number(value.split(".", 1)[0])
+    if major is None:
         raise MalformedPage("The upstream page has no valid api-version.")
-    if int(major) != SUPPORTED_MAJOR_VERSION:
+    if major != SUPPORTED_MAJOR_VERSION:
         raise MalformedPage(
             f"The upstream speaks version {value[:16]} of the simple API; Feedhouse reads version 1."
         )
@@ -453,15 +454,9 @@ def _html_file(anchor: Mapping[str, str | None], base_url: str, project: str) ->
         requires_python=_requires_python(anchor.get("data-requires-python")),
         yanked=(yanked_reason[:_MAX_TEXT_LENGTH] if yanked_reason else True) if yanked_attribute else False,
         core_metadata=_html_core_metadata(metadata),
-        size=_size(_int_or_none(anchor.get("data-size"))),
+        size=_size(untrusted.whole_number(anchor.get("data-size"))),
         upload_time=_upload_time(anchor.get("data-upload-time")),
     )
-
-
-def _int_or_none(value: str | None) -> int | None:
-    if value is None or not value.isdigit() or len(value) > 19:
-        return None
-    return int(value)
 
 
 def parse_html_page(body: bytes, page_url: str, project: str, charset: str = "utf-8") -> ProjectPage:

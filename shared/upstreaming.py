@@ -40,9 +40,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
-from shared import auth, feeds, packages
+from shared import auth, feeds, packages, untrusted
 from shared.auth import Permission, Principal
 from shared.errors import BadGateway, BadRequest
 from shared.feeds import Feed
@@ -195,7 +195,7 @@ class ProjectView:
 def _sorted_versions(versions: Any) -> list[str]:
     def key(version: str) -> tuple[int, Any]:
         try:
-            return (0, Version(version))
+            return (0, untrusted.version(version))
         except InvalidVersion:
             return (1, version)
 

@@ -1,13 +1,19 @@
 """The package API at handler level: listing, yanking, deleting, the recycle bin and file-name reuse."""
 
+import base64
+import json
 import re
+import secrets
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from functions import packages_api as api
 from functions.files import download
 from functions.simple import project_detail
-from shared.storage import BLOB_CONTAINER
+from shared import feeds
+from shared.packages import files_partition
+from shared.storage import BLOB_CONTAINER, PROJECTS_TABLE
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_sdist, publish_wheel
@@ -84,11 +90,105 @@ def test_package_list_is_paged_with_a_continuation_token(feed_name):
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": "0"}, {"limit": "x"}, {"limit": "5000"}, {"continuation": "%%%"}]
+    "params", [{"limit": "0"}, {"limit": "x"}, {"limit": "5000"}, {"limit": ""}, {"continuation": "%%%"}]
 )
 def test_bad_paging_parameters_are_400(feed_name, params):
     response = call(api.packages_collection, "GET", path(feed_name), params=params, feed=feed_name)
     assert response.status_code == 400
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data if isinstance(data, bytes) else json.dumps(data).encode()).decode()
+
+
+def add_projects(app_env, feed, count):
+    """``count`` project rows in the feed's index, written directly (100 to a transaction)."""
+    from azure.data.tables import TableClient
+
+    connection = app_env["FEEDHOUSE_STORAGE_CONNECTION_STRING"]
+    client = TableClient.from_connection_string(connection, PROJECTS_TABLE)
+    names = [f"p{i:04d}" for i in range(count)]
+    for start in range(0, count, 100):
+        rows = [{"PartitionKey": feed.lower(), "RowKey": n, "Name": n} for n in names[start : start + 100]]
+        client.submit_transaction([("create", row) for row in rows])
+    return names
+
+
+def page(feed, **params):
+    response = call(api.packages_collection, "GET", path(feed), params=params, feed=feed)
+    assert response.status_code == 200, response.get_body()
+    return json_of(response)
+
+
+def test_malformed_continuation_tokens_are_400(app_env, feed_name, storage):
+    add_projects(app_env, feed_name, 3)
+    other = "t-" + secrets.token_hex(6)
+    feeds.create_feed(storage, feeds.parse_new_feed({"name": other}))
+    add_projects(app_env, other, 3)
+    real = page(feed_name, limit="1")["continuation"]
+    from_other_feed = page(other, limit="1")["continuation"]
+    (partition, next_partition, next_row) = json.loads(base64.urlsafe_b64decode(real + "=="))
+    malformed = {
+        "empty": "",
+        "not base64": "%%%",
+        "base64 of bytes": b64(b"\xff\xfe\x00garbage"),
+        "base64 of text": b64(b"p0001"),  # what a token used to be: the last name of the page
+        "a JSON object": b64({"PartitionKey": next_partition, "RowKey": next_row}),
+        "a JSON string": b64("p0001"),
+        "numbers": b64([1, 2, 3]),
+        "too short": b64([partition, next_partition]),
+        "too long": b64([partition, next_partition, next_row, "x"]),
+        "empty keys": b64([partition, "", ""]),
+        "no partition": b64(["", next_partition, next_row]),
+        "another feed's": from_other_feed,
+        "another partition's": b64([other.lower(), next_partition, next_row]),
+        "cut short": real[:-4],
+        "deeply nested": b64(b"[" * 5000),
+        "huge": "A" * 100_000,
+    }
+    for label, token in malformed.items():
+        response = call(
+            api.packages_collection, "GET", path(feed_name), params={"continuation": token}, feed=feed_name
+        )
+        assert response.status_code == 400, label
+        assert json_of(response)["error"] == "invalid_continuation", label
+    assert [p["name"] for p in page(feed_name, limit="1", continuation=real)["packages"]] == ["p0001"]
+
+
+class RecordingTableClient:
+    """A table client that records the URL of every query request it sends."""
+
+    def __init__(self, client):
+        self._client = client
+        self.queries = []
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def query_entities(self, *args, **kwargs):
+        return self._client.query_entities(
+            *args, raw_request_hook=lambda r: self.queries.append(r.http_request.url), **kwargs
+        )
+
+
+def test_one_page_is_one_storage_request_of_at_most_1000(app_env, feed_name, storage, monkeypatch):
+    names = add_projects(app_env, feed_name, 1005)
+    recorder = RecordingTableClient(storage._table_clients[PROJECTS_TABLE])
+    monkeypatch.setitem(storage._table_clients, PROJECTS_TABLE, recorder)
+
+    first = page(feed_name, limit="1000")
+    assert len(recorder.queries) == 1
+    assert parse_qs(urlsplit(recorder.queries[0]).query)["$top"] == ["1000"]
+    assert [p["name"] for p in first["packages"]] == names[:1000] and first["continuation"]
+
+    second = page(feed_name, limit="1000", continuation=first["continuation"])
+    assert len(recorder.queries) == 2
+    assert parse_qs(urlsplit(recorder.queries[1]).query)["$top"] == ["1000"]
+    assert [p["name"] for p in second["packages"]] == names[1000:]
+    assert second["continuation"] is None and "next" not in second
+
+    page(feed_name)  # the default page size
+    assert parse_qs(urlsplit(recorder.queries[2]).query)["$top"] == ["100"]
 
 
 # Yanking -------------------------------------------------------------------------------------------
@@ -307,3 +407,53 @@ def test_deleting_what_is_not_there_is_404(demo):
         call(api.file_item, "DELETE", "/x", feed=feed, project="demo", filename="nope.whl").status_code == 404
     )
     assert call(api.purge, "DELETE", "/x", feed=feed, project="demo", version="1.0").status_code == 404
+
+
+def test_a_version_with_hundreds_of_long_file_names_is_deleted_listed_restored_and_purged(app_env, feed_name):
+    """Table Storage takes at most 64 KiB in one property (32K characters): the bin must not write a
+    version's file list into one."""
+    from azure.data.tables import TableClient
+
+    feed = feed_name.lower()
+    platforms = ".".join(f"manylinux_2_{n}_x86_64" for n in range(5, 15))
+    names = sorted(f"demo-1.0-{i}-py3-none-{platforms}.whl" for i in range(400))
+    assert all(200 < len(name) < 255 for name in names)
+    client = TableClient.from_connection_string(app_env["FEEDHOUSE_STORAGE_CONNECTION_STRING"], "files")
+    rows = [
+        {
+            "PartitionKey": files_partition(feed, "demo"),
+            "RowKey": name,
+            "Project": "demo",
+            "Version": "1.0",
+            "Filetype": "bdist_wheel",
+            "Size": 1,
+            "Sha256": "ab" * 32,
+            "Blake2b256": "cd" * 32,
+            "Uploaded": "2024-01-01T00:00:00.000000Z",
+            "Uploader": "admin",
+            "Blob": f"{feed}/demo/{'ab' * 32}/{name}",
+            "State": "active",
+        }
+        for name in names
+    ]
+    for start in range(0, len(rows), 100):
+        client.submit_transaction([("create", row) for row in rows[start : start + 100]])
+    publish_wheel(feed_name, "demo", "2.0")
+
+    deleted = delete_version(feed_name, "1.0")
+    assert deleted.status_code == 200, deleted.get_body()
+    assert sorted(json_of(deleted)["deleted"]) == names
+    (entry,) = bin_of(feed_name)
+    assert sorted(f["filename"] for f in entry["files"]) == names
+
+    restored = call(api.restore, "POST", "/x", feed=feed_name, project="demo", version="1.0")
+    assert restored.status_code == 200, restored.get_body()
+    assert sorted(json_of(restored)["restored"]) == names
+    assert bin_of(feed_name) == []
+    assert versions_on_page(feed_name)["versions"] == ["1.0", "2.0"]
+
+    assert delete_version(feed_name, "1.0").status_code == 200
+    purged = call(api.purge, "DELETE", "/x", feed=feed_name, project="demo", version="1.0")
+    assert purged.status_code == 200, purged.get_body()
+    assert sorted(json_of(purged)["purged"]) == names
+    assert bin_of(feed_name) == []

@@ -80,3 +80,19 @@ def test_backfill_reads_wheels_that_uploads_would_now_refuse(storage, feed_name)
     report = backfill_metadata(storage, feed_names=[feed_name])
     assert report.backfilled == [f"{feed_name}/{filename}"]
     assert page(feed_name, "norecord")[filename]["core-metadata"]
+
+
+def test_metadata_naming_a_version_too_long_for_int_is_kept_but_not_served(storage, feed_name):
+    """A stored file (say, saved from an upstream) whose METADATA names a version of 5,000 digits."""
+    feed = feed_name.lower()
+    wheel, _ = publish_wheel(feed_name, "old", "1.0")
+    make_legacy(storage, feed, "old", wheel)
+    metadata = f"Metadata-Version: 2.1\nName: old\nVersion: {'1' * 5000}\n\n"
+    _, data = make_wheel("old", "1.0", metadata=metadata)
+    record = storage.get(FILES_TABLE, files_partition(feed, "old"), wheel)
+    blob = f"{feed}/old/huge-version/{wheel}"
+    storage.create_blob(blob, io.BytesIO(data), length=len(data), content_type="application/zip")
+    storage.replace(FILES_TABLE, {**record, "Blob": blob})
+    report = backfill_metadata(storage, feed_names=[feed])
+    assert (report.backfilled, report.skipped) == ([f"{feed}/{wheel}"], [])
+    assert page(feed, "old")[wheel]["core-metadata"] is False

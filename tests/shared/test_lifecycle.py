@@ -7,7 +7,8 @@ import pytest
 from shared import lifecycle
 from shared.packages import PURGED, files_partition, read_project
 from shared.storage import FILES_TABLE, RECYCLE_BIN_TABLE, RecordChanged
-from tests.support.publish import publish_sdist, publish_wheel
+from tests.support.dists import make_wheel
+from tests.support.publish import publish, publish_sdist, publish_wheel
 
 NOW = datetime.now(UTC)
 RETENTION = timedelta(days=30)
@@ -77,19 +78,41 @@ def test_a_delete_cut_short_leaves_nothing_behind(storage, feed_name):
     wheel, _ = publish_wheel(feed_name, "binned", "3.0")
     # The bin entry is written first; say the process died before the row changed.
     storage.insert(
-        RECYCLE_BIN_TABLE,
-        {
-            "PartitionKey": feed,
-            "RowKey": "binned:3",
-            "Project": "binned",
-            "Version": "3.0",
-            "Files": f'[{{"filename": "{wheel}", "deleted_at": "2020-01-01T00:00:00Z", "deleted_by": "x"}}]',
-        },
+        RECYCLE_BIN_TABLE, {"PartitionKey": feed, "RowKey": "binned:3", "Project": "binned", "Version": "3.0"}
     )
     lifecycle.purge_expired(storage, now=NOW, retention=RETENTION)
     assert rows(storage, feed)[wheel].state == "active"
     assert blob_exists(storage, rows(storage, feed)[wheel].blob)
     assert lifecycle.list_recycle_bin(storage, feed) == []
+
+
+def test_a_purge_keeps_the_entry_of_a_version_deleted_from_meanwhile(storage, feed_name, monkeypatch):
+    """The purge read the rows, found the last binned file of the version due, and meanwhile another
+    file of the version was deleted: the entry must stay, or that file would never be listed or
+    purged."""
+    feed = feed_name.lower()
+    first, data = make_wheel("binned", "4.0")
+    second = first.replace("py3-none-any", "py311-none-any")
+    for filename, pyversion in ((first, "py3"), (second, "py311")):
+        assert publish(feed_name, filename, data, "binned", "4.0", pyversion=pyversion).status_code == 200
+    lifecycle.delete_file(storage, feed, "binned", first, by="alice", now=NOW)
+
+    read = lifecycle.read_project
+    interleaved = []
+
+    def read_then_delete_the_other(storage, feed_key, project):
+        records = read(storage, feed_key, project)
+        if feed_key == feed and not interleaved:  # the purge visits every feed
+            interleaved.append(second)
+            lifecycle.delete_file(storage, feed, "binned", second, by="bob", now=NOW)
+        return records
+
+    monkeypatch.setattr(lifecycle, "read_project", read_then_delete_the_other)
+    purged = lifecycle.purge_expired(storage, now=NOW + RETENTION, retention=RETENTION)
+    assert [p.filename for p in purged if p.feed.lower() == feed] == [first]
+    monkeypatch.undo()
+    (entry,) = lifecycle.list_recycle_bin(storage, feed)
+    assert [f.filename for f in entry.files] == [second]
 
 
 def test_restore_then_delete_again_restarts_the_clock(storage, binned):

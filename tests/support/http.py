@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import azure.functions as func
 
@@ -24,14 +25,17 @@ def request(
     params: dict[str, str] | None = None,
 ) -> func.HttpRequest:
     headers = dict(headers or {})
+    params = params or {}
     if json_body is not None:
         body = json.dumps(json_body).encode()
         headers.setdefault("Content-Type", "application/json")
+    query = f"?{urlencode(params)}" if params else ""
     return func.HttpRequest(
         method,
-        "http://localhost:7071" + path,
+        "http://localhost:7071" + path + query,
         headers=headers,
-        params=params or {},
+        # As the host hands them over: the URL keeps empty parameters, ``params`` drops them.
+        params={key: value for key, value in params.items() if value},
         route_params=route_params or {},
         body=body,
     )
