@@ -1,9 +1,10 @@
 """A local host for the app's HTTP triggers, because Azure Functions Core Tools can't be installed here.
 
-It routes the way the Functions host does (ASP.NET route templates, host.json ``routePrefix``) and
-converts requests and responses the way the Python worker does, so code that works here should work
-in Azure. It is for development and tests only: nothing under ``functions/`` or ``shared/`` may
-import it. Auth levels and function keys are not emulated; Feedhouse does its own auth.
+It routes the way the Functions host does (ASP.NET route templates, host.json ``routePrefix``, routes
+tried in the order of their functions' names) and converts requests and responses the way the Python
+worker does, so code that works here should work in Azure. It is for development and tests only:
+nothing under ``functions/`` or ``shared/`` may import it. Auth levels and function keys are not
+emulated; Feedhouse does its own auth.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 log = logging.getLogger(__name__)
 
-_LITERAL, _CONSTRAINED, _PARAMETER, _OPTIONAL, _CATCH_ALL = range(5)  # ASP.NET route precedence order
+_LITERAL, _PARAMETER, _OPTIONAL, _CATCH_ALL = range(4)  # segment kinds
 
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
@@ -131,8 +132,19 @@ def _parse_segment(segment: str, template: str) -> _Segment:
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise ValueError(f"route {template!r}: bad parameter name {name!r}")
     checks = tuple(_constraint(c) for c in constraints)
-    kind = _OPTIONAL if optional or default is not None else _CONSTRAINED if checks else _PARAMETER
+    kind = _OPTIONAL if optional or default is not None else _PARAMETER
     return _Segment(kind, name, checks, default)
+
+
+def _may_share_a_value(a: _Segment | None, b: _Segment | None) -> bool:
+    if a is None or b is None:  # a catch-all takes anything
+        return True
+    if a.kind == _LITERAL and b.kind == _LITERAL:
+        return a.text == b.text
+    if a.kind == _LITERAL or b.kind == _LITERAL:
+        literal, parameter = (a, b) if a.kind == _LITERAL else (b, a)
+        return parameter.accepts(literal.text)
+    return True
 
 
 class RouteTemplate:
@@ -154,10 +166,33 @@ class RouteTemplate:
             if seg.kind == _OPTIONAL and any(s.kind not in (_OPTIONAL, _CATCH_ALL) for s in rest):
                 raise ValueError(f"route {template!r}: only optional segments may follow {{{seg.text}?}}")
 
-    @property
-    def precedence(self) -> tuple[tuple[int, ...], str]:
-        """Sort key: more specific routes first, segment by segment, then by template text."""
-        return tuple(s.kind for s in self.segments), self.template.lower()
+    def overlaps(self, other: RouteTemplate) -> bool:
+        """Whether some path could match both templates: for checking that an app's routes don't
+        compete, since which one the host picks depends only on function names.
+
+        Conservative: two parameters are taken to overlap whatever their constraints.
+        """
+        longest = max(len(self.segments), len(other.segments))
+        # A path one segment longer than both templates stands for all longer ones: only catch-alls
+        # take those.
+        return any(
+            self._takes(count)
+            and other._takes(count)
+            and all(_may_share_a_value(self._segment_at(i), other._segment_at(i)) for i in range(count))
+            for count in range(longest + 2)
+        )
+
+    def _takes(self, count: int) -> bool:
+        """Whether paths of ``count`` segments can match, by their number alone."""
+        required = sum(s.kind in (_LITERAL, _PARAMETER) for s in self.segments)
+        catch_all = any(s.kind == _CATCH_ALL for s in self.segments)
+        return required <= count and (catch_all or count <= len(self.segments))
+
+    def _segment_at(self, index: int) -> _Segment | None:
+        """The segment that takes the path's ``index``-th segment; None where a catch-all does."""
+        if index < len(self.segments) and self.segments[index].kind != _CATCH_ALL:
+            return self.segments[index]
+        return None
 
     def match(self, raw_path: str) -> dict[str, str] | None:
         """Route values for a raw (still percent-encoded) request path, or None if it doesn't match."""
@@ -259,6 +294,13 @@ def _raw_target(environ: dict[str, Any]) -> tuple[str, str]:
     return path, query
 
 
+def _same_route(a: _Route, b: _Route) -> bool:
+    """What ScriptHost.HttpRoutesConflict calls a conflict: the same template text and a shared method."""
+    if a.template.template.strip("/").lower() != b.template.template.strip("/").lower():
+        return False
+    return a.methods is None or b.methods is None or bool(a.methods & b.methods)
+
+
 def _plain(status: int, text: str) -> Response:
     return Response(text, status=status, content_type="text/plain; charset=utf-8")
 
@@ -284,7 +326,24 @@ class LocalFunctionsHost:
                     function.get_user_function(),
                 )
             )
-        self.routes: list[_Route] = sorted(routes, key=lambda r: r.template.precedence)
+        # The Functions host tries routes in the order of their functions' names, compared ordinal and
+        # case-insensitively, and takes the first whose template and methods match: no ASP.NET
+        # precedence, no registration order. FunctionMetadataManager.LoadFunctionMetadata sorts by
+        # name (StringComparer.OrdinalIgnoreCase), WebScriptHostHttpRoutesManager maps routes in that
+        # order, and WebJobsRouteBuilder.Build adds them unsorted to a RouteCollection, which tries
+        # them in turn; methods are a route constraint, so a method mismatch falls through
+        # (azure-functions-host 4.x, azure-webjobs-sdk-extensions; host#9876 and #6062 show it, and
+        # azure-webjobs-sdk-extensions PR #842, which would sort by precedence, was never merged).
+        # Ordinal upper-casing puts "_" after letters, as .NET does.
+        self.routes: list[_Route] = sorted(routes, key=lambda r: r.function_name.upper())
+        for i, route in enumerate(self.routes):
+            for earlier in self.routes[:i]:
+                if _same_route(earlier, route):
+                    # ScriptHost.ValidateFunction refuses to load such a function: fail as loudly here.
+                    raise ValueError(
+                        f"function {route.function_name!r}: the route {route.template.template!r} "
+                        f"conflicts with the route defined by function {earlier.function_name!r}"
+                    )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         return self._respond(environ)(environ, start_response)

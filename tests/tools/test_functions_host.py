@@ -36,8 +36,6 @@ def _echo(name: str, req: func.HttpRequest) -> func.HttpResponse:
 def make_app() -> func.FunctionApp:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-    # The parameter route is registered before the literal one it competes with, so only
-    # precedence sorting can make the literal win.
     @app.route(route="{feed}/simple/{project}", methods=["GET"])
     def simple_project(req: func.HttpRequest) -> func.HttpResponse:
         return _echo("simple_project", req)
@@ -62,13 +60,32 @@ def make_app() -> func.FunctionApp:
             )
         return func.HttpResponse(b"x" * 1234, mimetype="application/octet-stream")
 
-    @app.route(route="items/{name}", methods=["GET"])
-    def item_by_name(req: func.HttpRequest) -> func.HttpResponse:
-        return _echo("item_by_name", req)
-
+    # Competing routes whose names order them unlike registration order and ASP.NET precedence
+    # (a constrained parameter first) would: the Functions host tries them by name.
     @app.route(route="items/{id:int}", methods=["GET"])
     def item_by_id(req: func.HttpRequest) -> func.HttpResponse:
         return _echo("item_by_id", req)
+
+    @app.route(route="items/{name}", methods=["GET"])
+    def an_item_by_name(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("an_item_by_name", req)
+
+    # Compared as .NET's OrdinalIgnoreCase does, upper-cased: "_" sorts after letters.
+    @app.route(route="order/{first}", methods=["GET"])
+    def take_b(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("take_b", req)
+
+    @app.route(route="order/{second}", methods=["GET"])
+    def takeb(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("takeb", req)
+
+    @app.route(route="cases/{first}", methods=["GET"])
+    def Zed(req: func.HttpRequest) -> func.HttpResponse:  # a capital: names compare case-blind
+        return _echo("Zed", req)
+
+    @app.route(route="cases/{second}", methods=["GET"])
+    def alpha(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("alpha", req)
 
     @app.route(route="static/{*path}")  # methods=None: every method
     def static(req: func.HttpRequest) -> func.HttpResponse:
@@ -147,21 +164,58 @@ def test_request_carries_full_url_route_params_query_headers_and_body(client: Cl
     )
 
 
-def test_literal_segment_beats_parameter_and_matches_case_insensitively(client: Client) -> None:
+def test_literals_match_case_insensitively(client: Client) -> None:
     assert client.get("/mirror/simple/x").json["handler"] == "mirror_project"
     assert client.get("/MIRROR/Simple/x").json["handler"] == "mirror_project"
     other = client.get("/other/SIMPLE/x").json
     assert (other["handler"], other["route_params"]) == ("simple_project", {"feed": "other", "project": "x"})
-    # "api" is a literal in api/feeds/{feed}, the other route's {feed} a parameter.
-    assert client.get("/api/feeds/team").json["handler"] == "feed"
 
 
-def test_constrained_parameter_beats_plain_parameter(client: Client) -> None:
-    assert client.get("/items/42").json["handler"] == "item_by_id"
-    assert client.get("/items/-7").json["route_params"] == {"id": "-7"}
-    assert client.get("/items/abc").json["handler"] == "item_by_name"
-    # Out of Int32 range, as ASP.NET's int constraint.
-    assert client.get("/items/99999999999").json["handler"] == "item_by_name"
+def test_routes_are_tried_in_function_name_order(client: Client) -> None:
+    # Not ASP.NET precedence (the int-constrained route first), not registration order.
+    assert client.get("/items/42").json["handler"] == "an_item_by_name"
+    assert client.get("/order/1").json["handler"] == "takeb"
+    assert client.get("/cases/1").json["handler"] == "alpha"
+    # A route whose constraint or methods don't fit is passed over for the next one.
+    assert client.get("/version/1.x").status_code == 404
+    assert client.delete("/api/feeds/team").json["handler"] == "feed"
+
+
+def test_int_constraint_is_int32() -> None:
+    assert RouteTemplate("items/{id:int}").match("/items/-7") == {"id": "-7"}
+    assert RouteTemplate("items/{id:int}").match("/items/99999999999") is None
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("a/{x}", ["GET"]), ("A/{X}/", ["GET", "POST"])),  # the host compares the text, case-blind
+        (("a/{x}", None), ("a/{x}", ["DELETE"])),  # no methods means all of them
+    ],
+)
+def test_a_route_that_another_function_already_has_is_refused(first, second) -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    for name, (route, methods) in (("one", first), ("two", second)):
+        app.function_name(name)(app.route(route=route, methods=methods)(lambda req: "x"))
+    with pytest.raises(
+        ValueError, match=r"'two': the route .* conflicts with the route defined by function 'one'"
+    ):
+        LocalFunctionsHost(app, ROOT)
+
+
+def test_a_route_shared_for_other_methods_is_not_a_conflict() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="a/{x}", methods=["GET"])
+    def reader(req: func.HttpRequest) -> str:
+        return "read"
+
+    @app.route(route="a/{x}", methods=["PUT"])
+    def writer(req: func.HttpRequest) -> str:
+        return "written"
+
+    client = Client(LocalFunctionsHost(app, ROOT))
+    assert (client.get("/a/1").data, client.put("/a/1").data) == (b"read", b"written")
 
 
 def test_catch_all_keeps_slashes_and_accepts_every_method_when_methods_is_none(client: Client) -> None:
@@ -251,9 +305,9 @@ def test_default_route_prefix_is_api_and_hosts_can_share_an_app(
 ) -> None:
     (tmp_path / "host.json").write_text('{"version": "2.0"}')
     prefixed = Client(LocalFunctionsHost(app, tmp_path))  # a second host on the same app object
-    assert prefixed.get("/api/items/1").json["handler"] == "item_by_id"
+    assert prefixed.get("/api/mirror/simple/x").json["handler"] == "mirror_project"
     assert prefixed.get("/API/api/feeds/team").json["handler"] == "feed"
-    assert prefixed.get("/items/1").status_code == 404
+    assert prefixed.get("/mirror/simple/x").status_code == 404
 
 
 def test_function_name_is_the_default_route(tmp_path: Path) -> None:
@@ -374,3 +428,45 @@ def test_shutdown_closes_the_port_and_kept_alive_connections(app: func.FunctionA
         conn.request("GET", "/plain")
         conn.getresponse().read()
     conn.close()
+
+
+# Overlapping routes: which one the host picks depends only on function names.
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("{feed}/simple", "api/feeds", False),
+        ("{feed}/simple", "api/simple", True),
+        ("api/Feeds/{feed}", "api/feeds/{name}", True),  # literals are case-blind
+        ("{feed}/files/{p}/{f}", "api/feeds/{feed}/packages", False),
+        ("items/{id:int}", "items/new", False),  # the constraint refuses the literal
+        ("items/{id:int}", "items/42", True),
+        ("items/{id:int}", "items/{name:alpha}", True),  # constraints are not compared
+        ("opt/{x?}", "opt", True),
+        ("opt/{x?}", "opt/a/b", False),
+        ("static/{*rest}", "static", True),
+        ("static/{*rest}", "static/a/b/c/d", True),
+        ("static/{*rest}", "other/a", False),
+        ("{*all}", "anything/at/all", True),
+        ("a/b", "a/b/c", False),
+    ],
+)
+def test_route_templates_overlap_when_some_path_matches_both(a: str, b: str, overlap: bool) -> None:
+    assert RouteTemplate(a).overlaps(RouteTemplate(b)) is overlap
+    assert RouteTemplate(b).overlaps(RouteTemplate(a)) is overlap
+
+
+def test_no_two_routes_of_the_app_can_match_the_same_request() -> None:
+    from function_app import app
+
+    routes = LocalFunctionsHost(app, ROOT).routes
+    assert len(routes) > 20
+    competing = [
+        (a.function_name, b.function_name)
+        for i, a in enumerate(routes)
+        for b in routes[i + 1 :]
+        if (a.methods is None or b.methods is None or a.methods & b.methods)
+        and a.template.overlaps(b.template)
+    ]
+    assert competing == []
