@@ -14,7 +14,7 @@ import azure.functions as func
 
 from shared import auth, feeds, settings
 from shared.auth import REALM, Permission, Principal, token_from_authorization
-from shared.errors import BadRequest, FeedhouseError, ServiceUnavailable
+from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
 from shared.storage import Storage, get_storage
 
 logger = logging.getLogger("feedhouse")
@@ -48,11 +48,22 @@ def _internal_error(render: Callable[[FeedhouseError], func.HttpResponse]) -> fu
     return render(ServiceUnavailable("The feed could not answer this request; try again shortly."))
 
 
+def _require_passed_on_body(req: func.HttpRequest) -> None:
+    # The Functions host passes a body on only with a Content-Length (see tools/functions_host.py):
+    # a chunked one arrives empty, and must not be taken for "no body".
+    if not req.get_body() and "chunked" in req.headers.get("Transfer-Encoding", "").lower():
+        raise LengthRequired(
+            "This request's body was sent with Transfer-Encoding: chunked, which Azure Functions does "
+            "not pass on to the app: send it with a Content-Length header."
+        )
+
+
 def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[[Handler], Handler]:
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             try:
+                _require_passed_on_body(req)
                 return handler(req)
             except FeedhouseError as error:
                 return render(error)

@@ -1,10 +1,10 @@
 """A local host for the app's HTTP triggers, because Azure Functions Core Tools can't be installed here.
 
 It routes the way the Functions host does (ASP.NET route templates, host.json ``routePrefix``, routes
-tried in the order of their functions' names) and converts requests and responses the way the Python
-worker does, so code that works here should work in Azure. It is for development and tests only:
-nothing under ``functions/`` or ``shared/`` may import it. Auth levels and function keys are not
-emulated; Feedhouse does its own auth.
+tried in the order of their functions' names) and converts requests and responses the way the host and
+the Python worker do (a chunked request body reaches the function empty), so code that works here
+should work in Azure. It is for development and tests only: nothing under ``functions/`` or
+``shared/`` may import it. Auth levels and function keys are not emulated; Feedhouse does its own auth.
 """
 
 from __future__ import annotations
@@ -361,10 +361,14 @@ class LocalFunctionsHost:
             http_request = func.HttpRequest(
                 request.method,
                 f"{request.scheme}://{request.host}{path}" + (f"?{query}" if query else ""),
+                # All headers, Transfer-Encoding included, as the host copies them.
                 headers=dict(request.headers.items()),
                 params=_query_params(query),
                 route_params=values,
-                body=request.get_data(),
+                # The host passes a body on only when the request declares a Content-Length above 0
+                # (GrpcMessageConversionExtensions.ToRpcHttp: `request.ContentLength > 0`), so a
+                # chunked body reaches the function empty (host#4926, python-worker#574).
+                body=request.get_data() if request.content_length else b"",
             )
             try:
                 result = route.user_function(**{route.arg_name: http_request})
@@ -450,8 +454,13 @@ class _KeepAliveHandler(WSGIRequestHandler):
             super().log_error(format, *args)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
-        if environ.get("wsgi.input_terminated"):  # chunked; werkzeug already wrapped the stream
-            return bytes(environ["wsgi.input"].read())
+        if environ.get("wsgi.input_terminated"):
+            # Chunked, and werkzeug wrapped the stream to de-chunk it. The host passes no chunked
+            # body on (see LocalFunctionsHost), so it is only read off the socket, to keep the
+            # connection in step, and dropped.
+            while environ["wsgi.input"].read(64 * 1024):
+                pass
+            return b""
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         if len(body) < length:
@@ -461,11 +470,25 @@ class _KeepAliveHandler(WSGIRequestHandler):
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self.environ = environ = self.make_environ()
+        try:
+            self.environ = environ = self.make_environ()
+        except ValueError:  # urlsplit of an absolute-form target such as "http://[x/"
+            self.send_error(400, "Bad request target")
+            return
+        codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",")]
+        if "HTTP_TRANSFER_ENCODING" in environ and codings[-1] != "chunked":
+            # RFC 9112 6.3: the body's length is then unknown; Kestrel answers 400 and closes too.
+            self.send_error(400, "Transfer-Encoding must end in chunked")
+            return
         try:
             body = self._read_body(environ)
         except ValueError:
             self.send_error(400, "Bad Content-Length")
+            return
+        except (ConnectionError, TimeoutError):
+            raise  # the client went away or stalled: nobody to answer
+        except OSError:  # werkzeug's DechunkedInput on a bad chunk size or terminator, as Kestrel
+            self.send_error(400, "Malformed chunked body")
             return
         # With the whole body read, nothing of this request is left on the socket, whatever the app
         # reads, so the next request on the connection starts clean.

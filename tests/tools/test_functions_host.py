@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
+import io
 import json
 import logging
 import socket
@@ -363,8 +365,8 @@ def test_server_speaks_http_11_with_keep_alive(running) -> None:
         assert first.getheader("Connection") is None
         first.read()
         sock = conn.sock
-        # A body, a HEAD with a Content-Length and no body, and a chunked upload must all leave
-        # the connection in step for the next request.
+        # A body, a HEAD with a Content-Length and no body, and a chunked body (which the host reads
+        # and drops) must all leave the connection in step for the next request.
         conn.request("POST", "/created", body=b"payload")
         assert conn.getresponse().read() == b"payload"
         conn.request("HEAD", "/team/files/pkg/pkg-1.0.tar.gz")
@@ -372,7 +374,7 @@ def test_server_speaks_http_11_with_keep_alive(running) -> None:
         assert head.getheader("Content-Length") == "1234"
         assert head.read() == b""
         conn.request("POST", "/created", body=iter([b"chu", b"nked"]), encode_chunked=True)
-        assert conn.getresponse().read() == b"chunked"
+        assert conn.getresponse().read() == b""
         conn.request("POST", "/nowhere", body=b"unread body")
         assert conn.getresponse().read() == b"Not Found"
         conn.request("GET", "/team/simple/two/")
@@ -428,6 +430,75 @@ def test_shutdown_closes_the_port_and_kept_alive_connections(app: func.FunctionA
         conn.request("GET", "/plain")
         conn.getresponse().read()
     conn.close()
+
+
+# Request bodies: the Functions host passes one on only when it has a Content-Length.
+
+
+def _exchange(port: int, raw: bytes) -> bytes:
+    """Send raw bytes, return everything the server answers until it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        sock.settimeout(2)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+
+def test_a_chunked_body_reaches_the_function_empty_with_its_headers(running) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    try:
+        conn.request(
+            "POST",
+            "/static/echo",
+            body=iter([b'{"a":', b" 1}"]),
+            headers={"X-Test": "kept"},
+            encode_chunked=True,
+        )
+        echoed = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    assert (echoed["handler"], echoed["body"], echoed["x_test"]) == ("static", "", "kept")
+
+
+def test_a_chunked_body_reaches_the_function_empty_in_the_wsgi_app_too(client: Client) -> None:
+    res = client.post(
+        "/static/echo",
+        input_stream=io.BytesIO(b"data"),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # what a server sets for a chunked body
+    )
+    assert res.json["body"] == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"zz\r\nabc\r\n0\r\n\r\n",  # a chunk size that is not hex
+        b"3\r\nabcdef\r\n0\r\n\r\n",  # a chunk longer than its size
+        b"-3\r\nabc\r\n0\r\n\r\n",  # a negative size
+    ],
+)
+def test_a_malformed_chunked_body_is_a_400_then_close(running, body: bytes) -> None:
+    answer = _exchange(
+        running.port, b"POST /created HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    )
+    assert answer.startswith(b"HTTP/1.1 400 Malformed chunked body\r\n")
+    assert b"\r\nConnection: close\r\n" in answer
+
+
+def test_a_transfer_coding_that_does_not_end_in_chunked_is_a_400(running) -> None:
+    answer = _exchange(
+        running.port, b"POST /created HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc"
+    )
+    assert answer.startswith(b"HTTP/1.1 400 Transfer-Encoding must end in chunked\r\n")
+
+
+def test_an_unparsable_request_target_is_a_400(running) -> None:
+    answer = _exchange(running.port, b"GET http://[x/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad request target\r\n")
 
 
 # Overlapping routes: which one the host picks depends only on function names.
