@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 
@@ -18,6 +20,10 @@ from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUna
 from shared.storage import Storage, get_storage
 
 logger = logging.getLogger("feedhouse")
+# The access log: one line per request a handler answered (the handlers' wrapper writes it).
+access_logger = logging.getLogger("feedhouse.access")
+# Who the request's caller turned out to be, once a handler asked, for the access line.
+_caller: ContextVar[Principal | None] = ContextVar("feedhouse_caller", default=None)
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
@@ -58,6 +64,42 @@ def _require_passed_on_body(req: func.HttpRequest) -> None:
         )
 
 
+def _access_logged(handler: Handler) -> Handler:
+    """Log one line for each request: method, path, status, bytes, time, user, user agent.
+
+    Never a secret: no Authorization, no query string (a caller could put a token there), no body.
+    Written by the app, so Azure's logs have it as well as ``make run``'s. A handler that raises is
+    logged as the 500 the host then sends.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        started = time.perf_counter()
+        caller_set = _caller.set(None)
+        response = None
+        try:
+            response = handler(req)
+            return response
+        finally:
+            principal = _caller.get()
+            _caller.reset(caller_set)
+            agent = req.headers.get("User-Agent")
+            access_logger.info(
+                "%s %s %d %dB %dms user=%s%s agent=%s",
+                req.method,
+                # Quoted, as the user agent, so that nothing a client sends can break the line.
+                quote(request_path(req), safe="/%:@!$&'()*+,;=-._~"),
+                response.status_code if response is not None else 500,
+                len(response.get_body() or b"") if response is not None else 0,
+                round((time.perf_counter() - started) * 1000),
+                principal.name if principal is not None and principal.authenticated else "-",
+                f" token={principal.token.id}" if principal is not None and principal.token else "",
+                json.dumps(agent) if agent else "-",
+            )
+
+    return wrapper
+
+
 def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[[Handler], Handler]:
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -74,7 +116,7 @@ def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[
                 logger.exception("Unhandled error in %s %s", req.method, urlsplit(req.url).path)
                 raise
 
-        return wrapper
+        return _access_logged(wrapper)
 
     return decorator
 
@@ -91,7 +133,9 @@ def caller_token(req: func.HttpRequest) -> str | None:
 
 def caller(req: func.HttpRequest) -> Principal:
     """Who sent ``req``: ANONYMOUS without credentials; Unauthorized for credentials that are not live."""
-    return auth.authenticate(get_storage(), caller_token(req), settings.load().admin_token)
+    principal = auth.authenticate(get_storage(), caller_token(req), settings.load().admin_token)
+    _caller.set(principal)
+    return principal
 
 
 def authorize(req: func.HttpRequest, permission: Permission) -> Principal:

@@ -301,6 +301,11 @@ def _same_route(a: _Route, b: _Route) -> bool:
     return a.methods is None or b.methods is None or bool(a.methods & b.methods)
 
 
+# Set in the WSGI environ when a function answers the request, so the server leaves the access line
+# to the app and logs only what the host answered itself.
+_FUNCTION_KEY = "functions_host.function"
+
+
 def _plain(status: int, text: str) -> Response:
     return Response(text, status=status, content_type="text/plain; charset=utf-8")
 
@@ -358,6 +363,7 @@ class LocalFunctionsHost:
             values = route.template.match(path)
             if values is None:
                 continue
+            environ[_FUNCTION_KEY] = route.function_name
             http_request = func.HttpRequest(
                 request.method,
                 f"{request.scheme}://{request.host}{path}" + (f"?{query}" if query else ""),
@@ -444,13 +450,27 @@ class _KeepAliveHandler(WSGIRequestHandler):
             with self.state.lock:
                 self.state.connections.discard(self.connection)
 
+    def handle_one_request(self) -> None:
+        self.environ: dict[str, Any] = {}  # this request's, once run_wsgi has made it
+        super().handle_one_request()
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # Not werkzeug's line: it colours every status but 200, 3xx and 4xx like an error, even in files.
-        if self.state.access_log:
-            self.log("info", '"%s" %s', self.requestline.translate(self._control_char_table), code)
+        # A function writes its own access line (functions/http.py), so Azure's logs have it too; the
+        # host logs only what it answered itself (no route, a malformed request). Method and path
+        # only: a query string could carry a secret. Not werkzeug's line either: it colours every
+        # status but 200, 3xx and 4xx like an error, even in files.
+        if self.state.access_log and _FUNCTION_KEY not in self.environ:
+            path = _raw_target(self.environ)[0] if self.environ else "-"
+            method = self.command or "-"
+            log.info(
+                "%s %s %s (answered by the host)", method, path.translate(self._control_char_table), code
+            )
 
     def log_error(self, format: str, *args: Any) -> None:
-        if not format.startswith("Request timed out"):  # an idle keep-alive connection expiring
+        # Not an idle keep-alive connection expiring; and not send_error's "code 400, message
+        # Bad request syntax ('<request line>')", which would log a query string: log_request has
+        # the status.
+        if not format.startswith(("Request timed out", "code ")):
             super().log_error(format, *args)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:

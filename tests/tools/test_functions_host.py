@@ -501,6 +501,32 @@ def test_an_unparsable_request_target_is_a_400(running) -> None:
     assert answer.startswith(b"HTTP/1.1 400 Bad request target\r\n")
 
 
+def test_the_host_logs_only_what_no_function_answered_and_never_a_query(
+    app: func.FunctionApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        serve(app, root=ROOT, access_log=True) as host,
+        caplog.at_level(logging.INFO, "tools.functions_host"),
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+        try:
+            for path in ("/plain?token=fhpat_x_plain", "/nope?token=fhpat_x_nope"):
+                conn.request("GET", path)
+                conn.getresponse().read()
+        finally:
+            conn.close()
+        _exchange(host.port, b"GET http://u:fhpat_x_userinfo@x/gone HTTP/1.1\r\nHost: x\r\n\r\n")
+        _exchange(host.port, b"GET /x?token=fhpat_x_bad HTTP/1.1 trailing\r\n\r\n")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tools.functions_host"]
+    # A function's request is left to the app's own access line (functions/http.py).
+    assert lines == [
+        "GET /nope 404 (answered by the host)",
+        "GET /gone 404 (answered by the host)",
+        "- - 400 (answered by the host)",
+    ]
+    assert "fhpat_" not in caplog.text
+
+
 # Overlapping routes: which one the host picks depends only on function names.
 
 
