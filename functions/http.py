@@ -5,19 +5,25 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import azure.functions as func
 
 from shared import auth, feeds, settings
 from shared.auth import REALM, Permission, Principal, token_from_authorization
-from shared.errors import BadRequest, FeedhouseError, ServiceUnavailable
+from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
 from shared.storage import Storage, get_storage
 
 logger = logging.getLogger("feedhouse")
+# The access log: one line per request a handler answered (the handlers' wrapper writes it).
+access_logger = logging.getLogger("feedhouse.access")
+# Who the request's caller turned out to be, once a handler asked, for the access line.
+_caller: ContextVar[Principal | None] = ContextVar("feedhouse_caller", default=None)
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
@@ -48,11 +54,58 @@ def _internal_error(render: Callable[[FeedhouseError], func.HttpResponse]) -> fu
     return render(ServiceUnavailable("The feed could not answer this request; try again shortly."))
 
 
+def _require_passed_on_body(req: func.HttpRequest) -> None:
+    # The Functions host passes a body on only with a Content-Length (see tools/functions_host.py):
+    # a chunked one arrives empty, and must not be taken for "no body".
+    if not req.get_body() and "chunked" in req.headers.get("Transfer-Encoding", "").lower():
+        raise LengthRequired(
+            "This request's body was sent with Transfer-Encoding: chunked, which Azure Functions does "
+            "not pass on to the app: send it with a Content-Length header."
+        )
+
+
+def _access_logged(handler: Handler) -> Handler:
+    """Log one line for each request: method, path, status, bytes, time, user, user agent.
+
+    Never a secret: no Authorization, no query string (a caller could put a token there), no body.
+    Written by the app, so Azure's logs have it as well as ``make run``'s. A handler that raises is
+    logged as the 500 the host then sends.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        started = time.perf_counter()
+        caller_set = _caller.set(None)
+        response = None
+        try:
+            response = handler(req)
+            return response
+        finally:
+            principal = _caller.get()
+            _caller.reset(caller_set)
+            agent = req.headers.get("User-Agent")
+            access_logger.info(
+                "%s %s %d %dB %dms user=%s%s agent=%s",
+                req.method,
+                # Quoted, as the user agent, so that nothing a client sends can break the line.
+                quote(request_path(req), safe="/%:@!$&'()*+,;=-._~"),
+                response.status_code if response is not None else 500,
+                len(response.get_body() or b"") if response is not None else 0,
+                round((time.perf_counter() - started) * 1000),
+                principal.name if principal is not None and principal.authenticated else "-",
+                f" token={principal.token.id}" if principal is not None and principal.token else "",
+                json.dumps(agent) if agent else "-",
+            )
+
+    return wrapper
+
+
 def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[[Handler], Handler]:
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             try:
+                _require_passed_on_body(req)
                 return handler(req)
             except FeedhouseError as error:
                 return render(error)
@@ -63,7 +116,7 @@ def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[
                 logger.exception("Unhandled error in %s %s", req.method, urlsplit(req.url).path)
                 raise
 
-        return wrapper
+        return _access_logged(wrapper)
 
     return decorator
 
@@ -80,7 +133,9 @@ def caller_token(req: func.HttpRequest) -> str | None:
 
 def caller(req: func.HttpRequest) -> Principal:
     """Who sent ``req``: ANONYMOUS without credentials; Unauthorized for credentials that are not live."""
-    return auth.authenticate(get_storage(), caller_token(req), settings.load().admin_token)
+    principal = auth.authenticate(get_storage(), caller_token(req), settings.load().admin_token)
+    _caller.set(principal)
+    return principal
 
 
 def authorize(req: func.HttpRequest, permission: Permission) -> Principal:

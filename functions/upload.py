@@ -21,12 +21,13 @@ _FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 @bp.route(route="{feed}/upload", methods=["POST"])
+@text_errors
 def upload(req: func.HttpRequest) -> func.HttpResponse:
     return handle_upload(req)
 
 
-@text_errors
 def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
+    """The upload, for handlers already wrapped in ``text_errors`` (one access line a request)."""
     config = settings.load()
     access = feed_access(req, Permission.PUBLISH)
     feed = access.feed

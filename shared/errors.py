@@ -43,6 +43,11 @@ class Gone(FeedhouseError):
     code = "gone"
 
 
+class LengthRequired(FeedhouseError):
+    status = 411
+    code = "length_required"
+
+
 class PayloadTooLarge(FeedhouseError):
     status = 413
     code = "payload_too_large"

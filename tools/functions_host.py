@@ -1,9 +1,10 @@
 """A local host for the app's HTTP triggers, because Azure Functions Core Tools can't be installed here.
 
-It routes the way the Functions host does (ASP.NET route templates, host.json ``routePrefix``) and
-converts requests and responses the way the Python worker does, so code that works here should work
-in Azure. It is for development and tests only: nothing under ``functions/`` or ``shared/`` may
-import it. Auth levels and function keys are not emulated; Feedhouse does its own auth.
+It routes the way the Functions host does (ASP.NET route templates, host.json ``routePrefix``, routes
+tried in the order of their functions' names) and converts requests and responses the way the host and
+the Python worker do (a chunked request body reaches the function empty), so code that works here
+should work in Azure. It is for development and tests only: nothing under ``functions/`` or
+``shared/`` may import it. Auth levels and function keys are not emulated; Feedhouse does its own auth.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 log = logging.getLogger(__name__)
 
-_LITERAL, _CONSTRAINED, _PARAMETER, _OPTIONAL, _CATCH_ALL = range(5)  # ASP.NET route precedence order
+_LITERAL, _PARAMETER, _OPTIONAL, _CATCH_ALL = range(4)  # segment kinds
 
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
@@ -131,8 +132,19 @@ def _parse_segment(segment: str, template: str) -> _Segment:
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise ValueError(f"route {template!r}: bad parameter name {name!r}")
     checks = tuple(_constraint(c) for c in constraints)
-    kind = _OPTIONAL if optional or default is not None else _CONSTRAINED if checks else _PARAMETER
+    kind = _OPTIONAL if optional or default is not None else _PARAMETER
     return _Segment(kind, name, checks, default)
+
+
+def _may_share_a_value(a: _Segment | None, b: _Segment | None) -> bool:
+    if a is None or b is None:  # a catch-all takes anything
+        return True
+    if a.kind == _LITERAL and b.kind == _LITERAL:
+        return a.text == b.text
+    if a.kind == _LITERAL or b.kind == _LITERAL:
+        literal, parameter = (a, b) if a.kind == _LITERAL else (b, a)
+        return parameter.accepts(literal.text)
+    return True
 
 
 class RouteTemplate:
@@ -154,10 +166,33 @@ class RouteTemplate:
             if seg.kind == _OPTIONAL and any(s.kind not in (_OPTIONAL, _CATCH_ALL) for s in rest):
                 raise ValueError(f"route {template!r}: only optional segments may follow {{{seg.text}?}}")
 
-    @property
-    def precedence(self) -> tuple[tuple[int, ...], str]:
-        """Sort key: more specific routes first, segment by segment, then by template text."""
-        return tuple(s.kind for s in self.segments), self.template.lower()
+    def overlaps(self, other: RouteTemplate) -> bool:
+        """Whether some path could match both templates: for checking that an app's routes don't
+        compete, since which one the host picks depends only on function names.
+
+        Conservative: two parameters are taken to overlap whatever their constraints.
+        """
+        longest = max(len(self.segments), len(other.segments))
+        # A path one segment longer than both templates stands for all longer ones: only catch-alls
+        # take those.
+        return any(
+            self._takes(count)
+            and other._takes(count)
+            and all(_may_share_a_value(self._segment_at(i), other._segment_at(i)) for i in range(count))
+            for count in range(longest + 2)
+        )
+
+    def _takes(self, count: int) -> bool:
+        """Whether paths of ``count`` segments can match, by their number alone."""
+        required = sum(s.kind in (_LITERAL, _PARAMETER) for s in self.segments)
+        catch_all = any(s.kind == _CATCH_ALL for s in self.segments)
+        return required <= count and (catch_all or count <= len(self.segments))
+
+    def _segment_at(self, index: int) -> _Segment | None:
+        """The segment that takes the path's ``index``-th segment; None where a catch-all does."""
+        if index < len(self.segments) and self.segments[index].kind != _CATCH_ALL:
+            return self.segments[index]
+        return None
 
     def match(self, raw_path: str) -> dict[str, str] | None:
         """Route values for a raw (still percent-encoded) request path, or None if it doesn't match."""
@@ -259,6 +294,18 @@ def _raw_target(environ: dict[str, Any]) -> tuple[str, str]:
     return path, query
 
 
+def _same_route(a: _Route, b: _Route) -> bool:
+    """What ScriptHost.HttpRoutesConflict calls a conflict: the same template text and a shared method."""
+    if a.template.template.strip("/").lower() != b.template.template.strip("/").lower():
+        return False
+    return a.methods is None or b.methods is None or bool(a.methods & b.methods)
+
+
+# Set in the WSGI environ when a function answers the request, so the server leaves the access line
+# to the app and logs only what the host answered itself.
+_FUNCTION_KEY = "functions_host.function"
+
+
 def _plain(status: int, text: str) -> Response:
     return Response(text, status=status, content_type="text/plain; charset=utf-8")
 
@@ -284,7 +331,24 @@ class LocalFunctionsHost:
                     function.get_user_function(),
                 )
             )
-        self.routes: list[_Route] = sorted(routes, key=lambda r: r.template.precedence)
+        # The Functions host tries routes in the order of their functions' names, compared ordinal and
+        # case-insensitively, and takes the first whose template and methods match: no ASP.NET
+        # precedence, no registration order. FunctionMetadataManager.LoadFunctionMetadata sorts by
+        # name (StringComparer.OrdinalIgnoreCase), WebScriptHostHttpRoutesManager maps routes in that
+        # order, and WebJobsRouteBuilder.Build adds them unsorted to a RouteCollection, which tries
+        # them in turn; methods are a route constraint, so a method mismatch falls through
+        # (azure-functions-host 4.x, azure-webjobs-sdk-extensions; host#9876 and #6062 show it, and
+        # azure-webjobs-sdk-extensions PR #842, which would sort by precedence, was never merged).
+        # Ordinal upper-casing puts "_" after letters, as .NET does.
+        self.routes: list[_Route] = sorted(routes, key=lambda r: r.function_name.upper())
+        for i, route in enumerate(self.routes):
+            for earlier in self.routes[:i]:
+                if _same_route(earlier, route):
+                    # ScriptHost.ValidateFunction refuses to load such a function: fail as loudly here.
+                    raise ValueError(
+                        f"function {route.function_name!r}: the route {route.template.template!r} "
+                        f"conflicts with the route defined by function {earlier.function_name!r}"
+                    )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         return self._respond(environ)(environ, start_response)
@@ -299,13 +363,18 @@ class LocalFunctionsHost:
             values = route.template.match(path)
             if values is None:
                 continue
+            environ[_FUNCTION_KEY] = route.function_name
             http_request = func.HttpRequest(
                 request.method,
                 f"{request.scheme}://{request.host}{path}" + (f"?{query}" if query else ""),
+                # All headers, Transfer-Encoding included, as the host copies them.
                 headers=dict(request.headers.items()),
                 params=_query_params(query),
                 route_params=values,
-                body=request.get_data(),
+                # The host passes a body on only when the request declares a Content-Length above 0
+                # (GrpcMessageConversionExtensions.ToRpcHttp: `request.ContentLength > 0`), so a
+                # chunked body reaches the function empty (host#4926, python-worker#574).
+                body=request.get_data() if request.content_length else b"",
             )
             try:
                 result = route.user_function(**{route.arg_name: http_request})
@@ -381,18 +450,37 @@ class _KeepAliveHandler(WSGIRequestHandler):
             with self.state.lock:
                 self.state.connections.discard(self.connection)
 
+    def handle_one_request(self) -> None:
+        self.environ: dict[str, Any] = {}  # this request's, once run_wsgi has made it
+        super().handle_one_request()
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # Not werkzeug's line: it colours every status but 200, 3xx and 4xx like an error, even in files.
-        if self.state.access_log:
-            self.log("info", '"%s" %s', self.requestline.translate(self._control_char_table), code)
+        # A function writes its own access line (functions/http.py), so Azure's logs have it too; the
+        # host logs only what it answered itself (no route, a malformed request). Method and path
+        # only: a query string could carry a secret. Not werkzeug's line either: it colours every
+        # status but 200, 3xx and 4xx like an error, even in files.
+        if self.state.access_log and _FUNCTION_KEY not in self.environ:
+            path = _raw_target(self.environ)[0] if self.environ else "-"
+            method = self.command or "-"
+            log.info(
+                "%s %s %s (answered by the host)", method, path.translate(self._control_char_table), code
+            )
 
     def log_error(self, format: str, *args: Any) -> None:
-        if not format.startswith("Request timed out"):  # an idle keep-alive connection expiring
+        # Not an idle keep-alive connection expiring; and not send_error's "code 400, message
+        # Bad request syntax ('<request line>')", which would log a query string: log_request has
+        # the status.
+        if not format.startswith(("Request timed out", "code ")):
             super().log_error(format, *args)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
-        if environ.get("wsgi.input_terminated"):  # chunked; werkzeug already wrapped the stream
-            return bytes(environ["wsgi.input"].read())
+        if environ.get("wsgi.input_terminated"):
+            # Chunked, and werkzeug wrapped the stream to de-chunk it. The host passes no chunked
+            # body on (see LocalFunctionsHost), so it is only read off the socket, to keep the
+            # connection in step, and dropped.
+            while environ["wsgi.input"].read(64 * 1024):
+                pass
+            return b""
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         if len(body) < length:
@@ -402,11 +490,25 @@ class _KeepAliveHandler(WSGIRequestHandler):
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self.environ = environ = self.make_environ()
+        try:
+            self.environ = environ = self.make_environ()
+        except ValueError:  # urlsplit of an absolute-form target such as "http://[x/"
+            self.send_error(400, "Bad request target")
+            return
+        codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",")]
+        if "HTTP_TRANSFER_ENCODING" in environ and codings[-1] != "chunked":
+            # RFC 9112 6.3: the body's length is then unknown; Kestrel answers 400 and closes too.
+            self.send_error(400, "Transfer-Encoding must end in chunked")
+            return
         try:
             body = self._read_body(environ)
         except ValueError:
             self.send_error(400, "Bad Content-Length")
+            return
+        except (ConnectionError, TimeoutError):
+            raise  # the client went away or stalled: nobody to answer
+        except OSError:  # werkzeug's DechunkedInput on a bad chunk size or terminator, as Kestrel
+            self.send_error(400, "Malformed chunked body")
             return
         # With the whole body read, nothing of this request is left on the socket, whatever the app
         # reads, so the next request on the connection starts clean.

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
+import io
 import json
 import logging
 import socket
@@ -36,8 +38,6 @@ def _echo(name: str, req: func.HttpRequest) -> func.HttpResponse:
 def make_app() -> func.FunctionApp:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-    # The parameter route is registered before the literal one it competes with, so only
-    # precedence sorting can make the literal win.
     @app.route(route="{feed}/simple/{project}", methods=["GET"])
     def simple_project(req: func.HttpRequest) -> func.HttpResponse:
         return _echo("simple_project", req)
@@ -62,13 +62,32 @@ def make_app() -> func.FunctionApp:
             )
         return func.HttpResponse(b"x" * 1234, mimetype="application/octet-stream")
 
-    @app.route(route="items/{name}", methods=["GET"])
-    def item_by_name(req: func.HttpRequest) -> func.HttpResponse:
-        return _echo("item_by_name", req)
-
+    # Competing routes whose names order them unlike registration order and ASP.NET precedence
+    # (a constrained parameter first) would: the Functions host tries them by name.
     @app.route(route="items/{id:int}", methods=["GET"])
     def item_by_id(req: func.HttpRequest) -> func.HttpResponse:
         return _echo("item_by_id", req)
+
+    @app.route(route="items/{name}", methods=["GET"])
+    def an_item_by_name(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("an_item_by_name", req)
+
+    # Compared as .NET's OrdinalIgnoreCase does, upper-cased: "_" sorts after letters.
+    @app.route(route="order/{first}", methods=["GET"])
+    def take_b(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("take_b", req)
+
+    @app.route(route="order/{second}", methods=["GET"])
+    def takeb(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("takeb", req)
+
+    @app.route(route="cases/{first}", methods=["GET"])
+    def Zed(req: func.HttpRequest) -> func.HttpResponse:  # a capital: names compare case-blind
+        return _echo("Zed", req)
+
+    @app.route(route="cases/{second}", methods=["GET"])
+    def alpha(req: func.HttpRequest) -> func.HttpResponse:
+        return _echo("alpha", req)
 
     @app.route(route="static/{*path}")  # methods=None: every method
     def static(req: func.HttpRequest) -> func.HttpResponse:
@@ -147,21 +166,58 @@ def test_request_carries_full_url_route_params_query_headers_and_body(client: Cl
     )
 
 
-def test_literal_segment_beats_parameter_and_matches_case_insensitively(client: Client) -> None:
+def test_literals_match_case_insensitively(client: Client) -> None:
     assert client.get("/mirror/simple/x").json["handler"] == "mirror_project"
     assert client.get("/MIRROR/Simple/x").json["handler"] == "mirror_project"
     other = client.get("/other/SIMPLE/x").json
     assert (other["handler"], other["route_params"]) == ("simple_project", {"feed": "other", "project": "x"})
-    # "api" is a literal in api/feeds/{feed}, the other route's {feed} a parameter.
-    assert client.get("/api/feeds/team").json["handler"] == "feed"
 
 
-def test_constrained_parameter_beats_plain_parameter(client: Client) -> None:
-    assert client.get("/items/42").json["handler"] == "item_by_id"
-    assert client.get("/items/-7").json["route_params"] == {"id": "-7"}
-    assert client.get("/items/abc").json["handler"] == "item_by_name"
-    # Out of Int32 range, as ASP.NET's int constraint.
-    assert client.get("/items/99999999999").json["handler"] == "item_by_name"
+def test_routes_are_tried_in_function_name_order(client: Client) -> None:
+    # Not ASP.NET precedence (the int-constrained route first), not registration order.
+    assert client.get("/items/42").json["handler"] == "an_item_by_name"
+    assert client.get("/order/1").json["handler"] == "takeb"
+    assert client.get("/cases/1").json["handler"] == "alpha"
+    # A route whose constraint or methods don't fit is passed over for the next one.
+    assert client.get("/version/1.x").status_code == 404
+    assert client.delete("/api/feeds/team").json["handler"] == "feed"
+
+
+def test_int_constraint_is_int32() -> None:
+    assert RouteTemplate("items/{id:int}").match("/items/-7") == {"id": "-7"}
+    assert RouteTemplate("items/{id:int}").match("/items/99999999999") is None
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("a/{x}", ["GET"]), ("A/{X}/", ["GET", "POST"])),  # the host compares the text, case-blind
+        (("a/{x}", None), ("a/{x}", ["DELETE"])),  # no methods means all of them
+    ],
+)
+def test_a_route_that_another_function_already_has_is_refused(first, second) -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    for name, (route, methods) in (("one", first), ("two", second)):
+        app.function_name(name)(app.route(route=route, methods=methods)(lambda req: "x"))
+    with pytest.raises(
+        ValueError, match=r"'two': the route .* conflicts with the route defined by function 'one'"
+    ):
+        LocalFunctionsHost(app, ROOT)
+
+
+def test_a_route_shared_for_other_methods_is_not_a_conflict() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="a/{x}", methods=["GET"])
+    def reader(req: func.HttpRequest) -> str:
+        return "read"
+
+    @app.route(route="a/{x}", methods=["PUT"])
+    def writer(req: func.HttpRequest) -> str:
+        return "written"
+
+    client = Client(LocalFunctionsHost(app, ROOT))
+    assert (client.get("/a/1").data, client.put("/a/1").data) == (b"read", b"written")
 
 
 def test_catch_all_keeps_slashes_and_accepts_every_method_when_methods_is_none(client: Client) -> None:
@@ -251,9 +307,9 @@ def test_default_route_prefix_is_api_and_hosts_can_share_an_app(
 ) -> None:
     (tmp_path / "host.json").write_text('{"version": "2.0"}')
     prefixed = Client(LocalFunctionsHost(app, tmp_path))  # a second host on the same app object
-    assert prefixed.get("/api/items/1").json["handler"] == "item_by_id"
+    assert prefixed.get("/api/mirror/simple/x").json["handler"] == "mirror_project"
     assert prefixed.get("/API/api/feeds/team").json["handler"] == "feed"
-    assert prefixed.get("/items/1").status_code == 404
+    assert prefixed.get("/mirror/simple/x").status_code == 404
 
 
 def test_function_name_is_the_default_route(tmp_path: Path) -> None:
@@ -309,8 +365,8 @@ def test_server_speaks_http_11_with_keep_alive(running) -> None:
         assert first.getheader("Connection") is None
         first.read()
         sock = conn.sock
-        # A body, a HEAD with a Content-Length and no body, and a chunked upload must all leave
-        # the connection in step for the next request.
+        # A body, a HEAD with a Content-Length and no body, and a chunked body (which the host reads
+        # and drops) must all leave the connection in step for the next request.
         conn.request("POST", "/created", body=b"payload")
         assert conn.getresponse().read() == b"payload"
         conn.request("HEAD", "/team/files/pkg/pkg-1.0.tar.gz")
@@ -318,7 +374,7 @@ def test_server_speaks_http_11_with_keep_alive(running) -> None:
         assert head.getheader("Content-Length") == "1234"
         assert head.read() == b""
         conn.request("POST", "/created", body=iter([b"chu", b"nked"]), encode_chunked=True)
-        assert conn.getresponse().read() == b"chunked"
+        assert conn.getresponse().read() == b""
         conn.request("POST", "/nowhere", body=b"unread body")
         assert conn.getresponse().read() == b"Not Found"
         conn.request("GET", "/team/simple/two/")
@@ -374,3 +430,140 @@ def test_shutdown_closes_the_port_and_kept_alive_connections(app: func.FunctionA
         conn.request("GET", "/plain")
         conn.getresponse().read()
     conn.close()
+
+
+# Request bodies: the Functions host passes one on only when it has a Content-Length.
+
+
+def _exchange(port: int, raw: bytes) -> bytes:
+    """Send raw bytes, return everything the server answers until it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        sock.settimeout(2)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+
+def test_a_chunked_body_reaches_the_function_empty_with_its_headers(running) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    try:
+        conn.request(
+            "POST",
+            "/static/echo",
+            body=iter([b'{"a":', b" 1}"]),
+            headers={"X-Test": "kept"},
+            encode_chunked=True,
+        )
+        echoed = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    assert (echoed["handler"], echoed["body"], echoed["x_test"]) == ("static", "", "kept")
+
+
+def test_a_chunked_body_reaches_the_function_empty_in_the_wsgi_app_too(client: Client) -> None:
+    res = client.post(
+        "/static/echo",
+        input_stream=io.BytesIO(b"data"),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # what a server sets for a chunked body
+    )
+    assert res.json["body"] == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"zz\r\nabc\r\n0\r\n\r\n",  # a chunk size that is not hex
+        b"3\r\nabcdef\r\n0\r\n\r\n",  # a chunk longer than its size
+        b"-3\r\nabc\r\n0\r\n\r\n",  # a negative size
+    ],
+)
+def test_a_malformed_chunked_body_is_a_400_then_close(running, body: bytes) -> None:
+    answer = _exchange(
+        running.port, b"POST /created HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    )
+    assert answer.startswith(b"HTTP/1.1 400 Malformed chunked body\r\n")
+    assert b"\r\nConnection: close\r\n" in answer
+
+
+def test_a_transfer_coding_that_does_not_end_in_chunked_is_a_400(running) -> None:
+    answer = _exchange(
+        running.port, b"POST /created HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc"
+    )
+    assert answer.startswith(b"HTTP/1.1 400 Transfer-Encoding must end in chunked\r\n")
+
+
+def test_an_unparsable_request_target_is_a_400(running) -> None:
+    answer = _exchange(running.port, b"GET http://[x/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad request target\r\n")
+
+
+def test_the_host_logs_only_what_no_function_answered_and_never_a_query(
+    app: func.FunctionApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        serve(app, root=ROOT, access_log=True) as host,
+        caplog.at_level(logging.INFO, "tools.functions_host"),
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+        try:
+            for path in ("/plain?token=fhpat_x_plain", "/nope?token=fhpat_x_nope"):
+                conn.request("GET", path)
+                conn.getresponse().read()
+        finally:
+            conn.close()
+        _exchange(host.port, b"GET http://u:fhpat_x_userinfo@x/gone HTTP/1.1\r\nHost: x\r\n\r\n")
+        _exchange(host.port, b"GET /x?token=fhpat_x_bad HTTP/1.1 trailing\r\n\r\n")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tools.functions_host"]
+    # A function's request is left to the app's own access line (functions/http.py).
+    assert lines == [
+        "GET /nope 404 (answered by the host)",
+        "GET /gone 404 (answered by the host)",
+        "- - 400 (answered by the host)",
+    ]
+    assert "fhpat_" not in caplog.text
+
+
+# Overlapping routes: which one the host picks depends only on function names.
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("{feed}/simple", "api/feeds", False),
+        ("{feed}/simple", "api/simple", True),
+        ("api/Feeds/{feed}", "api/feeds/{name}", True),  # literals are case-blind
+        ("{feed}/files/{p}/{f}", "api/feeds/{feed}/packages", False),
+        ("items/{id:int}", "items/new", False),  # the constraint refuses the literal
+        ("items/{id:int}", "items/42", True),
+        ("items/{id:int}", "items/{name:alpha}", True),  # constraints are not compared
+        ("opt/{x?}", "opt", True),
+        ("opt/{x?}", "opt/a/b", False),
+        ("static/{*rest}", "static", True),
+        ("static/{*rest}", "static/a/b/c/d", True),
+        ("static/{*rest}", "other/a", False),
+        ("{*all}", "anything/at/all", True),
+        ("a/b", "a/b/c", False),
+    ],
+)
+def test_route_templates_overlap_when_some_path_matches_both(a: str, b: str, overlap: bool) -> None:
+    assert RouteTemplate(a).overlaps(RouteTemplate(b)) is overlap
+    assert RouteTemplate(b).overlaps(RouteTemplate(a)) is overlap
+
+
+def test_no_two_routes_of_the_app_can_match_the_same_request() -> None:
+    from function_app import app
+
+    routes = LocalFunctionsHost(app, ROOT).routes
+    assert len(routes) > 20
+    competing = [
+        (a.function_name, b.function_name)
+        for i, a in enumerate(routes)
+        for b in routes[i + 1 :]
+        if (a.methods is None or b.methods is None or a.methods & b.methods)
+        and a.template.overlaps(b.template)
+    ]
+    assert competing == []
