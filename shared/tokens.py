@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import BadRequest, NotFound
-from shared.names import feed_key, user_key
+from shared.names import feed_key, grantee_key, user_key
 from shared.storage import TOKENS_TABLE, RecordExists, Storage
 
 TOKEN_PREFIX = "fhpat_"  # noqa: S105 - the public prefix, not a secret
@@ -181,7 +181,7 @@ def parse_token_request(body: Any, *, now: datetime | None = None) -> TokenReque
     if user is not None:
         if not isinstance(user, str):
             raise InvalidToken("'user' must be a user name.")
-        user = user_key(user)
+        user = grantee_key(user)
     return TokenRequest(name.strip(), scope, feeds, expires, user)
 
 
@@ -218,7 +218,7 @@ def create_token(
     secret = secrets.token_urlsafe(32)
     token = Token(
         id=token_id,
-        user=user_key(user),
+        user=grantee_key(user),
         name=name,
         scope=scope,
         feeds=feeds,

@@ -260,3 +260,46 @@ def test_organization_feed_serves_any_valid_token_and_public_needs_none():
     assert read_index(public, None).status_code == 200
     assert publish(public, stranger).status_code == 403
     assert publish(public, "fhpat_0123456789abcdef_nope").status_code == 401
+
+
+# User names (issue 10.12): one rule wherever a name enters, and reserved names given nothing.
+
+
+def test_a_look_alike_user_name_addresses_nobody():
+    owner = new_user()
+    owner_token = secret_of(make_token(owner, scope="manage"))
+    feed = new_feed(owner_token)
+    kim = "kim-" + secrets.token_hex(3)
+    kelvin = "\u212a" + kim[1:]  # KELVIN SIGN; str.lower() would make it 'kim-…'
+    refused = grant(feed, kelvin, "owner", headers=basic(owner_token))
+    assert refused.status_code == 400 and json_of(refused)["error"] == "invalid_user_name"
+    assert make_token(kelvin).status_code == 400
+    granted = json_of(
+        feed_permissions(request("GET", "/", route_params={"feed": feed}, headers=basic(owner_token)))
+    )
+    assert granted["permissions"] == [{"user": owner, "role": "owner"}]
+
+
+@pytest.mark.parametrize("name", ["admin", "Anonymous", "none"])
+def test_reserved_user_names_get_no_token_role_or_feed(name):
+    assert make_token(name).status_code == 400
+    feed = new_feed(secret_of(make_token(new_user(), scope="manage")))
+    refused = grant(feed, name, "reader")
+    assert refused.status_code == 400 and "reserved" in json_of(refused)["message"]
+    created = feeds_collection(
+        request("POST", "/api/feeds", json_body={"name": "rs-" + new_user(), "owner": name}, headers=ADMIN)
+    )
+    assert created.status_code == 400
+
+
+def test_a_grant_stored_under_a_now_reserved_name_can_still_be_removed(storage):
+    owner = new_user()
+    feed = new_feed(secret_of(make_token(owner, scope="manage")))
+    # As an older version could store it.
+    storage.upsert("permissions", {"PartitionKey": feed.lower(), "RowKey": "admin", "Role": "reader"})
+    storage.upsert("permissions", {"PartitionKey": "@admin", "RowKey": feed.lower(), "Role": "reader"})
+    removed = feed_permission(
+        request("DELETE", "/", route_params={"feed": feed, "user": "admin"}, headers=ADMIN)
+    )
+    assert removed.status_code == 204
+    assert storage.get("permissions", "@admin", feed.lower()) is None
