@@ -15,7 +15,7 @@ from functions.http import authorize, caller, feed_access, json_errors, json_res
 from shared import auth, feeds, roles
 from shared.auth import Permission, Principal
 from shared.errors import Forbidden
-from shared.names import user_key
+from shared.names import grantee_key, user_key
 from shared.roles import Role
 from shared.storage import Storage, get_storage
 
@@ -36,11 +36,12 @@ def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
         feed = replace(feed, upstream_config=config)
         owner = body.get("owner")
         if principal.is_admin:
-            owner = user_key(owner) if owner is not None else None
+            owner = grantee_key(owner) if owner is not None else None
         elif owner is not None and user_key(owner) != principal.name:
             raise Forbidden("Only the admin names another owner; the user who creates a feed owns it.")
         else:
-            owner = principal.name
+            # Checked before the feed is stored: a name reserved since it was given a token owns nothing.
+            owner = grantee_key(principal.name)
         created = feeds.create_feed_owned_by(storage, feed, owner)
         return json_response(created.to_json(), 201, {"Location": f"/api/feeds/{created.name}"})
     principal = caller(req)

@@ -23,7 +23,13 @@ RESERVED_FEED_NAMES = frozenset({"api", "admin", "runtime"})
 
 _FILENAME_MAX_LENGTH = 255
 # User names: e-mail addresses and directory names fit; nothing that could break a key or a URL.
+# ASCII only, checked before lower-casing: see user_key.
 _USER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,99}$")
+# Names that already mean someone: the bootstrap admin and callers without credentials (as recorded in
+# uploader, yank and delete fields), and 'none', which FEEDHOUSE_FEED_CREATORS reads as "nobody". Other
+# recorded actors cannot collide: files saved from upstreams record 'upstream:<label>', and ':' is no
+# user-name character.
+RESERVED_USER_NAMES = frozenset({"admin", "anonymous", "none"})
 
 
 class InvalidFeedName(BadRequest):
@@ -102,10 +108,35 @@ def validate_filename(filename: str) -> str:
 
 
 def user_key(name: str) -> str:
-    """A user's normal form (user names are case-insensitive): 1-100 of a-z 0-9 . _ @ + -."""
-    key = name.strip().lower() if isinstance(name, str) else ""
+    """A user's normal form (user names are case-insensitive): 1-100 of a-z 0-9 . _ @ + -.
+
+    Non-ASCII is refused rather than normalized. ``str.lower()`` folds the Kelvin sign into 'k' and
+    ``casefold()`` the long s into 's', so a name that merely looks different would address a real
+    user's grants; NFKC plus casefold closes those but still lets Cyrillic a (U+0430) pass for Latin a
+    (only a confusables table would catch that). Within ASCII, lower-casing maps exactly A-Z to a-z,
+    so two names share a key only if they differ in case alone.
+
+    This addresses users who may already hold something, reserved names included (so grants and
+    tokens stored under them can be found and removed); ``grantee_key`` is for giving something.
+    """
+    key = name.strip() if isinstance(name, str) else ""
+    if not key.isascii():
+        raise InvalidUserName(f"'{name}' is not a valid user name: user names use ASCII characters only.")
+    key = key.lower()
     if not _USER_NAME_RE.match(key) or ".." in key:
         raise InvalidUserName(
             f"'{name}' is not a valid user name: use 1-100 letters, digits and '.', '_', '@', '+', '-'."
+        )
+    return key
+
+
+def grantee_key(name: str) -> str:
+    """``user_key`` of a user who is being given something (a token, a role, a feed, the right to
+    create feeds): reserved names are refused, so they keep meaning only what they mean."""
+    key = user_key(name)
+    if key in RESERVED_USER_NAMES:
+        raise InvalidUserName(
+            f"'{name}' is reserved ({', '.join(sorted(RESERVED_USER_NAMES))} name no user); "
+            "choose another user name."
         )
     return key

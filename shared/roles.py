@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.names import user_key
+from shared.names import grantee_key, user_key
 from shared.storage import PERMISSIONS_TABLE, Storage
 
 
@@ -77,7 +77,7 @@ def roles_of_user(storage: Storage, user: str) -> dict[str, Role]:
 
 def grant(storage: Storage, feed_key: str, user: str, role: Role) -> Grant:
     """Give ``user`` ``role`` on the feed, replacing any role they had; the last owner stays an owner."""
-    user = user_key(user)
+    user = grantee_key(user)
     current = role_of(storage, feed_key, user)
     if current is Role.OWNER and role is not Role.OWNER:
         _keep_an_owner(storage, feed_key, user)

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.names import InvalidUserName, grantee_key
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -43,7 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
         "FEEDHOUSE_FEED_CREATORS",
         "*",
         "Who may create feeds besides the admin: '*' for any user with a token, a comma-separated "
-        "list of user names, or 'none' for the admin only.",
+        "list of user names (valid, unreserved ones: see README, User names), or 'none' for the admin only.",
     ),
     Setting(
         "FEEDHOUSE_MAX_UPLOAD_BYTES",
@@ -186,9 +188,17 @@ def get_int(name: str) -> int:
     return number
 
 
-def _names(value: str) -> frozenset[str]:
-    names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
-    return frozenset() if names == {"none"} else names
+def _user_names(name: str, value: str) -> frozenset[str]:
+    """A comma-separated list of user names, in their normal form, with '*' for everyone and 'none'
+    alone for nobody. A name that cannot be a user's is refused, not dropped: an operator who typed
+    one meant someone."""
+    entries = [n.strip() for n in value.split(",") if n.strip()]
+    if [e.lower() for e in entries] == ["none"]:
+        return frozenset()
+    try:
+        return frozenset(e if e == "*" else grantee_key(e) for e in entries)
+    except InvalidUserName as error:
+        raise InvalidSetting(f"{name}: {error.message}") from None
 
 
 def get_choice(name: str, choices: tuple[str, ...]) -> str:
@@ -218,7 +228,7 @@ def load() -> Settings:
         storage_connection_string=get("FEEDHOUSE_STORAGE_CONNECTION_STRING"),
         storage_account_name=get("FEEDHOUSE_STORAGE_ACCOUNT_NAME"),
         admin_token=get("FEEDHOUSE_ADMIN_TOKEN"),
-        feed_creators=_names(get("FEEDHOUSE_FEED_CREATORS") or ""),
+        feed_creators=_user_names("FEEDHOUSE_FEED_CREATORS", get("FEEDHOUSE_FEED_CREATORS") or ""),
         max_upload_bytes=get_int("FEEDHOUSE_MAX_UPLOAD_BYTES"),
         page_max_age=get_int("FEEDHOUSE_PAGE_MAX_AGE_SECONDS"),
         recycle_bin_days=get_int("FEEDHOUSE_RECYCLE_BIN_DAYS"),

@@ -388,33 +388,41 @@ class Storage:
     def replace_all(self, table: str, records: list[Record]) -> None:
         """Replace records of one partition read earlier, in transactions of up to 100 (each atomic);
         RecordChanged if any of a transaction's records changed since, and then none of it is written."""
+        it = iter(records)
+        while batch := list(itertools.islice(it, _TRANSACTION_LIMIT)):
+            self.write_together(table, batch)
+
+    def write_together(self, table: str, records: list[Record]) -> None:
+        """Write up to 100 records of one partition in one atomic transaction: a record read earlier
+        (it carries its ETag) is replaced if unchanged, any other is created. RecordChanged if one of
+        them changed or vanished since it was read, or is already there; then none is written."""
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
-        it = iter(records)
-        while batch := list(itertools.islice(it, _TRANSACTION_LIMIT)):
-            operations = [
-                (
-                    "update",
-                    _entity(record),
-                    {
-                        "mode": UpdateMode.REPLACE,
-                        "etag": etag_of(record),
-                        "match_condition": MatchConditions.IfNotModified,
-                    },
-                )
-                for record in batch
-            ]
-            try:
-                self._table_clients[table].submit_transaction(operations)
-            except TableTransactionError as exc:
-                if exc.status_code in (404, 409, 412):
-                    raise RecordChanged(f"{table}:{batch[0]['PartitionKey']}") from None
-                raise StorageError(type(exc).__name__) from exc
-            except (ResourceModifiedError, ResourceNotFoundError):
-                raise RecordChanged(f"{table}:{batch[0]['PartitionKey']}") from None
-            except AzureError as exc:
-                raise StorageError(type(exc).__name__) from exc
+        operations = [
+            (
+                "update",
+                _entity(record),
+                {
+                    "mode": UpdateMode.REPLACE,
+                    "etag": etag_of(record),
+                    "match_condition": MatchConditions.IfNotModified,
+                },
+            )
+            if record.get(_ETAG)
+            else ("create", _entity(record))
+            for record in records
+        ]
+        try:
+            self._table_clients[table].submit_transaction(operations)
+        except TableTransactionError as exc:
+            if exc.status_code in (404, 409, 412):
+                raise RecordChanged(f"{table}:{records[0]['PartitionKey']}") from None
+            raise StorageError(type(exc).__name__) from exc
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            raise RecordChanged(f"{table}:{records[0]['PartitionKey']}") from None
+        except AzureError as exc:
+            raise StorageError(type(exc).__name__) from exc
 
     def delete_unchanged(self, table: str, record: Record) -> None:
         """Delete a record read earlier; RecordChanged if it changed since (a vanished one is fine)."""

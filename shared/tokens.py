@@ -6,8 +6,17 @@ the id makes the lookup one point read; only the secret's SHA-256 is stored (the
 bits, so a fast hash is enough) and it is compared in constant time.
 
 Two rows per token in one table: ``id:<id>`` (what a request is checked against) and ``user:<user>``
-(so a user's tokens are one partition query). Revoking deletes the first, which ends the token at
-once; the listing row goes second.
+(the listing: complete, so a user's tokens are one partition query). Revoking deletes the first, which
+ends the token at once; the listing row goes last.
+
+Lineage: a token created with another token (its parent) is no wider than it in scope, feeds and
+lifetime, and revoking a token revokes every token created from it, transitively. The admin's tokens are
+roots. The cascade is found at revoke time from the listing rows, which name their parent, so checking
+a token on a request stays one point read.
+
+A user holds at most MAX_TOKENS_PER_USER live tokens. Creations of one user's tokens take turns on a row
+of the listing partition, replaced in the same transaction that adds the listing row, so concurrent
+creations cannot count the same free place twice.
 """
 
 from __future__ import annotations
@@ -21,16 +30,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.errors import BadRequest, NotFound
-from shared.names import feed_key, user_key
-from shared.storage import TOKENS_TABLE, RecordExists, Storage
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from shared.names import feed_key, grantee_key, user_key
+from shared.storage import TOKENS_TABLE, Record, RecordChanged, RecordExists, Storage
 
 TOKEN_PREFIX = "fhpat_"  # noqa: S105 - the public prefix, not a secret
 NAME_MAX_LENGTH = 100
 MAX_FEEDS = 50
+# Live (unexpired, unrevoked) tokens one user may hold: enough for every machine and CI job of a person,
+# few enough that the listing stays one small query and a leaked manage token cannot mint thousands.
+MAX_TOKENS_PER_USER = 100
 # Last-used times are written at most this often, so using a token is not a write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 _ROW = "token"
+# The row of a user's listing partition that creations replace conditionally to take turns ('~' sorts
+# after every token id, which is alphanumeric).
+_TURN = "~turn"
+# Creations of one user's tokens that lose the turn to a concurrent one look again this often.
+_CREATE_ATTEMPTS = 5
 
 
 class Scope(enum.Enum):
@@ -53,6 +70,10 @@ class TokenNotFound(NotFound):
     code = "token_not_found"
 
 
+class TooManyTokens(Conflict):
+    code = "too_many_tokens"
+
+
 @dataclass(frozen=True)
 class Token:
     id: str
@@ -63,6 +84,7 @@ class Token:
     created: str
     expires: str | None
     last_used: str | None = None
+    parent: str | None = None  # the id of the token that created this one; None for the admin's
     secret_sha256: str = field(default="", repr=False)
 
     def expired(self, now: datetime | None = None) -> bool:
@@ -81,12 +103,24 @@ class Token:
             "created": self.created,
             "expires": self.expires,
             "last_used": self.last_used,
+            "parent": self.parent,
         }
 
-    def to_record(self, partition: str) -> dict[str, Any]:
+    def id_record(self) -> Record:
+        """The row a request is checked against."""
         return {
-            "PartitionKey": partition,
-            "RowKey": _ROW if partition.startswith("id:") else self.id,
+            **self._fields(),
+            "PartitionKey": f"id:{self.id}",
+            "RowKey": _ROW,
+            "SecretSha256": self.secret_sha256,
+        }
+
+    def listing_record(self) -> Record:
+        """The row in the user's listing: everything the listing shows and the cascade needs."""
+        return {**self._fields(), "PartitionKey": f"user:{self.user}", "RowKey": self.id}
+
+    def _fields(self) -> Record:
+        return {
             "Id": self.id,
             "User": self.user,
             "Name": self.name,
@@ -94,7 +128,7 @@ class Token:
             "Feeds": ",".join(self.feeds) if self.feeds is not None else None,
             "Created": self.created,
             "Expires": self.expires,
-            "SecretSha256": self.secret_sha256,
+            "Parent": self.parent,
         }
 
     @classmethod
@@ -109,6 +143,7 @@ class Token:
             created=record["Created"],
             expires=record.get("Expires"),
             last_used=record.get("LastUsed"),
+            parent=record.get("Parent"),
             secret_sha256=record.get("SecretSha256", ""),
         )
 
@@ -130,12 +165,16 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _is_token_id(text: str) -> bool:
+    return len(text) == 16 and text.isascii() and text.isalnum()
+
+
 def parse_token(token: str) -> tuple[str, str] | None:
     """(id, secret) of a string shaped like one of our tokens, else None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     token_id, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
-    if not sep or len(token_id) != 16 or not token_id.isalnum() or not secret:
+    if not sep or not _is_token_id(token_id) or not secret:
         return None
     return token_id, secret
 
@@ -181,7 +220,7 @@ def parse_token_request(body: Any, *, now: datetime | None = None) -> TokenReque
     if user is not None:
         if not isinstance(user, str):
             raise InvalidToken("'user' must be a user name.")
-        user = user_key(user)
+        user = grantee_key(user)
     return TokenRequest(name.strip(), scope, feeds, expires, user)
 
 
@@ -212,26 +251,88 @@ def create_token(
     scope: Scope,
     feeds: tuple[str, ...] | None = None,
     expires: datetime | None = None,
+    parent: Token | None = None,
 ) -> tuple[Token, str]:
-    """Create a token; returns it and the secret string, which is never available again."""
-    token_id = secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
-    token = Token(
-        id=token_id,
-        user=user_key(user),
-        name=name,
-        scope=scope,
-        feeds=feeds,
-        created=_format_time(_now()),
-        expires=_format_time(expires) if expires else None,
-        secret_sha256=_hash(secret),
-    )
-    try:
-        storage.insert(TOKENS_TABLE, token.to_record(f"id:{token_id}"))
-    except RecordExists:  # 64 random bits collided; vanishingly rare, but never overwrite
-        return create_token(storage, user=user, name=name, scope=scope, feeds=feeds, expires=expires)
-    storage.insert(TOKENS_TABLE, token.to_record(f"user:{token.user}"))
-    return token, f"{TOKEN_PREFIX}{token_id}_{secret}"
+    """Create a token; returns it and the secret string, which is never available again.
+
+    ``parent`` is the token the request came with (None for the admin): the new token is no wider than
+    it, and is revoked with it.
+    """
+    user = grantee_key(user)
+    if parent is not None:
+        _no_wider_than(parent, scope, feeds, expires)
+    now = _now()
+    for _ in range(_CREATE_ATTEMPTS):
+        rows = storage.partition(TOKENS_TABLE, f"user:{user}")
+        turn = next(
+            (r for r in rows if r["RowKey"] == _TURN), {"PartitionKey": f"user:{user}", "RowKey": _TURN}
+        )
+        listed = [Token.from_record(r) for r in rows if r["RowKey"] != _TURN]
+        expired = [t for t in listed if t.expired(now)]
+        if len(listed) - len(expired) >= MAX_TOKENS_PER_USER:
+            raise TooManyTokens(
+                f"User '{user}' already holds {MAX_TOKENS_PER_USER} live tokens, the most one user may hold; "
+                "revoke one (DELETE /api/tokens/{id}) first."
+            )
+        secret = secrets.token_urlsafe(32)
+        token = Token(
+            id=secrets.token_hex(8),
+            user=user,
+            name=name,
+            scope=scope,
+            feeds=feeds,
+            created=_format_time(now),
+            expires=_format_time(expires) if expires else None,
+            parent=parent.id if parent is not None else None,
+            secret_sha256=_hash(secret),
+        )
+        try:
+            # Replacing the turn row fails if another creation replaced it since this one counted.
+            storage.write_together(TOKENS_TABLE, [{**turn, "Taken": token.created}, token.listing_record()])
+        except RecordChanged:
+            continue
+        try:
+            storage.insert(TOKENS_TABLE, token.id_record())
+        except RecordExists:  # 64 random bits collided with another user's token; never overwrite
+            storage.delete(TOKENS_TABLE, f"user:{user}", token.id)
+            continue
+        break
+    else:
+        raise Conflict(f"Other tokens of user '{user}' were being created at the same moment; try again.")
+    if parent is not None and storage.get(TOKENS_TABLE, f"id:{parent.id}", _ROW) is None:
+        # The parent was revoked while this one was being made. Its revocation deleted the parent's row
+        # before looking for children, and this token was listed before looking at the parent, so
+        # either that revocation found it, or this check sees the parent gone.
+        _end(storage, user, {token.id})
+        raise Unauthorized("The token is not valid: it was revoked while creating this one.")
+    # Expired tokens can never work again; removing them keeps the listing partition small. (Their
+    # children expired no later, so there is no cascade to follow.)
+    for gone in expired:
+        storage.delete(TOKENS_TABLE, f"id:{gone.id}", _ROW)
+        storage.delete(TOKENS_TABLE, f"user:{user}", gone.id)
+    return token, f"{TOKEN_PREFIX}{token.id}_{secret}"
+
+
+def _no_wider_than(
+    parent: Token, scope: Scope, feeds: tuple[str, ...] | None, expires: datetime | None
+) -> None:
+    """A token never creates a token that may do more, or for longer, than itself."""
+    if scope.rank > parent.scope.rank:
+        raise Forbidden(
+            f"A token with scope '{parent.scope.value}' cannot create one with the wider scope "
+            f"'{scope.value}'."
+        )
+    if parent.feeds is not None and (feeds is None or not set(feeds) <= set(parent.feeds)):
+        raise Forbidden(
+            f"This token is limited to the feeds {', '.join(parent.feeds)}; so is any token it creates."
+        )
+    # Refused rather than shortened: a client that asked for 90 days and silently got 1 would find out
+    # only when its token stopped working.
+    if parent.expires is not None and (expires is None or expires > _parse_time(parent.expires)):
+        raise Forbidden(
+            f"This token expires at {parent.expires}; a token it creates must expire by then too: "
+            "give 'expires' no later than that."
+        )
 
 
 def verify(storage: Storage, token: str) -> Token | None:
@@ -250,34 +351,78 @@ def verify(storage: Storage, token: str) -> Token | None:
     if found.expired(now):
         return None
     if found.last_used is None or _parse_time(found.last_used) < now - LAST_USED_RESOLUTION:
-        # Best effort: a lost update only makes last_used a little older.
+        # Best effort: a lost update only makes last_used a little older. The id row's copy decides
+        # when to write; the listing row's is what the listing shows.
+        last_used = {"RowKey": _ROW, "LastUsed": _format_time(now)}
         with contextlib.suppress(Exception):
+            storage.merge(TOKENS_TABLE, {**last_used, "PartitionKey": f"id:{token_id}"})
             storage.merge(
                 TOKENS_TABLE,
-                {"PartitionKey": f"id:{token_id}", "RowKey": _ROW, "LastUsed": _format_time(now)},
+                {**last_used, "PartitionKey": f"user:{found.user}", "RowKey": token_id},
             )
     return found
 
 
+def _listing(storage: Storage, user: str) -> dict[str, Token]:
+    rows = storage.partition(TOKENS_TABLE, f"user:{user}")
+    return {r["RowKey"]: Token.from_record(r) for r in rows if r["RowKey"] != _TURN}
+
+
 def list_tokens(storage: Storage, user: str) -> list[Token]:
-    """A user's live tokens (their lookup rows hold last-used times)."""
-    tokens = []
-    for row in storage.partition(TOKENS_TABLE, f"user:{user_key(user)}"):
-        record = storage.get(TOKENS_TABLE, f"id:{row['Id']}", _ROW)
-        if record is not None:
-            tokens.append(Token.from_record(record))
-    return sorted(tokens, key=lambda t: t.created)
+    """A user's tokens, from their listing rows alone: one partition query."""
+    return sorted(_listing(storage, user_key(user)).values(), key=lambda t: (t.created, t.id))
 
 
 def get_token(storage: Storage, token_id: str) -> Token:
-    record = None
-    if token_id.isalnum() and len(token_id) == 16:
-        record = storage.get(TOKENS_TABLE, f"id:{token_id}", _ROW)
+    record = storage.get(TOKENS_TABLE, f"id:{token_id}", _ROW) if _is_token_id(token_id) else None
     if record is None:
         raise TokenNotFound(f"No token with id '{token_id}'.")
     return Token.from_record(record)
 
 
-def revoke(storage: Storage, token: Token) -> None:
-    storage.delete(TOKENS_TABLE, f"id:{token.id}", _ROW)
-    storage.delete(TOKENS_TABLE, f"user:{token.user}", token.id)
+def revoke(storage: Storage, user: str, token_id: str) -> None:
+    """End ``user``'s token ``token_id`` and every token created from it, transitively, at once.
+
+    TokenNotFound if the user has no such token (a listing row left without its id row, by a crash
+    between the two writes, can be revoked too).
+    """
+    user = user_key(user)
+    listed = _listing(storage, user)
+    if token_id not in listed:
+        record = storage.get(TOKENS_TABLE, f"id:{token_id}", _ROW) if _is_token_id(token_id) else None
+        if record is None or record["User"] != user:
+            raise TokenNotFound(f"No token with id '{token_id}'.")
+    _end(storage, user, {token_id} | _descendants({token_id}, listed))
+
+
+def _end(storage: Storage, user: str, doomed: set[str]) -> None:
+    """Revoke tokens of ``user``, and the descendants of each, transitively.
+
+    Deleting id rows ends tokens at once. After each round the listing is read again: a token created
+    by a doomed one while this runs is listed before its creator checks that its parent still stands
+    (create_token), so a read after the parent's row is gone either shows it or its creator sees the
+    parent gone. Listing rows go last, so a crash part-way leaves the rest revocable.
+    """
+    ended: set[str] = set()
+    while fresh := doomed - ended:
+        for token_id in sorted(fresh):
+            storage.delete(TOKENS_TABLE, f"id:{token_id}", _ROW)
+        ended |= fresh
+        doomed |= _descendants(ended, _listing(storage, user))
+    for token_id in sorted(ended):
+        storage.delete(TOKENS_TABLE, f"user:{user}", token_id)
+
+
+def _descendants(roots: set[str], listed: dict[str, Token]) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for token in listed.values():
+        if token.parent is not None:
+            children.setdefault(token.parent, []).append(token.id)
+    found: set[str] = set()
+    pending = list(roots)
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            if child not in found and child not in roots:
+                found.add(child)
+                pending.append(child)
+    return found

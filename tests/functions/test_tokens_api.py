@@ -260,3 +260,171 @@ def test_organization_feed_serves_any_valid_token_and_public_needs_none():
     assert read_index(public, None).status_code == 200
     assert publish(public, stranger).status_code == 403
     assert publish(public, "fhpat_0123456789abcdef_nope").status_code == 401
+
+
+# Lineage: a token creates tokens no wider than itself, and takes them with it when revoked (issue 10.6).
+
+
+def revoke(token_id: str, headers=ADMIN):
+    return token_item(request("DELETE", "/", route_params={"token_id": token_id}, headers=headers))
+
+
+def works(secret: str) -> bool:
+    return whoami(request("GET", "/api/whoami", headers=basic(secret))).status_code == 200
+
+
+def test_a_token_cannot_outlive_its_creator():
+    user = new_user()
+    parent = json_of(make_token(user, scope="manage", expires_in_days=1))
+    for lifetime in ({}, {"expires_in_days": 3650}, {"expires_in_days": 2}):
+        refused = make_token(user, headers=basic(parent["token"]), scope="read", **lifetime)
+        assert refused.status_code == 403, lifetime
+        assert parent["expires"] in json_of(refused)["message"]
+    child = json_of(make_token(user, headers=basic(parent["token"]), scope="read", expires=parent["expires"]))
+    assert child["expires"] == parent["expires"] and child["parent"] == parent["id"]
+    # The admin's tokens are roots: they have no parent and may have any lifetime.
+    root = json_of(make_token(user, scope="manage"))
+    assert root["parent"] is None and root["expires"] is None
+
+
+def test_revoking_a_token_revokes_the_tokens_it_created_transitively():
+    user = new_user()
+    parent = json_of(make_token(user, scope="manage"))
+    child = json_of(make_token(user, headers=basic(parent["token"]), scope="manage"))
+    grandchild = json_of(make_token(user, headers=basic(child["token"]), scope="read"))
+    sibling = json_of(make_token(user, scope="manage"))
+    nephew = json_of(make_token(user, headers=basic(sibling["token"]), scope="read"))
+    assert all(works(t["token"]) for t in (parent, child, grandchild, sibling, nephew))
+
+    assert revoke(nephew["id"], headers=basic(sibling["token"])).status_code == 204
+    assert works(sibling["token"]) and not works(nephew["token"])  # a creator outlives its tokens
+    assert revoke(parent["id"], headers=basic(sibling["token"])).status_code == 204
+    assert not any(works(t["token"]) for t in (parent, child, grandchild))
+    assert works(sibling["token"])
+    listing = json_of(tokens_collection(request("GET", "/api/tokens", headers=basic(sibling["token"]))))
+    assert [t["id"] for t in listing["tokens"]] == [sibling["id"]]
+
+
+def test_a_token_created_while_its_creator_is_revoked_dies_with_it():
+    """Revocation and creation race: whichever wins, no child of a revoked token survives."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    def at_once(start: Barrier, action, *args, **kwargs):
+        start.wait()
+        return action(*args, **kwargs)
+
+    survivors = []
+    for _ in range(20):
+        user = new_user()
+        parent = json_of(make_token(user, scope="manage"))
+        start = Barrier(2)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            created = pool.submit(
+                at_once, start, make_token, user, headers=basic(parent["token"]), scope="read"
+            )
+            revoked = pool.submit(at_once, start, revoke, parent["id"])
+            created, revoked = created.result(), revoked.result()
+        assert revoked.status_code == 204
+        assert created.status_code in (201, 401), created.get_body()
+        if created.status_code == 201 and works(json_of(created)["token"]):
+            survivors.append(json_of(created)["id"])
+    assert survivors == []
+
+
+# A cap on live tokens per user, and a listing that is one query (issue 10.13).
+
+
+def test_a_user_holds_at_most_max_tokens_live_tokens(storage):
+    user = new_user()
+    manager = json_of(make_token(user, scope="manage"))
+    # An expired token does not count (and is swept when the next one is created).
+    expired, _ = tokens.create_token(
+        storage, user=user, name="old", scope=Scope.READ, expires=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    for _ in range(tokens.MAX_TOKENS_PER_USER - 1):
+        tokens.create_token(storage, user=user, name="bulk", scope=Scope.READ)
+    refused = make_token(user, headers=basic(manager["token"]), scope="read")
+    assert refused.status_code == 409
+    assert f"{tokens.MAX_TOKENS_PER_USER} live tokens" in json_of(refused)["message"]
+    assert make_token(user, scope="read").status_code == 409  # the admin too
+    assert revoke(manager["id"]).status_code == 204
+    assert make_token(user, scope="read").status_code == 201
+    assert storage.get("tokens", f"id:{expired.id}", "token") is None
+
+
+def test_concurrent_creations_never_exceed_the_cap(monkeypatch, storage):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(tokens, "MAX_TOKENS_PER_USER", 3)
+    for _ in range(20):
+        user = new_user()
+        for _ in range(2):
+            tokens.create_token(storage, user=user, name="existing", scope=Scope.READ)
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            statuses = sorted(pool.map(lambda _, user=user: make_token(user).status_code, range(6)))
+        assert statuses == [201] + [409] * 5
+        assert len(tokens.list_tokens(storage, user)) == 3
+
+
+def test_listing_tokens_is_one_query_with_last_used_times(monkeypatch, storage):
+    from shared.storage import Storage
+
+    user = new_user()
+    manager = json_of(make_token(user, scope="manage"))
+    for _ in range(4):
+        tokens.create_token(storage, user=user, name="more", scope=Scope.READ)
+    assert works(manager["token"])  # sets its last-used time
+    calls = []
+    for method in ("get", "partition"):
+        original = getattr(Storage, method)
+        monkeypatch.setattr(
+            Storage, method, lambda self, *a, _m=method, _o=original: calls.append(_m) or _o(self, *a)
+        )
+    listed = tokens.list_tokens(storage, user)
+    assert calls == ["partition"]
+    assert len(listed) == 5
+    assert {t.id for t in listed if t.last_used is not None} == {manager["id"]}
+
+
+# User names (issue 10.12): one rule wherever a name enters, and reserved names given nothing.
+
+
+def test_a_look_alike_user_name_addresses_nobody():
+    owner = new_user()
+    owner_token = secret_of(make_token(owner, scope="manage"))
+    feed = new_feed(owner_token)
+    kim = "kim-" + secrets.token_hex(3)
+    kelvin = "\u212a" + kim[1:]  # KELVIN SIGN; str.lower() would make it 'kim-…'
+    refused = grant(feed, kelvin, "owner", headers=basic(owner_token))
+    assert refused.status_code == 400 and json_of(refused)["error"] == "invalid_user_name"
+    assert make_token(kelvin).status_code == 400
+    granted = json_of(
+        feed_permissions(request("GET", "/", route_params={"feed": feed}, headers=basic(owner_token)))
+    )
+    assert granted["permissions"] == [{"user": owner, "role": "owner"}]
+
+
+@pytest.mark.parametrize("name", ["admin", "Anonymous", "none"])
+def test_reserved_user_names_get_no_token_role_or_feed(name):
+    assert make_token(name).status_code == 400
+    feed = new_feed(secret_of(make_token(new_user(), scope="manage")))
+    refused = grant(feed, name, "reader")
+    assert refused.status_code == 400 and "reserved" in json_of(refused)["message"]
+    created = feeds_collection(
+        request("POST", "/api/feeds", json_body={"name": "rs-" + new_user(), "owner": name}, headers=ADMIN)
+    )
+    assert created.status_code == 400
+
+
+def test_a_grant_stored_under_a_now_reserved_name_can_still_be_removed(storage):
+    owner = new_user()
+    feed = new_feed(secret_of(make_token(owner, scope="manage")))
+    # As an older version could store it.
+    storage.upsert("permissions", {"PartitionKey": feed.lower(), "RowKey": "admin", "Role": "reader"})
+    storage.upsert("permissions", {"PartitionKey": "@admin", "RowKey": feed.lower(), "Role": "reader"})
+    removed = feed_permission(
+        request("DELETE", "/", route_params={"feed": feed, "user": "admin"}, headers=ADMIN)
+    )
+    assert removed.status_code == 204
+    assert storage.get("permissions", "@admin", feed.lower()) is None

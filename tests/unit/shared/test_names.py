@@ -4,8 +4,11 @@ from shared.names import (
     InvalidFeedName,
     InvalidFilename,
     InvalidProjectName,
+    InvalidUserName,
     feed_key,
+    grantee_key,
     normalize_project_name,
+    user_key,
     validate_feed_name,
     validate_filename,
 )
@@ -83,3 +86,43 @@ def test_unsafe_filenames(filename):
 
 def test_safe_filename():
     assert validate_filename("demo_pkg-1.0+local.1-py3-none-any.whl")
+
+
+# User names (issue 10.12): ASCII only, case-insensitive, reserved names refused for new grantees.
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("alice", "alice"), ("Alice", "alice"), (" Bob@Contoso.com ", "bob@contoso.com"), ("k8s-ci", "k8s-ci")],
+)
+def test_user_names_are_ascii_case_insensitive(name, key):
+    assert user_key(name) == key == grantee_key(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u212aim",  # KELVIN SIGN: str.lower() makes it 'k', so it would address user 'kim'
+        "\u017fam",  # LATIN SMALL LETTER LONG S: casefold() makes it 's'
+        "\uff41lice",  # FULLWIDTH a: NFKC makes it 'a'
+        "\u0430lice",  # CYRILLIC a: no normalization folds it, it only looks like 'a'
+        "ali\u0307ce",
+        "",
+        "-x",
+        "a b",
+        "a:b",
+        "a..b",
+        "x" * 101,
+    ],
+)
+def test_non_ascii_and_malformed_user_names_are_refused(name):
+    with pytest.raises(InvalidUserName):
+        user_key(name)
+
+
+@pytest.mark.parametrize("name", ["admin", "Admin", "anonymous", "none"])
+def test_reserved_user_names_cannot_be_given_anything(name):
+    with pytest.raises(InvalidUserName, match="reserved"):
+        grantee_key(name)
+    # ...but still name what was stored under them before, so it can be found and removed.
+    assert user_key(name) == name.lower()

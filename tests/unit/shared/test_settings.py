@@ -53,6 +53,15 @@ def test_feed_creators(fresh, value, creators):
     assert settings.load().feed_creators == creators
 
 
+@pytest.mark.parametrize("value", ["\u212aim", "alice, admin", "anonymous", "alice, none", "bob smith"])
+def test_feed_creators_follow_the_user_name_rule(fresh, value):
+    # The Kelvin sign would otherwise fold into 'kim' and let that user create feeds; reserved names
+    # never name a user.
+    fresh.setenv("FEEDHOUSE_FEED_CREATORS", value)
+    with pytest.raises(settings.InvalidSetting, match="FEEDHOUSE_FEED_CREATORS"):
+        settings.load()
+
+
 def test_bad_number_is_named(fresh):
     fresh.setenv("FEEDHOUSE_MAX_UPLOAD_BYTES", "lots")
     with pytest.raises(settings.InvalidSetting, match="FEEDHOUSE_MAX_UPLOAD_BYTES"):
