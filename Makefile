@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # A stamp of our own: npm's .bin entries are symlinks, whose targets npm dates as it likes.
 AZURITE := tools/node_modules/.installed
 
-.PHONY: run test lint bootstrap package checkov bench clean
+.PHONY: run test lint bootstrap examples package checkov bench clean
 
 bootstrap: $(VENV)/.installed $(AZURITE)
 
@@ -20,11 +20,24 @@ $(AZURITE): tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Feeds, packages and the admin token are kept in .feedhouse/; `make run FRESH=1` starts empty.
 run: bootstrap
-	$(PY) -m tools.run
+	$(PY) -m tools.run $(if $(FRESH),--fresh)
 
 test: bootstrap
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Two tiny packages to try a feed with, built into examples/dist/: feedhouse-example-app depends on
+# feedhouse-example-greeting. Built again only when their sources change: a rebuilt sdist has other
+# bytes under the same name, which a feed refuses as PyPI does ("File already exists").
+EXAMPLES := examples/dist/.built
+examples: $(EXAMPLES)
+
+$(EXAMPLES): $(wildcard examples/*/pyproject.toml examples/*/src/*/*.py) | $(VENV)/.installed
+	rm -rf examples/dist
+	$(PY) -m build --no-isolation --outdir examples/dist examples/greeting
+	$(PY) -m build --no-isolation --outdir examples/dist examples/app
+	touch $@
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .
@@ -43,4 +56,4 @@ bench: bootstrap
 	$(PY) -m bench.requests
 
 clean:
-	rm -rf $(VENV) tools/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) tools/node_modules .pytest_cache .ruff_cache examples/dist examples/*/build

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +109,13 @@ def _launch(in_memory: bool, location: Path | None) -> Azurite:
         *("--queueHost", HOST, "--queuePort", str(ports[1])),
         *("--tableHost", HOST, "--tablePort", str(ports[2])),
     ]
+    # Azurite must not outlive us, also when we are killed without a chance to stop it (SIGKILL, a
+    # SIGTERM to pytest, a CI runner killing our process group, which Azurite has left): Linux's
+    # parent-death signal, set by util-linux's setpriv before it execs Azurite, ends it then. The
+    # signal follows the thread that started Azurite, so start it from a thread that lives as long.
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        args = [setpriv, "--pdeathsig", "TERM", *args]
     # A custom AZURITE_ACCOUNTS in the caller's environment would disable devstoreaccount1.
     env = {k: v for k, v in os.environ.items() if k != "AZURITE_ACCOUNTS"}
     fd, log_name = tempfile.mkstemp(prefix="azurite-", suffix=".log")
@@ -130,7 +138,8 @@ def start_azurite(*, in_memory: bool = True, location: Path | None = None) -> Az
     """Start Azurite on three free 127.0.0.1 ports and return once all of them accept connections.
 
     With ``location`` the data is kept on disk there (``in_memory`` is then ignored, as Azurite
-    rejects both together); otherwise it lives in memory and is gone when Azurite stops.
+    rejects both together); otherwise it lives in memory and is gone when Azurite stops. Azurite
+    stops with the thread that started it, on Linux also when its process is killed.
     """
     if not AZURITE.exists():
         raise AzuriteError(f"Azurite is not installed at {AZURITE}: run make bootstrap")
@@ -139,10 +148,14 @@ def start_azurite(*, in_memory: bool = True, location: Path | None = None) -> Az
         azurite = _launch(in_memory, location)
         deadline = time.monotonic() + START_TIMEOUT
         pending = list(azurite.ports)
-        while pending and azurite.process.poll() is None and time.monotonic() < deadline:
-            pending = [port for port in pending if not accepts(port)]
-            if pending:
-                time.sleep(0.05)  # poll interval only; readiness is the connect above
+        try:
+            while pending and azurite.process.poll() is None and time.monotonic() < deadline:
+                pending = [port for port in pending if not accepts(port)]
+                if pending:
+                    time.sleep(0.05)  # poll interval only; readiness is the connect above
+        except BaseException:  # Ctrl-C while waiting: the caller never gets the Azurite to stop
+            azurite.stop()
+            raise
         if not pending and azurite.process.poll() is None:
             return azurite
         status = azurite.process.poll()

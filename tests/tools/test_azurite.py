@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +67,66 @@ def test_early_exit_is_reported_with_its_output(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(azurite, "AZURITE", fake)
     with pytest.raises(AzuriteError, match=r"(?s)exited with status 3.*cannot start: bad flag"):
         start_azurite()
+
+
+def _running(pid: int) -> bool:
+    """Whether pid runs; a zombie does not (the container's init may be slow to reap orphans)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_it_ends_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
+    """A SIGKILL (or a SIGTERM to pytest, or a CI runner ending the job) gives no chance to stop
+    Azurite, which runs in a session of its own: it must end by itself."""
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from tools.azurite import start_azurite; "
+            "print(start_azurite().process.pid, flush=True); time.sleep(600)",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    pid = None
+    try:
+        assert starter.stdout is not None
+        pid = int(starter.stdout.readline())
+        assert _running(pid)
+        os.killpg(starter.pid, signal.SIGKILL)
+        starter.wait()
+        deadline = time.monotonic() + 15
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(pid), "Azurite outlived the process that started it"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(starter.pid, signal.SIGKILL)
+        if pid is not None and _running(pid):
+            os.killpg(pid, signal.SIGKILL)
+        starter.wait()
+
+
+def test_ctrl_c_while_it_starts_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    launched = []
+
+    def launch(*args):
+        launched.append(launch_azurite(*args))
+        return launched[-1]
+
+    def interrupted(port: int) -> bool:
+        raise KeyboardInterrupt
+
+    launch_azurite = azurite._launch
+    monkeypatch.setattr(azurite, "_launch", launch)
+    monkeypatch.setattr(azurite, "accepts", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            start_azurite()
+        assert launched[0].process.returncode is not None
+    finally:
+        for emulator in launched:
+            emulator.stop()
