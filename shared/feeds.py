@@ -7,6 +7,7 @@ whether readers' downloads save) is one property of the feed's record, ``Upstrea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,14 +20,7 @@ from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.names import feed_key, validate_feed_name
 from shared.roles import Role
 from shared.storage import FEEDS_TABLE, RecordChanged, RecordExists, Storage
-from shared.upstreams import (
-    API_FIELDS,
-    FEED,
-    INDEX,
-    UpstreamConfig,
-    apply_changes,
-    check_upstream_feeds,
-)
+from shared.upstreams import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
 from shared.url_safety import Resolver, allow_private_from_settings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +32,11 @@ DEFAULT_VISIBILITY = "private"
 DESCRIPTION_MAX_LENGTH = 1024
 # All feeds share one partition: listing them is one partition query.
 _PARTITION = "feed"
+# One row of that partition is no feed ('@' starts no feed name): a write that adds a feed upstream
+# pins it in the same transaction as the feed's row, so such writes happen one at a time (_save).
+_UPSTREAM_GRAPH_ROW = "@upstream-graph"
+# A write that keeps losing that race to others gives up with 409 after this many tries.
+_ATTEMPTS = 5
 
 
 class FeedNotFound(NotFound):
@@ -155,10 +154,7 @@ def parse_new_feed(body: Any) -> Feed:
 
 
 def create_feed(storage: Storage, feed: Feed) -> Feed:
-    try:
-        storage.insert(FEEDS_TABLE, feed.to_record())
-    except RecordExists:
-        raise FeedExists(f"A feed named '{feed.name}' already exists (names are case-insensitive).") from None
+    _save(storage, feed, previous=None)
     return get_feed(storage, feed.name)
 
 
@@ -171,7 +167,8 @@ def create_feed_owned_by(storage: Storage, feed: Feed, owner: str | None) -> Fee
 
 
 def list_feeds(storage: Storage) -> list[Feed]:
-    feeds = [Feed.from_record(r) for r in storage.partition(FEEDS_TABLE, _PARTITION)]
+    records = storage.partition(FEEDS_TABLE, _PARTITION)
+    feeds = [Feed.from_record(r) for r in records if r["RowKey"] != _UPSTREAM_GRAPH_ROW]
     return sorted(feeds, key=lambda f: f.key)
 
 
@@ -211,30 +208,21 @@ def configure_upstreams(
     """The upstream configuration after a create or PATCH body (only its API_FIELDS count).
 
     Index URLs are checked for safety (shared.url_safety: a 400 naming why a host is refused). A feed
-    named as an upstream must exist and be readable by the caller (``may_read``: it is read with the
-    callers' own rights later, and an owner must not learn another feed's packages through it), and
-    no cycle of feeds may result.
+    named as an upstream must be readable by the caller (``may_read``: it is read with the callers' own
+    rights later, and an owner must not learn another feed's packages through it). That it exists and
+    closes no cycle of feeds is checked when the feed is written (``_save``).
     """
     if not any(name in changes for name in API_FIELDS):
         return current
     config = apply_changes(
         current, changes, feed_name=feed_name, allow_private=allow_private_from_settings(), resolver=resolver
     )
-    if not config.upstream_feeds:
-        return config
-    existing = {f.key: f for f in list_feeds(storage)}
-    for upstream in config.upstreams:
-        other = existing.get(feed_key(upstream.feed or "")) if upstream.kind == FEED else None
-        if other is not None and other.key != feed_key(feed_name) and not may_read(other):
+    for key in config.upstream_feeds:
+        other = find_feed(storage, key) if key != feed_key(feed_name) else None
+        if other is not None and not may_read(other):
             raise Forbidden(
                 f"You cannot read feed '{other.name}', so it cannot be an upstream of a feed you manage."
             )
-
-    def upstream_feeds_of(key: str) -> tuple[str, ...] | None:
-        found = existing.get(key)
-        return None if found is None else found.upstream_config.upstream_feeds
-
-    check_upstream_feeds(feed_name, config, upstream_feeds_of)
     return config
 
 
@@ -263,13 +251,56 @@ def update_feed(
             storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
         ),
     )
-    try:
-        storage.replace(FEEDS_TABLE, updated.to_record())
-    except RecordChanged:
-        raise Conflict(
-            f"Feed '{feed.name}' was changed or deleted meanwhile; read it again and retry."
-        ) from None
+    _save(storage, updated, previous=feed)
     return get_feed(storage, feed.name)
+
+
+def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
+    """Write a new feed's row (``previous`` None) or a changed one's, read earlier as ``previous``.
+
+    A write that adds a feed upstream must not close a cycle of feeds. Checking against the stored feeds
+    is not enough on its own: two writes at the same instant (A -> B and B -> A) each pass it. So such a
+    write reads the upstream-graph row before the feeds, and pins it (storage.transact) in the one
+    transaction that writes the feed's row: of two such writes at once only one commits, and the other
+    checks again on a fresh read, where it sees the cycle (400). A write that adds no feed upstream
+    cannot close a cycle and is never refused for one, so an owner can always remove upstreams, even
+    from a cycle stored before this rule held.
+    """
+    record = feed.to_record()
+    before = set(previous.upstream_config.upstream_feeds) if previous else set()
+    adds_feed_upstream = not set(feed.upstream_config.upstream_feeds) <= before
+    for _ in range(_ATTEMPTS):
+        pin = []
+        if adds_feed_upstream:
+            pin = [_upstream_graph(storage)]
+            stored = {f.key: f.upstream_config.upstream_feeds for f in list_feeds(storage)}
+            check_upstream_feeds(feed.name, feed.upstream_config, stored.get)
+        try:
+            if previous is None:
+                storage.transact(FEEDS_TABLE, insert=[record], pin=pin)
+            else:
+                storage.transact(FEEDS_TABLE, replace=[record], pin=pin)
+            return
+        except RecordExists:
+            raise FeedExists(
+                f"A feed named '{feed.name}' already exists (names are case-insensitive)."
+            ) from None
+        except RecordChanged:
+            now = find_feed(storage, feed.name) if previous is not None else None
+            if previous is not None and (now is None or now.etag != previous.etag):
+                raise Conflict(
+                    f"Feed '{feed.name}' was changed or deleted meanwhile; read it again and retry."
+                ) from None
+            # Only the graph row changed: another write added a feed upstream; check again.
+    raise Conflict("Feed upstreams are being changed by others right now; try again.")
+
+
+def _upstream_graph(storage: Storage) -> dict[str, Any]:
+    """The upstream-graph row as it is now (created on first use), to pin."""
+    while (record := storage.get(FEEDS_TABLE, _PARTITION, _UPSTREAM_GRAPH_ROW)) is None:
+        with contextlib.suppress(RecordExists):
+            storage.insert(FEEDS_TABLE, {"PartitionKey": _PARTITION, "RowKey": _UPSTREAM_GRAPH_ROW})
+    return record
 
 
 def delete_feed(storage: Storage, name: str) -> None:

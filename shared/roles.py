@@ -9,9 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, FeedhouseError, NotFound
 from shared.names import grantee_key, user_key
-from shared.storage import PERMISSIONS_TABLE, Storage
+from shared.storage import PERMISSIONS_TABLE, RecordChanged, RecordExists, Storage
 
 
 class Role(enum.Enum):
@@ -78,23 +78,12 @@ def roles_of_user(storage: Storage, user: str) -> dict[str, Role]:
 def grant(storage: Storage, feed_key: str, user: str, role: Role) -> Grant:
     """Give ``user`` ``role`` on the feed, replacing any role they had; the last owner stays an owner."""
     user = grantee_key(user)
-    current = role_of(storage, feed_key, user)
-    if current is Role.OWNER and role is not Role.OWNER:
-        _keep_an_owner(storage, feed_key, user)
-    storage.upsert(PERMISSIONS_TABLE, {"PartitionKey": feed_key, "RowKey": user, "Role": role.value})
-    storage.upsert(PERMISSIONS_TABLE, {"PartitionKey": f"@{user}", "RowKey": feed_key, "Role": role.value})
+    _change(storage, feed_key, user, role)
     return Grant(user, role)
 
 
 def revoke(storage: Storage, feed_key: str, user: str) -> None:
-    user = user_key(user)
-    current = role_of(storage, feed_key, user)
-    if current is None:
-        raise GrantNotFound(f"'{user}' holds no role on this feed.")
-    if current is Role.OWNER:
-        _keep_an_owner(storage, feed_key, user)
-    storage.delete(PERMISSIONS_TABLE, feed_key, user)
-    storage.delete(PERMISSIONS_TABLE, f"@{user}", feed_key)
+    _change(storage, feed_key, user_key(user), None)
 
 
 def revoke_all(storage: Storage, feed_key: str) -> None:
@@ -104,7 +93,66 @@ def revoke_all(storage: Storage, feed_key: str) -> None:
         storage.delete(PERMISSIONS_TABLE, feed_key, g.user)
 
 
-def _keep_an_owner(storage: Storage, feed_key: str, leaving: str) -> None:
-    owners = [g.user for g in grants(storage, feed_key) if g.role is Role.OWNER]
-    if owners == [leaving]:
-        raise LastOwner(f"'{leaving}' is the feed's last owner; make someone else an owner first.")
+# A request that keeps losing races to others on the same feed's grants gives up with 409 after this.
+_ATTEMPTS = 5
+
+
+def _change(storage: Storage, feed_key: str, user: str, role: Role | None) -> None:
+    """Set the user's role on the feed (None: take it away), holding the last-owner rule under races.
+
+    The feed's grants are one partition, read in one query. The user's row is written in a transaction
+    that, when an owner leaves, also pins another owner's row as read: if that owner left meanwhile the
+    transaction fails, and the change is decided again on a fresh read (then LastOwner, 409). So of two
+    owners taking each other's role at the same instant, exactly one succeeds.
+
+    The ``@<user>`` mirror row (the user's feed list) is another partition, outside the transaction. It
+    never shows more than the feed's row: it is lowered before the feed's row and raised after it, and a
+    change that fails puts it back to what the feed's row says. A crash in between leaves it lower, so
+    the user's feed list may miss a feed, never show one they cannot read.
+    """
+    lowered = False
+    try:
+        for _ in range(_ATTEMPTS):
+            rows = {r["RowKey"]: r for r in storage.partition(PERMISSIONS_TABLE, feed_key)}
+            current = rows.get(user)
+            if current is None and role is None:
+                raise GrantNotFound(f"'{user}' holds no role on this feed.")
+            was = Role(current["Role"]) if current is not None else None
+            pins = []
+            if was is Role.OWNER and role is not Role.OWNER:
+                others = [r for key, r in rows.items() if key != user and r["Role"] == Role.OWNER.value]
+                if not others:
+                    raise LastOwner(f"'{user}' is the feed's last owner; make someone else an owner first.")
+                pins = others[:1]
+            lowers = was is not None and (role is None or not role.includes(was))
+            if lowers:
+                _write_mirror(storage, feed_key, user, role)
+                lowered = True
+            try:
+                if role is None:
+                    storage.transact(PERMISSIONS_TABLE, delete=[current], pin=pins)
+                elif current is None:
+                    storage.transact(PERMISSIONS_TABLE, insert=[_row(feed_key, user, role)])
+                else:
+                    storage.transact(PERMISSIONS_TABLE, replace=[{**current, "Role": role.value}], pin=pins)
+            except (RecordChanged, RecordExists):
+                continue  # someone changed this feed's grants meanwhile: decide again
+            if not lowers:
+                _write_mirror(storage, feed_key, user, role)
+            return
+        raise Conflict("This feed's permissions are being changed by others right now; try again.")
+    except FeedhouseError:
+        if lowered:
+            _write_mirror(storage, feed_key, user, role_of(storage, feed_key, user))
+        raise
+
+
+def _row(partition: str, row: str, role: Role) -> dict[str, str]:
+    return {"PartitionKey": partition, "RowKey": row, "Role": role.value}
+
+
+def _write_mirror(storage: Storage, feed_key: str, user: str, role: Role | None) -> None:
+    if role is None:
+        storage.delete(PERMISSIONS_TABLE, f"@{user}", feed_key)
+    else:
+        storage.upsert(PERMISSIONS_TABLE, _row(f"@{user}", feed_key, role))

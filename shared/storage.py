@@ -242,6 +242,10 @@ def _decode_continuation(partition: str, continuation: str) -> dict[str, str]:
     return {"PartitionKey": data[1], "RowKey": data[2]}
 
 
+def _keys(record: Record) -> dict[str, Any]:
+    return {"PartitionKey": record["PartitionKey"], "RowKey": record["RowKey"]}
+
+
 class Storage:
     """Clients for one storage account, created once per process and shared by all requests."""
 
@@ -390,37 +394,52 @@ class Storage:
         RecordChanged if any of a transaction's records changed since, and then none of it is written."""
         it = iter(records)
         while batch := list(itertools.islice(it, _TRANSACTION_LIMIT)):
-            self.write_together(table, batch)
+            self.transact(table, replace=batch)
 
-    def write_together(self, table: str, records: list[Record]) -> None:
-        """Write up to 100 records of one partition in one atomic transaction: a record read earlier
-        (it carries its ETag) is replaced if unchanged, any other is created. RecordChanged if one of
-        them changed or vanished since it was read, or is already there; then none is written."""
+    def transact(
+        self,
+        table: str,
+        *,
+        insert: Iterable[Record] = (),
+        replace: Iterable[Record] = (),
+        delete: Iterable[Record] = (),
+        pin: Iterable[Record] = (),
+    ) -> None:
+        """One atomic transaction on records of one partition (at most 100, each named once): create
+        ``insert`` (RecordExists if one is there), replace and delete records read earlier, and ``pin``
+        records read earlier: leave their properties alone but require them unchanged, so a decision
+        taken on them still holds when the rest is written. RecordChanged if any replaced, deleted or
+        pinned record changed or vanished since it was read. On any error nothing is written.
+
+        Azure Tables has no read condition inside a transaction, so a pin is an empty merge on the
+        record's ETag: it gives the record a new ETag, which also makes concurrent pins conflict.
+        """
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
-        operations = [
-            (
-                "update",
-                _entity(record),
-                {
-                    "mode": UpdateMode.REPLACE,
-                    "etag": etag_of(record),
-                    "match_condition": MatchConditions.IfNotModified,
-                },
-            )
-            if record.get(_ETAG)
-            else ("create", _entity(record))
-            for record in records
-        ]
+        def on_etag(record: Record) -> dict[str, Any]:
+            return {"etag": etag_of(record), "match_condition": MatchConditions.IfNotModified}
+
+        operations: list[tuple[Any, ...]] = [("create", _entity(r)) for r in insert]
+        inserts = len(operations)
+        operations += [("update", _entity(r), {"mode": UpdateMode.REPLACE, **on_etag(r)}) for r in replace]
+        operations += [("delete", _keys(r), on_etag(r)) for r in delete]
+        operations += [("update", _keys(r), {"mode": UpdateMode.MERGE, **on_etag(r)}) for r in pin]
+        if not operations:
+            return
+        where = f"{table}:{operations[0][1]['PartitionKey']}"
         try:
             self._table_clients[table].submit_transaction(operations)
         except TableTransactionError as exc:
+            if exc.status_code == 409 and exc.index < inserts:
+                raise RecordExists(where) from None
             if exc.status_code in (404, 409, 412):
-                raise RecordChanged(f"{table}:{records[0]['PartitionKey']}") from None
+                raise RecordChanged(where) from None
             raise StorageError(type(exc).__name__) from exc
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            raise RecordChanged(f"{table}:{records[0]['PartitionKey']}") from None
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise RecordChanged(where) from None
+        except ResourceExistsError:
+            raise RecordExists(where) from None
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
 

@@ -264,9 +264,7 @@ def create_token(
     now = _now()
     for _ in range(_CREATE_ATTEMPTS):
         rows = storage.partition(TOKENS_TABLE, f"user:{user}")
-        turn = next(
-            (r for r in rows if r["RowKey"] == _TURN), {"PartitionKey": f"user:{user}", "RowKey": _TURN}
-        )
+        turn = next((r for r in rows if r["RowKey"] == _TURN), None)
         listed = [Token.from_record(r) for r in rows if r["RowKey"] != _TURN]
         expired = [t for t in listed if t.expired(now)]
         if len(listed) - len(expired) >= MAX_TOKENS_PER_USER:
@@ -287,9 +285,15 @@ def create_token(
             secret_sha256=_hash(secret),
         )
         try:
-            # Replacing the turn row fails if another creation replaced it since this one counted.
-            storage.write_together(TOKENS_TABLE, [{**turn, "Taken": token.created}, token.listing_record()])
-        except RecordChanged:
+            # Taking the turn fails if another creation took it since this one counted.
+            if turn is None:
+                first = {"PartitionKey": f"user:{user}", "RowKey": _TURN, "Taken": token.created}
+                storage.transact(TOKENS_TABLE, insert=[first, token.listing_record()])
+            else:
+                storage.transact(
+                    TOKENS_TABLE, insert=[token.listing_record()], replace=[{**turn, "Taken": token.created}]
+                )
+        except (RecordChanged, RecordExists):
             continue
         try:
             storage.insert(TOKENS_TABLE, token.id_record())

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from functions.feeds_api import feed_item, feeds_collection
 from shared import feeds, roles
 from shared.roles import Role
-from shared.storage import get_storage
+from shared.storage import FEEDS_TABLE, get_storage
+from shared.upstreams import FEED, Upstream, UpstreamConfig, find_cycle
 from tests.support.http import json_of
 from tests.support.publish import call
 from tests.support.upstreams import create_feed, index, new_feed, patch_feed, user
@@ -210,3 +215,53 @@ def test_the_admin_names_an_owner_at_creation():
     status, body = create_feed(owner="Someone-Else")
     assert status == 201, body
     assert roles.role_of(get_storage(), body["name"].lower(), "someone-else") is Role.OWNER
+
+
+def stored_upstream_feeds(key: str) -> tuple[str, ...] | None:
+    found = feeds.find_feed(get_storage(), key)
+    return None if found is None else found.upstream_config.upstream_feeds
+
+
+def test_concurrent_patches_never_close_a_cycle():
+    """A -> B and B -> A at the same instant: at most one succeeds, the other is refused (a cycle, or
+    409 to retry), no cycle is stored, and both feeds stay editable."""
+    start = threading.Barrier(2)
+
+    def link(feed: str, upstream: str) -> tuple[int, dict]:
+        start.wait()
+        return patch_feed(feed, {"upstreams": [{"type": "feed", "feed": upstream}]})
+
+    with ThreadPoolExecutor(2) as pool:
+        for round_ in range(30):
+            a, b = new_feed(), new_feed()
+            results = list(pool.map(lambda pair: link(*pair), [(a, b), (b, a)]))
+            statuses = sorted(status for status, _ in results)
+            assert statuses[0] == 200 and statuses[1] in (400, 409), f"round {round_}: {results}"
+            assert all(body.get("error") in (None, "upstream_cycle", "conflict") for _, body in results)
+            assert find_cycle(a, stored_upstream_feeds) is None, f"round {round_}: {results}"
+            # Both stay editable, upstreams included.
+            for feed in (a, b):
+                status, body = patch_feed(feed, {"upstreams": [{"type": "pypi"}]})
+                assert status == 200, f"round {round_}: {body}"
+
+
+def test_a_cycle_stored_before_the_rule_can_be_repaired():
+    """Edits that add no feed upstream are never refused for a cycle, so a cycle stored earlier (by the
+    race above, before it was fixed) can be edited and removed."""
+    a = new_feed()
+    b = new_feed([{"type": "feed", "feed": a}])
+    storage = get_storage()
+    stored = feeds.get_feed(storage, a)
+    closing = UpstreamConfig(upstreams=(Upstream(FEED, feed=b),))
+    storage.replace(FEEDS_TABLE, dataclasses.replace(stored, upstream_config=closing).to_record())
+    assert find_cycle(a, stored_upstream_feeds) == [a, b, a]
+
+    status, body = patch_feed(a, {"claimed_patterns": ["contoso-*"]})
+    assert status == 200, body
+    status, body = patch_feed(b, {"upstreams": [{"type": "pypi"}, {"type": "feed", "feed": a}]})
+    assert status == 200, body
+    status, body = patch_feed(a, {"upstreams": []})
+    assert status == 200, body
+    assert find_cycle(a, stored_upstream_feeds) is None
+    status, body = patch_feed(a, {"upstreams": [{"type": "feed", "feed": b}]})
+    assert status == 400 and body["error"] == "upstream_cycle"
