@@ -46,7 +46,7 @@ from shared import auth, feeds, packages
 from shared.auth import Permission, Principal
 from shared.errors import BadGateway, BadRequest
 from shared.feeds import Feed
-from shared.packages import LOCAL, FileNotFound, ProjectRecords, StoredFile
+from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
 from shared.upstream_cache import UpstreamPageCache
 from shared.upstream_client import UpstreamClient
@@ -402,12 +402,22 @@ class FeedUpstreams:
 
     # Files --------------------------------------------------------------------------------------
 
-    def _candidate(self, project: str, filename: str, records: ProjectRecords) -> _Candidate:
-        """The first upstream (in order) that lists ``filename``; FileNotFound, or the upstream's
-        failure when one failed and none listed it."""
+    def _own_or_candidate(self, project: str, filename: str) -> StoredFile | _Candidate:
+        """The feed's own file if it has one by now, else the first upstream (in order) that lists
+        ``filename``; FileNotFound, or the upstream's failure when one failed and none listed it.
+
+        The caller found no file before calling, but the project is read again here, and a concurrent
+        first download (or an upload) may have stored the file in between: that file is the answer,
+        as it would be for a caller who came a moment later. A name whose file was deleted stays gone
+        (a deleted saved file never comes back from the upstream).
+        """
         missing = FileNotFound(f"No file '{filename}' in project '{project}' (nor on this feed's upstreams).")
-        if not self.config.upstreams or filename in records.taken:
-            raise missing
+        records = packages.read_project(self.storage, self.feed.key, project)
+        own = next((f for f in records.files if f.filename == filename), None)
+        if own is not None:
+            if own.state != ACTIVE:
+                raise missing
+            return own
         errors: list[BadGateway] = []
         _hidden, listings = self._sources(project, records)
         for listing in listings:
@@ -437,8 +447,9 @@ class FeedUpstreams:
         otherwise a feed upstream's own StoredFile (served from that feed's storage) or the checked
         bytes of an index upstream's file.
         """
-        records = packages.read_project(self.storage, self.feed.key, project)
-        candidate = self._candidate(project, filename, records)
+        candidate = self._own_or_candidate(project, filename)
+        if isinstance(candidate, StoredFile):
+            return candidate
         upstream = candidate.listing.upstream
         try:
             if isinstance(candidate.item, StoredFile):
@@ -455,8 +466,9 @@ class FeedUpstreams:
     def obtain_metadata(self, project: str, filename: str) -> StoredFile | PassThrough:
         """The core metadata of a file the feed does not hold: the upstream feed's file (whose
         ``.metadata`` blob is served) or the checked bytes of an index upstream's metadata file."""
-        records = packages.read_project(self.storage, self.feed.key, project)
-        candidate = self._candidate(project, filename, records)
+        candidate = self._own_or_candidate(project, filename)
+        if isinstance(candidate, StoredFile):
+            return candidate
         item = candidate.item
         no_metadata = FileNotFound(f"No metadata file for '{filename}'.")
         if isinstance(item, StoredFile):
