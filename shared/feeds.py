@@ -38,6 +38,7 @@ DEFAULT_VISIBILITY = "private"
 DESCRIPTION_MAX_LENGTH = 1024
 # All feeds share one partition: listing them is one partition query.
 _PARTITION = "feed"
+_UPDATE_ATTEMPTS = 5
 
 
 class FeedNotFound(NotFound):
@@ -252,24 +253,26 @@ def update_feed(
     unknown = sorted(set(changes) - set(PATCH_FIELDS))
     if unknown:
         raise InvalidFeed(f"These fields cannot be changed: {', '.join(unknown)}.")
-    feed = get_feed(storage, name)
-    updated = Feed(
-        name=feed.name,
-        description=_validate_description(changes.get("description", feed.description)),
-        visibility=_validate_visibility(changes.get("visibility", feed.visibility)),
-        created=feed.created,
-        etag=feed.etag,
-        upstream_config=configure_upstreams(
-            storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
-        ),
-    )
-    try:
-        storage.replace(FEEDS_TABLE, updated.to_record())
-    except RecordChanged:
-        raise Conflict(
-            f"Feed '{feed.name}' was changed or deleted meanwhile; read it again and retry."
-        ) from None
-    return get_feed(storage, feed.name)
+    for _attempt in range(_UPDATE_ATTEMPTS):
+        feed = get_feed(storage, name)
+        updated = Feed(
+            name=feed.name,
+            description=_validate_description(changes.get("description", feed.description)),
+            visibility=_validate_visibility(changes.get("visibility", feed.visibility)),
+            created=feed.created,
+            etag=feed.etag,
+            upstream_config=configure_upstreams(
+                storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
+            ),
+        )
+        try:
+            storage.replace(FEEDS_TABLE, updated.to_record())
+        except RecordChanged:
+            # Another change landed since the read. A PATCH names only what it changes, so it is
+            # applied again to the feed as it is now, as it would be had it come a moment later.
+            continue
+        return get_feed(storage, feed.name)
+    raise Conflict(f"Feed '{name}' kept changing meanwhile; read it again and retry.")
 
 
 def delete_feed(storage: Storage, name: str) -> None:

@@ -16,9 +16,10 @@ deleted file is always listed (and therefore purged) even if the process dies ha
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from shared import feeds
 from shared.errors import Conflict
@@ -43,6 +44,7 @@ from shared.storage import (
 )
 
 _ATTEMPTS = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,19 @@ def _sync_entry(
     raise Conflict(f"The recycle bin entry of {project} {version} keeps changing; retry.")
 
 
-def _changed_meanwhile(project: str, version: str) -> Conflict:
-    return Conflict(f"Files of {project} {version} were changed meanwhile; read them again and retry.")
+def _retrying(what: str, attempt: Callable[[], T]) -> T:
+    """Run a change of file rows again when a concurrent write to them made it fail.
+
+    Each attempt reads the rows afresh: a concurrent change (a metadata backfill, another delete)
+    then either leaves work to do, which is done, or leaves none, which the attempt reports as a
+    later request would (404). Only a change that keeps losing is a 409.
+    """
+    for _attempt in range(_ATTEMPTS):
+        try:
+            return attempt()
+        except RecordChanged:
+            continue
+    raise Conflict(f"{what} kept changing meanwhile; read them again and retry.")
 
 
 def _move_to_bin(
@@ -164,7 +177,7 @@ def _move_to_bin(
         )
     except RecordChanged:
         _sync_entry(storage, feed_key, project, version)
-        raise _changed_meanwhile(project, version) from None
+        raise
     _sync_entry(storage, feed_key, project, version)
     return [r["RowKey"] for r in records]
 
@@ -174,22 +187,30 @@ def delete_version(
 ) -> list[str]:
     """Move every file of one version to the recycle bin; the names of the files moved."""
     parse_version(version, project)
-    records = read_project(storage, feed_key, project).file_records(version=version, state=ACTIVE)
-    if not records:
-        raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
-    return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
+
+    def attempt() -> list[str]:
+        records = read_project(storage, feed_key, project).file_records(version=version, state=ACTIVE)
+        if not records:
+            raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
+        return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
+
+    return _retrying(f"The files of {project} {version}", attempt)
 
 
 def delete_file(
     storage: Storage, feed_key: str, project: str, filename: str, *, by: str, now: datetime
 ) -> str:
     """Move one file to the recycle bin; the version it belongs to."""
-    records = read_project(storage, feed_key, project).file_records(state=ACTIVE)
-    record = next((r for r in records if r["RowKey"] == filename), None)
-    if record is None:
-        raise FileNotFound(f"No file '{filename}' in project '{project}'.")
-    _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
-    return record["Version"]
+
+    def attempt() -> str:
+        records = read_project(storage, feed_key, project).file_records(state=ACTIVE)
+        record = next((r for r in records if r["RowKey"] == filename), None)
+        if record is None:
+            raise FileNotFound(f"No file '{filename}' in project '{project}'.")
+        _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
+        return record["Version"]
+
+    return _retrying(f"The files of {project}", attempt)
 
 
 def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
@@ -205,20 +226,22 @@ def _not_in_bin(project: str, version: str) -> ReleaseNotFound:
 def restore_version(storage: Storage, feed_key: str, project: str, version: str) -> list[str]:
     """Bring back every file of one version from the recycle bin; the names restored."""
     parse_version(version, project)
-    records = read_project(storage, feed_key, project).file_records(version=version, state=DELETED)
-    if not records:
-        raise _not_in_bin(project, version)
-    restored = [
-        {k: v for k, v in r.items() if k not in ("DeletedAt", "DeletedBy")} | {"State": ACTIVE}
-        for r in records
-    ]
-    try:
-        storage.replace_all(FILES_TABLE, restored)
-    except RecordChanged:
-        raise _changed_meanwhile(project, version) from None
-    finally:
-        _sync_entry(storage, feed_key, project, records[0]["Version"])
-    return [r["RowKey"] for r in records]
+
+    def attempt() -> list[str]:
+        records = read_project(storage, feed_key, project).file_records(version=version, state=DELETED)
+        if not records:
+            raise _not_in_bin(project, version)
+        restored = [
+            {k: v for k, v in r.items() if k not in ("DeletedAt", "DeletedBy")} | {"State": ACTIVE}
+            for r in records
+        ]
+        try:
+            storage.replace_all(FILES_TABLE, restored)
+        finally:
+            _sync_entry(storage, feed_key, project, records[0]["Version"])
+        return [r["RowKey"] for r in records]
+
+    return _retrying(f"The files of {project} {version}", attempt)
 
 
 def _purge(
