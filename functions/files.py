@@ -49,12 +49,11 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest:
         raise packages.ProjectNotFound(f"No project named '{req.route_params['project']}'.") from None
     filename = req.route_params["filename"]
-    public = access.feed.visibility == "public"
     storage = access.storage
 
     if filename.endswith(packages.METADATA_SUFFIX):
         name = filename.removesuffix(packages.METADATA_SUFFIX)
-        found = _stored_or_upstream(access, project, name, FeedUpstreams.obtain_metadata)
+        found, public = _stored_or_upstream(access, project, name, FeedUpstreams.obtain_metadata)
         if isinstance(found, PassThrough):
             return _pass_through(req, found, public=public)
         if not found.core_metadata_sha256 or not found.metadata_blob:
@@ -69,7 +68,7 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
             read=_reader(storage, found.metadata_blob),
         )
 
-    stored = _stored_or_upstream(access, project, filename, FeedUpstreams.obtain_file)
+    stored, public = _stored_or_upstream(access, project, filename, FeedUpstreams.obtain_file)
     if isinstance(stored, PassThrough):
         return _pass_through(req, stored, public=public)
     config = settings.load()
@@ -96,15 +95,20 @@ def _stored_or_upstream(
     project: str,
     filename: str,
     obtain: Callable[[FeedUpstreams, str, str], packages.StoredFile | PassThrough],
-) -> packages.StoredFile | PassThrough:
+) -> tuple[packages.StoredFile | PassThrough, bool]:
     """The feed's own file; else one saved from (or, for a caller who may not save, passed through
-    from) the first upstream listing it, then served like any other file."""
+    from) the first upstream listing it, then served like any other file. With it, whether shared
+    caches may keep the answer: only for a public feed, and not when it may have come from a feed
+    upstream that not everyone may read (see FeedUpstreams.varies_by_caller)."""
+    public = access.feed.visibility == "public"
     try:
-        return packages.get_file(access.storage, access.feed.key, project, filename)
+        return packages.get_file(access.storage, access.feed.key, project, filename), public
     except packages.FileNotFound:
         if not access.feed.upstream_config.upstreams:
             raise
-        return obtain(FeedUpstreams(access.storage, access.feed, access.principal), project, filename)
+        upstreams = FeedUpstreams(access.storage, access.feed, access.principal)
+        found = obtain(upstreams, project, filename)
+        return found, public and not upstreams.varies_by_caller()
 
 
 def _pass_through(req: func.HttpRequest, found: PassThrough, *, public: bool) -> func.HttpResponse:

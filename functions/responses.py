@@ -1,10 +1,10 @@
 """HTTP responses that cache well: negotiated pages with ETags and gzip, and files with ranges.
 
 Pages (simple pages, the JSON API) get a strong ETag per representation, 304 on ``If-None-Match``,
-``Cache-Control: max-age=<FEEDHOUSE_PAGE_MAX_AGE_SECONDS>`` (public or private after the feed's
-visibility), ``Vary`` and gzip when the client accepts it. Files get their sha256 as ETag, immutable
-caching, ``Accept-Ranges`` and single byte ranges (206/416). The rules are in ``shared/``
-(negotiation, http_cache, ranges); this module only applies them to ``func`` objects.
+``Cache-Control: max-age=<FEEDHOUSE_PAGE_MAX_AGE_SECONDS>`` (public only for a public feed's pages
+that are the same for every caller), ``Vary`` and gzip when the client accepts it. Files get their
+sha256 as ETag, immutable caching, ``Accept-Ranges`` and single byte ranges (206/416). The rules are
+in ``shared/`` (negotiation, http_cache, ranges); this module only applies them to ``func`` objects.
 """
 
 from __future__ import annotations
@@ -65,19 +65,25 @@ def page_response(
     *,
     media_type: str,
     public: bool,
+    per_caller: bool = False,
     vary: str = VARY_SIMPLE,
     extra_headers: dict[str, str] | None = None,
 ) -> func.HttpResponse:
     """A page in one representation: 304 when the client has it, gzip when it takes it.
 
-    The ETag is made from the rendered body, so it changes whenever anything merged into it does.
+    ``public``: the feed is public. ``per_caller``: what the page shows depends on the caller's
+    credentials, so it is ``private`` even then, and varies on Authorization (a private cache, such
+    as pip's, may serve several users' credentials). The ETag is made from the rendered body, so it
+    changes whenever anything merged into it does.
     """
     raw = body.encode("utf-8")
     headers = {
         **(extra_headers or {}),
         "Content-Type": content_type_header(media_type),
-        "Cache-Control": page_cache_control(public=public, max_age=settings.load().page_max_age),
-        "Vary": vary,
+        "Cache-Control": page_cache_control(
+            public=public and not per_caller, max_age=settings.load().page_max_age
+        ),
+        "Vary": f"{vary}, Authorization" if per_caller else vary,
     }
     payload = raw
     if len(raw) >= _GZIP_MIN_BYTES and accepts_gzip(req.headers.get("Accept-Encoding")):

@@ -244,6 +244,7 @@ class FeedUpstreams:
         self.config = feed.upstream_config
         self._client = client
         self._cache = cache
+        self._feeds: dict[str, Feed | None] = {}  # feed upstreams by name, read once per request
 
     @property
     def client(self) -> UpstreamClient:
@@ -259,10 +260,27 @@ class FeedUpstreams:
 
     # Reading the sources ------------------------------------------------------------------------
 
+    def _upstream_feed(self, upstream: Upstream) -> Feed | None:
+        name = upstream.feed or ""
+        if name not in self._feeds:
+            self._feeds[name] = feeds.find_feed(self.storage, name)
+        return self._feeds[name]
+
+    def varies_by_caller(self) -> bool:
+        """Whether what the feed shows through its upstreams depends on who asks: it does when one of
+        them is a feed that not everyone may read, since feed upstreams are read with the caller's
+        rights. Such answers must never be kept by shared caches (a CDN would hand one caller's view
+        to anyone); everything else a feed shows is the same for every caller who may read it."""
+        return any(
+            (other := self._upstream_feed(upstream)) is not None and other.visibility != "public"
+            for upstream in self.config.upstreams
+            if upstream.kind == FEED
+        )
+
     def _feed_listing(self, upstream: Upstream, project: str) -> _Listing:
         """A feed upstream's stored files, if the caller may read that feed (else nothing)."""
         listing = _Listing(upstream)
-        other = feeds.find_feed(self.storage, upstream.feed or "")
+        other = self._upstream_feed(upstream)
         if other is None or not auth.may(self.storage, self.principal, other, Permission.READ):
             return listing
         records = packages.read_project(self.storage, other.key, project)
