@@ -110,10 +110,12 @@ def file_response(
     content_type: str,
     public: bool,
     read: Callable[[int | None, int | None], bytes],
+    instead: Callable[[int], func.HttpResponse | None] = lambda _length: None,
 ) -> func.HttpResponse:
     """An immutable file: 304, HEAD, a 206 range, 416, or the whole of it.
 
-    ``read(offset, length)`` fetches bytes; it is called only for what is sent.
+    ``read(offset, length)`` fetches bytes; it is called only for what is sent. ``instead(length)``
+    may answer otherwise before ``length`` bytes are read and sent (a HEAD asks as its GET would).
     """
     headers = {
         "Content-Type": content_type,
@@ -125,6 +127,8 @@ def file_response(
     if none_match(req.headers.get("If-None-Match"), etag):
         return _response(b"", 304, headers)
     if req.method == "HEAD":
+        if (other := instead(size)) is not None:
+            return other
         return _response(b"", 200, {**headers, "Content-Length": str(size)})
     wanted = req.headers.get("Range")
     if wanted and if_range_allows(req.headers.get("If-Range"), etag, last_modified):
@@ -136,6 +140,8 @@ def file_response(
                 headers={**headers, "Content-Range": error.content_range, "Content-Length": "0"},
             )
         if byte_range is not None:
+            if (other := instead(byte_range.length)) is not None:
+                return other
             body = read(byte_range.start, byte_range.length)
             return _response(
                 body,
@@ -146,5 +152,7 @@ def file_response(
                     "Content-Length": str(len(body)),
                 },
             )
+    if (other := instead(size)) is not None:
+        return other
     body = read(None, None)
     return _response(body, 200, {**headers, "Content-Length": str(len(body))})

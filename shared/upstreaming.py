@@ -42,9 +42,9 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from shared import auth, feeds, packages
+from shared import auth, feeds, packages, settings
 from shared.auth import Permission, Principal
-from shared.errors import BadGateway, BadRequest
+from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
 from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
@@ -615,15 +615,31 @@ class FeedUpstreams:
         return packages.add_saved_file(self.storage, self.feed.key, record)
 
     def _pass_through(self, upstream: Upstream, entry: UpstreamFile) -> PassThrough:
-        """An upstream file read whole and checked (size and every listed hash), not stored."""
+        """An upstream file read whole and checked (size and every listed hash), not stored.
+
+        It is held in memory to be served, so only up to FEEDHOUSE_STREAM_MAX_BYTES: a file listed as
+        larger is refused before it is fetched, one of unknown size as soon as more has arrived, and
+        one larger than its listed size as soon as it passes that.
+        """
+        limit = settings.load().stream_max_bytes
+        if entry.size is not None and entry.size > limit:
+            raise self._too_large_to_pass(entry.filename, f"is {entry.size} bytes", limit)
         hashers = {name: hashlib.new(name) for name in entry.hashes}
-        chunks: list[bytes] = []
+        data = bytearray()
         with self.client.open_file(entry.url, credential=upstream.resolve_credential()) as download:
+            if entry.size is None and download.length is not None and download.length > limit:
+                raise self._too_large_to_pass(entry.filename, f"is {download.length} bytes", limit)
             for chunk in download.chunks():
+                data += chunk
+                if entry.size is not None and len(data) > entry.size:
+                    raise HashMismatch(
+                        f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page "
+                        "lists; it was refused."
+                    )
+                if len(data) > limit:
+                    raise self._too_large_to_pass(entry.filename, f"is larger than {limit} bytes", limit)
                 for hasher in hashers.values():
                     hasher.update(chunk)
-                chunks.append(chunk)
-        data = b"".join(chunks)
         if entry.size is not None and len(data) != entry.size:
             raise HashMismatch(
                 f"'{entry.filename}' is {len(data)} bytes, not the {entry.size} its upstream page lists; "
@@ -637,11 +653,31 @@ class FeedUpstreams:
                     f"{digest}, got {actual}); it was refused."
                 )
         return PassThrough(
-            data,
+            bytes(data),
             entry.sha256 or "",
             packages.content_type_for(entry.filename),
             _normalized_time(entry.upload_time) or _now_text(),
         )
+
+    def _too_large_to_pass(self, filename: str, size: str, limit: int) -> Unauthorized | Forbidden:
+        """Why a caller who may not save cannot have an upstream file this large, and who can.
+
+        Not a 5xx (nothing failed) nor 413 (which is about the request's body): the file can be had by
+        a caller whose download saves it, so this is about who asks. 401 for an anonymous caller, with
+        the Basic challenge every error 401 carries, so that pip and uv fetch credentials (keyring,
+        netrc) and ask again, which then saves the file; 403 for a signed-in caller who may not save.
+        """
+        message = (
+            f"'{filename}' {size}; Feedhouse passes an upstream file to a caller who may not save it "
+            f"into feed '{self.feed.name}' only up to {limit} bytes (FEEDHOUSE_STREAM_MAX_BYTES), as "
+            "it holds it in memory. A download by someone who may save upstream files (collaborators, "
+            "and signed-in readers while the feed's readers_save is on) saves it into the feed, which "
+            "then serves it to every reader. "
+        )
+        operator = "or the deployment's operator to raise FEEDHOUSE_STREAM_MAX_BYTES."
+        if not self.principal.authenticated:
+            return Unauthorized(f"{message}Sign in as one, or ask a feed owner to save it, {operator}")
+        return Forbidden(f"{message}Ask a feed owner to save it (or to turn readers_save on), {operator}")
 
 
 def _now_text() -> str:

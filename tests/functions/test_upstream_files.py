@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -353,3 +354,90 @@ def _user_of(token: str) -> str:
 
 def _page_status(feed: str, project: str, token: str) -> int:
     return call(project_detail, "GET", "/", token=token, feed=feed, project=project).status_code
+
+
+# What a caller who may not save is passed through is held in memory: FEEDHOUSE_STREAM_MAX_BYTES.
+
+
+def _anonymous(feed: str, project: str, filename: str):
+    return call(download, "GET", "/", token=None, feed=feed, project=project, filename=filename)
+
+
+def _names_the_limit(response, size: str, limit: int) -> bool:
+    text = response.get_body().decode()
+    return size in text and f"{limit} bytes" in text and "FEEDHOUSE_STREAM_MAX_BYTES" in text
+
+
+def test_a_file_listed_larger_than_the_limit_is_not_passed_through_nor_fetched(upstream, stream_limit):
+    filename, data = make_wheel("bulky", "1.0")
+    upstream.project("bulky", [upstream.entry(filename, data, size=len(data))])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    limit = len(data) - 1
+    stream_limit(limit)
+
+    anonymous = _anonymous(feed, "bulky", filename)
+    assert anonymous.status_code == 401  # credentials would help: pip and uv then send theirs
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert _names_the_limit(anonymous, f"is {len(data)} bytes", limit)
+    assert "Sign in" in anonymous.get_body().decode()
+    patch_feed(feed, {"readers_save": False})
+    reader = get_file(feed, "bulky", filename, token=user(feed, Role.READER))
+    assert reader.status_code == 403 and _names_the_limit(reader, f"is {len(data)} bytes", limit)
+    assert "Ask a feed owner to save it" in reader.get_body().decode()
+    assert upstream.file_requests(filename) == 0 and rows(feed, "bulky") == {}
+
+    # A caller who may save gets it saved, and then everyone gets it from the feed (here by redirect).
+    assert get_file(feed, "bulky", filename, token=user(feed, Role.COLLABORATOR)).status_code == 302
+    assert list(rows(feed, "bulky")) == [filename]
+    assert _anonymous(feed, "bulky", filename).status_code == 302
+    stream_limit(len(data))
+    assert _anonymous(feed, "bulky", filename).get_body() == data
+
+
+@pytest.mark.parametrize("length_header", [True, False], ids=["content-length", "no-length"])
+def test_a_file_of_unknown_size_is_refused_once_past_the_limit(upstream, stream_limit, length_header):
+    filename, data = make_wheel("unsized", "1.0")
+    upstream.project("unsized", [upstream.entry(filename, data)])  # no size listed
+    if not length_header:
+        upstream.fake.routes[upstream.file_path(filename)] = Reply(body=[data[:100], data[100:]])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    stream_limit(len(data) - 1)
+    response = _anonymous(feed, "unsized", filename)
+    assert response.status_code == 401
+    expected = f"is {len(data)} bytes" if length_header else f"is larger than {len(data) - 1} bytes"
+    assert _names_the_limit(response, expected, len(data) - 1)
+    stream_limit(len(data))
+    assert _anonymous(feed, "unsized", filename).get_body() == data
+
+
+def test_a_file_is_read_no_further_than_its_listed_size(upstream):
+    filename, data = make_wheel("liar", "1.0")
+    sent = []
+
+    def endless():
+        yield data
+        for _ in range(1000):  # 1 GiB if all of it were read
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    upstream.project("liar", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = Reply(body=endless())
+    feed = new_feed([index(upstream.url)], visibility="public")
+    response = _anonymous(feed, "liar", filename)
+    assert response.status_code == 502
+    assert f"larger than the {len(data)} bytes its upstream page lists" in response.get_body().decode()
+    assert len(sent) < 100  # what socket buffers took, not the rest
+
+
+def test_a_feed_upstreams_file_passed_through_is_redirected_past_the_limit(stream_limit):
+    source = new_feed(visibility="organization")
+    wheel, data = publish_wheel(source, "shared-lib", "1.0")
+    downstream = new_feed([{"type": "feed", "feed": source}], visibility="organization", readers_save=False)
+    reader = user()  # reads both by visibility; may not save
+    stream_limit(len(data) - 1)
+    response = get_file(downstream, "shared-lib", wheel, token=reader)
+    assert response.status_code == 302 and response.headers["Cache-Control"] == "no-store"
+    assert f"/{source.lower()}/shared-lib/" in response.headers["Location"]  # the upstream feed's blob
+    with urllib.request.urlopen(response.headers["Location"]) as blob:
+        assert blob.read() == data
+    assert rows(downstream, "shared-lib") == {}
