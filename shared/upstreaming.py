@@ -19,10 +19,14 @@ This is where the building blocks meet the feed's records. For a project of a fe
 - **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
   may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
   against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
-  first downloads agree on one record. A caller who may not save gets the checked bytes streamed
-  through. ``.metadata`` files of upstream files are passed through (checked against their hash) and
-  never cause the distribution itself to be saved: a resolver reads the metadata of many candidate
-  versions it never installs.
+  first downloads agree on one record (and one that finds the record written meanwhile serves it). A
+  caller who may not save gets the checked bytes passed through, held in memory, so only up to
+  FEEDHOUSE_STREAM_MAX_BYTES. ``.metadata`` files of upstream files are passed through (checked
+  against their hash) and never cause the distribution itself to be saved: a resolver reads the
+  metadata of many candidate versions it never installs.
+- **Caching**: feed upstreams are read with the caller's rights, so a feed with a feed upstream that
+  not everyone may read shows different callers different things (``varies_by_caller``): shared
+  caches must not keep such answers.
 
 Upstream URLs can hold access tokens in their paths (some hosted indexes work that way), so what this
 module tells callers (headers, error messages) names upstreams by host only.

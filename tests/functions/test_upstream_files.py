@@ -226,6 +226,24 @@ def test_concurrent_first_downloads_save_one_record_and_all_get_the_file(upstrea
         assert get_storage().read_blob(rows(feed, project)[filename]["Blob"]) == data
 
 
+def test_concurrent_first_downloads_from_a_feed_upstream_copy_it_once_and_all_get_it():
+    source = new_feed()
+    downstream = new_feed([{"type": "feed", "feed": source}])
+    for round_ in range(RACE_ROUNDS // 2):
+        project = f"copied-{round_}"
+        filename, data = publish_wheel(source, project, "1.0")
+        with ThreadPoolExecutor(max_workers=RACERS) as pool:
+            responses = list(
+                pool.map(lambda _, p=project, f=filename: get_file(downstream, p, f), range(RACERS))
+            )
+        assert [r.status_code for r in responses] == [200] * RACERS, f"round {round_}: " + "; ".join(
+            r.get_body()[:200].decode() for r in responses if r.status_code != 200
+        )
+        assert all(r.get_body() == data for r in responses)
+        (row,) = rows(downstream, project).values()
+        assert row["Origin"] == "upstream" and get_storage().read_blob(row["Blob"]) == data
+
+
 def test_a_file_stored_after_the_callers_first_look_is_served_not_refused(offered):
     """The race's window made deterministic: the handler found no file, then a concurrent first
     download saved it before the upstream path reads the project again."""
