@@ -22,14 +22,18 @@ from tests.support.upstreams import new_feed
 pytestmark = pytest.mark.usefixtures("app_env")
 
 
-def _before_first(monkeypatch, method: str, table: str, concurrently: Callable[[Any], None]) -> None:
-    """Run ``concurrently`` once, just before the first ``method`` call on ``table`` goes through."""
+def _before_first(
+    monkeypatch, method: str, table: str, concurrently: Callable[[Any], None], *, row: str | None = None
+) -> None:
+    """Run ``concurrently`` once, just before the first ``method`` call on ``table`` (on the record
+    with RowKey ``row``, if given) goes through."""
     storage = get_storage()
     original = getattr(storage, method)
     pending = [concurrently]
 
     def wrapped(table_name: str, records: Any, *args: Any, **kwargs: Any) -> Any:
-        if table_name == table and pending:
+        first = records[0] if isinstance(records, list) else records
+        if table_name == table and pending and row in (None, first["RowKey"]):
             pending.pop()(records)
         return original(table_name, records, *args, **kwargs)
 
@@ -50,10 +54,9 @@ def test_an_upload_that_loses_to_the_same_file_deleted_meanwhile_keeps_its_blob(
     filename, data = make_wheel("racy", "1.0")
 
     def winner_then_deleted(record: dict[str, Any]) -> None:
-        if record["RowKey"] == filename:
-            get_storage().insert(FILES_TABLE, {**record, "State": "deleted", "DeletedAt": record["Uploaded"]})
+        get_storage().insert(FILES_TABLE, {**record, "State": "deleted", "DeletedAt": record["Uploaded"]})
 
-    _before_first(monkeypatch, "insert", FILES_TABLE, winner_then_deleted)
+    _before_first(monkeypatch, "insert", FILES_TABLE, winner_then_deleted, row=filename)
     response = publish(feed, filename, data, "racy", "1.0")
     assert response.status_code == 400
     assert b"previously used by a file that has since been deleted" in response.get_body()
