@@ -3,7 +3,8 @@ link to, and ``<that URL>.metadata`` (PEP 658) for files that have it.
 
 Files are streamed through the function, with ranges, or (FEEDHOUSE_DOWNLOAD_MODE=redirect) answered
 with a 302 to a short-lived read-only SAS URL on the blob; either way the URL on the page stays ours.
-Metadata files are small and always streamed.
+Streaming holds what it sends in memory, so it stops at FEEDHOUSE_STREAM_MAX_BYTES: a bigger file (or
+range) is redirected in stream mode too. Metadata files are streamed in either mode (up to that limit).
 
 A file the feed does not hold but one of its upstreams lists (the page showed it with this feed's URL)
 is saved into the feed on first download and then served from it, or passed through for a caller
@@ -33,13 +34,6 @@ bp = func.Blueprint()
 METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
-def _reader(storage: Storage, blob: str) -> Callable[[int | None, int | None], bytes]:
-    def read(offset: int | None, length: int | None) -> bytes:
-        return storage.read_blob(blob, offset=offset, length=length)
-
-    return read
-
-
 @bp.route(route="{feed}/files/{project}/{filename}", methods=["GET", "HEAD"])
 @text_errors
 def download(req: func.HttpRequest) -> func.HttpResponse:
@@ -49,45 +43,84 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest:
         raise packages.ProjectNotFound(f"No project named '{req.route_params['project']}'.") from None
     filename = req.route_params["filename"]
-    public = access.feed.visibility == "public"
-    storage = access.storage
 
     if filename.endswith(packages.METADATA_SUFFIX):
         name = filename.removesuffix(packages.METADATA_SUFFIX)
-        found = _stored_or_upstream(access, project, name, FeedUpstreams.obtain_metadata)
+        found, public = _stored_or_upstream(access, project, name, FeedUpstreams.obtain_metadata)
         if isinstance(found, PassThrough):
             return _pass_through(req, found, public=public)
         if not found.core_metadata_sha256 or not found.metadata_blob:
             raise packages.FileNotFound(f"No metadata file for '{found.filename}'.")
-        return file_response(
+        return _blob_response(
             req,
+            access.storage,
+            blob=found.metadata_blob,
             size=found.metadata_size or 0,
-            etag=file_etag(found.core_metadata_sha256),
-            last_modified=http_date(found.uploaded),
+            sha256=found.core_metadata_sha256,
+            uploaded=found.uploaded,
             content_type=METADATA_CONTENT_TYPE,
             public=public,
-            read=_reader(storage, found.metadata_blob),
+            redirect_mode=False,
         )
 
-    stored = _stored_or_upstream(access, project, filename, FeedUpstreams.obtain_file)
+    stored, public = _stored_or_upstream(access, project, filename, FeedUpstreams.obtain_file)
     if isinstance(stored, PassThrough):
         return _pass_through(req, stored, public=public)
-    config = settings.load()
-    if config.download_mode == REDIRECT:
-        start, expiry = sas_window(datetime.now(UTC), config.download_url_seconds)
-        url = storage.read_url(
-            stored.blob, start=start, expiry=expiry, cache_control=file_cache_control(public=public)
-        )
-        # The URL expires, so the redirect itself must not be cached.
-        return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
-    return file_response(
+    return _blob_response(
         req,
+        access.storage,
+        blob=stored.blob,
         size=stored.size,
-        etag=file_etag(stored.sha256),
-        last_modified=http_date(stored.uploaded),
+        sha256=stored.sha256,
+        uploaded=stored.uploaded,
         content_type=stored.content_type,
         public=public,
-        read=_reader(storage, stored.blob),
+        redirect_mode=settings.load().download_mode == REDIRECT,
+    )
+
+
+def _blob_response(
+    req: func.HttpRequest,
+    storage: Storage,
+    *,
+    blob: str,
+    size: int,
+    sha256: str,
+    uploaded: str,
+    content_type: str,
+    public: bool,
+    redirect_mode: bool,
+) -> func.HttpResponse:
+    """A stored blob, streamed through the function or by a 302 to a short-lived SAS URL on it.
+
+    Streamed only up to FEEDHOUSE_STREAM_MAX_BYTES: the Functions worker holds a response body whole
+    (and copies it once more), so a bigger file, or a range asking for more, is redirected as in
+    redirect mode; the client then reads it from the blob endpoint.
+    """
+    config = settings.load()
+
+    def redirect() -> func.HttpResponse:
+        start, expiry = sas_window(datetime.now(UTC), config.download_url_seconds)
+        cache_control = file_cache_control(public=public)
+        url = storage.read_url(blob, start=start, expiry=expiry, cache_control=cache_control)
+        # The URL expires, so the redirect itself must not be cached.
+        return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+    if redirect_mode:
+        return redirect()
+
+    def read(offset: int | None, length: int | None) -> bytes:
+        return storage.read_blob(blob, offset=offset, length=length)
+
+    return file_response(
+        req,
+        size=size,
+        etag=file_etag(sha256),
+        last_modified=http_date(uploaded),
+        content_type=content_type,
+        public=public,
+        read=read,
+        instead=lambda length: redirect() if length > config.stream_max_bytes else None,
     )
 
 
@@ -96,15 +129,20 @@ def _stored_or_upstream(
     project: str,
     filename: str,
     obtain: Callable[[FeedUpstreams, str, str], packages.StoredFile | PassThrough],
-) -> packages.StoredFile | PassThrough:
+) -> tuple[packages.StoredFile | PassThrough, bool]:
     """The feed's own file; else one saved from (or, for a caller who may not save, passed through
-    from) the first upstream listing it, then served like any other file."""
+    from) the first upstream listing it, then served like any other file. With it, whether shared
+    caches may keep the answer: only for a public feed, and not when it may have come from a feed
+    upstream that not everyone may read (see FeedUpstreams.varies_by_caller)."""
+    public = access.feed.visibility == "public"
     try:
-        return packages.get_file(access.storage, access.feed.key, project, filename)
+        return packages.get_file(access.storage, access.feed.key, project, filename), public
     except packages.FileNotFound:
         if not access.feed.upstream_config.upstreams:
             raise
-        return obtain(FeedUpstreams(access.storage, access.feed, access.principal), project, filename)
+        upstreams = FeedUpstreams(access.storage, access.feed, access.principal)
+        found = obtain(upstreams, project, filename)
+        return found, public and not upstreams.varies_by_caller()
 
 
 def _pass_through(req: func.HttpRequest, found: PassThrough, *, public: bool) -> func.HttpResponse:

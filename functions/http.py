@@ -37,17 +37,22 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def _challenge(error: FeedhouseError) -> dict[str, str]:
-    # pip asks its keyring or the user for credentials only after a 401 that it can answer with Basic.
-    return {"WWW-Authenticate": f'Basic realm="{REALM}"'} if error.status == 401 else {}
+def _error_headers(error: FeedhouseError) -> dict[str, str]:
+    # An error often depends on who asks (an anonymous 404 for what a signed-in caller may download
+    # through a feed upstream) and on the moment (a 502 of a failing upstream): no cache may keep it.
+    headers = {"Cache-Control": "no-store"}
+    if error.status == 401:
+        # pip asks its keyring or the user for credentials only after a 401 that it can answer with Basic.
+        headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+    return headers
 
 
 def json_error(error: FeedhouseError) -> func.HttpResponse:
-    return json_response({"error": error.code, "message": error.message}, error.status, _challenge(error))
+    return json_response({"error": error.code, "message": error.message}, error.status, _error_headers(error))
 
 
 def text_error(error: FeedhouseError) -> func.HttpResponse:
-    return func.HttpResponse(error.message + "\n", status_code=error.status, headers=_challenge(error))
+    return func.HttpResponse(error.message + "\n", status_code=error.status, headers=_error_headers(error))
 
 
 def _internal_error(render: Callable[[FeedhouseError], func.HttpResponse]) -> func.HttpResponse:

@@ -1,10 +1,10 @@
 """HTTP responses that cache well: negotiated pages with ETags and gzip, and files with ranges.
 
 Pages (simple pages, the JSON API) get a strong ETag per representation, 304 on ``If-None-Match``,
-``Cache-Control: max-age=<FEEDHOUSE_PAGE_MAX_AGE_SECONDS>`` (public or private after the feed's
-visibility), ``Vary`` and gzip when the client accepts it. Files get their sha256 as ETag, immutable
-caching, ``Accept-Ranges`` and single byte ranges (206/416). The rules are in ``shared/``
-(negotiation, http_cache, ranges); this module only applies them to ``func`` objects.
+``Cache-Control: max-age=<FEEDHOUSE_PAGE_MAX_AGE_SECONDS>`` (public only for a public feed's pages
+that are the same for every caller), ``Vary`` and gzip when the client accepts it. Files get their
+sha256 as ETag, immutable caching, ``Accept-Ranges`` and single byte ranges (206/416). The rules are
+in ``shared/`` (negotiation, http_cache, ranges); this module only applies them to ``func`` objects.
 """
 
 from __future__ import annotations
@@ -65,19 +65,25 @@ def page_response(
     *,
     media_type: str,
     public: bool,
+    per_caller: bool = False,
     vary: str = VARY_SIMPLE,
     extra_headers: dict[str, str] | None = None,
 ) -> func.HttpResponse:
     """A page in one representation: 304 when the client has it, gzip when it takes it.
 
-    The ETag is made from the rendered body, so it changes whenever anything merged into it does.
+    ``public``: the feed is public. ``per_caller``: what the page shows depends on the caller's
+    credentials, so it is ``private`` even then, and varies on Authorization (a private cache, such
+    as pip's, may serve several users' credentials). The ETag is made from the rendered body, so it
+    changes whenever anything merged into it does.
     """
     raw = body.encode("utf-8")
     headers = {
         **(extra_headers or {}),
         "Content-Type": content_type_header(media_type),
-        "Cache-Control": page_cache_control(public=public, max_age=settings.load().page_max_age),
-        "Vary": vary,
+        "Cache-Control": page_cache_control(
+            public=public and not per_caller, max_age=settings.load().page_max_age
+        ),
+        "Vary": f"{vary}, Authorization" if per_caller else vary,
     }
     payload = raw
     if len(raw) >= _GZIP_MIN_BYTES and accepts_gzip(req.headers.get("Accept-Encoding")):
@@ -104,10 +110,12 @@ def file_response(
     content_type: str,
     public: bool,
     read: Callable[[int | None, int | None], bytes],
+    instead: Callable[[int], func.HttpResponse | None] = lambda _length: None,
 ) -> func.HttpResponse:
     """An immutable file: 304, HEAD, a 206 range, 416, or the whole of it.
 
-    ``read(offset, length)`` fetches bytes; it is called only for what is sent.
+    ``read(offset, length)`` fetches bytes; it is called only for what is sent. ``instead(length)``
+    may answer otherwise before ``length`` bytes are read and sent (a HEAD asks as its GET would).
     """
     headers = {
         "Content-Type": content_type,
@@ -119,6 +127,8 @@ def file_response(
     if none_match(req.headers.get("If-None-Match"), etag):
         return _response(b"", 304, headers)
     if req.method == "HEAD":
+        if (other := instead(size)) is not None:
+            return other
         return _response(b"", 200, {**headers, "Content-Length": str(size)})
     wanted = req.headers.get("Range")
     if wanted and if_range_allows(req.headers.get("If-Range"), etag, last_modified):
@@ -130,6 +140,8 @@ def file_response(
                 headers={**headers, "Content-Range": error.content_range, "Content-Length": "0"},
             )
         if byte_range is not None:
+            if (other := instead(byte_range.length)) is not None:
+                return other
             body = read(byte_range.start, byte_range.length)
             return _response(
                 body,
@@ -140,5 +152,7 @@ def file_response(
                     "Content-Length": str(len(body)),
                 },
             )
+    if (other := instead(size)) is not None:
+        return other
     body = read(None, None)
     return _response(body, 200, {**headers, "Content-Length": str(len(body))})

@@ -68,7 +68,8 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
     records = read_project(access.storage, access.feed.key, project)
-    view = FeedUpstreams(access.storage, access.feed, access.principal).view(project, records)
+    upstreams = FeedUpstreams(access.storage, access.feed, access.principal)
+    view = upstreams.view(project, records)
     if not view.exists:
         if view.errors:
             # Nothing here, and an upstream could not say whether it has the project: a 502 (pip
@@ -86,5 +87,6 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
         body,
         media_type=media_type,
         public=access.feed.visibility == "public",
+        per_caller=upstreams.varies_by_caller(),
         extra_headers=view.headers(),
     )

@@ -240,19 +240,26 @@ def update_feed(
     unknown = sorted(set(changes) - set(PATCH_FIELDS))
     if unknown:
         raise InvalidFeed(f"These fields cannot be changed: {', '.join(unknown)}.")
-    feed = get_feed(storage, name)
-    updated = Feed(
-        name=feed.name,
-        description=_validate_description(changes.get("description", feed.description)),
-        visibility=_validate_visibility(changes.get("visibility", feed.visibility)),
-        created=feed.created,
-        etag=feed.etag,
-        upstream_config=configure_upstreams(
-            storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
-        ),
-    )
-    _save(storage, updated, previous=feed)
-    return get_feed(storage, feed.name)
+    for _attempt in range(_ATTEMPTS):
+        feed = get_feed(storage, name)
+        updated = Feed(
+            name=feed.name,
+            description=_validate_description(changes.get("description", feed.description)),
+            visibility=_validate_visibility(changes.get("visibility", feed.visibility)),
+            created=feed.created,
+            etag=feed.etag,
+            upstream_config=configure_upstreams(
+                storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
+            ),
+        )
+        try:
+            _save(storage, updated, previous=feed)
+        except RecordChanged:
+            # Another change landed since the read. A PATCH names only what it changes, so it is
+            # applied again to the feed as it is now, as it would be had it come a moment later.
+            continue
+        return get_feed(storage, feed.name)
+    raise Conflict(f"Feed '{name}' kept changing meanwhile; read it again and retry.")
 
 
 def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
@@ -265,6 +272,8 @@ def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
     checks again on a fresh read, where it sees the cycle (400). A write that adds no feed upstream
     cannot close a cycle and is never refused for one, so an owner can always remove upstreams, even
     from a cycle stored before this rule held.
+
+    RecordChanged if the feed's row changed since ``previous`` was read; FeedNotFound if it is gone.
     """
     record = feed.to_record()
     before = set(previous.upstream_config.upstream_feeds) if previous else set()
@@ -287,10 +296,10 @@ def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
             ) from None
         except RecordChanged:
             now = find_feed(storage, feed.name) if previous is not None else None
-            if previous is not None and (now is None or now.etag != previous.etag):
-                raise Conflict(
-                    f"Feed '{feed.name}' was changed or deleted meanwhile; read it again and retry."
-                ) from None
+            if previous is not None and now is None:
+                raise feed_not_found(feed.name) from None
+            if previous is not None and now.etag != previous.etag:
+                raise  # the feed itself changed: the caller applies its change again
             # Only the graph row changed: another write added a feed upstream; check again.
     raise Conflict("Feed upstreams are being changed by others right now; try again.")
 

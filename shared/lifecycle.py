@@ -18,9 +18,10 @@ rewrote the entry meanwhile keeps it.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from shared import feeds
 from shared.errors import Conflict
@@ -43,6 +44,9 @@ from shared.storage import (
     RecordChanged,
     Storage,
 )
+
+_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,19 @@ def _write_entry(storage: Storage, feed_key: str, project: str, version: str) ->
     )
 
 
-def _changed_meanwhile(project: str, version: str) -> Conflict:
-    return Conflict(f"Files of {project} {version} were changed meanwhile; read them again and retry.")
+def _retrying(what: str, attempt: Callable[[], T]) -> T:
+    """Run a change of file rows again when a concurrent write to them made it fail.
+
+    Each attempt reads the rows afresh: a concurrent change (a metadata backfill, another delete)
+    then either leaves work to do, which is done, or leaves none, which the attempt reports as a
+    later request would (404). Only a change that keeps losing is a 409.
+    """
+    for _attempt in range(_ATTEMPTS):
+        try:
+            return attempt()
+        except RecordChanged:
+            continue
+    raise Conflict(f"{what} kept changing meanwhile; read them again and retry.")
 
 
 def _move_to_bin(
@@ -118,12 +133,10 @@ def _move_to_bin(
 ) -> list[str]:
     when = format_time(now)
     _write_entry(storage, feed_key, project, version)
-    try:
-        storage.replace_all(
-            FILES_TABLE, [{**r, "State": DELETED, "DeletedAt": when, "DeletedBy": by} for r in records]
-        )
-    except RecordChanged:
-        raise _changed_meanwhile(project, version) from None
+    # RecordChanged (a concurrent write to the rows) reaches _retrying, which reads them again.
+    storage.replace_all(
+        FILES_TABLE, [{**r, "State": DELETED, "DeletedAt": when, "DeletedBy": by} for r in records]
+    )
     # Again: a purge that read the rows before they changed must not drop the entry.
     _write_entry(storage, feed_key, project, version)
     return [r["RowKey"] for r in records]
@@ -134,22 +147,30 @@ def delete_version(
 ) -> list[str]:
     """Move every file of one version to the recycle bin; the names of the files moved."""
     parse_version(version, project)
-    records = read_project(storage, feed_key, project).file_records(version=version, state=ACTIVE)
-    if not records:
-        raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
-    return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
+
+    def attempt() -> list[str]:
+        records = read_project(storage, feed_key, project).file_records(version=version, state=ACTIVE)
+        if not records:
+            raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
+        return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
+
+    return _retrying(f"The files of {project} {version}", attempt)
 
 
 def delete_file(
     storage: Storage, feed_key: str, project: str, filename: str, *, by: str, now: datetime
 ) -> str:
     """Move one file to the recycle bin; the version it belongs to."""
-    records = read_project(storage, feed_key, project).file_records(state=ACTIVE)
-    record = next((r for r in records if r["RowKey"] == filename), None)
-    if record is None:
-        raise FileNotFound(f"No file '{filename}' in project '{project}'.")
-    _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
-    return record["Version"]
+
+    def attempt() -> str:
+        records = read_project(storage, feed_key, project).file_records(state=ACTIVE)
+        record = next((r for r in records if r["RowKey"] == filename), None)
+        if record is None:
+            raise FileNotFound(f"No file '{filename}' in project '{project}'.")
+        _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
+        return record["Version"]
+
+    return _retrying(f"The files of {project}", attempt)
 
 
 def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
@@ -178,18 +199,19 @@ def restore_version(storage: Storage, feed_key: str, project: str, version: str)
 
     The version's bin entry stays: listing skips it, and the next purge drops it."""
     parse_version(version, project)
-    records = read_project(storage, feed_key, project).file_records(version=version, state=DELETED)
-    if not records:
-        raise _not_in_bin(project, version)
-    restored = [
-        {k: v for k, v in r.items() if k not in ("DeletedAt", "DeletedBy")} | {"State": ACTIVE}
-        for r in records
-    ]
-    try:
+
+    def attempt() -> list[str]:
+        records = read_project(storage, feed_key, project).file_records(version=version, state=DELETED)
+        if not records:
+            raise _not_in_bin(project, version)
+        restored = [
+            {k: v for k, v in r.items() if k not in ("DeletedAt", "DeletedBy")} | {"State": ACTIVE}
+            for r in records
+        ]
         storage.replace_all(FILES_TABLE, restored)
-    except RecordChanged:
-        raise _changed_meanwhile(project, version) from None
-    return [r["RowKey"] for r in records]
+        return [r["RowKey"] for r in records]
+
+    return _retrying(f"The files of {project} {version}", attempt)
 
 
 def _delete_blobs(storage: Storage, records: list[dict[str, Any]]) -> None:

@@ -517,12 +517,7 @@ def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, upload
     partition = files_partition(feed_key, upload.project)
     existing = storage.get(FILES_TABLE, partition, upload.filename)
     if existing is not None:
-        if existing.get("State", ACTIVE) != ACTIVE:
-            raise _filename_reused(upload)
-        if not _same_file(existing, upload):
-            raise _file_exists(upload)
-        _ensure_project(storage, feed_key, upload)
-        return False
+        return _answer_existing(storage, feed_key, existing, upload)
     _claim_identity(storage, partition, upload)
 
     blob = f"{feed_key}/{upload.project}/{upload.sha256}/{upload.filename}"
@@ -562,17 +557,31 @@ def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, upload
     try:
         storage.insert(FILES_TABLE, record)
     except RecordExists:
-        # A concurrent upload of this filename won the race.
+        # A concurrent upload of this filename won the race: answer as if this one came after it.
         winner = storage.get(FILES_TABLE, partition, upload.filename)
-        if winner is not None and winner.get("State", ACTIVE) == ACTIVE and _same_file(winner, upload):
-            _ensure_project(storage, feed_key, upload)
-            return False
-        for name in written:
-            storage.delete_blob(name)
-        raise _file_exists(upload) from None
+        if winner is None or not _same_file(winner, upload):
+            # Only then are the blobs this upload wrote nobody's (the same bytes have the same blob
+            # names, which the winner's record, in the recycle bin or not, names).
+            for name in written:
+                storage.delete_blob(name)
+        if winner is None:
+            raise _file_exists(upload) from None
+        return _answer_existing(storage, feed_key, winner, upload)
     _ensure_release(storage, partition, upload)
     _ensure_project(storage, feed_key, upload)
     return True
+
+
+def _answer_existing(
+    storage: Storage, feed_key: str, existing: dict[str, Any], upload: ValidatedUpload
+) -> bool:
+    """An upload of a file name the feed has: False (nothing to do) for the identical active file."""
+    if existing.get("State", ACTIVE) != ACTIVE:
+        raise _filename_reused(upload)
+    if not _same_file(existing, upload):
+        raise _file_exists(upload)
+    _ensure_project(storage, feed_key, upload)
+    return False
 
 
 def store_metadata_blob(storage: Storage, name: str, metadata: bytes) -> bool:

@@ -77,6 +77,16 @@ SETTINGS: tuple[Setting, ...] = (
         "In redirect mode, how long a SAS download URL is handed out unchanged; each stays valid between "
         "one and two such periods.",
     ),
+    Setting(
+        "FEEDHOUSE_STREAM_MAX_BYTES",
+        str(64 * 1024 * 1024),
+        "Largest body one download response holds in memory, in bytes (the Functions worker holds a "
+        "response whole, and copies it once more). In stream mode a larger file, or a range asking for "
+        "more, is answered with a 302 to a short-lived SAS URL on the blob, as in redirect mode; an "
+        "upstream file larger than this is passed through to a caller who may not save it not at all "
+        "(401 or 403 saying who may download it).",
+        deployed=False,
+    ),
     # Upstream sources (issue 5). The defaults are the production values, so a deployment sets none.
     Setting(
         "FEEDHOUSE_PYPI_URL",
@@ -219,6 +229,7 @@ class Settings:
     recycle_bin_days: int
     download_mode: str
     download_url_seconds: int
+    stream_max_bytes: int
 
 
 @lru_cache(maxsize=1)
@@ -234,4 +245,5 @@ def load() -> Settings:
         recycle_bin_days=get_int("FEEDHOUSE_RECYCLE_BIN_DAYS"),
         download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),
         download_url_seconds=max(1, get_int("FEEDHOUSE_DOWNLOAD_URL_SECONDS")),
+        stream_max_bytes=get_int("FEEDHOUSE_STREAM_MAX_BYTES"),
     )

@@ -16,6 +16,7 @@ import html
 import json
 import logging
 import re
+import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -374,44 +375,90 @@ def _json_file(entry: Any, page_url: str, project: str) -> UpstreamFile:
 # HTML (PEP 503) ----------------------------------------------------------------------------------------
 
 
-_OPEN_RE = re.compile(r"<(!--|[A-Za-z][A-Za-z0-9]*)")
-_ATTRIBUTE_RE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
+# The start tags of HTML with their attributes, tokenized as the WHATWG HTML standard does (browsers,
+# and pip through html.parser): a tag ends at the first '>' outside a quoted attribute value, so an
+# unescaped data-requires-python=">=3.8" stays one value. Only what an index page needs is modelled:
+# tags and their attributes, comments and other markup declarations (skipped), and the elements whose
+# content is text (<script>, <style>, <title>, ...).
+#
+# Hand-written rather than html.parser because html.parser on the Python 3.11 releases before 3.11.13
+# (CVE-2025-6069) takes time quadratic in the length of some hostile pages: 120 KB of unclosed '<a '
+# take minutes, and an upstream page may be 32 MiB. Here the page is read by regular expressions whose
+# every repetition is possessive (no backtracking), so each character is looked at a bounded number of
+# times, and the text, comments and tags of no interest between two interesting tags are skipped in
+# one call into the regular-expression engine.
+_SPACE = r"\t\n\f\r "
+# An attribute's name: it may start with '=' (a parse error, as is a quote in it).
+_NAME = rf"(?:=|[^{_SPACE}/>=])[^{_SPACE}/>=]*+"
+
+
+def _value(group: str) -> str:
+    """'=' and an attribute's value (double-quoted, single-quoted, unquoted or missing); ``group`` is
+    '(' to capture each form, '(?:' not to."""
+    quoted = rf""""{group}[^"]*+)"|'{group}[^']*+)'"""
+    return rf"[{_SPACE}]*+=[{_SPACE}]*+(?:{quoted}|{group}[^{_SPACE}>\"'][^{_SPACE}>]*+)|{group}(?=>|\Z)))"
+
+
+# The rest of a tag after its name: attributes (a name, then its value if '=' follows) and separators,
+# then '>' or '/>'. An unclosed quoted value, or the end of the page before '>', fails it: the page
+# ends inside the tag.
+_TAG_REST = rf"(?:[{_SPACE}]++|/(?!>)|{_NAME}(?:{_value('(?:')}|(?![{_SPACE}]*+=)))*+/?>"
+_NAME_END = rf"(?=[{_SPACE}/>])"
+# Elements whose content is text up to their end tag (raw text and escapable raw text); <plaintext>
+# never ends. Script content is taken to end at the first </script, as html.parser takes it.
+_TEXT_ELEMENT_ENDS = {
+    name: re.compile(rf"</{name}{_NAME_END}", re.IGNORECASE | re.ASCII)
+    for name in ("script", "style", "xmp", "iframe", "noembed", "noframes", "title", "textarea")
+}
+_INTERESTING = ("a", "base", "meta", "plaintext", *_TEXT_ELEMENT_ENDS)
+_SKIP = rf"""(?:
+    [^<]++                                              # text
+  | <(?![A-Za-z!/?])                                    # a '<' that opens nothing
+  | <!--(?:>|->|(?:[^-]++|-(?!-!?>))*+--!?>)            # a comment (<!--> and <!---> are whole)
+  | <(?:!(?!--)|\?|/(?![A-Za-z]))[^>]*+>                # <!DOCTYPE ...>, <?...>, '</' and no letter
+  | </[A-Za-z][^{_SPACE}/>]*+{_TAG_REST}                 # an end tag
+  | <(?!(?ai:{"|".join(_INTERESTING)}){_NAME_END})[A-Za-z][^{_SPACE}/>]*+{_TAG_REST}  # another start tag
+)*+"""
+# From any position: what comes before the next interesting start tag, then that tag (its name and
+# the span of its attributes), or where the page ends (inside markup or not).
+_NEXT_TAG_RE = re.compile(
+    rf"""{_SKIP}(?:<(?P<name>(?ai:{"|".join(_INTERESTING)})){_NAME_END}(?P<rest>{_TAG_REST})|<|\Z)""",
+    re.VERBOSE,
+)
+_ATTRIBUTE_RE = re.compile(rf"(?:[{_SPACE}]|/)*+({_NAME})(?:{_value('(')}|(?![{_SPACE}]*+=))")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _MAX_TAG_LENGTH = 64 * 1024
 
 
 def _tags(text: str, wanted: frozenset[str]) -> Iterator[tuple[str, dict[str, str | None]]]:
-    """The start tags named in ``wanted``, with their attributes (entities decoded), in document order.
-
-    A deliberately small scanner instead of html.parser, whose run time on this Python grows with the
-    square of some hostile inputs (thousands of unclosed '<a'): here every character is looked at a
-    bounded number of times. A tag runs from '<' to the next '>' (simple pages escape '>' in
-    attribute values, as PEP 503 requires); comments are skipped; tags over 64 KiB are ignored.
-    """
+    """The start tags named in ``wanted``, with their attributes (entities decoded, the first of a
+    repeated name kept), in document order; tags over 64 KiB are ignored."""
     position = 0
     while True:
-        opening = _OPEN_RE.search(text, position)
-        if opening is None:
+        found = _NEXT_TAG_RE.match(text, position)
+        if found is None or found.group("name") is None:
+            return  # the page ended, perhaps inside markup (which is then dropped)
+        position = found.end()
+        name = found.group("name").translate(_ASCII_LOWER)
+        if name in wanted and found.end() - found.start("name") < _MAX_TAG_LENGTH:  # '<' not counted
+            yield name, _attributes(text, found.start("rest"), found.end("rest"))
+        if name == "plaintext":
             return
-        start = opening.start()
-        if opening.group(1) == "!--":
-            end = text.find("-->", start + 4)
-            if end < 0:
+        end_tag = _TEXT_ELEMENT_ENDS.get(name)
+        if end_tag is not None:
+            end = end_tag.search(text, position)
+            if end is None:
                 return
-            position = end + 3
-            continue
-        end = text.find(">", opening.end())
-        if end < 0:
-            return
-        position = end + 1
-        name = opening.group(1).lower()
-        if name not in wanted or end - start > _MAX_TAG_LENGTH:
-            continue
-        attributes: dict[str, str | None] = {}
-        for match in _ATTRIBUTE_RE.finditer(text, opening.end(), end):
-            key = match.group(1).lower()
-            raw = next((g for g in match.groups()[1:] if g is not None), None)
-            attributes.setdefault(key, html.unescape(raw) if raw is not None else None)
-        yield name, attributes
+            position = end.start()
+
+
+def _attributes(text: str, start: int, end: int) -> dict[str, str | None]:
+    attributes: dict[str, str | None] = {}
+    for match in _ATTRIBUTE_RE.finditer(text, start, end):
+        key = match.group(1).translate(_ASCII_LOWER)
+        raw = next((g for g in match.groups()[1:] if g is not None), None)
+        attributes.setdefault(key, html.unescape(raw) if raw is not None else None)
+    return attributes
 
 
 def _html_core_metadata(value: str | None) -> bool | dict[str, str]:

@@ -19,10 +19,14 @@ This is where the building blocks meet the feed's records. For a project of a fe
 - **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
   may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
   against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
-  first downloads agree on one record. A caller who may not save gets the checked bytes streamed
-  through. ``.metadata`` files of upstream files are passed through (checked against their hash) and
-  never cause the distribution itself to be saved: a resolver reads the metadata of many candidate
-  versions it never installs.
+  first downloads agree on one record (and one that finds the record written meanwhile serves it). A
+  caller who may not save gets the checked bytes passed through, held in memory, so only up to
+  FEEDHOUSE_STREAM_MAX_BYTES. ``.metadata`` files of upstream files are passed through (checked
+  against their hash) and never cause the distribution itself to be saved: a resolver reads the
+  metadata of many candidate versions it never installs.
+- **Caching**: feed upstreams are read with the caller's rights, so a feed with a feed upstream that
+  not everyone may read shows different callers different things (``varies_by_caller``): shared
+  caches must not keep such answers.
 
 Upstream URLs can hold access tokens in their paths (some hosted indexes work that way), so what this
 module tells callers (headers, error messages) names upstreams by host only.
@@ -42,11 +46,11 @@ from typing import Any
 
 from packaging.version import InvalidVersion
 
-from shared import auth, feeds, packages, untrusted
+from shared import auth, feeds, packages, settings, untrusted
 from shared.auth import Permission, Principal
-from shared.errors import BadGateway, BadRequest
+from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
-from shared.packages import LOCAL, FileNotFound, ProjectRecords, StoredFile
+from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
 from shared.upstream_cache import UpstreamPageCache
 from shared.upstream_client import UpstreamClient
@@ -244,6 +248,7 @@ class FeedUpstreams:
         self.config = feed.upstream_config
         self._client = client
         self._cache = cache
+        self._feeds: dict[str, Feed | None] = {}  # feed upstreams by name, read once per request
 
     @property
     def client(self) -> UpstreamClient:
@@ -259,10 +264,27 @@ class FeedUpstreams:
 
     # Reading the sources ------------------------------------------------------------------------
 
+    def _upstream_feed(self, upstream: Upstream) -> Feed | None:
+        name = upstream.feed or ""
+        if name not in self._feeds:
+            self._feeds[name] = feeds.find_feed(self.storage, name)
+        return self._feeds[name]
+
+    def varies_by_caller(self) -> bool:
+        """Whether what the feed shows through its upstreams depends on who asks: it does when one of
+        them is a feed that not everyone may read, since feed upstreams are read with the caller's
+        rights. Such answers must never be kept by shared caches (a CDN would hand one caller's view
+        to anyone); everything else a feed shows is the same for every caller who may read it."""
+        return any(
+            (other := self._upstream_feed(upstream)) is not None and other.visibility != "public"
+            for upstream in self.config.upstreams
+            if upstream.kind == FEED
+        )
+
     def _feed_listing(self, upstream: Upstream, project: str) -> _Listing:
         """A feed upstream's stored files, if the caller may read that feed (else nothing)."""
         listing = _Listing(upstream)
-        other = feeds.find_feed(self.storage, upstream.feed or "")
+        other = self._upstream_feed(upstream)
         if other is None or not auth.may(self.storage, self.principal, other, Permission.READ):
             return listing
         records = packages.read_project(self.storage, other.key, project)
@@ -402,12 +424,22 @@ class FeedUpstreams:
 
     # Files --------------------------------------------------------------------------------------
 
-    def _candidate(self, project: str, filename: str, records: ProjectRecords) -> _Candidate:
-        """The first upstream (in order) that lists ``filename``; FileNotFound, or the upstream's
-        failure when one failed and none listed it."""
+    def _own_or_candidate(self, project: str, filename: str) -> StoredFile | _Candidate:
+        """The feed's own file if it has one by now, else the first upstream (in order) that lists
+        ``filename``; FileNotFound, or the upstream's failure when one failed and none listed it.
+
+        The caller found no file before calling, but the project is read again here, and a concurrent
+        first download (or an upload) may have stored the file in between: that file is the answer,
+        as it would be for a caller who came a moment later. A name whose file was deleted stays gone
+        (a deleted saved file never comes back from the upstream).
+        """
         missing = FileNotFound(f"No file '{filename}' in project '{project}' (nor on this feed's upstreams).")
-        if not self.config.upstreams or filename in records.taken:
-            raise missing
+        records = packages.read_project(self.storage, self.feed.key, project)
+        own = next((f for f in records.files if f.filename == filename), None)
+        if own is not None:
+            if own.state != ACTIVE:
+                raise missing
+            return own
         errors: list[BadGateway] = []
         _hidden, listings = self._sources(project, records)
         for listing in listings:
@@ -437,8 +469,9 @@ class FeedUpstreams:
         otherwise a feed upstream's own StoredFile (served from that feed's storage) or the checked
         bytes of an index upstream's file.
         """
-        records = packages.read_project(self.storage, self.feed.key, project)
-        candidate = self._candidate(project, filename, records)
+        candidate = self._own_or_candidate(project, filename)
+        if isinstance(candidate, StoredFile):
+            return candidate
         upstream = candidate.listing.upstream
         try:
             if isinstance(candidate.item, StoredFile):
@@ -455,8 +488,9 @@ class FeedUpstreams:
     def obtain_metadata(self, project: str, filename: str) -> StoredFile | PassThrough:
         """The core metadata of a file the feed does not hold: the upstream feed's file (whose
         ``.metadata`` blob is served) or the checked bytes of an index upstream's metadata file."""
-        records = packages.read_project(self.storage, self.feed.key, project)
-        candidate = self._candidate(project, filename, records)
+        candidate = self._own_or_candidate(project, filename)
+        if isinstance(candidate, StoredFile):
+            return candidate
         item = candidate.item
         no_metadata = FileNotFound(f"No metadata file for '{filename}'.")
         if isinstance(item, StoredFile):
@@ -585,15 +619,31 @@ class FeedUpstreams:
         return packages.add_saved_file(self.storage, self.feed.key, record)
 
     def _pass_through(self, upstream: Upstream, entry: UpstreamFile) -> PassThrough:
-        """An upstream file read whole and checked (size and every listed hash), not stored."""
+        """An upstream file read whole and checked (size and every listed hash), not stored.
+
+        It is held in memory to be served, so only up to FEEDHOUSE_STREAM_MAX_BYTES: a file listed as
+        larger is refused before it is fetched, one of unknown size as soon as more has arrived, and
+        one larger than its listed size as soon as it passes that.
+        """
+        limit = settings.load().stream_max_bytes
+        if entry.size is not None and entry.size > limit:
+            raise self._too_large_to_pass(entry.filename, f"is {entry.size} bytes", limit)
         hashers = {name: hashlib.new(name) for name in entry.hashes}
-        chunks: list[bytes] = []
+        data = bytearray()
         with self.client.open_file(entry.url, credential=upstream.resolve_credential()) as download:
+            if entry.size is None and download.length is not None and download.length > limit:
+                raise self._too_large_to_pass(entry.filename, f"is {download.length} bytes", limit)
             for chunk in download.chunks():
+                data += chunk
+                if entry.size is not None and len(data) > entry.size:
+                    raise HashMismatch(
+                        f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page "
+                        "lists; it was refused."
+                    )
+                if len(data) > limit:
+                    raise self._too_large_to_pass(entry.filename, f"is larger than {limit} bytes", limit)
                 for hasher in hashers.values():
                     hasher.update(chunk)
-                chunks.append(chunk)
-        data = b"".join(chunks)
         if entry.size is not None and len(data) != entry.size:
             raise HashMismatch(
                 f"'{entry.filename}' is {len(data)} bytes, not the {entry.size} its upstream page lists; "
@@ -607,11 +657,31 @@ class FeedUpstreams:
                     f"{digest}, got {actual}); it was refused."
                 )
         return PassThrough(
-            data,
+            bytes(data),
             entry.sha256 or "",
             packages.content_type_for(entry.filename),
             _normalized_time(entry.upload_time) or _now_text(),
         )
+
+    def _too_large_to_pass(self, filename: str, size: str, limit: int) -> Unauthorized | Forbidden:
+        """Why a caller who may not save cannot have an upstream file this large, and who can.
+
+        Not a 5xx (nothing failed) nor 413 (which is about the request's body): the file can be had by
+        a caller whose download saves it, so this is about who asks. 401 for an anonymous caller, with
+        the Basic challenge every error 401 carries, so that pip and uv fetch credentials (keyring,
+        netrc) and ask again, which then saves the file; 403 for a signed-in caller who may not save.
+        """
+        message = (
+            f"'{filename}' {size}; Feedhouse passes an upstream file to a caller who may not save it "
+            f"into feed '{self.feed.name}' only up to {limit} bytes (FEEDHOUSE_STREAM_MAX_BYTES), as "
+            "it holds it in memory. A download by someone who may save upstream files (collaborators, "
+            "and signed-in readers while the feed's readers_save is on) saves it into the feed, which "
+            "then serves it to every reader. "
+        )
+        operator = "or the deployment's operator to raise FEEDHOUSE_STREAM_MAX_BYTES."
+        if not self.principal.authenticated:
+            return Unauthorized(f"{message}Sign in as one, or ask a feed owner to save it, {operator}")
+        return Forbidden(f"{message}Ask a feed owner to save it (or to turn readers_save on), {operator}")
 
 
 def _now_text() -> str:

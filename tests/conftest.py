@@ -108,3 +108,17 @@ def upstream_settings(app_env, monkeypatch):
     yield monkeypatch
     monkeypatch.undo()
     settings.load.cache_clear()
+
+
+@pytest.fixture
+def stream_limit(app_env, monkeypatch):
+    """Set FEEDHOUSE_STREAM_MAX_BYTES for one test: ``stream_limit(bytes)``."""
+    from shared import settings
+
+    def set_limit(limit: int) -> None:
+        monkeypatch.setenv("FEEDHOUSE_STREAM_MAX_BYTES", str(limit))
+        settings.load.cache_clear()
+
+    yield set_limit
+    monkeypatch.undo()
+    settings.load.cache_clear()

@@ -158,3 +158,35 @@ def test_redirect_downloads_sends_a_stable_read_only_sas_url(wheel, redirect_dow
 def test_redirect_downloads_unknown_file_is_still_404(wheel, redirect_downloads):
     feed, _ = wheel
     assert get(feed, "ranged-9.0-py3-none-any.whl").status_code == 404
+
+
+def test_stream_mode_redirects_what_it_would_hold_past_the_limit(wheel, stream_limit):
+    # The Functions worker holds a response body whole: past FEEDHOUSE_STREAM_MAX_BYTES the blob serves it.
+    feed, data = wheel
+    stream_limit(len(data) - 1)
+    for method in ("GET", "HEAD"):
+        response = get(feed, method=method)
+        assert response.status_code == 302, method
+        assert response.headers["Cache-Control"] == "no-store"
+        with urllib.request.urlopen(response.headers["Location"]) as blob:
+            assert blob.read() == data
+    assert get(feed, Range=f"bytes=0-{len(data) - 1}").status_code == 302  # a range asking for too much
+    # Ranges within the limit are still served through, and so are answers with no body.
+    ranged = get(feed, Range=f"bytes=-{len(data) - 1}")
+    assert ranged.status_code == 206 and ranged.get_body() == data[1:]
+    etag = get(feed, Range="bytes=0-9").headers["ETag"]
+    assert get(feed, **{"If-None-Match": etag}).status_code == 304
+    assert get(feed, Range=f"bytes={len(data)}-").status_code == 416
+    stream_limit(len(data))
+    whole = get(feed)
+    assert whole.status_code == 200 and whole.get_body() == data
+
+
+def test_metadata_files_past_the_limit_are_redirected_too(wheel, stream_limit):
+    feed, _data = wheel
+    metadata = get(feed, f"{WHEEL_NAME}.metadata").get_body()
+    stream_limit(len(metadata) - 1)
+    response = get(feed, f"{WHEEL_NAME}.metadata")
+    assert response.status_code == 302
+    with urllib.request.urlopen(response.headers["Location"]) as blob:
+        assert blob.read() == metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,10 +12,11 @@ import pytest
 from functions.files import download
 from functions.packages_api import file_item, package_item, package_upstreaming
 from functions.simple import project_detail
-from shared import roles, tokens
-from shared.packages import files_partition
+from shared import auth, feeds, roles, tokens
+from shared.packages import FileNotFound, StoredFile, files_partition
 from shared.roles import Role
 from shared.storage import FILES_TABLE, get_storage
+from shared.upstreaming import FeedUpstreams
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_wheel
@@ -199,17 +201,63 @@ def test_a_saved_file_follows_its_upstreams_yank_while_listed(upstream, upstream
     assert json_page(feed, "yankable")["files"][0]["yanked"] is False
 
 
+RACE_ROUNDS = 50
+RACERS = 8
+
+
 def test_concurrent_first_downloads_save_one_record_and_all_get_the_file(upstream):
-    filename, data = make_wheel("stampede", "1.0")
-    upstream.project("stampede", [upstream.entry(filename, data)])
+    # A race shows only now and then, so it is run many times here: a regression fails this test
+    # instead of hiding as a flaky one. Each round is a new file. The pool starts its threads one
+    # after another, which spreads the racers over the window where the first one saves the file:
+    # some look before the record exists and again after it does.
     feed = new_feed([index(upstream.url)])
-    json_page(feed, "stampede")  # the page is cached, as it would be after pip read it
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        responses = list(pool.map(lambda _: get_file(feed, "stampede", filename), range(8)))
-    assert [r.status_code for r in responses] == [200] * 8
-    assert all(r.get_body() == data for r in responses)
-    assert list(rows(feed, "stampede")) == [filename]
-    assert get_storage().read_blob(rows(feed, "stampede")[filename]["Blob"]) == data
+    for round_ in range(RACE_ROUNDS):
+        project = f"stampede-{round_}"
+        filename, data = make_wheel(project, "1.0")
+        upstream.project(project, [upstream.entry(filename, data)])
+        json_page(feed, project)  # the page is cached, as it would be after pip read it
+        with ThreadPoolExecutor(max_workers=RACERS) as pool:
+            responses = list(pool.map(lambda _, p=project, f=filename: get_file(feed, p, f), range(RACERS)))
+        assert [r.status_code for r in responses] == [200] * RACERS, f"round {round_}: " + "; ".join(
+            r.get_body()[:200].decode() for r in responses if r.status_code != 200
+        )
+        assert all(r.get_body() == data for r in responses)
+        assert list(rows(feed, project)) == [filename]
+        assert get_storage().read_blob(rows(feed, project)[filename]["Blob"]) == data
+
+
+def test_concurrent_first_downloads_from_a_feed_upstream_copy_it_once_and_all_get_it():
+    source = new_feed()
+    downstream = new_feed([{"type": "feed", "feed": source}])
+    for round_ in range(RACE_ROUNDS // 2):
+        project = f"copied-{round_}"
+        filename, data = publish_wheel(source, project, "1.0")
+        with ThreadPoolExecutor(max_workers=RACERS) as pool:
+            responses = list(
+                pool.map(lambda _, p=project, f=filename: get_file(downstream, p, f), range(RACERS))
+            )
+        assert [r.status_code for r in responses] == [200] * RACERS, f"round {round_}: " + "; ".join(
+            r.get_body()[:200].decode() for r in responses if r.status_code != 200
+        )
+        assert all(r.get_body() == data for r in responses)
+        (row,) = rows(downstream, project).values()
+        assert row["Origin"] == "upstream" and get_storage().read_blob(row["Blob"]) == data
+
+
+def test_a_file_stored_after_the_callers_first_look_is_served_not_refused(offered):
+    """The race's window made deterministic: the handler found no file, then a concurrent first
+    download saved it before the upstream path reads the project again."""
+    feed, filename, data, metadata = offered
+    assert get_file(feed, "offered", filename).status_code == 200  # the concurrent winner
+    storage = get_storage()
+    view = FeedUpstreams(storage, feeds.get_feed(storage, feed), auth.ADMIN)
+    for obtain in (view.obtain_file, view.obtain_metadata):
+        found = obtain("offered", filename)
+        assert isinstance(found, StoredFile) and found.sha256 == sha256(data)
+        assert found.core_metadata_sha256 == sha256(metadata)
+    assert call(file_item, "DELETE", "/", feed=feed, project="offered", filename=filename).status_code == 200
+    with pytest.raises(FileNotFound):  # a deleted name stays gone
+        view.obtain_file("offered", filename)
 
 
 def test_redirect_mode_serves_a_saved_file_from_blob_storage(offered, redirect_downloads):
@@ -324,3 +372,90 @@ def _user_of(token: str) -> str:
 
 def _page_status(feed: str, project: str, token: str) -> int:
     return call(project_detail, "GET", "/", token=token, feed=feed, project=project).status_code
+
+
+# What a caller who may not save is passed through is held in memory: FEEDHOUSE_STREAM_MAX_BYTES.
+
+
+def _anonymous(feed: str, project: str, filename: str):
+    return call(download, "GET", "/", token=None, feed=feed, project=project, filename=filename)
+
+
+def _names_the_limit(response, size: str, limit: int) -> bool:
+    text = response.get_body().decode()
+    return size in text and f"{limit} bytes" in text and "FEEDHOUSE_STREAM_MAX_BYTES" in text
+
+
+def test_a_file_listed_larger_than_the_limit_is_not_passed_through_nor_fetched(upstream, stream_limit):
+    filename, data = make_wheel("bulky", "1.0")
+    upstream.project("bulky", [upstream.entry(filename, data, size=len(data))])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    limit = len(data) - 1
+    stream_limit(limit)
+
+    anonymous = _anonymous(feed, "bulky", filename)
+    assert anonymous.status_code == 401  # credentials would help: pip and uv then send theirs
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert _names_the_limit(anonymous, f"is {len(data)} bytes", limit)
+    assert "Sign in" in anonymous.get_body().decode()
+    patch_feed(feed, {"readers_save": False})
+    reader = get_file(feed, "bulky", filename, token=user(feed, Role.READER))
+    assert reader.status_code == 403 and _names_the_limit(reader, f"is {len(data)} bytes", limit)
+    assert "Ask a feed owner to save it" in reader.get_body().decode()
+    assert upstream.file_requests(filename) == 0 and rows(feed, "bulky") == {}
+
+    # A caller who may save gets it saved, and then everyone gets it from the feed (here by redirect).
+    assert get_file(feed, "bulky", filename, token=user(feed, Role.COLLABORATOR)).status_code == 302
+    assert list(rows(feed, "bulky")) == [filename]
+    assert _anonymous(feed, "bulky", filename).status_code == 302
+    stream_limit(len(data))
+    assert _anonymous(feed, "bulky", filename).get_body() == data
+
+
+@pytest.mark.parametrize("length_header", [True, False], ids=["content-length", "no-length"])
+def test_a_file_of_unknown_size_is_refused_once_past_the_limit(upstream, stream_limit, length_header):
+    filename, data = make_wheel("unsized", "1.0")
+    upstream.project("unsized", [upstream.entry(filename, data)])  # no size listed
+    if not length_header:
+        upstream.fake.routes[upstream.file_path(filename)] = Reply(body=[data[:100], data[100:]])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    stream_limit(len(data) - 1)
+    response = _anonymous(feed, "unsized", filename)
+    assert response.status_code == 401
+    expected = f"is {len(data)} bytes" if length_header else f"is larger than {len(data) - 1} bytes"
+    assert _names_the_limit(response, expected, len(data) - 1)
+    stream_limit(len(data))
+    assert _anonymous(feed, "unsized", filename).get_body() == data
+
+
+def test_a_file_is_read_no_further_than_its_listed_size(upstream):
+    filename, data = make_wheel("liar", "1.0")
+    sent = []
+
+    def endless():
+        yield data
+        for _ in range(1000):  # 1 GiB if all of it were read
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    upstream.project("liar", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = Reply(body=endless())
+    feed = new_feed([index(upstream.url)], visibility="public")
+    response = _anonymous(feed, "liar", filename)
+    assert response.status_code == 502
+    assert f"larger than the {len(data)} bytes its upstream page lists" in response.get_body().decode()
+    assert len(sent) < 100  # what socket buffers took, not the rest
+
+
+def test_a_feed_upstreams_file_passed_through_is_redirected_past_the_limit(stream_limit):
+    source = new_feed(visibility="organization")
+    wheel, data = publish_wheel(source, "shared-lib", "1.0")
+    downstream = new_feed([{"type": "feed", "feed": source}], visibility="organization", readers_save=False)
+    reader = user()  # reads both by visibility; may not save
+    stream_limit(len(data) - 1)
+    response = get_file(downstream, "shared-lib", wheel, token=reader)
+    assert response.status_code == 302 and response.headers["Cache-Control"] == "no-store"
+    assert f"/{source.lower()}/shared-lib/" in response.headers["Location"]  # the upstream feed's blob
+    with urllib.request.urlopen(response.headers["Location"]) as blob:
+        assert blob.read() == data
+    assert rows(downstream, "shared-lib") == {}

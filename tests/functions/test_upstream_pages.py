@@ -147,6 +147,22 @@ def test_html_upstream_pages_are_read_too(upstream):
     assert files_of(feed, "htmlish")[wheel]["hashes"] == {"sha256": sha256(data)}
 
 
+def test_html_attributes_are_read_as_browsers_read_them(upstream):
+    # Some indexes leave '>' unescaped in data-requires-python; the tag does not end there.
+    wheel, data = make_wheel("gtattr", "1.0")
+    upstream.fake.routes[upstream.file_path(wheel)] = Reply(body=data)
+    upstream.answer(
+        "gtattr",
+        html_reply(
+            f'<html><body><a data-requires-python=">=3.8" '
+            f'href="{upstream.fake.url}{upstream.file_path(wheel)}#sha256={sha256(data)}">{wheel}</a>'
+        ),
+    )
+    feed = new_feed([index(upstream.url)])
+    assert files_of(feed, "gtattr")[wheel]["requires-python"] == ">=3.8"
+    assert b'data-requires-python="&gt;=3.8"' in page(feed, "gtattr").get_body()
+
+
 def test_unknown_projects_are_404_and_the_upstream_was_asked(upstream):
     feed = new_feed([index(upstream.url)])
     response = page(feed, "nowhere")
@@ -245,12 +261,27 @@ def test_a_failing_upstream_leaves_the_local_part_and_says_so(upstream, second):
             headers={"Content-Type": "application/vnd.pypi.simple.v1+json"},
         ),
         Reply(body=b"[1, 2, 3]", headers={"Content-Type": "application/vnd.pypi.simple.v1+json"}),
+        Reply(
+            body=b'{"meta": {"api-version": "1.1"}, "files": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            headers={"Content-Type": "application/vnd.pypi.simple.v1+json"},
+        ),
         Reply(body=b"<html>" + b"<a " * 5000, headers={"Content-Type": "text/html"}),
         Reply(body=b"\xff\xfe\x00garbage", headers={"Content-Type": "text/html; charset=utf-8"}),
         Reply(body=b"plain", headers={"Content-Type": "text/plain"}),
         Reply(status=401),
     ],
-    ids=["500", "502", "broken-json", "api-v2", "json-list", "unclosed-html", "undecodable", "text", "401"],
+    ids=[
+        "500",
+        "502",
+        "broken-json",
+        "api-v2",
+        "json-list",
+        "deeply-nested-json",
+        "unclosed-html",
+        "undecodable",
+        "text",
+        "401",
+    ],
 )
 def test_broken_upstreams_never_break_the_local_part(upstream, reply):
     feed = new_feed([index(upstream.url)])

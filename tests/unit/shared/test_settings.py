@@ -22,6 +22,7 @@ def test_defaults(fresh):
     assert config.max_upload_bytes == 100 * 1024 * 1024
     assert (config.page_max_age, config.recycle_bin_days) == (600, 30)
     assert (config.download_mode, config.download_url_seconds) == ("stream", 300)
+    assert config.stream_max_bytes == 64 * 1024 * 1024
     assert config.feed_creators == {"*"}
 
 

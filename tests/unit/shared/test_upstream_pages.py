@@ -1,5 +1,6 @@
 import json
 import time
+from html.parser import HTMLParser
 
 import pytest
 
@@ -8,6 +9,7 @@ from shared.upstream_pages import (
     MalformedPage,
     ProjectPage,
     UpstreamFile,
+    _tags,
     parse_html_page,
     parse_json_page,
     parse_project_page,
@@ -227,6 +229,66 @@ def test_hostile_html_does_not_crash():
     assert isinstance(page, ProjectPage)
 
 
+def test_a_greater_than_sign_inside_a_quoted_attribute_does_not_end_the_tag():
+    # As some indexes write it: '>' unescaped in data-requires-python, before or after href.
+    body = (
+        f'<a data-requires-python=">=3.8" href="demo-1.0.tar.gz#sha256={SHA}">demo-1.0.tar.gz</a>'
+        f"<a href='demo-1.1.tar.gz#sha256={SHA}' data-requires-python='>=3.9,<4' data-yanked='a > b'>x</a>"
+    ).encode()
+    first, second = parse_html_page(body, PAGE, "demo").files
+    assert (first.filename, first.requires_python, first.sha256) == ("demo-1.0.tar.gz", ">=3.8", SHA)
+    assert (second.filename, second.requires_python) == ("demo-1.1.tar.gz", ">=3.9,<4")
+    assert second.yanked == "a > b"
+
+
+def test_links_in_comments_scripts_and_other_text_are_not_files():
+    body = (
+        b'<!-- <a href="demo-0.1.tar.gz"> --><!--><!---><!-- a -- b --->'
+        b'<script>document.write("<a href=demo-0.2.tar.gz>")</script>'
+        b'<title>Links for <a href="demo-0.3.tar.gz"></title>'
+        b'<style>a[href="<a href=demo-0.4.tar.gz>"]{}</style>'
+        b'<p title="<a href=demo-0.5.tar.gz>">'
+        b'<A HREF="demo-1.0.tar.gz">upper case</A><abbr href="demo-0.6.tar.gz"></abbr>'
+        b"<textarea><a href=demo-0.7.tar.gz></textarea><a href=demo-1.1.tar.gz/ >"
+    )
+    page = parse_html_page(body, PAGE, "demo")
+    assert [f.filename for f in page.files] == ["demo-1.0.tar.gz"]
+    assert page.dropped == 1  # 'demo-1.1.tar.gz/': the unquoted value runs to the space, as browsers read it
+
+
+class _PipParser(HTMLParser):
+    """How pip reads a simple page's anchors: html.parser, each <a>'s attributes as a dict."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.anchors.append(dict(attrs))
+
+
+# Pages on which html.parser follows the HTML standard: both must read the same anchors from them.
+SAME_AS_PIP = [
+    '<a href="x.whl" data-requires-python="&gt;=3.8">x</a>',
+    '<a data-requires-python=">=3.8" href="x.whl">x</a>',
+    "<a href='a>b' data-yanked='reason \"quoted\"'>x</a><a href=unquoted/x.whl>y</a>",
+    '<a\thref="tab"\ndata-yanked\fdata-size = "42" >x</a>',
+    '<a href="1"/><a href="2" / ><A HREF="3" Data-Yanked="">',
+    "<!DOCTYPE html><html><!-- <a href=commented> --><body><a href=x>x</a><br/></body></html>",
+    '<p title="<a href=no>"></p><a href="&quot;&amp;&#62;&#x3e;">x</a>',
+    "<script>var a = '<a href=no>';</script><style>a::after{content:'<a>'}</style><a href=yes>",
+]
+
+
+@pytest.mark.parametrize("page", SAME_AS_PIP)
+def test_anchors_are_read_as_pip_reads_them(page):
+    pip = _PipParser()
+    pip.feed(page)
+    pip.close()
+    assert [attributes for _name, attributes in _tags(page, frozenset({"a"}))] == pip.anchors
+
+
 def test_content_type_chooses_the_parser():
     assert parse_project_page(json_page([entry()]), "application/vnd.pypi.simple.v1+json", PAGE, "demo").files
     assert parse_project_page(HTML.encode("latin-1"), "text/html; charset=ISO-8859-1", PAGE, "demo").files
@@ -248,6 +310,10 @@ HOSTILE_HTML = {
     "unterminated quotes": b"<a href='" * 450_000 + b">",
     "one huge tag": b'<a href="demo-1.0.tar.gz" ' + b'x="' * 1_300_000 + b">",
     "entity soup": b'<a href="' + b"&amp;" * 800_000 + b'">',
+    "unclosed end tags": b"</a " * 1_000_000,
+    "comment of dashes": b"<!--" + b"-" * 4_000_000,
+    "tags of no interest": b"<p x=1 y='2'>" * 300_000,
+    "unclosed text elements": b"<title>" + b"</titl" * 600_000,
 }
 
 
