@@ -37,17 +37,18 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def _challenge(error: FeedhouseError) -> dict[str, str]:
+def _headers(error: FeedhouseError) -> dict[str, str]:
     # pip asks its keyring or the user for credentials only after a 401 that it can answer with Basic.
-    return {"WWW-Authenticate": f'Basic realm="{REALM}"'} if error.status == 401 else {}
+    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}"'} if error.status == 401 else {}
+    return {**challenge, **error.headers}
 
 
 def json_error(error: FeedhouseError) -> func.HttpResponse:
-    return json_response({"error": error.code, "message": error.message}, error.status, _challenge(error))
+    return json_response({"error": error.code, "message": error.message}, error.status, _headers(error))
 
 
 def text_error(error: FeedhouseError) -> func.HttpResponse:
-    return func.HttpResponse(error.message + "\n", status_code=error.status, headers=_challenge(error))
+    return func.HttpResponse(error.message + "\n", status_code=error.status, headers=_headers(error))
 
 
 def _internal_error(render: Callable[[FeedhouseError], func.HttpResponse]) -> func.HttpResponse:

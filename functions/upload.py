@@ -14,7 +14,7 @@ from functions.http import FeedAccess, feed_access, text_errors
 from shared import packages, settings
 from shared.auth import Permission
 from shared.errors import BadRequest
-from shared.upload import UploadFile, file_too_large, validate_upload
+from shared.upload import UPLOADS, UploadFile, file_too_large, validate_upload
 
 bp = func.Blueprint()
 
@@ -44,7 +44,8 @@ def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
             "Uploads are multipart/form-data requests, as twine, uv publish and poetry publish send them."
         )
     try:
-        return _store(req, access, config.max_upload_bytes)
+        with UPLOADS.admit(size, limit=config.upload_concurrency_bytes):
+            return _store(req, access, config.max_upload_bytes)
     finally:
         if size >= _COLLECT_AFTER_BYTES:
             # The storage SDKs' exceptions (a missing row is one) hold their tracebacks in reference
