@@ -44,7 +44,7 @@ def _error_headers(error: FeedhouseError) -> dict[str, str]:
     if error.status == 401:
         # pip asks its keyring or the user for credentials only after a 401 that it can answer with Basic.
         headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
-    return headers
+    return {**headers, **error.headers}
 
 
 def json_error(error: FeedhouseError) -> func.HttpResponse:

@@ -6,18 +6,22 @@ Served at ``/{feed}/upload/`` and, so one URL serves installers and publishers, 
 
 from __future__ import annotations
 
+import gc
+
 import azure.functions as func
 
-from functions.http import feed_access, text_errors
+from functions.http import FeedAccess, feed_access, text_errors
 from shared import packages, settings
 from shared.auth import Permission
 from shared.errors import BadRequest
-from shared.upload import UploadFile, file_too_large, validate_upload
+from shared.upload import UPLOADS, UploadFile, file_too_large, validate_upload
 
 bp = func.Blueprint()
 
 # Room for the form fields (metadata, description) around the file itself.
 _FORM_OVERHEAD_BYTES = 1024 * 1024
+# Bodies from this size on are let go of at once when their upload is over (see handle_upload).
+_COLLECT_AFTER_BYTES = 1024 * 1024
 
 
 @bp.route(route="{feed}/upload", methods=["POST"])
@@ -30,15 +34,29 @@ def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
     """The upload, for handlers already wrapped in ``text_errors`` (one access line a request)."""
     config = settings.load()
     access = feed_access(req, Permission.PUBLISH)
-    feed = access.feed
 
-    if len(req.get_body()) > config.max_upload_bytes + _FORM_OVERHEAD_BYTES:
+    size = len(req.get_body())
+    if size > config.max_upload_bytes + _FORM_OVERHEAD_BYTES:
         raise file_too_large(config.max_upload_bytes)
     content_type = req.headers.get("Content-Type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise BadRequest(
             "Uploads are multipart/form-data requests, as twine, uv publish and poetry publish send them."
         )
+    try:
+        with UPLOADS.admit(size, limit=config.upload_concurrency_bytes):
+            return _store(req, access, config.max_upload_bytes)
+    finally:
+        if size >= _COLLECT_AFTER_BYTES:
+            # The storage SDKs' exceptions (a missing row is one) hold their tracebacks in reference
+            # cycles, and a traceback holds every frame up to this request's, so its body would stay
+            # in memory until the garbage collector's next full pass, long after the upload: RSS
+            # grew by a body per upload. The frames of the finished calls are garbage now; collecting
+            # them (some 30 ms) leaves the body to be freed as soon as the platform lets go of it.
+            gc.collect()
+
+
+def _store(req: func.HttpRequest, access: FeedAccess, max_bytes: int) -> func.HttpResponse:
     try:
         form, files = req.form, req.files
     except ValueError as exc:
@@ -47,7 +65,7 @@ def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
     part = files.get("content")
     content = UploadFile(part.filename or "", part.content_type, part.stream) if part is not None else None
     fields = {key: form.getlist(key) for key in form}
-    validated = validate_upload(fields, content, max_bytes=config.max_upload_bytes)
-    created = packages.add_file(access.storage, feed.key, validated, uploader=access.principal.name)
+    validated = validate_upload(fields, content, max_bytes=max_bytes)
+    created = packages.add_file(access.storage, access.feed.key, validated, uploader=access.principal.name)
     message = "OK" if created else f"{validated.filename} was already uploaded with these exact bytes."
     return func.HttpResponse(message + "\n", status_code=200)

@@ -8,9 +8,11 @@ class FeedhouseError(Exception):
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Response headers the error calls for, such as a 503's Retry-After.
+        self.headers = headers or {}
 
 
 class BadRequest(FeedhouseError):

@@ -54,6 +54,14 @@ SETTINGS: tuple[Setting, ...] = (
         "100 MiB unless FUNCTIONS_REQUEST_BODY_SIZE_LIMIT is raised).",
     ),
     Setting(
+        "FEEDHOUSE_UPLOAD_CONCURRENCY_BYTES",
+        str(256 * 1024 * 1024),
+        "The most bytes of upload bodies one instance processes at once (two uploads of the default "
+        "largest size); an upload beyond it waits up to 5 s for room, then answers 503 with "
+        "Retry-After. One larger than this bound is processed alone. 0 turns the bound off.",
+        deployed=False,
+    ),
+    Setting(
         "FEEDHOUSE_PAGE_MAX_AGE_SECONDS",
         "600",
         "How long clients may cache simple pages and the JSON API (Cache-Control max-age, as PyPI).",
@@ -225,6 +233,7 @@ class Settings:
     admin_token: str | None
     feed_creators: frozenset[str]
     max_upload_bytes: int
+    upload_concurrency_bytes: int
     page_max_age: int
     recycle_bin_days: int
     download_mode: str
@@ -241,6 +250,7 @@ def load() -> Settings:
         admin_token=get("FEEDHOUSE_ADMIN_TOKEN"),
         feed_creators=_user_names("FEEDHOUSE_FEED_CREATORS", get("FEEDHOUSE_FEED_CREATORS") or ""),
         max_upload_bytes=get_int("FEEDHOUSE_MAX_UPLOAD_BYTES"),
+        upload_concurrency_bytes=get_int("FEEDHOUSE_UPLOAD_CONCURRENCY_BYTES"),
         page_max_age=get_int("FEEDHOUSE_PAGE_MAX_AGE_SECONDS"),
         recycle_bin_days=get_int("FEEDHOUSE_RECYCLE_BIN_DAYS"),
         download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),

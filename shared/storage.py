@@ -72,6 +72,8 @@ _RETRIES = 1
 _BLOB_BACKOFF_SECONDS = 0.5  # with as much jitter either way: 0 to 1 s
 _HEALTH_SECONDS = 4.0
 _HEALTH_CONNECT_SECONDS = 1.0
+# Larger blobs are written in blocks (see Storage.__init__): an upload then holds one block, not its file.
+_SINGLE_PUT_BYTES = 8 * 1024 * 1024
 # The Python worker runs at most min(32, CPUs + 4) invocations at once; more pooled connections
 # per storage host than that would never be used, fewer would be opened and dropped under load.
 _POOL_SIZE = 32
@@ -260,6 +262,9 @@ class Storage:
         # The blob SDK's own default waits 15 +- 3 s before its first retry.
         blob_options: dict[str, Any] = {
             "transport": transport,
+            # create_blob's stream is put in one request only up to this size: the SDK reads a single
+            # put whole into memory (its default allows 64 MiB), blocks one at a time (4 MiB each).
+            "max_single_put_size": _SINGLE_PUT_BYTES,
             "retry_policy": ExponentialRetry(
                 initial_backoff=_BLOB_BACKOFF_SECONDS,
                 random_jitter_range=_BLOB_BACKOFF_SECONDS,

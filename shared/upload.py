@@ -6,9 +6,12 @@ anything; ``shared.packages.add_file`` does that once every check has passed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -23,7 +26,7 @@ from shared.distributions import (
     inspect_distribution,
     parse_distribution_filename,
 )
-from shared.errors import BadRequest, Gone, PayloadTooLarge
+from shared.errors import BadRequest, Gone, PayloadTooLarge, ServiceUnavailable
 from shared.metadata import check_file_metadata, metadata_from_form, serves_as_core_metadata
 from shared.names import validate_filename, validate_project_name
 
@@ -36,6 +39,56 @@ _CHUNK = 1024 * 1024
 
 class UploadRejected(BadRequest):
     code = "upload_rejected"
+
+
+class UploadsBusy(ServiceUnavailable):
+    code = "uploads_busy"
+
+
+class UploadBudget:
+    """The bytes of upload bodies this process works on at once (FEEDHOUSE_UPLOAD_CONCURRENCY_BYTES).
+
+    The Functions host has each body in memory before the app is called, and calls it for at most
+    httpPerInstanceConcurrency requests at once; that bounds the bodies. What this bounds is the work
+    on them: the app's buffers, the spooled file part and how long each body is held. An upload takes
+    as many bytes of the budget as its body has, or the whole budget if its body is larger, so a file
+    of any accepted size still gets in, alone. Beyond the budget an upload waits up to
+    ``wait_seconds`` for room, then gets a 503 whose Retry-After says when to try again.
+    """
+
+    def __init__(self, *, wait_seconds: float = 5.0) -> None:
+        self.wait_seconds = wait_seconds
+        self._in_use = 0
+        self._room = threading.Condition()
+
+    @contextlib.contextmanager
+    def admit(self, size: int, *, limit: int) -> Iterator[None]:
+        """Hold ``size`` bytes of a budget of ``limit`` (0: no bound) while the block runs."""
+        share = min(size, limit)
+
+        def fits() -> bool:
+            return not limit or self._in_use + share <= limit
+
+        with self._room:
+            if not self._room.wait_for(fits, timeout=self.wait_seconds):
+                retry_after = max(1, math.ceil(self.wait_seconds))
+                raise UploadsBusy(
+                    f"Other uploads are being processed by this server; try again in {retry_after} "
+                    "seconds. (A server processes at most FEEDHOUSE_UPLOAD_CONCURRENCY_BYTES bytes of "
+                    "uploads at once.)",
+                    headers={"Retry-After": str(retry_after)},
+                )
+            self._in_use += share
+        try:
+            yield
+        finally:
+            with self._room:
+                self._in_use -= share
+                self._room.notify_all()
+
+
+# The one budget of this process: every upload request of the instance shares it.
+UPLOADS = UploadBudget()
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 It routes the way the Functions host does (ASP.NET route templates, host.json ``routePrefix``, routes
 tried in the order of their functions' names) and converts requests and responses the way the host and
-the Python worker do (a chunked request body reaches the function empty), so code that works here
-should work in Azure. It is for development and tests only: nothing under ``functions/`` or
-``shared/`` may import it. Auth levels and function keys are not emulated; Feedhouse does its own auth.
+the Python worker do (a chunked request body reaches the function empty, one over
+FUNCTIONS_REQUEST_BODY_SIZE_LIMIT not at all), so code that works here should work in Azure. It is for
+development and tests only: nothing under ``functions/`` or ``shared/`` may import it. Auth levels and
+function keys are not emulated; Feedhouse does its own auth.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import inspect
 import io
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -294,6 +296,18 @@ def _raw_target(environ: dict[str, Any]) -> tuple[str, str]:
     return path, query
 
 
+def _body(environ: dict[str, Any], length: int | None) -> bytes:
+    """The request body as the one bytes object the function gets, the copy the platform makes.
+
+    Read in one call, not through werkzeug's ``get_data``, which gathers a body into a growing
+    bytearray and then copies that: three copies of an upload at once, two kept. The server below
+    hands over a ``BytesIO`` of the bytes it read off the socket, and a whole read of an untouched
+    ``BytesIO`` returns the very object it was made from (CPython shares the buffer), so the body is
+    in memory once.
+    """
+    return environ["wsgi.input"].read(length) if length else b""
+
+
 def _same_route(a: _Route, b: _Route) -> bool:
     """What ScriptHost.HttpRoutesConflict calls a conflict: the same template text and a shared method."""
     if a.template.template.strip("/").lower() != b.template.template.strip("/").lower():
@@ -354,7 +368,9 @@ class LocalFunctionsHost:
         return self._respond(environ)(environ, start_response)
 
     def _respond(self, environ: dict[str, Any]) -> Response:
-        request = Request(environ)
+        # Shallow: a full Request puts itself in the environ, a reference cycle that would keep the
+        # body in memory until the garbage collector's next full pass (the body is read by _body).
+        request = Request(environ, shallow=True)
         path, query = _raw_target(environ)
         for route in self.routes:
             # A route whose methods don't fit is skipped like a path mismatch: the host answers 404.
@@ -374,7 +390,7 @@ class LocalFunctionsHost:
                 # The host passes a body on only when the request declares a Content-Length above 0
                 # (GrpcMessageConversionExtensions.ToRpcHttp: `request.ContentLength > 0`), so a
                 # chunked body reaches the function empty (host#4926, python-worker#574).
-                body=request.get_data() if request.content_length else b"",
+                body=_body(environ, request.content_length),
             )
             try:
                 result = route.user_function(**{route.arg_name: http_request})
@@ -414,9 +430,20 @@ class RequestRecord(NamedTuple):
     status: int
 
 
+# The Functions host's limit on request bodies, unless FUNCTIONS_REQUEST_BODY_SIZE_LIMIT sets another.
+_DEFAULT_BODY_LIMIT = 100 * 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+
 class _ServerState:
-    def __init__(self, access_log: bool) -> None:
+    def __init__(self, access_log: bool, body_limit: int) -> None:
         self.access_log = access_log
+        self.body_limit = body_limit
         self.lock = threading.Lock()
         self.records: list[RequestRecord] = []
         self.connections: set[socket.socket] = set()
@@ -482,6 +509,8 @@ class _KeepAliveHandler(WSGIRequestHandler):
                 pass
             return b""
         length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > self.state.body_limit:
+            raise _BodyTooLarge(length)
         body = self.rfile.read(length) if length > 0 else b""
         if len(body) < length:
             raise ConnectionError("the client closed the connection before sending its whole body")
@@ -502,6 +531,17 @@ class _KeepAliveHandler(WSGIRequestHandler):
             return
         try:
             body = self._read_body(environ)
+        except _BodyTooLarge as too_large:
+            # As Azure: Kestrel refuses to read the body, the host answers 500 (not 413: host#10519)
+            # and logs this; the body is left unread and the connection closed.
+            log.error(
+                "Request body too large. The max request body size is %d bytes (%d sent; "
+                "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).",
+                self.state.body_limit,
+                too_large.length,
+            )
+            self.send_error(500, "Internal Server Error")
+            return
         except ValueError:
             self.send_error(400, "Bad Content-Length")
             return
@@ -611,8 +651,14 @@ def serve(
     port: int = 0,
     access_log: bool = False,
 ) -> RunningHost:
-    """Serve ``app`` over HTTP/1.1 with keep-alive from a daemon thread; port 0 picks a free port."""
-    state = _ServerState(access_log)
+    """Serve ``app`` over HTTP/1.1 with keep-alive from a daemon thread; port 0 picks a free port.
+
+    Request bodies are limited as the Functions host limits them, by FUNCTIONS_REQUEST_BODY_SIZE_LIMIT
+    (read now, as the host reads its app settings when it starts).
+    """
+    state = _ServerState(
+        access_log, int(os.environ.get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT") or _DEFAULT_BODY_LIMIT)
+    )
     handler = type("_Handler", (_KeepAliveHandler,), {"state": state})
     server = make_server(host, port, LocalFunctionsHost(app, root), threaded=True, request_handler=handler)
     thread = threading.Thread(
