@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from shared import packages, roles
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
-from shared.names import feed_key, validate_feed_name
+from shared.names import feed_name_key, validate_feed_name
 from shared.roles import Role
 from shared.storage import FEEDS_TABLE, RecordChanged, RecordExists, Storage
 from shared.upstreams import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
@@ -174,7 +174,7 @@ def list_feeds(storage: Storage) -> list[Feed]:
 
 def find_feed(storage: Storage, name: str) -> Feed | None:
     try:
-        key = feed_key(name)
+        key = feed_name_key(name)
     except BadRequest:
         # A name that can never be a feed is simply not found (it may be any URL segment).
         return None
@@ -218,7 +218,7 @@ def configure_upstreams(
         current, changes, feed_name=feed_name, allow_private=allow_private_from_settings(), resolver=resolver
     )
     for key in config.upstream_feeds:
-        other = find_feed(storage, key) if key != feed_key(feed_name) else None
+        other = find_feed(storage, key) if key != feed_name_key(feed_name) else None
         if other is not None and not may_read(other):
             raise Forbidden(
                 f"You cannot read feed '{other.name}', so it cannot be an upstream of a feed you manage."
