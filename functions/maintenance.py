@@ -1,7 +1,9 @@
-"""Timer-triggered housekeeping: the daily purge of expired recycle-bin entries.
+"""Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, and the daily sweep of
+deleted feeds.
 
-The work is ``shared.lifecycle.purge_expired``, a plain function the tests call directly; this is only
-its schedule. (The local host serves HTTP triggers only, so under ``make run`` nothing purges.)
+The work is ``shared.lifecycle.purge_expired`` and ``shared.feeds.sweep_deleted``, plain functions the
+tests call directly; this is only their schedule. (The local host serves HTTP triggers only, so under
+``make run`` neither runs.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
-from shared import lifecycle, settings
+from shared import feeds, lifecycle, settings
 from shared.storage import get_storage
 
 bp = func.Blueprint()
@@ -19,6 +21,8 @@ logger = logging.getLogger("feedhouse")
 
 # Daily at 03:17 UTC (NCRONTAB: second minute hour day month weekday).
 PURGE_SCHEDULE = "0 17 3 * * *"
+# Daily at 03:47 UTC: a timer of its own, so that one job failing never holds up the other.
+SWEEP_SCHEDULE = "0 47 3 * * *"
 
 
 @bp.timer_trigger(arg_name="timer", schedule=PURGE_SCHEDULE, run_on_startup=False, use_monitor=True)
@@ -28,3 +32,11 @@ def purge_recycle_bin(timer: func.TimerRequest) -> None:
     for item in purged:
         logger.info("Purged %s from feed %s (project %s)", item.filename, item.feed, item.project)
     logger.info("Recycle bin purge done: %d file(s) purged", len(purged))
+
+
+@bp.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
+def sweep_deleted_feeds(timer: func.TimerRequest) -> None:
+    swept = feeds.sweep_deleted(get_storage(), now=datetime.now(UTC))
+    for feed in swept:
+        logger.info("Swept deleted feed %s (id %s)", feed.name, feed.key)
+    logger.info("Deleted-feed sweep done: %d feed(s) swept", len(swept))

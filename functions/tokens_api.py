@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import authorize, caller, json_errors, json_response, read_json
-from shared import auth, roles, tokens
+from shared import auth, feeds, tokens
 from shared.auth import Permission
 from shared.errors import BadRequest, Forbidden
 from shared.storage import get_storage
@@ -71,6 +71,6 @@ def whoami(req: func.HttpRequest) -> func.HttpResponse:
     }
     if principal.token is not None:
         body["token"] = principal.token.to_json()
-        granted = roles.roles_of_user(get_storage(), principal.name)
+        granted = feeds.roles_by_feed_name(get_storage(), principal.name)
         body["roles"] = {feed: role.value for feed, role in sorted(granted.items())}
     return json_response(body)

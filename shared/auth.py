@@ -138,7 +138,7 @@ def readable_feeds(principal: Principal, feeds: Iterable[Feed], granted: Mapping
     def readable(feed: Feed) -> bool:
         if principal.is_admin or feed.visibility == "public":
             return True
-        if principal.token is None or not principal.token.allows_feed(feed.key):
+        if principal.token is None or not principal.token.allows_feed(feed.name):
             return False
         return feed.visibility == "organization" or feed.key in granted
 
@@ -154,7 +154,7 @@ def _check_token(principal: Principal, permission: Permission, feed: Feed | None
             f"This token's scope is '{token.scope.value}'; '{permission.value}' needs a token with scope "
             f"'{REQUIRED_SCOPE[permission].value}' or more."
         )
-    if feed is not None and not token.allows_feed(feed.key):
+    if feed is not None and not token.allows_feed(feed.name):
         raise Forbidden(
             f"This token is limited to the feeds {', '.join(token.feeds or ())}; not '{feed.name}'."
         )

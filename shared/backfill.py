@@ -91,10 +91,12 @@ def backfill_metadata(
 ) -> BackfillReport:
     """Backfill every feed (or those named); with ``dry_run``, only report what would be done."""
     report = BackfillReport()
-    wanted = {name.lower() for name in feed_names} if feed_names else None
-    for feed in feeds.list_feeds(storage):
-        if wanted is not None and feed.key not in wanted:
-            continue
+    if feed_names:
+        named = (feeds.find_feed(storage, name) for name in feed_names)
+        selected = list({feed.key: feed for feed in named if feed is not None}.values())
+    else:
+        selected = feeds.list_feeds(storage)
+    for feed in selected:
         for project in storage.partition(PROJECTS_TABLE, feed.key):
             for record in storage.partition(FILES_TABLE, files_partition(feed.key, project["RowKey"])):
                 filename = record["RowKey"]

@@ -1,5 +1,12 @@
 """Feeds: their settings, their validation, and their life from creation to deletion.
 
+A feed is found by its name, but everything it holds is stored under its id (``Feed.key``): a random
+id it gets at creation and keeps. Its projects, files, recycle bin, grants, blobs and cached upstream
+pages are all keyed by that id, so a feed created later under a deleted feed's name shares nothing
+with it, also not what a request that raced the delete wrote under the old id. Feeds created before
+ids existed have none on their row: their key stays their lower-cased name (the row's key), where their
+data already is; a new feed never gets a name as its key.
+
 A feed's upstream configuration (shared/upstreams.py: its ordered upstreams, claimed name patterns and
 whether readers' downloads save) is one property of the feed's record, ``Upstreams``, holding
 ``UpstreamConfig.dumps()``: reading the feed, which every request does anyway, reads it too.
@@ -9,15 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared import packages, roles
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
-from shared.names import feed_key, validate_feed_name
+from shared.names import feed_name_key, validate_feed_name
 from shared.roles import Role
 from shared.storage import FEEDS_TABLE, RecordChanged, RecordExists, Storage
 from shared.upstreams import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
@@ -32,9 +40,17 @@ DEFAULT_VISIBILITY = "private"
 DESCRIPTION_MAX_LENGTH = 1024
 # All feeds share one partition: listing them is one partition query.
 _PARTITION = "feed"
-# One row of that partition is no feed ('@' starts no feed name): a write that adds a feed upstream
-# pins it in the same transaction as the feed's row, so such writes happen one at a time (_save).
+# Rows of that partition that are no feed start with '@', which starts no feed name. One is pinned in
+# the same transaction as a feed's row by a write that adds a feed upstream, so such writes happen one
+# at a time (_save); the others are tombstones of deleted feeds, written in the transaction that
+# deletes the feed's row (delete_feed), so that a deleted feed's contents are always swept.
+_NOT_A_FEED = "@"
 _UPSTREAM_GRAPH_ROW = "@upstream-graph"
+_TOMBSTONE_PREFIX = "@deleted:"
+# A deleted feed's id is swept again, and its tombstone dropped, once no request that read the feed
+# before it was deleted can still be writing under it: host.json stops any invocation after 30 minutes
+# (functionTimeout), and each storage operation gives up within seconds.
+SWEEP_AFTER = timedelta(hours=1)
 # A write that keeps losing that race to others gives up with 409 after this many tries.
 _ATTEMPTS = 5
 
@@ -68,18 +84,23 @@ def _load_config(name: str, text: str | None) -> UpstreamConfig:
         return UpstreamConfig()
 
 
+def _new_id() -> str:
+    # 128 random bits, as a GUID has (Azure Artifacts' feed ids are GUIDs): ids are never checked for
+    # uniqueness, so two feeds must not draw the same one, ever. Hex, because it is a table key and a
+    # blob name prefix, and it can contain no ':' (files partitions are "<key>:<project>").
+    return secrets.token_hex(16)
+
+
 @dataclass(frozen=True)
 class Feed:
     name: str
     description: str
     visibility: str
     created: str
+    # Where everything of the feed is stored (module docstring); the only way code gets that key.
+    key: str
     etag: str | None = None
     upstream_config: UpstreamConfig = field(default_factory=UpstreamConfig)
-
-    @property
-    def key(self) -> str:
-        return self.name.lower()
 
     def to_json(self, *, manager: bool = True) -> dict[str, Any]:
         """The API form; ``manager`` (a caller who may manage the feed) sees the upstreams in full.
@@ -89,6 +110,7 @@ class Feed:
             upstreams["upstreams"] = [_upstream_summary(u) for u in upstreams["upstreams"]]
         return {
             "name": self.name,
+            "id": self.key,
             "description": self.description,
             "visibility": self.visibility,
             "created": self.created,
@@ -102,6 +124,7 @@ class Feed:
             description=record.get("Description", ""),
             visibility=record["Visibility"],
             created=record["Created"],
+            key=record.get("Id") or record["RowKey"],
             etag=record.get("_etag"),
             upstream_config=_load_config(record["Name"], record.get("Upstreams")),
         )
@@ -109,7 +132,8 @@ class Feed:
     def to_record(self) -> dict[str, Any]:
         return {
             "PartitionKey": _PARTITION,
-            "RowKey": self.key,
+            "RowKey": feed_name_key(self.name),
+            "Id": self.key,
             "Name": self.name,
             "Description": self.description,
             "Visibility": self.visibility,
@@ -149,7 +173,8 @@ def parse_new_feed(body: Any) -> Feed:
         name=validate_feed_name(name),
         description=_validate_description(body.get("description")),
         visibility=_validate_visibility(body.get("visibility", DEFAULT_VISIBILITY)),
-        created=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        created=packages.format_time(datetime.now(UTC)),
+        key=_new_id(),
     )
 
 
@@ -168,13 +193,13 @@ def create_feed_owned_by(storage: Storage, feed: Feed, owner: str | None) -> Fee
 
 def list_feeds(storage: Storage) -> list[Feed]:
     records = storage.partition(FEEDS_TABLE, _PARTITION)
-    feeds = [Feed.from_record(r) for r in records if r["RowKey"] != _UPSTREAM_GRAPH_ROW]
-    return sorted(feeds, key=lambda f: f.key)
+    feeds = [Feed.from_record(r) for r in records if not r["RowKey"].startswith(_NOT_A_FEED)]
+    return sorted(feeds, key=lambda f: feed_name_key(f.name))
 
 
 def find_feed(storage: Storage, name: str) -> Feed | None:
     try:
-        key = feed_key(name)
+        key = feed_name_key(name)
     except BadRequest:
         # A name that can never be a feed is simply not found (it may be any URL segment).
         return None
@@ -218,7 +243,7 @@ def configure_upstreams(
         current, changes, feed_name=feed_name, allow_private=allow_private_from_settings(), resolver=resolver
     )
     for key in config.upstream_feeds:
-        other = find_feed(storage, key) if key != feed_key(feed_name) else None
+        other = find_feed(storage, key) if key != feed_name_key(feed_name) else None
         if other is not None and not may_read(other):
             raise Forbidden(
                 f"You cannot read feed '{other.name}', so it cannot be an upstream of a feed you manage."
@@ -247,6 +272,7 @@ def update_feed(
             description=_validate_description(changes.get("description", feed.description)),
             visibility=_validate_visibility(changes.get("visibility", feed.visibility)),
             created=feed.created,
+            key=feed.key,
             etag=feed.etag,
             upstream_config=configure_upstreams(
                 storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
@@ -282,7 +308,7 @@ def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
         pin = []
         if adds_feed_upstream:
             pin = [_upstream_graph(storage)]
-            stored = {f.key: f.upstream_config.upstream_feeds for f in list_feeds(storage)}
+            stored = {feed_name_key(f.name): f.upstream_config.upstream_feeds for f in list_feeds(storage)}
             check_upstream_feeds(feed.name, feed.upstream_config, stored.get)
         try:
             if previous is None:
@@ -315,9 +341,62 @@ def _upstream_graph(storage: Storage) -> dict[str, Any]:
 def delete_feed(storage: Storage, name: str) -> None:
     """Delete a feed, then everything in it.
 
-    The feed record goes first so no new upload is accepted; its files and records follow.
+    The feed's row goes first, in one transaction with a tombstone of its id: from then on no request
+    finds the feed, and the tombstone says its id is to be swept. The sweep follows at once. A request
+    that read the feed just before may still write under the id after that sweep (an upload, a saved
+    upstream file, a grant): nothing reads the id any more, so that write is never seen, and the
+    maintenance timer sweeps the id again once no such request can be running (``sweep_deleted``).
+    Such a request answers as if it had come just before the delete, which it did.
     """
-    feed = get_feed(storage, name)
-    storage.delete(FEEDS_TABLE, _PARTITION, feed.key)
-    roles.revoke_all(storage, feed.key)
-    packages.delete_feed_contents(storage, feed.key)
+    for _attempt in range(_ATTEMPTS):
+        feed = get_feed(storage, name)
+        tombstone = {
+            "PartitionKey": _PARTITION,
+            "RowKey": _TOMBSTONE_PREFIX + feed.key,
+            "Id": feed.key,
+            "Name": feed.name,
+            "Deleted": packages.format_time(datetime.now(UTC)),
+        }
+        try:
+            storage.transact(FEEDS_TABLE, insert=[tombstone], delete=[feed.to_record()])
+        except (RecordChanged, RecordExists):
+            # Changed meanwhile (delete it as it is now), or deleted by another request (whose
+            # tombstone is there already): the feed is read again.
+            continue
+        _sweep(storage, feed.key)
+        return
+    raise Conflict(f"Feed '{name}' kept changing meanwhile; try again.")
+
+
+def _sweep(storage: Storage, key: str) -> None:
+    """Remove everything stored under a deleted feed's id."""
+    roles.revoke_all(storage, key)
+    packages.delete_feed_contents(storage, key)
+
+
+@dataclass(frozen=True)
+class SweptFeed:
+    name: str
+    key: str
+
+
+def sweep_deleted(storage: Storage, *, now: datetime) -> list[SweptFeed]:
+    """Sweep the ids of feeds deleted ``SWEEP_AFTER`` or longer ago once more, then drop their
+    tombstones: what requests that raced a delete wrote is gone with them. (The daily timer.)"""
+    swept = []
+    for record in storage.partition(FEEDS_TABLE, _PARTITION):
+        if not record["RowKey"].startswith(_TOMBSTONE_PREFIX):
+            continue
+        if now - packages.parse_time(record["Deleted"]) < SWEEP_AFTER:
+            continue
+        _sweep(storage, record["Id"])
+        storage.delete(FEEDS_TABLE, _PARTITION, record["RowKey"])
+        swept.append(SweptFeed(record["Name"], record["Id"]))
+    return swept
+
+
+def roles_by_feed_name(storage: Storage, user: str) -> dict[str, Role]:
+    """Feed name → the user's role there. Grants are stored by feed id; one under the id of a deleted
+    feed (not swept yet) names no feed and is left out."""
+    granted = roles.roles_of_user(storage, user)
+    return {feed.name: granted[feed.key] for feed in list_feeds(storage) if feed.key in granted}

@@ -68,8 +68,12 @@ def validate_feed_name(name: str) -> str:
     return name
 
 
-def feed_key(name: str) -> str:
-    """The storage key of a feed: names are unique case-insensitively."""
+def feed_name_key(name: str) -> str:
+    """A feed name's case-insensitive form: the key of the feed's row (names are unique regardless of
+    case), and how upstream configurations and token feed lists compare the feeds they name.
+
+    Never where a feed's contents are stored: that is ``Feed.key``, an id the feed gets at creation, so
+    that nothing of a deleted feed reaches a later feed of the same name."""
     return validate_feed_name(name).lower()
 
 

@@ -1,6 +1,7 @@
 """A feed's projects and their files: the records pages are built from, and the blobs they name.
 
-Keys: a feed's projects are one partition (``projects``, PartitionKey = feed key), a project's files
+Keys: the feed key is ``Feed.key``, the feed's id (never its name: shared/feeds.py). A feed's
+projects are one partition (``projects``, PartitionKey = feed key), a project's files
 are one partition (``files``, PartitionKey = ``<feed key>:<project>``), so every simple page is a
 single partition query. That partition also holds one row per release (RowKey ``~release:<canonical
 version>``; no file name starts with ``~``), carrying what belongs to a version rather than a file: its

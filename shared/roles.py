@@ -1,7 +1,9 @@
 """Feed roles: who holds which role on which feed.
 
 Each grant is two rows of one table: ``<feed key>`` / user (a feed's permissions are one partition)
-and ``@<user>`` / feed key (a user's feeds are one partition; '@' can start no feed name).
+and ``@<user>`` / feed key (a user's feeds are one partition; '@' can start no feed key). The feed key
+is the feed's id (``Feed.key``), never its name: a grant belongs to one feed, not to whichever feed
+has its name, so a grant written while its feed was deleted never applies to a new feed of that name.
 """
 
 from __future__ import annotations
@@ -87,10 +89,15 @@ def revoke(storage: Storage, feed_key: str, user: str) -> None:
 
 
 def revoke_all(storage: Storage, feed_key: str) -> None:
-    """Forget every grant on a feed (it is being deleted)."""
-    for g in grants(storage, feed_key):
-        storage.delete(PERMISSIONS_TABLE, f"@{g.user}", feed_key)
-        storage.delete(PERMISSIONS_TABLE, feed_key, g.user)
+    """Forget every grant on a deleted feed.
+
+    The users' rows are found by the feed's key among all of them, not through the feed's partition: a
+    grant that raced the delete may have written a user's row after the feed's partition was swept.
+    """
+    storage.delete_records(
+        PERMISSIONS_TABLE, storage.partitions_with_prefix(PERMISSIONS_TABLE, "@", row=feed_key)
+    )
+    storage.delete_records(PERMISSIONS_TABLE, storage.partition(PERMISSIONS_TABLE, feed_key))
 
 
 # A request that keeps losing races to others on the same feed's grants gives up with 409 after this.

@@ -45,7 +45,7 @@ from azure.core.exceptions import (
 )
 
 from shared import settings as settings_module
-from shared.errors import BadRequest, ServiceUnavailable
+from shared.errors import BadRequest, NotFound, ServiceUnavailable
 
 BLOB_CONTAINER = "packages"
 FEEDS_TABLE = "feeds"
@@ -100,6 +100,16 @@ class RecordChanged(Exception):
 class StorageError(ServiceUnavailable):
     def __init__(self, detail: str) -> None:
         super().__init__(f"Storage is not answering ({detail}). Try again shortly.")
+
+
+class BlobNotFound(NotFound):
+    """A blob that a record named is gone: deleted since the record was read (its file purged, its
+    feed deleted). The request answers as if it had come a moment later: the file does not exist."""
+
+    code = "file_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("The file was deleted meanwhile.")
 
 
 class InvalidContinuation(BadRequest):
@@ -342,16 +352,20 @@ class Storage:
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
 
-    def partitions_with_prefix(self, table: str, prefix: str) -> list[Record]:
-        """Every record whose PartitionKey starts with ``prefix``: one range query across partitions
-        (for rare sweeps such as deleting a feed, never for serving a page)."""
+    def partitions_with_prefix(self, table: str, prefix: str, *, row: str | None = None) -> list[Record]:
+        """Every record whose PartitionKey starts with ``prefix`` (and whose RowKey is ``row``, if
+        given): one range query across partitions (for rare sweeps such as deleting a feed, never for
+        serving a page)."""
         if not prefix:
             raise ValueError("a partition prefix must not be empty")
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        query = "PartitionKey ge @low and PartitionKey lt @high"
+        parameters = {"low": prefix, "high": upper}
+        if row is not None:
+            query += " and RowKey eq @row"
+            parameters["row"] = row
         try:
-            entities = self._table_clients[table].query_entities(
-                "PartitionKey ge @low and PartitionKey lt @high", parameters={"low": prefix, "high": upper}
-            )
+            entities = self._table_clients[table].query_entities(query, parameters=parameters)
             return [_record(e) for e in entities]
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
@@ -617,12 +631,16 @@ class Storage:
     def read_blob(self, name: str, offset: int | None = None, length: int | None = None) -> bytes:
         try:
             return self._container.download_blob(name, offset=offset, length=length).readall()
+        except ResourceNotFoundError:
+            raise BlobNotFound() from None
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
 
     def iter_blob(self, name: str) -> Iterator[bytes]:
         try:
             yield from self._container.download_blob(name).chunks()
+        except ResourceNotFoundError:
+            raise BlobNotFound() from None
         except AzureError as exc:
             raise StorageError(type(exc).__name__) from exc
 

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from shared.names import feed_key, grantee_key, user_key
+from shared.names import feed_name_key, grantee_key, user_key
 from shared.storage import TOKENS_TABLE, Record, RecordChanged, RecordExists, Storage
 
 TOKEN_PREFIX = "fhpat_"  # noqa: S105 - the public prefix, not a secret
@@ -80,7 +80,9 @@ class Token:
     user: str
     name: str
     scope: Scope
-    feeds: tuple[str, ...] | None  # feed keys; None means every feed the user may use
+    # Feed names (feed_name_key), not ids: a token names the feeds it is for, whichever feed has that
+    # name now; it only narrows what the user's roles (which belong to a feed's id) allow. None: all.
+    feeds: tuple[str, ...] | None
     created: str
     expires: str | None
     last_used: str | None = None
@@ -90,8 +92,8 @@ class Token:
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires is not None and _parse_time(self.expires) <= (now or datetime.now(UTC))
 
-    def allows_feed(self, key: str) -> bool:
-        return self.feeds is None or key in self.feeds
+    def allows_feed(self, feed_name: str) -> bool:
+        return self.feeds is None or feed_name_key(feed_name) in self.feeds
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -213,7 +215,7 @@ def parse_token_request(body: Any, *, now: datetime | None = None) -> TokenReque
             raise InvalidToken("'feeds' must be a non-empty list of feed names (leave it out for all feeds).")
         if len(feeds) > MAX_FEEDS:
             raise InvalidToken(f"A token can name at most {MAX_FEEDS} feeds.")
-        feeds = tuple(sorted({feed_key(f) for f in feeds}))
+        feeds = tuple(sorted({feed_name_key(f) for f in feeds}))
     now = now or _now()
     expires = _parse_expiry(body, now)
     user = body.get("user")

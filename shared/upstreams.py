@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from shared.errors import BadGateway, BadRequest
-from shared.names import feed_key, validate_feed_name
+from shared.names import feed_name_key, validate_feed_name
 from shared.url_safety import (
     Resolver,
     UnsafeUpstreamURL,
@@ -184,7 +184,7 @@ class Upstream:
         """A stable identifier, safe in blob names and keys: the cache of its pages is filed under it."""
         if self.kind == PYPI:
             return PYPI
-        identity = self.url if self.kind == INDEX else feed_key(self.feed or "")
+        identity = self.url if self.kind == INDEX else feed_name_key(self.feed or "")
         return f"{self.kind}-{hashlib.sha256((identity or '').encode()).hexdigest()[:20]}"
 
     @property
@@ -232,8 +232,9 @@ class UpstreamConfig:
 
     @property
     def upstream_feeds(self) -> tuple[str, ...]:
-        """The keys of the feeds this feed uses as upstreams, in order."""
-        return tuple(feed_key(u.feed or "") for u in self.upstreams if u.kind == FEED)
+        """The feeds this feed uses as upstreams, in order, by name (``feed_name_key``): a feed upstream
+        names a feed, whichever feed has that name when it is read."""
+        return tuple(feed_name_key(u.feed or "") for u in self.upstreams if u.kind == FEED)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -326,13 +327,13 @@ def parse_upstreams(
         raise InvalidUpstreams(f"A feed has at most {MAX_UPSTREAMS} upstreams.")
     upstreams = tuple(_upstream_from_json(item, i, checked=True) for i, item in enumerate(value))
     seen: set[str] = set()
-    own = feed_key(feed_name)
+    own = feed_name_key(feed_name)
     env = os.environ if environ is None else environ
     for i, upstream in enumerate(upstreams):
         if upstream.key in seen:
             raise InvalidUpstreams(f"upstreams[{i}] repeats an earlier upstream ({upstream.label}).")
         seen.add(upstream.key)
-        if upstream.kind == FEED and feed_key(upstream.feed or "") == own:
+        if upstream.kind == FEED and feed_name_key(upstream.feed or "") == own:
             raise UpstreamCycle("A feed cannot be its own upstream.")
         if upstream.kind == INDEX:
             try:
@@ -415,12 +416,12 @@ UpstreamFeedsOf = Callable[[str], Iterable[str] | None]
 
 
 def find_cycle(feed: str, upstream_feeds_of: UpstreamFeedsOf) -> list[str] | None:
-    """A path of feed keys from ``feed`` back to itself through upstream feeds, or None.
+    """A path of feed names (``feed_name_key``) from ``feed`` back to itself through upstream feeds, or None.
 
-    ``upstream_feeds_of(key)`` gives a feed's upstream feed keys (None or () for none). Every feed is
+    ``upstream_feeds_of(key)`` gives a feed's upstream feeds' names (None or () for none). Every feed is
     visited once, so a cycle elsewhere in the graph cannot loop the search.
     """
-    start = feed_key(feed)
+    start = feed_name_key(feed)
     path: list[str] = [start]
     on_path = {start}
     done: set[str] = set()
@@ -447,12 +448,12 @@ def find_cycle(feed: str, upstream_feeds_of: UpstreamFeedsOf) -> list[str] | Non
 def check_upstream_feeds(feed_name: str, config: UpstreamConfig, upstream_feeds_of: UpstreamFeedsOf) -> None:
     """Refuse a configuration naming a missing feed or closing a cycle of feeds.
 
-    ``upstream_feeds_of(key)`` returns None for a feed that does not exist, else its upstream feed keys
+    ``upstream_feeds_of(key)`` returns None for a feed that does not exist, else its upstream feeds' names
     as stored; this feed's own entry is taken from ``config`` (it is not stored yet).
     """
-    own = feed_key(feed_name)
+    own = feed_name_key(feed_name)
     for upstream in config.upstreams:
-        key = feed_key(upstream.feed or "") if upstream.kind == FEED else None
+        key = feed_name_key(upstream.feed or "") if upstream.kind == FEED else None
         if key is not None and key != own and upstream_feeds_of(key) is None:
             raise InvalidUpstreams(
                 f"Feed '{upstream.feed}' does not exist; create it first or remove it from the upstreams."

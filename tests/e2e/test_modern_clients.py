@@ -20,6 +20,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.e2e.api import call, create_feed, downloads, fetched, installed, unique
 from tests.e2e.clients import BIN
 from tests.support.dists import build_project
+from tests.support.stored import key_of
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +110,7 @@ def test_pip_uses_and_verifies_metadata_hashes(server, app_with_dep, clients, st
 
     # Advertise a wrong metadata hash: pip must refuse the metadata file rather than trust it.
     wheel = f"{module(app)}-1.0-py3-none-any.whl"
-    record = storage.get(FILES_TABLE, files_partition(feed, app), wheel)
+    record = storage.get(FILES_TABLE, files_partition(key_of(feed), app), wheel)
     storage.replace(FILES_TABLE, {**record, "MetadataSha256": "0" * 64})
     result = clients.pip_install(f"{server.url}/{feed}/simple/", tmp_path / "bad", app, check=False)
     assert result.returncode != 0
@@ -174,7 +175,7 @@ def test_uv_exclude_newer_and_pip_uploaded_prior_to_pick_the_older_upload(
     name = unique("fh-time")
     publish_versions(server, feed, clients, tmp_path, name, ("1.0", "2.0"))
     # Backdate 1.0's files so a cutoff falls between the two uploads without waiting for the clock.
-    for record in storage.partition(FILES_TABLE, files_partition(feed, name)):
+    for record in storage.partition(FILES_TABLE, files_partition(key_of(feed), name)):
         if record.get("Version") == "1.0":
             storage.replace(FILES_TABLE, {**record, "Uploaded": "2020-06-01T00:00:00.000000Z"})
     index = f"{server.url}/{feed}/simple/"

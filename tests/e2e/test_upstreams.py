@@ -20,6 +20,7 @@ from tests.e2e.api import call, create_feed, downloads, index_url, installed, un
 from tests.support.dists import make_wheel
 from tests.support.publish import publish_wheel
 from tests.support.pypiserver import PypiServer
+from tests.support.stored import key_of
 from tests.support.upstream_server import FakeIndex, Reply
 from tests.support.upstreams import ScriptedIndex, sha256
 
@@ -39,7 +40,7 @@ def wheel_name(name: str, version: str) -> str:
 
 
 def saved_rows(feed: str, project: str) -> dict[str, dict]:
-    records = storage_module.get_storage().partition(FILES_TABLE, files_partition(feed.lower(), project))
+    records = storage_module.get_storage().partition(FILES_TABLE, files_partition(key_of(feed), project))
     return {r["RowKey"]: r for r in records if r.get("Origin") == "upstream"}
 
 
@@ -123,7 +124,7 @@ def test_after_the_upstream_stops_the_saved_copies_still_install(
     assert status == 200 and headers[STALE_HEADER] == f"index http://127.0.0.1:{upstream.port}"
 
     # Even with no cached copy at all (the release deleted upstream, say), the saved files serve.
-    storage_module.get_storage().delete_blobs(f"{feed.lower()}/_upstream/")
+    storage_module.get_storage().delete_blobs(f"{key_of(feed)}/_upstream/")
     status, headers, page = get_page(server, feed, names["up"])
     assert status == 200 and wheel_name(names["up"], "1.0") in page and UNAVAILABLE_HEADER in headers
     clients.uv_install(index_url(server, feed), tmp_path / "uv-no-cache", names["app"])
@@ -211,7 +212,7 @@ def test_failing_and_lying_upstreams_through_the_real_host(server, upstream_sett
         assert any(path.endswith(f"/{filename}") and code == 502 for _m, path, code in server.requests)
         assert saved_rows(feed, liar) == {}
         assert (
-            storage_module.get_storage().blob_info(f"{feed.lower()}/{liar}/{sha256(data)}/{filename}") is None
+            storage_module.get_storage().blob_info(f"{key_of(feed)}/{liar}/{sha256(data)}/{filename}") is None
         )
 
     # The metadata address is refused when the owner names it.

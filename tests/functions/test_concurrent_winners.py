@@ -13,10 +13,12 @@ import pytest
 
 from functions.feeds_api import feed_item
 from functions.packages_api import file_item, restore, version_item
+from shared.packages import files_partition
 from shared.storage import FEEDS_TABLE, FILES_TABLE, get_storage
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, publish, publish_wheel
+from tests.support.stored import key_of
 from tests.support.upstreams import new_feed
 
 pytestmark = pytest.mark.usefixtures("app_env")
@@ -41,7 +43,7 @@ def _before_first(
 
 
 def _file_row(feed: str, project: str, filename: str) -> dict[str, Any]:
-    row = get_storage().get(FILES_TABLE, f"{feed.lower()}:{project}", filename)
+    row = get_storage().get(FILES_TABLE, files_partition(key_of(feed), project), filename)
     assert row is not None
     return row
 

@@ -129,3 +129,21 @@ def test_patch_refuses_renames():
     )
     assert response.status_code == 400
     assert "cannot be changed" in json_of(response)["message"]
+
+
+def test_a_feed_has_a_read_only_id_of_its_own_and_a_new_feed_of_its_name_another():
+    name = unique()
+    first = json_of(create({"name": name}))["id"]
+    assert len(first) == 32 and int(first, 16) >= 0
+    got = feed_item(request("GET", "/", route_params={"feed": name}, headers=ADMIN))
+    assert json_of(got)["id"] == first
+    refused = feed_item(
+        request("PATCH", "/", route_params={"feed": name}, json_body={"id": "x"}, headers=ADMIN)
+    )
+    assert refused.status_code == 400 and "cannot be changed" in json_of(refused)["message"]
+    patched = feed_item(
+        request("PATCH", "/", route_params={"feed": name}, json_body={"description": "d"}, headers=ADMIN)
+    )
+    assert json_of(patched)["id"] == first
+    assert feed_item(request("DELETE", "/", route_params={"feed": name}, headers=ADMIN)).status_code == 204
+    assert json_of(create({"name": name}))["id"] != first

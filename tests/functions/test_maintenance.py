@@ -1,18 +1,22 @@
-"""The timer wrapper around the recycle-bin purge."""
+"""The timer wrappers around the recycle-bin purge and the sweep of deleted feeds."""
 
-from functions.maintenance import PURGE_SCHEDULE, purge_recycle_bin
-from shared import settings
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.maintenance import PURGE_SCHEDULE, SWEEP_SCHEDULE, purge_recycle_bin, sweep_deleted_feeds
+from shared import feeds, roles, settings
+from shared.roles import Role
 from tests.support.publish import publish_wheel
+from tests.support.stored import key_of
 
 
 def test_timer_purges_what_is_past_the_retention(feed_name, storage, monkeypatch):
-    from datetime import UTC, datetime
-
     from shared import lifecycle
     from shared.packages import read_project
 
     publish_wheel(feed_name, "timed", "1.0")
-    lifecycle.delete_version(storage, feed_name.lower(), "timed", "1.0", by="admin", now=datetime.now(UTC))
+    lifecycle.delete_version(storage, key_of(feed_name), "timed", "1.0", by="admin", now=datetime.now(UTC))
     monkeypatch.setenv("FEEDHOUSE_RECYCLE_BIN_DAYS", "0")
     settings.load.cache_clear()
     try:
@@ -20,11 +24,25 @@ def test_timer_purges_what_is_past_the_retention(feed_name, storage, monkeypatch
     finally:
         monkeypatch.undo()
         settings.load.cache_clear()
-    (row,) = read_project(storage, feed_name.lower(), "timed").files
+    (row,) = read_project(storage, key_of(feed_name), "timed").files
     assert row.state == "purged"
-    assert lifecycle.list_recycle_bin(storage, feed_name.lower()) == []
+    assert lifecycle.list_recycle_bin(storage, key_of(feed_name)) == []
 
 
-def test_schedule_is_daily():
-    fields = PURGE_SCHEDULE.split()
+def test_timer_sweeps_deleted_feeds(feed_name, storage, monkeypatch):
+    publish_wheel(feed_name, "swept", "1.0")
+    key = key_of(feed_name)
+    feeds.delete_feed(storage, feed_name)
+    # A grant that read the feed before its delete and wrote after the delete's own sweep.
+    roles.grant(storage, key, "straggler", Role.READER)
+    monkeypatch.setattr(feeds, "SWEEP_AFTER", timedelta(0))
+    sweep_deleted_feeds(None)
+    assert roles.grants(storage, key) == []
+    assert key not in roles.roles_of_user(storage, "straggler")
+    assert feeds.sweep_deleted(storage, now=datetime.now(UTC)) == []  # every tombstone went with it
+
+
+@pytest.mark.parametrize("schedule", [PURGE_SCHEDULE, SWEEP_SCHEDULE])
+def test_schedule_is_daily(schedule):
+    fields = schedule.split()
     assert len(fields) == 6 and all(f.isdigit() for f in fields[:3]) and fields[3:] == ["*", "*", "*"]

@@ -17,6 +17,7 @@ from shared.storage import BLOB_CONTAINER, PROJECTS_TABLE
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_sdist, publish_wheel
+from tests.support.stored import key_of
 
 
 def versions_on_page(feed, project="demo"):
@@ -109,7 +110,7 @@ def add_projects(app_env, feed, count):
     client = TableClient.from_connection_string(connection, PROJECTS_TABLE)
     names = [f"p{i:04d}" for i in range(count)]
     for start in range(0, count, 100):
-        rows = [{"PartitionKey": feed.lower(), "RowKey": n, "Name": n} for n in names[start : start + 100]]
+        rows = [{"PartitionKey": key_of(feed), "RowKey": n, "Name": n} for n in names[start : start + 100]]
         client.submit_transaction([("create", row) for row in rows])
     return names
 
@@ -141,7 +142,7 @@ def test_malformed_continuation_tokens_are_400(app_env, feed_name, storage):
         "empty keys": b64([partition, "", ""]),
         "no partition": b64(["", next_partition, next_row]),
         "another feed's": from_other_feed,
-        "another partition's": b64([other.lower(), next_partition, next_row]),
+        "another partition's": b64([key_of(other), next_partition, next_row]),
         "cut short": real[:-4],
         "deeply nested": b64(b"[" * 5000),
         "huge": "A" * 100_000,
@@ -289,7 +290,7 @@ def blob_names(app_env, feed):
     container = ContainerClient.from_connection_string(
         app_env["FEEDHOUSE_STORAGE_CONNECTION_STRING"], BLOB_CONTAINER, api_version="2025-11-05"
     )
-    return {b.name.rsplit("/", 1)[1] for b in container.list_blobs(name_starts_with=feed.lower() + "/")}
+    return {b.name.rsplit("/", 1)[1] for b in container.list_blobs(name_starts_with=key_of(feed) + "/")}
 
 
 def test_delete_version_goes_to_the_bin_and_restore_brings_it_back(demo):
@@ -414,7 +415,7 @@ def test_a_version_with_hundreds_of_long_file_names_is_deleted_listed_restored_a
     version's file list into one."""
     from azure.data.tables import TableClient
 
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     platforms = ".".join(f"manylinux_2_{n}_x86_64" for n in range(5, 15))
     names = sorted(f"demo-1.0-{i}-py3-none-{platforms}.whl" for i in range(400))
     assert all(200 < len(name) < 255 for name in names)

@@ -22,6 +22,7 @@ from shared.roles import Role
 from shared.tokens import Scope
 from tests.conftest import ADMIN_TOKEN, ROOT
 from tests.support.http import basic, json_of, request
+from tests.support.stored import key_of
 from tools.functions_host import LocalFunctionsHost
 
 ANYONE = "anyone"  # no credentials needed at all
@@ -128,7 +129,7 @@ def new_feed(world: World, visibility: str) -> str:
         user = tokens.verify(
             storage, world.credentials[principal]["Authorization"].split()[1] and _secret(world, principal)
         )
-        roles.grant(storage, name.lower(), user.user, Role(principal))
+        roles.grant(storage, key_of(name), user.user, Role(principal))
     return name
 
 
@@ -263,7 +264,7 @@ def test_two_owners_removing_each_other_at_once_leave_one_owner(app_env):
             feed = "race-" + secrets.token_hex(5)
             feeds.create_feed(storage, feeds.parse_new_feed({"name": feed}))
             for name in names:
-                roles.grant(storage, feed.lower(), name, Role.OWNER)
+                roles.grant(storage, key_of(feed), name, Role.OWNER)
             # Every mix: both demote, both remove, one of each.
             a_demotes, b_demotes = bool(round_ & 1), bool(round_ & 2)
             a, b = names
@@ -273,11 +274,11 @@ def test_two_owners_removing_each_other_at_once_leave_one_owner(app_env):
                     [(feed, a, b, a_demotes), (feed, b, a, b_demotes)],
                 )
             )
-            owners = [g.user for g in roles.grants(storage, feed.lower()) if g.role is Role.OWNER]
+            owners = [g.user for g in roles.grants(storage, key_of(feed)) if g.role is Role.OWNER]
             assert len(owners) == 1, f"round {round_}: owners {owners}, statuses {statuses}"
             # The loser gets 409, or 403 when the winner had already finished before it was authorized.
             assert statuses[0] in (200, 204) and statuses[1] in (403, 409), f"round {round_}: {statuses}"
             # The mirror rows (a user's feeds) agree with the feed's grants.
             for name in names:
-                mine = roles.roles_of_user(storage, name).get(feed.lower())
-                assert mine == roles.role_of(storage, feed.lower(), name), f"round {round_}: {name}"
+                mine = roles.roles_of_user(storage, name).get(key_of(feed))
+                assert mine == roles.role_of(storage, key_of(feed), name), f"round {round_}: {name}"

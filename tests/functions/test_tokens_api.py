@@ -17,6 +17,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_wheel
 from tests.support.http import basic, json_of, request
 from tests.support.multipart import encode, upload_fields
+from tests.support.stored import key_of
 
 ADMIN = basic(ADMIN_TOKEN)
 
@@ -100,7 +101,7 @@ def test_whoami_names_user_scope_and_roles():
     me = json_of(whoami(request("GET", "/api/whoami", headers=basic(token))))
     assert me["user"] == user and me["authenticated"] and not me["admin"]
     assert me["token"]["scope"] == "manage"
-    assert me["roles"] == {feed.lower(): "owner"}
+    assert me["roles"] == {feed: "owner"}
     anonymous = json_of(whoami(request("GET", "/api/whoami")))
     assert anonymous == {"user": None, "authenticated": False, "admin": False, "can_create_feeds": False}
 
@@ -421,10 +422,10 @@ def test_a_grant_stored_under_a_now_reserved_name_can_still_be_removed(storage):
     owner = new_user()
     feed = new_feed(secret_of(make_token(owner, scope="manage")))
     # As an older version could store it.
-    storage.upsert("permissions", {"PartitionKey": feed.lower(), "RowKey": "admin", "Role": "reader"})
-    storage.upsert("permissions", {"PartitionKey": "@admin", "RowKey": feed.lower(), "Role": "reader"})
+    storage.upsert("permissions", {"PartitionKey": key_of(feed), "RowKey": "admin", "Role": "reader"})
+    storage.upsert("permissions", {"PartitionKey": "@admin", "RowKey": key_of(feed), "Role": "reader"})
     removed = feed_permission(
         request("DELETE", "/", route_params={"feed": feed, "user": "admin"}, headers=ADMIN)
     )
     assert removed.status_code == 204
-    assert storage.get("permissions", "@admin", feed.lower()) is None
+    assert storage.get("permissions", "@admin", key_of(feed)) is None

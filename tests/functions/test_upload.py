@@ -14,6 +14,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_sdist, make_wheel, tar_gz, tar_link, zip_archive, zip_symlink
 from tests.support.http import basic, request
 from tests.support.multipart import encode, upload_fields
+from tests.support.stored import key_of
 
 
 def post(feed, items, *, headers=None, handler=upload, path="upload/"):
@@ -32,11 +33,11 @@ def blobs(app_env, feed) -> list[str]:
     container = ContainerClient.from_connection_string(
         app_env["FEEDHOUSE_STORAGE_CONNECTION_STRING"], BLOB_CONTAINER, api_version="2025-11-05"
     )
-    return [b.name for b in container.list_blobs(name_starts_with=feed.lower() + "/")]
+    return [b.name for b in container.list_blobs(name_starts_with=key_of(feed) + "/")]
 
 
 def assert_nothing_stored(storage, app_env, feed):
-    assert list_projects(storage, feed.lower()) == []
+    assert list_projects(storage, key_of(feed)) == []
     assert blobs(app_env, feed) == []
 
 
@@ -46,13 +47,13 @@ def test_wheel_and_sdist_upload(storage, feed_name):
     r1 = post(feed_name, upload_fields("Demo_Pkg", "1.0", wheel, wheel_bytes, requires_python=">=3.8"))
     r2 = post(feed_name, upload_fields("Demo_Pkg", "1.0", sdist, sdist_bytes))
     assert (r1.status_code, r2.status_code) == (200, 200), (text(r1), text(r2))
-    files = list_files(storage, feed_name.lower(), "demo-pkg")
+    files = list_files(storage, key_of(feed_name), "demo-pkg")
     assert {f.filename for f in files} == {wheel, sdist}
     stored = next(f for f in files if f.filename == wheel)
     assert stored.sha256 == hashlib.sha256(wheel_bytes).hexdigest()
     assert stored.size == len(wheel_bytes)
     assert stored.requires_python == ">=3.8"
-    assert [p.name for p in list_projects(storage, feed_name.lower())] == ["demo-pkg"]
+    assert [p.name for p in list_projects(storage, key_of(feed_name))] == ["demo-pkg"]
 
 
 def test_post_to_simple_url_uploads_too(storage, feed_name):
@@ -61,7 +62,7 @@ def test_post_to_simple_url_uploads_too(storage, feed_name):
         feed_name, upload_fields("viasimple", "2.0", wheel, data), handler=project_list, path="simple/"
     )
     assert response.status_code == 200, text(response)
-    assert [f.filename for f in list_files(storage, feed_name.lower(), "viasimple")] == [wheel]
+    assert [f.filename for f in list_files(storage, key_of(feed_name), "viasimple")] == [wheel]
 
 
 def test_identical_reupload_is_ok_and_changed_bytes_are_refused(storage, feed_name):
@@ -73,7 +74,7 @@ def test_identical_reupload_is_ok_and_changed_bytes_are_refused(storage, feed_na
     changed = post(feed_name, upload_fields("again", "1.0", wheel, other))
     assert changed.status_code == 400
     assert text(changed).startswith("File already exists")
-    files = list_files(storage, feed_name.lower(), "again")
+    files = list_files(storage, key_of(feed_name), "again")
     assert [f.sha256 for f in files] == [hashlib.sha256(data).hexdigest()]
 
 
@@ -212,7 +213,7 @@ def test_archives_with_unsafe_members_are_refused_naming_the_member(
     assert response.status_code == 400, text(response)
     assert text(response).startswith(f"Invalid distribution file. Unsafe archive member {member!r}")
     assert_nothing_stored(storage, app_env, feed_name)
-    assert list_files(storage, feed_name.lower(), "demo") == []
+    assert list_files(storage, key_of(feed_name), "demo") == []
 
 
 def post_raw(feed: str, body: bytes, content_type: str):

@@ -23,6 +23,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_wheel
 from tests.support.http import basic, request
 from tests.support.multipart import encode, upload_fields
+from tests.support.stored import key_of
 
 MIB = 1024 * 1024
 
@@ -121,7 +122,7 @@ def test_an_upload_beyond_the_budget_gets_503_with_retry_after(storage, feed_nam
     held.release.set()
     held.thread.join(30)
     assert held.results["held"].status_code == 200
-    assert [p.name for p in list_projects(storage, feed_name.lower())] == ["first"]
+    assert [p.name for p in list_projects(storage, key_of(feed_name))] == ["first"]
 
 
 def test_an_upload_waits_for_room_then_goes_through(storage, feed_name, budget, held):

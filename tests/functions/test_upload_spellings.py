@@ -13,6 +13,7 @@ from shared.packages import list_files, read_project
 from tests.functions.test_upload import blobs
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.publish import call, publish
+from tests.support.stored import key_of
 
 SIX = "six-1.17.0-py2.py3-none-any.whl"
 
@@ -27,7 +28,7 @@ def other_wheel(version, **kwargs):
 
 
 def stored_names(storage, feed):
-    return sorted(f.filename for f in read_project(storage, feed.lower(), "six").files)
+    return sorted(f.filename for f in read_project(storage, key_of(feed), "six").files)
 
 
 def test_the_issues_three_spellings_of_a_stored_wheel_are_refused(storage, app_env, feed_name):
@@ -115,7 +116,7 @@ def test_another_spelling_of_a_deleted_file_is_reuse(storage, app_env, feed_name
     refused_as_reuse()  # while in the bin
     assert call(api.purge, "DELETE", "/x", **kwargs).status_code == 200
     refused_as_reuse()  # and after the purge
-    assert list_files(storage, feed_name.lower(), "six") == []
+    assert list_files(storage, key_of(feed_name), "six") == []
     assert blobs(app_env, feed_name) == []
 
 
@@ -160,4 +161,4 @@ def test_racing_spellings_leave_exactly_one_file(storage, feed_name):
                 assert body(response).startswith(
                     ("File already exists", "Only one sdist may be uploaded per release.")
                 ), body(response)
-        assert sorted(f.filename for f in list_files(storage, feed_name.lower(), project)) == winners
+        assert sorted(f.filename for f in list_files(storage, key_of(feed_name), project)) == winners

@@ -15,6 +15,7 @@ from shared.storage import FEEDS_TABLE, get_storage
 from shared.upstreams import FEED, Upstream, UpstreamConfig, find_cycle
 from tests.support.http import json_of
 from tests.support.publish import call
+from tests.support.stored import key_of
 from tests.support.upstreams import create_feed, index, new_feed, patch_feed, user
 
 pytestmark = pytest.mark.usefixtures("upstream_settings")
@@ -214,7 +215,7 @@ def test_only_owners_change_upstreams():
 def test_the_admin_names_an_owner_at_creation():
     status, body = create_feed(owner="Someone-Else")
     assert status == 201, body
-    assert roles.role_of(get_storage(), body["name"].lower(), "someone-else") is Role.OWNER
+    assert roles.role_of(get_storage(), key_of(body["name"]), "someone-else") is Role.OWNER
 
 
 def stored_upstream_feeds(key: str) -> tuple[str, ...] | None:

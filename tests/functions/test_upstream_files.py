@@ -20,6 +20,7 @@ from shared.upstreaming import FeedUpstreams
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_wheel
+from tests.support.stored import key_of
 from tests.support.upstream_server import FakeIndex, Reply
 from tests.support.upstreams import ScriptedIndex, index, new_feed, patch_feed, sha256, user
 
@@ -47,12 +48,12 @@ def get_file(feed: str, project: str, filename: str, *, token: str | None = None
 
 
 def rows(feed: str, project: str) -> dict[str, dict]:
-    records = get_storage().partition(FILES_TABLE, files_partition(feed.lower(), project))
+    records = get_storage().partition(FILES_TABLE, files_partition(key_of(feed), project))
     return {r["RowKey"]: r for r in records if not r["RowKey"].startswith("~")}
 
 
 def blobs(feed: str, project: str, data: bytes, filename: str) -> bool:
-    return get_storage().blob_info(f"{feed.lower()}/{project}/{sha256(data)}/{filename}") is not None
+    return get_storage().blob_info(f"{key_of(feed)}/{project}/{sha256(data)}/{filename}") is not None
 
 
 @pytest.fixture
@@ -264,7 +265,7 @@ def test_redirect_mode_serves_a_saved_file_from_blob_storage(offered, redirect_d
     feed, filename, data, _ = offered
     response = get_file(feed, "offered", filename)
     assert response.status_code == 302
-    assert f"/{feed.lower()}/offered/{sha256(data)}/{filename}?" in response.headers["Location"]
+    assert f"/{key_of(feed)}/offered/{sha256(data)}/{filename}?" in response.headers["Location"]
     assert list(rows(feed, "offered")) == [filename]
 
 
@@ -325,7 +326,7 @@ def test_feed_upstreams_are_read_with_the_callers_rights_and_saved_by_copy():
     downstream = new_feed([{"type": "feed", "feed": source}], visibility="organization")
     outsider = user()  # reads the organization feed, not the private one
     both = user(source, Role.READER)
-    roles.grant(get_storage(), downstream.lower(), _user_of(both), Role.READER)
+    roles.grant(get_storage(), key_of(downstream), _user_of(both), Role.READER)
 
     assert _page_status(downstream, "internal-lib", outsider) == 404
     assert get_file(downstream, "internal-lib", wheel, token=outsider).status_code == 404
@@ -348,7 +349,7 @@ def test_feed_upstreams_are_read_with_the_callers_rights_and_saved_by_copy():
     assert response.status_code == 200 and response.get_body() == data
     (row,) = rows(downstream, "internal-lib").values()
     assert row["Origin"] == "upstream" and row["UpstreamLabel"] == f"feed '{source}'"
-    assert row["Blob"].startswith(f"{downstream.lower()}/internal-lib/")
+    assert row["Blob"].startswith(f"{key_of(downstream)}/internal-lib/")
     assert get_file(downstream, "internal-lib", wheel + ".metadata", token=both).status_code == 200
     # Saved into the downstream feed: now its readers get it without rights on the source.
     assert get_file(downstream, "internal-lib", wheel, token=outsider).get_body() == data
@@ -455,7 +456,7 @@ def test_a_feed_upstreams_file_passed_through_is_redirected_past_the_limit(strea
     stream_limit(len(data) - 1)
     response = get_file(downstream, "shared-lib", wheel, token=reader)
     assert response.status_code == 302 and response.headers["Cache-Control"] == "no-store"
-    assert f"/{source.lower()}/shared-lib/" in response.headers["Location"]  # the upstream feed's blob
+    assert f"/{key_of(source)}/shared-lib/" in response.headers["Location"]  # the upstream feed's blob
     with urllib.request.urlopen(response.headers["Location"]) as blob:
         assert blob.read() == data
     assert rows(downstream, "shared-lib") == {}

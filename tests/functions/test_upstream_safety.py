@@ -18,6 +18,7 @@ from shared.storage import FILES_TABLE, get_storage
 from shared.upstreaming import UNAVAILABLE_HEADER
 from tests.support.dists import make_wheel
 from tests.support.publish import call, publish_wheel
+from tests.support.stored import key_of
 from tests.support.upstream_server import FakeIndex, Reply, redirect
 from tests.support.upstreams import ScriptedIndex, index, new_feed, patch_feed
 
@@ -46,7 +47,7 @@ def get_file(feed: str, project: str, filename: str):
 
 
 def saved(feed: str, project: str) -> list[str]:
-    records = get_storage().partition(FILES_TABLE, files_partition(feed.lower(), project))
+    records = get_storage().partition(FILES_TABLE, files_partition(key_of(feed), project))
     return [r["RowKey"] for r in records if r.get("Origin") == "upstream"]
 
 

@@ -11,6 +11,7 @@ from shared.packages import files_partition
 from shared.storage import FILES_TABLE
 from tests.support.dists import make_wheel
 from tests.support.publish import call, json_page, publish_sdist, publish_wheel
+from tests.support.stored import key_of
 
 LEGACY_FIELDS = ("MetadataBlob", "MetadataSha256", "MetadataSize", "MetadataServed", "Md5")
 
@@ -30,7 +31,7 @@ def page(feed, project):
 
 @pytest.fixture
 def legacy(feed_name, storage):
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     wheel, _ = publish_wheel(feed_name, "old", "1.0", requires=("six",))
     sdist, _ = publish_sdist(feed_name, "old", "1.0")
     original = make_legacy(storage, feed, "old", wheel)
@@ -52,7 +53,7 @@ def test_backfill_restores_metadata_files_and_hashes(storage, legacy):
     assert page(feed, "old")[sdist]["core-metadata"] is False  # Metadata-Version 2.1 sdist: kept, not served
     served = call(download, "GET", "/x", feed=feed, project="old", filename=f"{wheel}.metadata")
     assert b"Requires-Dist: six" in served.get_body()
-    record = storage.get(FILES_TABLE, files_partition(feed.lower(), "old"), wheel)
+    record = storage.get(FILES_TABLE, files_partition(key_of(feed), "old"), wheel)
     assert record["Md5"] == original["Md5"]
 
     again = backfill_metadata(storage, feed_names=[feed])
@@ -61,7 +62,7 @@ def test_backfill_restores_metadata_files_and_hashes(storage, legacy):
 
 def test_backfill_reads_wheels_that_uploads_would_now_refuse(storage, feed_name):
     """A wheel stored without RECORD (accepted before RECORD was required) still gets its metadata."""
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     wheel, _ = publish_wheel(feed_name, "norecord", "1.0")
     record = make_legacy(storage, feed, "norecord", wheel)
     filename, data = make_wheel("norecord", "1.0", omit=("RECORD",))
@@ -84,7 +85,7 @@ def test_backfill_reads_wheels_that_uploads_would_now_refuse(storage, feed_name)
 
 def test_metadata_naming_a_version_too_long_for_int_is_kept_but_not_served(storage, feed_name):
     """A stored file (say, saved from an upstream) whose METADATA names a version of 5,000 digits."""
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     wheel, _ = publish_wheel(feed_name, "old", "1.0")
     make_legacy(storage, feed, "old", wheel)
     metadata = f"Metadata-Version: 2.1\nName: old\nVersion: {'1' * 5000}\n\n"
@@ -93,6 +94,6 @@ def test_metadata_naming_a_version_too_long_for_int_is_kept_but_not_served(stora
     blob = f"{feed}/old/huge-version/{wheel}"
     storage.create_blob(blob, io.BytesIO(data), length=len(data), content_type="application/zip")
     storage.replace(FILES_TABLE, {**record, "Blob": blob})
-    report = backfill_metadata(storage, feed_names=[feed])
-    assert (report.backfilled, report.skipped) == ([f"{feed}/{wheel}"], [])
-    assert page(feed, "old")[wheel]["core-metadata"] is False
+    report = backfill_metadata(storage, feed_names=[feed_name])
+    assert (report.backfilled, report.skipped) == ([f"{feed_name}/{wheel}"], [])
+    assert page(feed_name, "old")[wheel]["core-metadata"] is False

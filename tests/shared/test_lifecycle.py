@@ -9,6 +9,7 @@ from shared.packages import PURGED, files_partition, read_project
 from shared.storage import FILES_TABLE, RECYCLE_BIN_TABLE, RecordChanged
 from tests.support.dists import make_wheel
 from tests.support.publish import publish, publish_sdist, publish_wheel
+from tests.support.stored import key_of
 
 NOW = datetime.now(UTC)
 RETENTION = timedelta(days=30)
@@ -16,7 +17,7 @@ RETENTION = timedelta(days=30)
 
 @pytest.fixture
 def binned(feed_name, storage):
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     wheel, _ = publish_wheel(feed_name, "binned", "1.0")
     sdist, _ = publish_sdist(feed_name, "binned", "1.0")
     publish_wheel(feed_name, "binned", "2.0")
@@ -36,18 +37,18 @@ def rows(storage, feed):
     return {f.filename: f for f in read_project(storage, feed, "binned").files}
 
 
-def test_nothing_is_purged_before_the_retention(storage, binned):
+def test_nothing_is_purged_before_the_retention(storage, feed_name, binned):
     feed, _files = binned
     purged = lifecycle.purge_expired(storage, now=NOW + RETENTION - timedelta(seconds=1), retention=RETENTION)
-    assert [p for p in purged if p.feed.lower() == feed] == []
+    assert [p for p in purged if p.feed == feed_name] == []
     assert {e.version for e in lifecycle.list_recycle_bin(storage, feed)} == {"1.0"}
 
 
-def test_purge_after_the_retention_deletes_blobs_and_keeps_tombstones(storage, binned):
+def test_purge_after_the_retention_deletes_blobs_and_keeps_tombstones(storage, feed_name, binned):
     feed, files = binned
     before = rows(storage, feed)
     purged = lifecycle.purge_expired(storage, now=NOW + RETENTION, retention=RETENTION)
-    assert {p.filename for p in purged if p.feed.lower() == feed} == files
+    assert {p.filename for p in purged if p.feed == feed_name} == files
     after = rows(storage, feed)
     for name in files:
         assert after[name].state == PURGED
@@ -74,7 +75,7 @@ def test_a_purge_cut_short_is_finished_by_the_next_run(storage, binned):
 
 
 def test_a_delete_cut_short_leaves_nothing_behind(storage, feed_name):
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     wheel, _ = publish_wheel(feed_name, "binned", "3.0")
     # The bin entry is written first; say the process died before the row changed.
     storage.insert(
@@ -90,7 +91,7 @@ def test_a_purge_keeps_the_entry_of_a_version_deleted_from_meanwhile(storage, fe
     """The purge read the rows, found the last binned file of the version due, and meanwhile another
     file of the version was deleted: the entry must stay, or that file would never be listed or
     purged."""
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     first, data = make_wheel("binned", "4.0")
     second = first.replace("py3-none-any", "py311-none-any")
     for filename, pyversion in ((first, "py3"), (second, "py311")):
@@ -109,7 +110,7 @@ def test_a_purge_keeps_the_entry_of_a_version_deleted_from_meanwhile(storage, fe
 
     monkeypatch.setattr(lifecycle, "read_project", read_then_delete_the_other)
     purged = lifecycle.purge_expired(storage, now=NOW + RETENTION, retention=RETENTION)
-    assert [p.filename for p in purged if p.feed.lower() == feed] == [first]
+    assert [p.filename for p in purged if p.feed == feed_name] == [first]
     monkeypatch.undo()
     (entry,) = lifecycle.list_recycle_bin(storage, feed)
     assert [f.filename for f in entry.files] == [second]
@@ -127,7 +128,7 @@ def test_restore_then_delete_again_restarts_the_clock(storage, binned):
 
 
 def test_replace_all_is_all_or_nothing(storage, feed_name):
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     publish_wheel(feed_name, "atomic", "1.0")
     publish_wheel(feed_name, "atomic", "2.0")
     records = read_project(storage, feed, "atomic").file_records()

@@ -8,13 +8,14 @@ from shared.packages import CLAIM_TIMEOUT, files_partition, format_time, release
 from shared.storage import FILES_TABLE
 from tests.support.dists import make_sdist
 from tests.support.publish import publish
+from tests.support.stored import key_of
 
 
 def claim(storage, feed, filename, age):
     storage.insert(
         FILES_TABLE,
         {
-            "PartitionKey": files_partition(feed.lower(), "claimed"),
+            "PartitionKey": files_partition(key_of(feed), "claimed"),
             "RowKey": release_row_key("1.0"),
             "Version": "1.0",
             "Sdist": filename,

@@ -7,6 +7,7 @@ import pytest
 
 from shared import roles
 from shared.roles import Role
+from tests.support.stored import key_of
 
 WRITES = ("insert", "upsert", "replace", "delete", "transact")
 
@@ -39,7 +40,7 @@ RANK = [None, *Role]
 def test_a_change_cut_short_never_lists_a_feed_above_its_grant(
     storage, feed_name, monkeypatch, before, after
 ):
-    feed = feed_name.lower()
+    feed = key_of(feed_name)
     roles.grant(storage, feed, "keeper", Role.OWNER)
     for n in range(4):
         user = "u-" + secrets.token_hex(4)

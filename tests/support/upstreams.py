@@ -15,6 +15,7 @@ from shared.storage import get_storage
 from shared.tokens import Scope
 from tests.support.http import json_of
 from tests.support.publish import call
+from tests.support.stored import key_of
 from tests.support.upstream_server import JSON, FakeIndex, Reply, html_reply
 
 
@@ -56,7 +57,7 @@ def user(feed: str | None = None, role: Role | None = None, scope: Scope = Scope
     name = "user-" + secrets.token_hex(4)
     _, secret = tokens.create_token(storage, user=name, name="test", scope=scope)
     if feed is not None and role is not None:
-        roles.grant(storage, feed.lower(), name, role)
+        roles.grant(storage, key_of(feed), name, role)
     return secret
 
 

@@ -7,6 +7,7 @@ import sys
 from tests.conftest import ROOT
 from tests.shared.test_backfill import make_legacy
 from tests.support.publish import publish_wheel
+from tests.support.stored import key_of
 
 
 def run(app_env, *args):
@@ -24,7 +25,7 @@ def run(app_env, *args):
 
 def test_backfill_command(app_env, storage, feed_name):
     wheel, _ = publish_wheel(feed_name, "cli-old", "1.0")
-    make_legacy(storage, feed_name.lower(), "cli-old", wheel)
+    make_legacy(storage, key_of(feed_name), "cli-old", wheel)
 
     dry = run(app_env, "--feed", feed_name, "--dry-run")
     assert dry.returncode == 0, dry.stderr

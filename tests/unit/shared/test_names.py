@@ -5,7 +5,7 @@ from shared.names import (
     InvalidFilename,
     InvalidProjectName,
     InvalidUserName,
-    feed_key,
+    feed_name_key,
     grantee_key,
     normalize_project_name,
     user_key,
@@ -47,8 +47,8 @@ def test_invalid_feed_names(name):
         validate_feed_name(name)
 
 
-def test_feed_key_is_case_insensitive():
-    assert feed_key("Team") == feed_key("TEAM") == "team"
+def test_feed_name_key_is_case_insensitive():
+    assert feed_name_key("Team") == feed_name_key("TEAM") == "team"
 
 
 @pytest.mark.parametrize(

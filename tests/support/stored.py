@@ -1,0 +1,22 @@
+"""What tests look at below the API: a feed's storage key and the blobs stored under a prefix."""
+
+from __future__ import annotations
+
+import os
+
+from azure.storage.blob import ContainerClient
+
+from shared import feeds
+from shared.storage import BLOB_CONTAINER, get_storage
+
+
+def key_of(feed: str) -> str:
+    """The key everything of the feed named ``feed`` is stored under (its id, ``Feed.key``)."""
+    return feeds.get_feed(get_storage(), feed).key
+
+
+def blob_names(prefix: str) -> list[str]:
+    container = ContainerClient.from_connection_string(
+        os.environ["FEEDHOUSE_STORAGE_CONNECTION_STRING"], BLOB_CONTAINER, api_version="2025-11-05"
+    )
+    return [b.name for b in container.list_blobs(name_starts_with=prefix)]
