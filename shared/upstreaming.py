@@ -454,13 +454,8 @@ class FeedUpstreams:
         raise missing
 
     def may_save(self) -> bool:
-        """Whether the caller's downloads save upstream files into the feed: collaborators and above,
-        and readers when the feed's ``readers_save`` is on. Anonymous readers of a public feed never
-        save (their downloads pass through): otherwise anyone on the internet could make the feed store
-        all of PyPI at its owner's expense."""
-        if auth.may(self.storage, self.principal, self.feed, Permission.SAVE_FROM_UPSTREAM):
-            return True
-        return self.config.readers_save and self.principal.authenticated
+        """Whether the caller's downloads save upstream files into the feed (see auth.may_save)."""
+        return auth.may_save(self.storage, self.principal, self.feed, readers_save=self.config.readers_save)
 
     def obtain_file(self, project: str, filename: str) -> StoredFile | PassThrough:
         """A file of ``project`` the feed does not hold, from its upstreams.

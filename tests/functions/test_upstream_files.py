@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from shared import auth, feeds, roles, tokens
 from shared.packages import FileNotFound, StoredFile, files_partition
 from shared.roles import Role
 from shared.storage import FILES_TABLE, get_storage
+from shared.tokens import Scope
 from shared.upstreaming import FeedUpstreams
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
@@ -459,3 +461,30 @@ def test_a_feed_upstreams_file_passed_through_is_redirected_past_the_limit(strea
     with urllib.request.urlopen(response.headers["Location"]) as blob:
         assert blob.read() == data
     assert rows(downstream, "shared-lib") == {}
+
+
+def test_a_token_limited_to_other_feeds_never_saves_into_a_public_feed(upstream):
+    """A read token for feed X reads a public feed Y as anyone does, so, like anyone, it gets Y's
+    upstream files passed through and never makes Y store them (issue 10, item 9)."""
+    filename, data = make_wheel("elsewhere", "1.0")
+    upstream.project("elsewhere", [upstream.entry(filename, data, size=len(data))])
+    public = new_feed([index(upstream.url)], visibility="public")
+    other = new_feed()
+    storage = get_storage()
+    _, limited = tokens.create_token(
+        storage,
+        user="user-" + secrets.token_hex(4),
+        name="ci",
+        scope=Scope.READ,
+        feeds=(feeds.get_feed(storage, other).key,),
+    )
+    response = get_file(public, "elsewhere", filename, token=limited)
+    assert response.status_code == 200 and response.get_body() == data
+    assert rows(public, "elsewhere") == {}
+    assert not blobs(public, "elsewhere", data, filename)
+    # A token for every feed does save, as readers_save is on.
+    _, unlimited = tokens.create_token(
+        storage, user="user-" + secrets.token_hex(4), name="ci", scope=Scope.READ
+    )
+    assert get_file(public, "elsewhere", filename, token=unlimited).status_code == 200
+    assert list(rows(public, "elsewhere")) == [filename]
