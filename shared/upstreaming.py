@@ -10,9 +10,10 @@ This is where the building blocks meet the feed's records. For a project of a fe
   there or saved there), never B's own live upstreams, like an Azure Artifacts view of a feed.
 - **Dependency confusion**: the rules of shared/upstream_rules.py decide whether *external* upstreams
   (PyPI and index URLs) may show a name. A name counts as published when this feed, or one of its
-  feed upstreams that the caller can read, has files published to it. Feed upstreams are this
-  deployment's own feeds, so their published files always show; files they saved from their own
-  external upstreams show only when external versions of the name may show here.
+  feed upstreams, has files published to it, whoever asks: the feed upstreams are consulted with the
+  feed's own view, also those the caller cannot read (whose files the caller still does not get).
+  Feed upstreams are this deployment's own feeds, so their published files always show; files they
+  saved from their own external upstreams show only when external versions of the name may show.
 - **Failures**: an upstream that fails (timeouts, 5xx, malformed or hostile pages, refused addresses)
   is left out of the page, which keeps its local part; a stale cached copy is used when there is one.
   Both are reported (``stale``/``unavailable``) for the response headers.
@@ -282,15 +283,24 @@ class FeedUpstreams:
         )
 
     def _feed_listing(self, upstream: Upstream, project: str) -> _Listing:
-        """A feed upstream's stored files, if the caller may read that feed (else nothing)."""
+        """A feed upstream's records of ``project``: whether the name is published there counts for
+        every caller, its files only for callers who may read that feed.
+
+        Dependency-confusion protection must not depend on who asks: a caller who could not see that
+        a name is published in an upstream feed would be shown (and save into this feed, for everyone)
+        an attacker's version of it from an external upstream. So that feed is consulted with the
+        feed's own view, as its owner could read it when setting it up.
+        """
         listing = _Listing(upstream)
         other = self._upstream_feed(upstream)
-        if other is None or not auth.may(self.storage, self.principal, other, Permission.READ):
+        if other is None:
             return listing
         records = packages.read_project(self.storage, other.key, project)
+        listing.published = records.published
+        if not auth.may(self.storage, self.principal, other, Permission.READ):
+            return listing
         listing.source_feed = other
         listing.exists = records.exists
-        listing.published = records.published
         listing.files = {f.filename: f for f in records.active}
         return listing
 
@@ -334,13 +344,16 @@ class FeedUpstreams:
         )
         hidden = why_upstream_hidden(project, policy)
         if hidden and not records.published and not matches_claimed(project, self.config.claimed_patterns):
+            # Only feeds the caller may read are named.
             names = ", ".join(
-                f"'{u.feed}'" for u in upstreams if u.kind == FEED and internal[u.key].published
+                f"'{u.feed}'"
+                for u in upstreams
+                if u.kind == FEED and internal[u.key].published and internal[u.key].source_feed is not None
             )
+            where = f"this feed's upstream feed {names}" if names else "one of this feed's upstream feeds"
             hidden = (
-                f"'{project}' is published to this feed's upstream feed {names}, so its external "
-                "versions are hidden (dependency-confusion protection). A feed owner can allow external "
-                "versions for it."
+                f"'{project}' is published to {where}, so its external versions are hidden "
+                "(dependency-confusion protection). A feed owner can allow external versions for it."
             )
 
         def listings() -> Iterator[_Listing]:

@@ -488,3 +488,42 @@ def test_a_token_limited_to_other_feeds_never_saves_into_a_public_feed(upstream)
     )
     assert get_file(public, "elsewhere", filename, token=unlimited).status_code == 200
     assert list(rows(public, "elsewhere")) == [filename]
+
+
+def test_dependency_confusion_protection_is_the_same_whoever_asks(upstream):
+    """Issue 10, item 1: 'team' (organization) has upstreams [internal (private), an index]; internal
+    publishes contoso-lib 1.0 and the index serves an attacker's 99.0. A reader of team who cannot
+    read internal must not be shown 99.0 nor save it, or everyone installs it from then on."""
+    internal = new_feed()  # private
+    ours, ours_bytes = publish_wheel(internal, "contoso-lib", "1.0")
+    evil, evil_bytes = make_wheel("contoso-lib", "99.0")
+    upstream.project("contoso-lib", [upstream.entry(evil, evil_bytes, size=len(evil_bytes))])
+    team = new_feed([{"type": "feed", "feed": internal}, index(upstream.url)], visibility="organization")
+    team_only = user()  # reads team by its visibility (and readers_save is on), not internal
+
+    page = call(project_detail, "GET", "/", token=team_only, feed=team, project="contoso-lib")
+    assert page.status_code == 404, page.get_body()
+    assert b"dependency-confusion" in page.get_body() and internal.encode() not in page.get_body()
+    assert get_file(team, "contoso-lib", evil, token=team_only).status_code == 404
+    assert get_file(team, "contoso-lib", ours, token=team_only).status_code == 404
+    assert rows(team, "contoso-lib") == {}
+    assert upstream.page_requests("contoso-lib") == 0 and upstream.file_requests(evil) == 0
+    reason = call(package_upstreaming, "GET", "/", token=team_only, feed=team, project="contoso-lib")
+    assert json_of(reason)["upstream_versions_visible"] is False
+
+    insider = user(internal, Role.READER)  # reads internal, and team by visibility
+    doc = json.loads(
+        call(
+            project_detail,
+            "GET",
+            "/",
+            token=insider,
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+            feed=team,
+            project="contoso-lib",
+        ).get_body()
+    )
+    assert [f["filename"] for f in doc["files"]] == [ours]
+    assert get_file(team, "contoso-lib", evil, token=insider).status_code == 404
+    assert get_file(team, "contoso-lib", ours, token=insider).get_body() == ours_bytes
+    assert upstream.file_requests(evil) == 0
