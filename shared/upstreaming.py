@@ -470,12 +470,26 @@ class FeedUpstreams:
         """Whether the caller's downloads save upstream files into the feed (see auth.may_save)."""
         return auth.may_save(self.storage, self.principal, self.feed, readers_save=self.config.readers_save)
 
+    def _copy_keeps_readers(self, source: Feed) -> bool:
+        """Whether a copy of a file of the upstream feed ``source`` in this feed widens nobody's access:
+        whether everyone who may read this feed may read ``source`` too, by visibility alone.
+
+        A copy is this feed's own file, which every reader of this feed gets; a file of a private feed
+        copied into a public one would be anyone's. So a file is copied only from a public feed, or
+        from an organization feed into one that is not public. Never from a private feed, even into
+        another private one: who holds roles on two private feeds differs, and changes. Files that are
+        not copied are served from the source feed to the callers who may read it (and to no one else).
+        """
+        if source.visibility == "private":
+            return False
+        return source.visibility == "public" or self.feed.visibility != "public"
+
     def obtain_file(self, project: str, filename: str) -> StoredFile | PassThrough:
         """A file of ``project`` the feed does not hold, from its upstreams.
 
-        Saved (and then served from the feed: a StoredFile of this feed) when the caller may save;
-        otherwise a feed upstream's own StoredFile (served from that feed's storage) or the checked
-        bytes of an index upstream's file.
+        Saved (and then served from the feed: a StoredFile of this feed) when the caller may save
+        and, for a feed upstream, a copy would widen nobody's access; otherwise a feed upstream's own
+        StoredFile (served from that feed's storage) or the checked bytes of an index upstream's file.
         """
         candidate = self._own_or_candidate(project, filename)
         if isinstance(candidate, StoredFile):
@@ -483,7 +497,9 @@ class FeedUpstreams:
         upstream = candidate.listing.upstream
         try:
             if isinstance(candidate.item, StoredFile):
-                if not self.may_save():
+                source = candidate.listing.source_feed
+                assert source is not None
+                if not self.may_save() or not self._copy_keeps_readers(source):
                     return candidate.item
                 return self._copy_from_feed(candidate.listing, candidate.item)
             if not self.may_save():

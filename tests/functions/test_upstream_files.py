@@ -229,7 +229,7 @@ def test_concurrent_first_downloads_save_one_record_and_all_get_the_file(upstrea
 
 
 def test_concurrent_first_downloads_from_a_feed_upstream_copy_it_once_and_all_get_it():
-    source = new_feed()
+    source = new_feed(visibility="organization")  # its files may be copied into a private feed
     downstream = new_feed([{"type": "feed", "feed": source}])
     for round_ in range(RACE_ROUNDS // 2):
         project = f"copied-{round_}"
@@ -321,7 +321,7 @@ def test_publishing_over_a_saved_file_name_is_refused_and_saved_files_do_not_hid
     assert clash.status_code == 400 and b"already exists" in clash.get_body()
 
 
-def test_feed_upstreams_are_read_with_the_callers_rights_and_saved_by_copy():
+def test_feed_upstreams_are_read_with_the_callers_rights():
     source = new_feed()  # private
     wheel, data = publish_wheel(source, "internal-lib", "1.0")
     downstream = new_feed([{"type": "feed", "feed": source}], visibility="organization")
@@ -348,12 +348,11 @@ def test_feed_upstreams_are_read_with_the_callers_rights_and_saved_by_copy():
 
     response = get_file(downstream, "internal-lib", wheel, token=both)
     assert response.status_code == 200 and response.get_body() == data
-    (row,) = rows(downstream, "internal-lib").values()
-    assert row["Origin"] == "upstream" and row["UpstreamLabel"] == f"feed '{source}'"
-    assert row["Blob"].startswith(f"{downstream.lower()}/internal-lib/")
     assert get_file(downstream, "internal-lib", wheel + ".metadata", token=both).status_code == 200
-    # Saved into the downstream feed: now its readers get it without rights on the source.
-    assert get_file(downstream, "internal-lib", wheel, token=outsider).get_body() == data
+    # Not copied (the private source's file would become every organization member's): the outsider
+    # still gets nothing.
+    assert rows(downstream, "internal-lib") == {}
+    assert get_file(downstream, "internal-lib", wheel, token=outsider).status_code == 404
 
 
 def test_a_feed_upstreams_published_names_block_external_versions(upstream):
@@ -527,3 +526,62 @@ def test_dependency_confusion_protection_is_the_same_whoever_asks(upstream):
     assert get_file(team, "contoso-lib", evil, token=insider).status_code == 404
     assert get_file(team, "contoso-lib", ours, token=insider).get_body() == ours_bytes
     assert upstream.file_requests(evil) == 0
+    assert rows(team, "contoso-lib") == {}  # served from internal, never copied (item 5)
+
+
+WIDENING = [
+    ("private", "public"),
+    ("private", "organization"),
+    ("private", "private"),
+    ("organization", "public"),
+]
+
+
+@pytest.mark.parametrize(("source", "downstream"), WIDENING, ids=[f"{s}-into-{d}" for s, d in WIDENING])
+def test_a_file_of_an_upstream_feed_is_never_copied_where_more_callers_may_read_it(source, downstream):
+    """Issue 10, item 5: a download through the downstream feed by someone who may read the source
+    and save would copy the file where callers who may not read the source get it (anonymous ones,
+    for a public feed). Such a file is served from the source feed instead, and only to its readers."""
+    src = new_feed(visibility=source)
+    wheel, data = publish_wheel(src, "confined", "1.0")
+    dst = new_feed([{"type": "feed", "feed": src}], visibility=downstream)
+    insider = user(src, Role.READER)
+    roles.grant(get_storage(), dst.lower(), _user_of(insider), Role.COLLABORATOR)  # may save into dst
+    for filename in (wheel, wheel + ".metadata", wheel):
+        response = get_file(dst, "confined", filename, token=insider)
+        assert response.status_code == 200, response.get_body()
+        assert "private" in response.headers["Cache-Control"]
+    assert response.get_body() == data
+    assert rows(dst, "confined") == {}
+
+    # Who reads the downstream feed and not the source: anonymous callers of a public feed, and
+    # signed-in users without a role on a private source.
+    outsiders: list[str | None] = [None] if downstream == "public" else []
+    if source == "private":
+        outsiders.append(user(dst, Role.READER))
+    for token in outsiders:
+        page = call(project_detail, "GET", "/", token=token, feed=dst, project="confined")
+        assert page.status_code == 404 and wheel.encode() not in page.get_body()
+        for filename in (wheel, wheel + ".metadata"):
+            response = call(
+                download, "GET", "/", token=token, feed=dst, project="confined", filename=filename
+            )
+            assert response.status_code == 404, (token, filename)
+
+
+NARROWING = [
+    ("public", "public"),
+    ("public", "private"),
+    ("organization", "organization"),
+    ("organization", "private"),
+]
+
+
+@pytest.mark.parametrize(("source", "downstream"), NARROWING, ids=[f"{s}-into-{d}" for s, d in NARROWING])
+def test_a_file_of_an_upstream_feed_is_copied_where_its_readers_could_read_it_anyway(source, downstream):
+    src = new_feed(visibility=source)
+    wheel, data = publish_wheel(src, "shared-widely", "1.0")
+    dst = new_feed([{"type": "feed", "feed": src}], visibility=downstream)
+    assert get_file(dst, "shared-widely", wheel, token=user(dst, Role.COLLABORATOR)).get_body() == data
+    (row,) = rows(dst, "shared-widely").values()
+    assert row["Origin"] == "upstream" and row["UpstreamLabel"] == f"feed '{src}'"
