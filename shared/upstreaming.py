@@ -61,6 +61,7 @@ from shared.upstream_saving import (
     BLOCK_BYTES,
     METADATA_CONTENT_TYPE,
     HashMismatch,
+    check_core_metadata,
     save_upstream_file,
 )
 from shared.upstreams import FEED, INDEX, Upstream, matches_claimed
@@ -680,6 +681,11 @@ class FeedUpstreams:
                     f"'{entry.filename}' does not match the {name} its upstream page lists (expected "
                     f"{digest}, got {actual}); it was refused."
                 )
+        metadata_sha256 = ListedFile.from_upstream(entry).core_metadata_sha256
+        if metadata_sha256:
+            # The page offers the metadata file with this hash (resolvers may have read it already):
+            # the file passed through must hold that metadata, as a saved one must.
+            check_core_metadata(io.BytesIO(data), entry.filename, metadata_sha256, stored=False)
         return PassThrough(
             bytes(data),
             entry.sha256 or "",

@@ -585,3 +585,22 @@ def test_a_file_of_an_upstream_feed_is_copied_where_its_readers_could_read_it_an
     assert get_file(dst, "shared-widely", wheel, token=user(dst, Role.COLLABORATOR)).get_body() == data
     (row,) = rows(dst, "shared-widely").values()
     assert row["Origin"] == "upstream" and row["UpstreamLabel"] == f"feed '{src}'"
+
+
+def test_metadata_that_is_not_the_wheels_own_refuses_the_save_and_the_pass_through(upstream):
+    """Issue 10, item 11: the upstream's .metadata matches the hash on its page but says something
+    else than the wheel's METADATA (here: no dependencies, so resolvers would skip one). Saving the
+    wheel would store and serve that metadata for good; it is refused, and nothing is stored."""
+    filename, data = make_wheel("two-faced", "1.0", requires=("evil-helper>=1",))
+    lying = b"Metadata-Version: 2.1\nName: two-faced\nVersion: 1.0\n\n"
+    entry = upstream.entry(filename, data, **{"core-metadata": upstream.metadata(filename, lying)})
+    upstream.project("two-faced", [entry])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    for token in (user(feed, Role.COLLABORATOR), None):  # one saves, the other is passed through
+        response = call(download, "GET", "/", token=token, feed=feed, project="two-faced", filename=filename)
+        assert response.status_code == 502, response.get_body()
+        text = response.get_body().decode()
+        assert "METADATA" in text and sha256(lying) in text, text
+        assert rows(feed, "two-faced") == {}
+        assert not blobs(feed, "two-faced", data, filename)
+        assert get_storage().blob_info(f"{feed.lower()}/two-faced/{sha256(data)}/{filename}.metadata") is None
