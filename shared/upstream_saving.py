@@ -208,6 +208,11 @@ def save_upstream_file(
         source_url = display_url(download.url)
         for chunk in download.chunks():
             size += len(chunk)
+            if entry.size is not None and size > entry.size:
+                raise HashMismatch(
+                    f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page lists; "
+                    "it was refused and nothing was stored."
+                )
             blake2.update(chunk)
             for hasher in hashers.values():
                 hasher.update(chunk)

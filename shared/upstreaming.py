@@ -40,7 +40,7 @@ import hmac
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -216,12 +216,29 @@ def _sorted_versions(versions: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class PassThrough:
-    """Bytes fetched from an upstream and checked, served without being saved."""
+    """An upstream file (or its metadata) served without being saved.
 
-    data: bytes
+    ``read(offset, length)`` gives the bytes to send, as ``functions.responses.file_response`` asks
+    for them: the whole file (None, None), checked, or one range. Nothing is fetched before that, so
+    HEAD and revalidation (304) cost the upstream nothing.
+    """
+
+    size: int
     sha256: str
     content_type: str
     last_modified: str  # ISO 8601, as records store times
+    read: Callable[[int | None, int | None], bytes]
+
+    @classmethod
+    def held(cls, data: bytes, sha256: str, content_type: str, last_modified: str) -> PassThrough:
+        """Bytes already fetched and checked: ranges are cut from them."""
+
+        def read(offset: int | None, length: int | None) -> bytes:
+            if offset is None:
+                return data
+            return data[offset : offset + length] if length is not None else data[offset:]
+
+        return cls(len(data), sha256, content_type, last_modified, read)
 
 
 @dataclass(frozen=True)
@@ -537,7 +554,7 @@ class FeedUpstreams:
         except BadGateway as error:
             logger.warning("Could not get %s.metadata from upstream %s: %s", filename, upstream.label, error)
             raise _public_error(upstream, error) from None
-        return PassThrough(data, actual, METADATA_CONTENT_TYPE, _now_text())
+        return PassThrough.held(data, actual, METADATA_CONTENT_TYPE, _now_text())
 
     def _save(self, upstream: Upstream, entry: UpstreamFile) -> StoredFile:
         saved = save_upstream_file(
@@ -644,34 +661,65 @@ class FeedUpstreams:
         return packages.add_saved_file(self.storage, self.feed.key, record)
 
     def _pass_through(self, upstream: Upstream, entry: UpstreamFile) -> PassThrough:
-        """An upstream file read whole and checked (size and every listed hash), not stored.
+        """An upstream file served to a caller who may not save it: checked (size, every listed hash
+        and its listed metadata), not stored.
 
-        It is held in memory to be served, so only up to FEEDHOUSE_STREAM_MAX_BYTES: a file listed as
-        larger is refused before it is fetched, one of unknown size as soon as more has arrived, and
-        one larger than its listed size as soon as it passes that.
+        It is held in memory to be served (the Functions worker sends a response body whole), so only
+        up to FEEDHOUSE_STREAM_MAX_BYTES: a file listed as larger is refused before it is fetched, one
+        of unknown size as soon as more has arrived. With its size listed (PyPI's JSON pages list it)
+        the file is fetched only when the response is made, and a range only as that range. Without
+        it, the file is fetched now, as its size is part of the response, and ranges are cut from it.
         """
         limit = settings.load().stream_max_bytes
         if entry.size is not None and entry.size > limit:
             raise self._too_large_to_pass(entry.filename, f"is {entry.size} bytes", limit)
+        modified = _normalized_time(entry.upload_time) or _now_text()
+        content_type = packages.content_type_for(entry.filename)
+        if entry.size is None:
+            data = self._read_checked(upstream, entry, limit)
+            return PassThrough.held(data, entry.sha256 or "", content_type, modified)
+        size = entry.size
+
+        def read(offset: int | None, length: int | None) -> bytes:
+            try:
+                if offset is None:
+                    return self._read_checked(upstream, entry, limit)
+                return self._read_range(upstream, entry, offset, size - offset if length is None else length)
+            except BadGateway as error:
+                logger.warning("Could not pass %s through from %s: %s", entry.filename, upstream.label, error)
+                raise _public_error(upstream, error) from None
+
+        return PassThrough(size, entry.sha256 or "", content_type, modified, read)
+
+    def _read_checked(self, upstream: Upstream, entry: UpstreamFile, limit: int) -> bytes:
+        """The whole file, read into one buffer and checked; that buffer becomes the response body.
+
+        io.BytesIO grows in place and ``getvalue()`` hands over its buffer without copying it, so the
+        file is in memory once, plus one chunk (a bytearray would be copied once more into bytes,
+        which is what func.HttpResponse keeps). Reading stops as soon as the file passes its listed
+        size or the limit.
+        """
         hashers = {name: hashlib.new(name) for name in entry.hashes}
-        data = bytearray()
+        buffer = io.BytesIO()
+        received = 0
         with self.client.open_file(entry.url, credential=upstream.resolve_credential()) as download:
             if entry.size is None and download.length is not None and download.length > limit:
                 raise self._too_large_to_pass(entry.filename, f"is {download.length} bytes", limit)
             for chunk in download.chunks():
-                data += chunk
-                if entry.size is not None and len(data) > entry.size:
+                received += len(chunk)
+                if entry.size is not None and received > entry.size:
                     raise HashMismatch(
                         f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page "
                         "lists; it was refused."
                     )
-                if len(data) > limit:
+                if received > limit:
                     raise self._too_large_to_pass(entry.filename, f"is larger than {limit} bytes", limit)
+                buffer.write(chunk)
                 for hasher in hashers.values():
                     hasher.update(chunk)
-        if entry.size is not None and len(data) != entry.size:
+        if entry.size is not None and received != entry.size:
             raise HashMismatch(
-                f"'{entry.filename}' is {len(data)} bytes, not the {entry.size} its upstream page lists; "
+                f"'{entry.filename}' is {received} bytes, not the {entry.size} its upstream page lists; "
                 "it was refused."
             )
         for name, digest in entry.hashes.items():
@@ -685,12 +733,21 @@ class FeedUpstreams:
         if metadata_sha256:
             # The page offers the metadata file with this hash (resolvers may have read it already):
             # the file passed through must hold that metadata, as a saved one must.
-            check_core_metadata(io.BytesIO(data), entry.filename, metadata_sha256, stored=False)
-        return PassThrough(
-            bytes(data),
-            entry.sha256 or "",
-            packages.content_type_for(entry.filename),
-            _normalized_time(entry.upload_time) or _now_text(),
+            check_core_metadata(buffer, entry.filename, metadata_sha256, stored=False)
+        return buffer.getvalue()
+
+    def _read_range(self, upstream: Upstream, entry: UpstreamFile, offset: int, length: int) -> bytes:
+        """One range of an upstream file of listed size, asked of the upstream as that range.
+
+        These bytes are not checked against the file's hashes, which are of the whole file: a range
+        cannot be. That is acceptable because installers check hashes of whole files only, and ask
+        for ranges only to look into a wheel before installing it (pip's and uv's lazy wheels read
+        the zip directory and METADATA so); what they install comes whole and checked, here as from
+        any index. Fetching the whole file to check it would cost one range the whole file, in memory.
+        """
+        assert entry.size is not None
+        return self.client.fetch_range(
+            entry.url, offset, length, size=entry.size, credential=upstream.resolve_credential()
         )
 
     def _too_large_to_pass(self, filename: str, size: str, limit: int) -> Unauthorized | Forbidden:

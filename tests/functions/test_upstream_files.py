@@ -22,7 +22,7 @@ from shared.upstreaming import FeedUpstreams
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_wheel
-from tests.support.upstream_server import FakeIndex, Reply
+from tests.support.upstream_server import FakeIndex, Reply, ranged
 from tests.support.upstreams import ScriptedIndex, index, new_feed, patch_feed, sha256, user
 
 pytestmark = pytest.mark.usefixtures("upstream_settings")
@@ -604,3 +604,127 @@ def test_metadata_that_is_not_the_wheels_own_refuses_the_save_and_the_pass_throu
         assert rows(feed, "two-faced") == {}
         assert not blobs(feed, "two-faced", data, filename)
         assert get_storage().blob_info(f"{feed.lower()}/two-faced/{sha256(data)}/{filename}.metadata") is None
+
+
+# Pass-through downloads: held in memory once, read no further than needed (issue 10, item 7).
+
+
+@pytest.fixture
+def passed_through(upstream):
+    """A public feed whose upstream lists a wheel with its size: (feed, filename, bytes)."""
+    filename, data = make_wheel("passing", "1.0", extra=[("passing/blob.bin", secrets.token_bytes(300_000))])
+    upstream.project("passing", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = ranged(data)
+    return new_feed([index(upstream.url)], visibility="public"), filename, data
+
+
+@pytest.mark.parametrize(
+    ("asked", "start", "end"), [("bytes=0-0", 0, 0), ("bytes=100-199", 100, 199), ("bytes=-22", None, None)]
+)
+def test_a_range_of_a_passed_through_file_is_asked_of_the_upstream_as_a_range(
+    upstream, passed_through, asked, start, end
+):
+    feed, filename, data = passed_through
+    if start is None:
+        start, end = len(data) - 22, len(data) - 1
+    response = call(
+        download,
+        "GET",
+        "/",
+        token=None,
+        headers={"Range": asked},
+        feed=feed,
+        project="passing",
+        filename=filename,
+    )
+    assert response.status_code == 206, response.get_body()
+    assert response.get_body() == data[start : end + 1]
+    assert response.headers["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
+    (request,) = upstream.fake.requests_to(upstream.file_path(filename))
+    assert request.headers["range"] == f"bytes={start}-{end}"
+    assert rows(feed, "passing") == {}
+
+
+def test_a_range_is_read_no_further_than_its_end_from_an_upstream_that_ignores_ranges(upstream):
+    filename, data = make_wheel("rangeless", "1.0")
+    sent = []
+
+    def endless():
+        yield data
+        for _ in range(64):
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    upstream.project("rangeless", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = Reply(body=endless())
+    feed = new_feed([index(upstream.url)], visibility="public")
+    response = call(
+        download,
+        "GET",
+        "/",
+        token=None,
+        headers={"Range": "bytes=10-19"},
+        feed=feed,
+        project="rangeless",
+        filename=filename,
+    )
+    assert response.status_code == 206 and response.get_body() == data[10:20]
+    assert len(sent) < 16  # what socket buffers took, not the rest
+
+
+def test_head_and_revalidation_of_a_passed_through_file_do_not_fetch_it(upstream, passed_through):
+    feed, filename, data = passed_through
+    head = call(download, "HEAD", "/", token=None, feed=feed, project="passing", filename=filename)
+    assert head.status_code == 200 and head.headers["Content-Length"] == str(len(data))
+    etag = head.headers["ETag"]
+    again = call(
+        download,
+        "GET",
+        "/",
+        token=None,
+        headers={"If-None-Match": etag},
+        feed=feed,
+        project="passing",
+        filename=filename,
+    )
+    assert again.status_code == 304
+    assert upstream.file_requests(filename) == 0
+
+
+def test_a_passed_through_file_is_held_in_memory_once(upstream):
+    """The bytes are read into one buffer that becomes the response's body: no second copy (an
+    earlier version built a bytearray and copied it into bytes, twice the file at the peak)."""
+    import tracemalloc
+
+    size = 8 * 1024 * 1024
+    filename, data = make_wheel("weighty", "1.0", extra=[("weighty/blob.bin", secrets.token_bytes(size))])
+    upstream.project("weighty", [upstream.entry(filename, data, size=len(data))])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        response = call(download, "GET", "/", token=None, feed=feed, project="weighty", filename=filename)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 200 and response.get_body() == data
+    assert peak < 1.3 * len(data), f"peak {peak / len(data):.2f} times the file"
+
+
+def test_a_file_being_saved_is_read_no_further_than_its_listed_size(upstream):
+    filename, data = make_wheel("liar-saved", "1.0")
+    sent = []
+
+    def endless():
+        yield data
+        for _ in range(64):
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    upstream.project("liar-saved", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = Reply(body=endless())
+    feed = new_feed([index(upstream.url)])
+    response = get_file(feed, "liar-saved", filename)  # the admin saves
+    assert response.status_code == 502
+    assert f"larger than the {len(data)} bytes its upstream page lists" in response.get_body().decode()
+    assert len(sent) < 16 and rows(feed, "liar-saved") == {}
