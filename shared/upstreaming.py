@@ -16,7 +16,9 @@ This is where the building blocks meet the feed's records. For a project of a fe
   saved from their own external upstreams show only when external versions of the name may show.
 - **Failures**: an upstream that fails (timeouts, 5xx, malformed or hostile pages, refused addresses)
   is left out of the page, which keeps its local part; a stale cached copy is used when there is one.
-  Both are reported (``stale``/``unavailable``) for the response headers.
+  Both are reported (``stale``/``unavailable``) for the response headers. The external upstreams are
+  asked at once, within one deadline for all of them; one that does not answer in time is not asked
+  again for a while (shared.upstream_cache.UnansweredUpstreams).
 - **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
   may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
   against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
@@ -39,8 +41,11 @@ import hashlib
 import hmac
 import io
 import logging
+import math
 import re
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -53,9 +58,9 @@ from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
 from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
-from shared.upstream_cache import UpstreamPageCache
-from shared.upstream_client import UpstreamClient
-from shared.upstream_pages import UpstreamFile
+from shared.upstream_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
+from shared.upstream_client import UpstreamClient, UpstreamTimeout
+from shared.upstream_pages import ProjectPage, UpstreamFile
 from shared.upstream_rules import ConfusionPolicy, why_upstream_hidden
 from shared.upstream_saving import (
     BLOCK_BYTES,
@@ -69,6 +74,8 @@ from shared.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 
+DEADLINE_SETTING = "FEEDHOUSE_UPSTREAM_DEADLINE_SECONDS"
+RETRY_SETTING = "FEEDHOUSE_UPSTREAM_RETRY_SECONDS"
 STALE_HEADER = "X-Feedhouse-Upstream-Stale"
 UNAVAILABLE_HEADER = "X-Feedhouse-Upstream-Unavailable"
 _URL_RE = re.compile(r"https?://[^\s'\"<>]+", re.IGNORECASE)
@@ -260,6 +267,7 @@ class FeedUpstreams:
         *,
         client: UpstreamClient | None = None,
         cache: UpstreamPageCache | None = None,
+        unanswered: UnansweredUpstreams = UNANSWERED,
     ) -> None:
         self.storage = storage
         self.feed = feed
@@ -267,6 +275,7 @@ class FeedUpstreams:
         self.config = feed.upstream_config
         self._client = client
         self._cache = cache
+        self.unanswered = unanswered
         self._feeds: dict[str, Feed | None] = {}  # feed upstreams by name, read once per request
 
     @property
@@ -322,16 +331,34 @@ class FeedUpstreams:
         listing.files = {f.filename: f for f in records.active}
         return listing
 
-    def _index_listing(self, upstream: Upstream, project: str) -> _Listing:
-        """A PyPI or index upstream's page through the cache; a failure is recorded, not raised."""
+    def _index_listing(
+        self, upstream: Upstream, project: str, client: UpstreamClient, cache: UpstreamPageCache
+    ) -> _Listing:
+        """A PyPI or index upstream's page through the cache; a failure is recorded, not raised.
+
+        An upstream remembered as not answering is not asked (its copy is served, stale), and one that
+        times out now is remembered so (see UnansweredUpstreams); one that answers is forgotten.
+        """
         listing = _Listing(upstream)
+        left = self.unanswered.remaining(upstream.key)
+        unanswered = (
+            f"it did not answer in time lately; Feedhouse asks it again in {math.ceil(left)} s "
+            f"({RETRY_SETTING})."
+            if left
+            else None
+        )
+
+        def fetch() -> ProjectPage:
+            try:
+                page = client.fetch_upstream_page(upstream, project)
+            except UpstreamTimeout:
+                self.unanswered.remember(upstream.key, settings.get_seconds(RETRY_SETTING))
+                raise
+            self.unanswered.forget(upstream.key)
+            return page
+
         try:
-            cached = self.cache.get(
-                self.feed.key,
-                upstream.key,
-                project,
-                lambda: self.client.fetch_upstream_page(upstream, project),
-            )
+            cached = cache.get(self.feed.key, upstream.key, project, fetch, unanswered=unanswered)
         except BadRequest as error:
             # A deployment setting gone wrong (FEEDHOUSE_PYPI_URL unusable): an upstream failure here.
             logger.error("Upstream %s is misconfigured: %s", upstream.label, error)
@@ -349,9 +376,42 @@ class FeedUpstreams:
         }
         return listing
 
+    def _ask_at_once(self, upstreams: list[Upstream], project: str) -> Callable[[Upstream], _Listing]:
+        """Start asking every upstream in ``upstreams`` at once; a function that waits for one of
+        their listings, until the request's deadline (FEEDHOUSE_UPSTREAM_DEADLINE_SECONDS) at most.
+
+        A hung upstream must hold up neither the others nor the page: asked one after another, 20
+        upstreams that time out took one project page 401 s, far past the Functions front end's 230 s.
+        One that has not answered by the deadline is left out and remembered as not answering; its
+        fetch goes on in the background, bounded by the client's own timeouts, and a page it gets
+        still lands in the cache for the next request.
+        """
+        seconds = settings.get_seconds(DEADLINE_SETTING)
+        deadline = time.monotonic() + seconds
+        # Made here, so that the threads share one client and one cache.
+        client, cache = self.client, self.cache
+        pool = ThreadPoolExecutor(max_workers=max(1, len(upstreams)), thread_name_prefix="upstream")
+        futures = {u.key: pool.submit(self._index_listing, u, project, client, cache) for u in upstreams}
+        pool.shutdown(wait=False)  # the request does not wait for stragglers, only for what it needs
+
+        def listing(upstream: Upstream) -> _Listing:
+            try:
+                return futures[upstream.key].result(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                self.unanswered.remember(upstream.key, settings.get_seconds(RETRY_SETTING))
+                late = _Listing(upstream)
+                late.error = _public_error(
+                    upstream,
+                    UpstreamTimeout(f"did not answer within {seconds:g} s ({DEADLINE_SETTING})."),
+                )
+                return late
+
+        return listing
+
     def _sources(self, project: str, records: ProjectRecords) -> tuple[str | None, Iterator[_Listing]]:
         """Why external upstreams are hidden for ``project`` (None if they may show), which the feed
-        upstreams help decide, and each upstream's listing in order, fetched as it is iterated."""
+        upstreams help decide, and each upstream's listing in order: once iteration starts, the
+        external ones are asked all at once, and each is waited for when its turn comes."""
         upstreams = self.config.upstreams
         internal = {u.key: self._feed_listing(u, project) for u in upstreams if u.kind == FEED}
         published = records.published or any(listing.published for listing in internal.values())
@@ -375,6 +435,8 @@ class FeedUpstreams:
             )
 
         def listings() -> Iterator[_Listing]:
+            external = [] if hidden else [u for u in upstreams if u.kind != FEED]
+            asked = self._ask_at_once(external, project)
             for upstream in upstreams:
                 if upstream.kind == FEED:
                     listing = internal[upstream.key]
@@ -387,7 +449,7 @@ class FeedUpstreams:
                         }
                     yield listing
                 elif not hidden:
-                    yield self._index_listing(upstream, project)
+                    yield asked(upstream)
 
         return hidden, listings()
 
