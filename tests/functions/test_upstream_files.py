@@ -48,13 +48,18 @@ def get_file(feed: str, project: str, filename: str, *, token: str | None = None
     )
 
 
+def key(feed: str) -> str:
+    """The feed's storage key (never derived from its name here)."""
+    return feeds.get_feed(get_storage(), feed).key
+
+
 def rows(feed: str, project: str) -> dict[str, dict]:
-    records = get_storage().partition(FILES_TABLE, files_partition(feed.lower(), project))
+    records = get_storage().partition(FILES_TABLE, files_partition(key(feed), project))
     return {r["RowKey"]: r for r in records if not r["RowKey"].startswith("~")}
 
 
-def blobs(feed: str, project: str, data: bytes, filename: str) -> bool:
-    return get_storage().blob_info(f"{feed.lower()}/{project}/{sha256(data)}/{filename}") is not None
+def blobs(feed: str, project: str, data: bytes, filename: str, suffix: str = "") -> bool:
+    return get_storage().blob_info(f"{key(feed)}/{project}/{sha256(data)}/{filename}{suffix}") is not None
 
 
 @pytest.fixture
@@ -546,7 +551,7 @@ def test_a_file_of_an_upstream_feed_is_never_copied_where_more_callers_may_read_
     wheel, data = publish_wheel(src, "confined", "1.0")
     dst = new_feed([{"type": "feed", "feed": src}], visibility=downstream)
     insider = user(src, Role.READER)
-    roles.grant(get_storage(), dst.lower(), _user_of(insider), Role.COLLABORATOR)  # may save into dst
+    roles.grant(get_storage(), key(dst), _user_of(insider), Role.COLLABORATOR)  # may save into dst
     for filename in (wheel, wheel + ".metadata", wheel):
         response = get_file(dst, "confined", filename, token=insider)
         assert response.status_code == 200, response.get_body()
@@ -603,7 +608,7 @@ def test_metadata_that_is_not_the_wheels_own_refuses_the_save_and_the_pass_throu
         assert "METADATA" in text and sha256(lying) in text, text
         assert rows(feed, "two-faced") == {}
         assert not blobs(feed, "two-faced", data, filename)
-        assert get_storage().blob_info(f"{feed.lower()}/two-faced/{sha256(data)}/{filename}.metadata") is None
+        assert not blobs(feed, "two-faced", data, filename, ".metadata")
 
 
 # Pass-through downloads: held in memory once, read no further than needed (issue 10, item 7).
