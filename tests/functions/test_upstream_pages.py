@@ -424,12 +424,13 @@ def test_one_deadline_bounds_a_page_whatever_the_upstreams_timeouts(upstream_set
     upstream_settings.setenv("FEEDHOUSE_UPSTREAM_DEADLINE_SECONDS", "2")
     settings.load.cache_clear()
     with contextlib.ExitStack() as stack:
-        feed, _servers, ours = _silent_feed(stack, 3, "hurried")
+        feed, servers, ours = _silent_feed(stack, 3, "hurried")
         response, seconds = _timed_page(feed, "hurried")
         assert response.status_code == 200
         assert [f["filename"] for f in json.loads(response.get_body())["files"]] == [ours["hurried"]]
         assert len(response.headers[UNAVAILABLE_HEADER].split(", ")) == 3
         assert seconds < 8, f"{seconds:.1f} s: the 2 s deadline did not hold (one after another: 30 s)"
+        connections = sum(len(s._accepted) for s in servers)
         again, seconds = _timed_page(feed, "hurried")  # left out at once until they are asked again
         assert again.status_code == 200 and len(again.headers[UNAVAILABLE_HEADER].split(", ")) == 3
-        assert seconds < 2, f"{seconds:.1f} s: the second request waited for the upstreams again"
+        assert seconds < 5 and sum(len(s._accepted) for s in servers) == connections
