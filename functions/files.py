@@ -146,18 +146,13 @@ def _stored_or_upstream(
 
 
 def _pass_through(req: func.HttpRequest, found: PassThrough, *, public: bool) -> func.HttpResponse:
-    """Bytes checked against their upstream hash and not saved: served whole or by range from memory."""
-
-    def read(offset: int | None, length: int | None) -> bytes:
-        start = offset or 0
-        return found.data[start : start + length] if length is not None else found.data[start:]
-
+    """An upstream file not saved: read (whole and checked, or a range) only for what is sent."""
     return file_response(
         req,
-        size=len(found.data),
+        size=found.size,
         etag=file_etag(found.sha256),
         last_modified=http_date(found.last_modified),
         content_type=found.content_type,
         public=public,
-        read=read,
+        read=found.read,
     )

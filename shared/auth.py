@@ -205,6 +205,23 @@ def authorize(storage: Storage, principal: Principal, feed: Feed | None, permiss
     _check_token(principal, permission, feed)
 
 
+def may_save(storage: Storage, principal: Principal, feed: Feed, *, readers_save: bool) -> bool:
+    """Whether the caller's downloads save upstream files into ``feed``: with SAVE_FROM_UPSTREAM
+    (collaborators and above), or as a signed-in reader while the feed's ``readers_save`` is on.
+
+    Both within the token's scope and feeds. ``authorize`` lets anyone read a public feed without
+    looking at the token, so the reader's way checks the token's feed list itself: a token limited
+    to other feeds reads a public feed as an anonymous caller does, and saves nothing into it either.
+    Anonymous callers never save (otherwise anyone could make a public feed store all of PyPI at its
+    owner's expense).
+    """
+    if may(storage, principal, feed, Permission.SAVE_FROM_UPSTREAM):
+        return True
+    if not readers_save or principal.token is None or not principal.token.allows_feed(feed.key):
+        return False
+    return may(storage, principal, feed, Permission.READ)
+
+
 def may(storage: Storage, principal: Principal, feed: Feed, permission: Permission) -> bool:
     """Whether ``authorize`` would let ``principal`` do ``permission`` on ``feed``."""
     try:

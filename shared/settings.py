@@ -130,6 +130,21 @@ SETTINGS: tuple[Setting, ...] = (
         deployed=False,
     ),
     Setting(
+        "FEEDHOUSE_UPSTREAM_DEADLINE_SECONDS",
+        "60",
+        "Seconds a request waits for its upstreams, all of them together (they are asked at once): "
+        "one that has not answered by then is left out of the answer, its fetch finishing in the "
+        "background for the next request. Keep it well under the Functions front end's 230 s.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_UPSTREAM_RETRY_SECONDS",
+        "120",
+        "Seconds an upstream that did not answer in time (a timeout, or the deadline) is not asked "
+        "again by this instance; meanwhile its cached pages are served, marked stale.",
+        deployed=False,
+    ),
+    Setting(
         "FEEDHOUSE_UPSTREAM_MAX_PAGE_BYTES",
         str(32 * 1024 * 1024),
         "Largest upstream project page (or .metadata file) read, in bytes after decompression.",

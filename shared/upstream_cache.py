@@ -9,6 +9,10 @@ last good copy is served marked stale (the handler says so in a response header)
 remembered for a short while so that a dead upstream costs one timeout per project, not one per
 request. With no copy at all the upstream's error is raised.
 
+Besides, an upstream that does not answer in time is remembered as such by the instance, whatever the
+project (``UnansweredUpstreams``): while it is, no page of it is fetched, and requests serve their
+copies (stale when old) or leave it out at once instead of waiting for it again.
+
 Blob: ``<feed key>/_upstream/<upstream key>/<project>.json.gz`` (gzipped JSON of the parsed page),
 under the feed's prefix so deleting a feed deletes its cache. Metadata: ``fetchedat``,
 ``claimeduntil``, ``failedat``, ``failure`` (epoch seconds and a message without secrets).
@@ -20,6 +24,7 @@ import contextlib
 import gzip
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +87,43 @@ class CachedPage:
     error: str | None = None  # why no fresh copy could be had (an upstream failure), if that is why
 
 
+class UnansweredUpstreams:
+    """Upstreams that lately did not answer in time, by upstream key, remembered by this process.
+
+    A hung upstream costs a request the whole wait (its timeouts, or the request's deadline), and the
+    per-project memory in the cache blobs does not spare the next project, nor the next request once
+    a slow round of upstreams has outlasted it. So an upstream that timed out is not asked again for
+    a while, whatever the project. In memory, per instance: each instance pays one wait per period,
+    and no storage write is added to a page request.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def remember(self, key: str, seconds: float) -> None:
+        with self._lock:
+            self._until[key] = self._clock() + seconds
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._until.pop(key, None)
+
+    def remaining(self, key: str) -> float:
+        """Seconds until ``key`` is asked again; 0 when it is not remembered (any more)."""
+        with self._lock:
+            left = self._until.get(key, 0.0) - self._clock()
+            if left <= 0:
+                self._until.pop(key, None)
+                return 0.0
+            return left
+
+
+# The instance's memory, shared by its requests.
+UNANSWERED = UnansweredUpstreams()
+
+
 def cache_blob_name(feed_key: str, upstream_key: str, project: str) -> str:
     # Normalized project names never start with '_', so this cannot meet a project's own blobs.
     return f"{feed_key}/_upstream/{upstream_key}/{project}.json.gz"
@@ -139,12 +181,20 @@ class UpstreamPageCache:
         self._sleep = sleep
 
     def get(
-        self, feed_key: str, upstream_key: str, project: str, fetch: Callable[[], ProjectPage]
+        self,
+        feed_key: str,
+        upstream_key: str,
+        project: str,
+        fetch: Callable[[], ProjectPage],
+        *,
+        unanswered: str | None = None,
     ) -> CachedPage:
         """The page of ``project`` from this upstream: cached if fresh, else fetched with ``fetch``.
 
         ``fetch`` raises a BadGateway subclass (UpstreamError, MalformedPage, ...) when the upstream
-        fails; that is served from the last good copy (stale) or, without one, raised.
+        fails; that is served from the last good copy (stale) or, without one, raised. ``unanswered``
+        says why the upstream is not to be asked now (see UnansweredUpstreams): then a copy that is
+        not fresh is served stale, or, without one, UpstreamPageUnavailable(unanswered) raised.
         """
         name = cache_blob_name(feed_key, upstream_key, project)
         policy = self.policy
@@ -156,6 +206,10 @@ class UpstreamPageCache:
             metadata = state.metadata if state is not None else {}
             if copy is not None and now - copy.fetched_at < policy.ttl:
                 return CachedPage(copy.page, copy.fetched_at, stale=False)
+            if unanswered is not None:
+                if copy is not None:
+                    return CachedPage(copy.page, copy.fetched_at, stale=True, error=unanswered)
+                raise UpstreamPageUnavailable(unanswered)
 
             failed_at = _float(metadata, _FAILED)
             if failed_at and now - failed_at < policy.failure_backoff:

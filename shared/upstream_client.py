@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ USER_AGENT = f"Feedhouse/1.0 (private Python package feed; upstream fetcher) url
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _CHUNK = 256 * 1024
+_CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+)", re.IGNORECASE)
 
 
 class UpstreamError(BadGateway):
@@ -223,6 +225,42 @@ class UpstreamClient:
         with self._open(url, headers, credential, deadline) as (response, final_url):
             self._check_file_status(response, final_url)
             return self._read_all(response, final_url, limit, deadline, decode=False)
+
+    def fetch_range(
+        self, url: str, start: int, length: int, *, size: int, credential: BasicCredential | None = None
+    ) -> bytes:
+        """Bytes ``start`` to ``start + length`` of a file of ``size`` bytes, asked for as an HTTP range.
+
+        An upstream that sends the whole file instead (200: servers need not honour ranges) is read
+        up to the range's end and no further. A 206 must answer the range asked for, of a file of
+        ``size`` bytes; a file that ends early is an UpstreamError.
+        """
+        end = start + length - 1
+        headers = {"Accept": "*/*", "Accept-Encoding": "identity", "Range": f"bytes={start}-{end}"}
+        with self._open(url, headers, credential, None) as (response, final_url):
+            shown = display_url(final_url)
+            if response.status == 206:
+                answered = _CONTENT_RANGE_RE.fullmatch((response.headers.get("Content-Range") or "").strip())
+                if answered is None or answered.groups() != (str(start), str(end), str(size)):
+                    raise UpstreamError(
+                        f"{shown} answered the range bytes {start}-{end}/{size} with Content-Range "
+                        f"{(response.headers.get('Content-Range') or '')[:100]!r}."
+                    )
+                data = b"".join(_read_chunks(response, final_url, length, None, decode=False))
+            else:
+                self._check_file_status(response, final_url)
+                kept = bytearray()
+                position = 0
+                limit = self.config.max_file_bytes
+                for chunk in _read_chunks(response, final_url, limit, None, decode=False):
+                    kept += chunk[max(0, start - position) : max(0, start + length - position)]
+                    position += len(chunk)
+                    if position >= start + length:
+                        break
+                data = bytes(kept)
+        if len(data) != length:
+            raise UpstreamError(f"{shown} ended before the end of the range bytes {start}-{end}/{size}.")
+        return data
 
     @contextlib.contextmanager
     def open_file(

@@ -4,21 +4,25 @@ The bytes stream from the upstream into staged blocks that stay invisible until 
 only when the size and every hash the upstream page gave match are they committed, create-only, as
 the content-addressed blob ``<feed>/<project>/<sha256>/<filename>`` (the same scheme as uploads).
 A mismatch leaves no blob. The file's core metadata (PEP 658) is fetched first when the upstream
-offers it, checked against its hash likewise, and stored beside the file as ``<blob>.metadata``.
+offers it, checked against its hash likewise and against the metadata inside the file (a wheel's
+METADATA, as PEP 658 defines the file), and stored beside the file as ``<blob>.metadata``.
 Only files whose page gives a sha256 are saved: without one there is nothing to check the bytes
 against, and no content address.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
 import logging
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from shared.distributions import parse_distribution_filename
+from shared.distributions import inspect_distribution, parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
 from shared.names import validate_filename
 from shared.packages import StoredFile, content_type_for
@@ -47,6 +51,12 @@ class UnverifiableUpstreamFile(BadGateway):
 
 class InvalidUpstreamFile(BadGateway):
     code = "invalid_upstream_file"
+
+
+class MetadataMismatch(BadGateway):
+    """The upstream's metadata file for a distribution is not the metadata inside it."""
+
+    code = "upstream_metadata_mismatch"
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,33 @@ def _fetch_metadata(
     return data, hashers["sha256"].hexdigest()
 
 
+def check_core_metadata(stream: BinaryIO, filename: str, expected_sha256: str, *, stored: bool) -> None:
+    """Refuse a distribution whose own core metadata (a wheel's METADATA, an sdist's PKG-INFO) is not
+    the metadata file its upstream serves for it, whose sha256 is ``expected_sha256``.
+
+    PEP 658 makes that file the distribution's metadata, and resolvers read it instead of the file:
+    an upstream that serves one thing there and another in the file would have a feed store and serve
+    the mismatch for good. Uploads get their metadata file from the archive itself, read the same way
+    (shared.distributions.inspect_distribution). ``stored`` says whether the file was being saved.
+    """
+    dist = parse_distribution_filename(filename)
+    outcome = "it was refused and nothing was stored" if stored else "it was refused"
+    try:
+        own = inspect_distribution(stream, dist).metadata or b""
+    except BadRequest as exc:
+        raise InvalidUpstreamFile(
+            f"'{filename}' cannot be checked against the core metadata its upstream serves for it "
+            f"({exc.message}); {outcome}."
+        ) from None
+    actual = hashlib.sha256(own).hexdigest()
+    if not hmac.compare_digest(actual, expected_sha256):
+        inside = "METADATA" if dist.filetype == "bdist_wheel" else "PKG-INFO"
+        raise MetadataMismatch(
+            f"The core metadata the upstream serves for '{filename}' ({filename}.metadata, sha256 "
+            f"{expected_sha256}) is not the {inside} inside the file (sha256 {actual}); {outcome}."
+        )
+
+
 def save_upstream_file(
     storage: Storage,
     client: UpstreamClient,
@@ -162,23 +199,37 @@ def save_upstream_file(
     upload = storage.start_block_upload(blob)
     size = 0
     buffer = bytearray()
-    with client.open_file(entry.url, credential=credential, max_bytes=limit) as download:
+    # With a metadata file to check, the file is also kept on disk: its metadata is read from the
+    # archive's end (a zip's directory), which staged blocks cannot give back before they commit.
+    with (
+        client.open_file(entry.url, credential=credential, max_bytes=limit) as download,
+        tempfile.TemporaryFile() if metadata is not None else contextlib.nullcontext() as spool,
+    ):
         source_url = display_url(download.url)
         for chunk in download.chunks():
             size += len(chunk)
+            if entry.size is not None and size > entry.size:
+                raise HashMismatch(
+                    f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page lists; "
+                    "it was refused and nothing was stored."
+                )
             blake2.update(chunk)
             for hasher in hashers.values():
                 hasher.update(chunk)
+            if spool is not None:
+                spool.write(chunk)
             buffer += chunk
             if len(buffer) >= BLOCK_BYTES:
                 upload.stage(bytes(buffer))
                 buffer.clear()
-    if entry.size is not None and size != entry.size:
-        raise HashMismatch(
-            f"'{entry.filename}' is {size} bytes, not the {entry.size} its upstream page lists; "
-            "it was refused and nothing was stored."
-        )
-    _check_hashes(f"'{entry.filename}'", expected, hashers)
+        if entry.size is not None and size != entry.size:
+            raise HashMismatch(
+                f"'{entry.filename}' is {size} bytes, not the {entry.size} its upstream page lists; "
+                "it was refused and nothing was stored."
+            )
+        _check_hashes(f"'{entry.filename}'", expected, hashers)
+        if metadata is not None:
+            check_core_metadata(spool, entry.filename, metadata[1], stored=True)
     if buffer:
         upload.stage(bytes(buffer))
     created = upload.commit(

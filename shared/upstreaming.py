@@ -10,12 +10,15 @@ This is where the building blocks meet the feed's records. For a project of a fe
   there or saved there), never B's own live upstreams, like an Azure Artifacts view of a feed.
 - **Dependency confusion**: the rules of shared/upstream_rules.py decide whether *external* upstreams
   (PyPI and index URLs) may show a name. A name counts as published when this feed, or one of its
-  feed upstreams that the caller can read, has files published to it. Feed upstreams are this
-  deployment's own feeds, so their published files always show; files they saved from their own
-  external upstreams show only when external versions of the name may show here.
+  feed upstreams, has files published to it, whoever asks: the feed upstreams are consulted with the
+  feed's own view, also those the caller cannot read (whose files the caller still does not get).
+  Feed upstreams are this deployment's own feeds, so their published files always show; files they
+  saved from their own external upstreams show only when external versions of the name may show.
 - **Failures**: an upstream that fails (timeouts, 5xx, malformed or hostile pages, refused addresses)
   is left out of the page, which keeps its local part; a stale cached copy is used when there is one.
-  Both are reported (``stale``/``unavailable``) for the response headers.
+  Both are reported (``stale``/``unavailable``) for the response headers. The external upstreams are
+  asked at once, within one deadline for all of them; one that does not answer in time is not asked
+  again for a while (shared.upstream_cache.UnansweredUpstreams).
 - **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
   may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
   against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
@@ -38,8 +41,11 @@ import hashlib
 import hmac
 import io
 import logging
+import math
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,14 +58,15 @@ from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
 from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
-from shared.upstream_cache import UpstreamPageCache
-from shared.upstream_client import UpstreamClient
-from shared.upstream_pages import UpstreamFile
+from shared.upstream_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
+from shared.upstream_client import UpstreamClient, UpstreamTimeout
+from shared.upstream_pages import ProjectPage, UpstreamFile
 from shared.upstream_rules import ConfusionPolicy, why_upstream_hidden
 from shared.upstream_saving import (
     BLOCK_BYTES,
     METADATA_CONTENT_TYPE,
     HashMismatch,
+    check_core_metadata,
     save_upstream_file,
 )
 from shared.upstreams import FEED, INDEX, Upstream, matches_claimed
@@ -67,6 +74,8 @@ from shared.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 
+DEADLINE_SETTING = "FEEDHOUSE_UPSTREAM_DEADLINE_SECONDS"
+RETRY_SETTING = "FEEDHOUSE_UPSTREAM_RETRY_SECONDS"
 STALE_HEADER = "X-Feedhouse-Upstream-Stale"
 UNAVAILABLE_HEADER = "X-Feedhouse-Upstream-Unavailable"
 _URL_RE = re.compile(r"https?://[^\s'\"<>]+", re.IGNORECASE)
@@ -214,12 +223,29 @@ def _sorted_versions(versions: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class PassThrough:
-    """Bytes fetched from an upstream and checked, served without being saved."""
+    """An upstream file (or its metadata) served without being saved.
 
-    data: bytes
+    ``read(offset, length)`` gives the bytes to send, as ``functions.responses.file_response`` asks
+    for them: the whole file (None, None), checked, or one range. Nothing is fetched before that, so
+    HEAD and revalidation (304) cost the upstream nothing.
+    """
+
+    size: int
     sha256: str
     content_type: str
     last_modified: str  # ISO 8601, as records store times
+    read: Callable[[int | None, int | None], bytes]
+
+    @classmethod
+    def held(cls, data: bytes, sha256: str, content_type: str, last_modified: str) -> PassThrough:
+        """Bytes already fetched and checked: ranges are cut from them."""
+
+        def read(offset: int | None, length: int | None) -> bytes:
+            if offset is None:
+                return data
+            return data[offset : offset + length] if length is not None else data[offset:]
+
+        return cls(len(data), sha256, content_type, last_modified, read)
 
 
 @dataclass(frozen=True)
@@ -241,6 +267,7 @@ class FeedUpstreams:
         *,
         client: UpstreamClient | None = None,
         cache: UpstreamPageCache | None = None,
+        unanswered: UnansweredUpstreams = UNANSWERED,
     ) -> None:
         self.storage = storage
         self.feed = feed
@@ -248,6 +275,7 @@ class FeedUpstreams:
         self.config = feed.upstream_config
         self._client = client
         self._cache = cache
+        self.unanswered = unanswered
         self._feeds: dict[str, Feed | None] = {}  # feed upstreams by name, read once per request
 
     @property
@@ -282,28 +310,55 @@ class FeedUpstreams:
         )
 
     def _feed_listing(self, upstream: Upstream, project: str) -> _Listing:
-        """A feed upstream's stored files, if the caller may read that feed (else nothing)."""
+        """A feed upstream's records of ``project``: whether the name is published there counts for
+        every caller, its files only for callers who may read that feed.
+
+        Dependency-confusion protection must not depend on who asks: a caller who could not see that
+        a name is published in an upstream feed would be shown (and save into this feed, for everyone)
+        an attacker's version of it from an external upstream. So that feed is consulted with the
+        feed's own view, as its owner could read it when setting it up.
+        """
         listing = _Listing(upstream)
         other = self._upstream_feed(upstream)
-        if other is None or not auth.may(self.storage, self.principal, other, Permission.READ):
+        if other is None:
             return listing
         records = packages.read_project(self.storage, other.key, project)
+        listing.published = records.published
+        if not auth.may(self.storage, self.principal, other, Permission.READ):
+            return listing
         listing.source_feed = other
         listing.exists = records.exists
-        listing.published = records.published
         listing.files = {f.filename: f for f in records.active}
         return listing
 
-    def _index_listing(self, upstream: Upstream, project: str) -> _Listing:
-        """A PyPI or index upstream's page through the cache; a failure is recorded, not raised."""
+    def _index_listing(
+        self, upstream: Upstream, project: str, client: UpstreamClient, cache: UpstreamPageCache
+    ) -> _Listing:
+        """A PyPI or index upstream's page through the cache; a failure is recorded, not raised.
+
+        An upstream remembered as not answering is not asked (its copy is served, stale), and one that
+        times out now is remembered so (see UnansweredUpstreams); one that answers is forgotten.
+        """
         listing = _Listing(upstream)
+        left = self.unanswered.remaining(upstream.key)
+        unanswered = (
+            f"it did not answer in time lately; Feedhouse asks it again in {math.ceil(left)} s "
+            f"({RETRY_SETTING})."
+            if left
+            else None
+        )
+
+        def fetch() -> ProjectPage:
+            try:
+                page = client.fetch_upstream_page(upstream, project)
+            except UpstreamTimeout:
+                self.unanswered.remember(upstream.key, settings.get_seconds(RETRY_SETTING))
+                raise
+            self.unanswered.forget(upstream.key)
+            return page
+
         try:
-            cached = self.cache.get(
-                self.feed.key,
-                upstream.key,
-                project,
-                lambda: self.client.fetch_upstream_page(upstream, project),
-            )
+            cached = cache.get(self.feed.key, upstream.key, project, fetch, unanswered=unanswered)
         except BadRequest as error:
             # A deployment setting gone wrong (FEEDHOUSE_PYPI_URL unusable): an upstream failure here.
             logger.error("Upstream %s is misconfigured: %s", upstream.label, error)
@@ -321,9 +376,42 @@ class FeedUpstreams:
         }
         return listing
 
+    def _ask_at_once(self, upstreams: list[Upstream], project: str) -> Callable[[Upstream], _Listing]:
+        """Start asking every upstream in ``upstreams`` at once; a function that waits for one of
+        their listings, until the request's deadline (FEEDHOUSE_UPSTREAM_DEADLINE_SECONDS) at most.
+
+        A hung upstream must hold up neither the others nor the page: asked one after another, 20
+        upstreams that time out took one project page 401 s, far past the Functions front end's 230 s.
+        One that has not answered by the deadline is left out and remembered as not answering; its
+        fetch goes on in the background, bounded by the client's own timeouts, and a page it gets
+        still lands in the cache for the next request.
+        """
+        seconds = settings.get_seconds(DEADLINE_SETTING)
+        deadline = time.monotonic() + seconds
+        # Made here, so that the threads share one client and one cache.
+        client, cache = self.client, self.cache
+        pool = ThreadPoolExecutor(max_workers=max(1, len(upstreams)), thread_name_prefix="upstream")
+        futures = {u.key: pool.submit(self._index_listing, u, project, client, cache) for u in upstreams}
+        pool.shutdown(wait=False)  # the request does not wait for stragglers, only for what it needs
+
+        def listing(upstream: Upstream) -> _Listing:
+            try:
+                return futures[upstream.key].result(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                self.unanswered.remember(upstream.key, settings.get_seconds(RETRY_SETTING))
+                late = _Listing(upstream)
+                late.error = _public_error(
+                    upstream,
+                    UpstreamTimeout(f"did not answer within {seconds:g} s ({DEADLINE_SETTING})."),
+                )
+                return late
+
+        return listing
+
     def _sources(self, project: str, records: ProjectRecords) -> tuple[str | None, Iterator[_Listing]]:
         """Why external upstreams are hidden for ``project`` (None if they may show), which the feed
-        upstreams help decide, and each upstream's listing in order, fetched as it is iterated."""
+        upstreams help decide, and each upstream's listing in order: once iteration starts, the
+        external ones are asked all at once, and each is waited for when its turn comes."""
         upstreams = self.config.upstreams
         internal = {u.key: self._feed_listing(u, project) for u in upstreams if u.kind == FEED}
         published = records.published or any(listing.published for listing in internal.values())
@@ -334,16 +422,21 @@ class FeedUpstreams:
         )
         hidden = why_upstream_hidden(project, policy)
         if hidden and not records.published and not matches_claimed(project, self.config.claimed_patterns):
+            # Only feeds the caller may read are named.
             names = ", ".join(
-                f"'{u.feed}'" for u in upstreams if u.kind == FEED and internal[u.key].published
+                f"'{u.feed}'"
+                for u in upstreams
+                if u.kind == FEED and internal[u.key].published and internal[u.key].source_feed is not None
             )
+            where = f"this feed's upstream feed {names}" if names else "one of this feed's upstream feeds"
             hidden = (
-                f"'{project}' is published to this feed's upstream feed {names}, so its external "
-                "versions are hidden (dependency-confusion protection). A feed owner can allow external "
-                "versions for it."
+                f"'{project}' is published to {where}, so its external versions are hidden "
+                "(dependency-confusion protection). A feed owner can allow external versions for it."
             )
 
         def listings() -> Iterator[_Listing]:
+            external = [] if hidden else [u for u in upstreams if u.kind != FEED]
+            asked = self._ask_at_once(external, project)
             for upstream in upstreams:
                 if upstream.kind == FEED:
                     listing = internal[upstream.key]
@@ -356,7 +449,7 @@ class FeedUpstreams:
                         }
                     yield listing
                 elif not hidden:
-                    yield self._index_listing(upstream, project)
+                    yield asked(upstream)
 
         return hidden, listings()
 
@@ -454,20 +547,29 @@ class FeedUpstreams:
         raise missing
 
     def may_save(self) -> bool:
-        """Whether the caller's downloads save upstream files into the feed: collaborators and above,
-        and readers when the feed's ``readers_save`` is on. Anonymous readers of a public feed never
-        save (their downloads pass through): otherwise anyone on the internet could make the feed store
-        all of PyPI at its owner's expense."""
-        if auth.may(self.storage, self.principal, self.feed, Permission.SAVE_FROM_UPSTREAM):
-            return True
-        return self.config.readers_save and self.principal.authenticated
+        """Whether the caller's downloads save upstream files into the feed (see auth.may_save)."""
+        return auth.may_save(self.storage, self.principal, self.feed, readers_save=self.config.readers_save)
+
+    def _copy_keeps_readers(self, source: Feed) -> bool:
+        """Whether a copy of a file of the upstream feed ``source`` in this feed widens nobody's access:
+        whether everyone who may read this feed may read ``source`` too, by visibility alone.
+
+        A copy is this feed's own file, which every reader of this feed gets; a file of a private feed
+        copied into a public one would be anyone's. So a file is copied only from a public feed, or
+        from an organization feed into one that is not public. Never from a private feed, even into
+        another private one: who holds roles on two private feeds differs, and changes. Files that are
+        not copied are served from the source feed to the callers who may read it (and to no one else).
+        """
+        if source.visibility == "private":
+            return False
+        return source.visibility == "public" or self.feed.visibility != "public"
 
     def obtain_file(self, project: str, filename: str) -> StoredFile | PassThrough:
         """A file of ``project`` the feed does not hold, from its upstreams.
 
-        Saved (and then served from the feed: a StoredFile of this feed) when the caller may save;
-        otherwise a feed upstream's own StoredFile (served from that feed's storage) or the checked
-        bytes of an index upstream's file.
+        Saved (and then served from the feed: a StoredFile of this feed) when the caller may save
+        and, for a feed upstream, a copy would widen nobody's access; otherwise a feed upstream's own
+        StoredFile (served from that feed's storage) or the checked bytes of an index upstream's file.
         """
         candidate = self._own_or_candidate(project, filename)
         if isinstance(candidate, StoredFile):
@@ -475,7 +577,9 @@ class FeedUpstreams:
         upstream = candidate.listing.upstream
         try:
             if isinstance(candidate.item, StoredFile):
-                if not self.may_save():
+                source = candidate.listing.source_feed
+                assert source is not None
+                if not self.may_save() or not self._copy_keeps_readers(source):
                     return candidate.item
                 return self._copy_from_feed(candidate.listing, candidate.item)
             if not self.may_save():
@@ -512,7 +616,7 @@ class FeedUpstreams:
         except BadGateway as error:
             logger.warning("Could not get %s.metadata from upstream %s: %s", filename, upstream.label, error)
             raise _public_error(upstream, error) from None
-        return PassThrough(data, actual, METADATA_CONTENT_TYPE, _now_text())
+        return PassThrough.held(data, actual, METADATA_CONTENT_TYPE, _now_text())
 
     def _save(self, upstream: Upstream, entry: UpstreamFile) -> StoredFile:
         saved = save_upstream_file(
@@ -619,34 +723,65 @@ class FeedUpstreams:
         return packages.add_saved_file(self.storage, self.feed.key, record)
 
     def _pass_through(self, upstream: Upstream, entry: UpstreamFile) -> PassThrough:
-        """An upstream file read whole and checked (size and every listed hash), not stored.
+        """An upstream file served to a caller who may not save it: checked (size, every listed hash
+        and its listed metadata), not stored.
 
-        It is held in memory to be served, so only up to FEEDHOUSE_STREAM_MAX_BYTES: a file listed as
-        larger is refused before it is fetched, one of unknown size as soon as more has arrived, and
-        one larger than its listed size as soon as it passes that.
+        It is held in memory to be served (the Functions worker sends a response body whole), so only
+        up to FEEDHOUSE_STREAM_MAX_BYTES: a file listed as larger is refused before it is fetched, one
+        of unknown size as soon as more has arrived. With its size listed (PyPI's JSON pages list it)
+        the file is fetched only when the response is made, and a range only as that range. Without
+        it, the file is fetched now, as its size is part of the response, and ranges are cut from it.
         """
         limit = settings.load().stream_max_bytes
         if entry.size is not None and entry.size > limit:
             raise self._too_large_to_pass(entry.filename, f"is {entry.size} bytes", limit)
+        modified = _normalized_time(entry.upload_time) or _now_text()
+        content_type = packages.content_type_for(entry.filename)
+        if entry.size is None:
+            data = self._read_checked(upstream, entry, limit)
+            return PassThrough.held(data, entry.sha256 or "", content_type, modified)
+        size = entry.size
+
+        def read(offset: int | None, length: int | None) -> bytes:
+            try:
+                if offset is None:
+                    return self._read_checked(upstream, entry, limit)
+                return self._read_range(upstream, entry, offset, size - offset if length is None else length)
+            except BadGateway as error:
+                logger.warning("Could not pass %s through from %s: %s", entry.filename, upstream.label, error)
+                raise _public_error(upstream, error) from None
+
+        return PassThrough(size, entry.sha256 or "", content_type, modified, read)
+
+    def _read_checked(self, upstream: Upstream, entry: UpstreamFile, limit: int) -> bytes:
+        """The whole file, read into one buffer and checked; that buffer becomes the response body.
+
+        io.BytesIO grows in place and ``getvalue()`` hands over its buffer without copying it, so the
+        file is in memory once, plus one chunk (a bytearray would be copied once more into bytes,
+        which is what func.HttpResponse keeps). Reading stops as soon as the file passes its listed
+        size or the limit.
+        """
         hashers = {name: hashlib.new(name) for name in entry.hashes}
-        data = bytearray()
+        buffer = io.BytesIO()
+        received = 0
         with self.client.open_file(entry.url, credential=upstream.resolve_credential()) as download:
             if entry.size is None and download.length is not None and download.length > limit:
                 raise self._too_large_to_pass(entry.filename, f"is {download.length} bytes", limit)
             for chunk in download.chunks():
-                data += chunk
-                if entry.size is not None and len(data) > entry.size:
+                received += len(chunk)
+                if entry.size is not None and received > entry.size:
                     raise HashMismatch(
                         f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page "
                         "lists; it was refused."
                     )
-                if len(data) > limit:
+                if received > limit:
                     raise self._too_large_to_pass(entry.filename, f"is larger than {limit} bytes", limit)
+                buffer.write(chunk)
                 for hasher in hashers.values():
                     hasher.update(chunk)
-        if entry.size is not None and len(data) != entry.size:
+        if entry.size is not None and received != entry.size:
             raise HashMismatch(
-                f"'{entry.filename}' is {len(data)} bytes, not the {entry.size} its upstream page lists; "
+                f"'{entry.filename}' is {received} bytes, not the {entry.size} its upstream page lists; "
                 "it was refused."
             )
         for name, digest in entry.hashes.items():
@@ -656,11 +791,25 @@ class FeedUpstreams:
                     f"'{entry.filename}' does not match the {name} its upstream page lists (expected "
                     f"{digest}, got {actual}); it was refused."
                 )
-        return PassThrough(
-            bytes(data),
-            entry.sha256 or "",
-            packages.content_type_for(entry.filename),
-            _normalized_time(entry.upload_time) or _now_text(),
+        metadata_sha256 = ListedFile.from_upstream(entry).core_metadata_sha256
+        if metadata_sha256:
+            # The page offers the metadata file with this hash (resolvers may have read it already):
+            # the file passed through must hold that metadata, as a saved one must.
+            check_core_metadata(buffer, entry.filename, metadata_sha256, stored=False)
+        return buffer.getvalue()
+
+    def _read_range(self, upstream: Upstream, entry: UpstreamFile, offset: int, length: int) -> bytes:
+        """One range of an upstream file of listed size, asked of the upstream as that range.
+
+        These bytes are not checked against the file's hashes, which are of the whole file: a range
+        cannot be. That is acceptable because installers check hashes of whole files only, and ask
+        for ranges only to look into a wheel before installing it (pip's and uv's lazy wheels read
+        the zip directory and METADATA so); what they install comes whole and checked, here as from
+        any index. Fetching the whole file to check it would cost one range the whole file, in memory.
+        """
+        assert entry.size is not None
+        return self.client.fetch_range(
+            entry.url, offset, length, size=entry.size, credential=upstream.resolve_credential()
         )
 
     def _too_large_to_pass(self, filename: str, size: str, limit: int) -> Unauthorized | Forbidden:

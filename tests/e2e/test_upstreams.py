@@ -168,7 +168,7 @@ def test_a_claimed_pattern_hides_an_upstream_name_never_published(server, pypi, 
 
 
 def test_a_feed_with_another_feed_as_upstream_and_cycles_refused(server, pypi, clients, tmp_path):
-    internal = create_feed(server)
+    internal = create_feed(server, visibility="organization")  # so its files are copied into team
     lib, up = unique("fh-internal"), unique("fh-public")
     pypi.add(*make_wheel(up, "1.0"))
     publish_wheel(internal, lib, "1.0", requires=(f"{up}>=1",))

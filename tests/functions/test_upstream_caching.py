@@ -89,17 +89,14 @@ def test_files_and_metadata_from_a_private_feed_upstream_are_private(behind_a_pr
         assert missing.status_code == 404 and missing.headers["Cache-Control"] == "no-store"
 
 
-def test_a_file_saved_from_a_private_feed_upstream_is_the_public_feeds_own_from_then_on(
-    behind_a_private_feed,
-):
+def test_a_file_of_a_private_feed_upstream_is_never_saved_into_the_public_feed(behind_a_private_feed):
     public, _private, wheel, reader = behind_a_private_feed
     patch_feed(public, {"readers_save": True})
-    saving = get(download, reader, feed=public, project="inner", filename=wheel)
-    assert saving.status_code == 200 and not shared_cacheable(saving)
-    # Saved into the public feed: now everyone gets it, from the feed itself.
-    for token in (None, reader):
-        response = get(download, token, feed=public, project="inner", filename=wheel)
-        assert response.status_code == 200 and shared_cacheable(response)
+    for _ in range(2):
+        response = get(download, reader, feed=public, project="inner", filename=wheel)
+        assert response.status_code == 200 and not shared_cacheable(response)
+        anonymous = get(download, None, feed=public, project="inner", filename=wheel)
+        assert anonymous.status_code == 404 and not shared_cacheable(anonymous)
 
 
 def test_a_redirect_to_a_private_feed_upstreams_file_is_private_too(

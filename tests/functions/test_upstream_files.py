@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +17,12 @@ from shared import auth, feeds, roles, tokens
 from shared.packages import FileNotFound, StoredFile, files_partition
 from shared.roles import Role
 from shared.storage import FILES_TABLE, get_storage
+from shared.tokens import Scope
 from shared.upstreaming import FeedUpstreams
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_wheel
-from tests.support.stored import key_of
-from tests.support.upstream_server import FakeIndex, Reply
+from tests.support.upstream_server import FakeIndex, Reply, ranged
 from tests.support.upstreams import ScriptedIndex, index, new_feed, patch_feed, sha256, user
 
 pytestmark = pytest.mark.usefixtures("upstream_settings")
@@ -47,13 +48,18 @@ def get_file(feed: str, project: str, filename: str, *, token: str | None = None
     )
 
 
+def key(feed: str) -> str:
+    """The feed's storage key (never derived from its name here)."""
+    return feeds.get_feed(get_storage(), feed).key
+
+
 def rows(feed: str, project: str) -> dict[str, dict]:
-    records = get_storage().partition(FILES_TABLE, files_partition(key_of(feed), project))
+    records = get_storage().partition(FILES_TABLE, files_partition(key(feed), project))
     return {r["RowKey"]: r for r in records if not r["RowKey"].startswith("~")}
 
 
-def blobs(feed: str, project: str, data: bytes, filename: str) -> bool:
-    return get_storage().blob_info(f"{key_of(feed)}/{project}/{sha256(data)}/{filename}") is not None
+def blobs(feed: str, project: str, data: bytes, filename: str, suffix: str = "") -> bool:
+    return get_storage().blob_info(f"{key(feed)}/{project}/{sha256(data)}/{filename}{suffix}") is not None
 
 
 @pytest.fixture
@@ -228,7 +234,7 @@ def test_concurrent_first_downloads_save_one_record_and_all_get_the_file(upstrea
 
 
 def test_concurrent_first_downloads_from_a_feed_upstream_copy_it_once_and_all_get_it():
-    source = new_feed()
+    source = new_feed(visibility="organization")  # its files may be copied into a private feed
     downstream = new_feed([{"type": "feed", "feed": source}])
     for round_ in range(RACE_ROUNDS // 2):
         project = f"copied-{round_}"
@@ -265,7 +271,7 @@ def test_redirect_mode_serves_a_saved_file_from_blob_storage(offered, redirect_d
     feed, filename, data, _ = offered
     response = get_file(feed, "offered", filename)
     assert response.status_code == 302
-    assert f"/{key_of(feed)}/offered/{sha256(data)}/{filename}?" in response.headers["Location"]
+    assert f"/{key(feed)}/offered/{sha256(data)}/{filename}?" in response.headers["Location"]
     assert list(rows(feed, "offered")) == [filename]
 
 
@@ -320,13 +326,13 @@ def test_publishing_over_a_saved_file_name_is_refused_and_saved_files_do_not_hid
     assert clash.status_code == 400 and b"already exists" in clash.get_body()
 
 
-def test_feed_upstreams_are_read_with_the_callers_rights_and_saved_by_copy():
+def test_feed_upstreams_are_read_with_the_callers_rights():
     source = new_feed()  # private
     wheel, data = publish_wheel(source, "internal-lib", "1.0")
     downstream = new_feed([{"type": "feed", "feed": source}], visibility="organization")
     outsider = user()  # reads the organization feed, not the private one
     both = user(source, Role.READER)
-    roles.grant(get_storage(), key_of(downstream), _user_of(both), Role.READER)
+    roles.grant(get_storage(), key(downstream), _user_of(both), Role.READER)
 
     assert _page_status(downstream, "internal-lib", outsider) == 404
     assert get_file(downstream, "internal-lib", wheel, token=outsider).status_code == 404
@@ -347,12 +353,11 @@ def test_feed_upstreams_are_read_with_the_callers_rights_and_saved_by_copy():
 
     response = get_file(downstream, "internal-lib", wheel, token=both)
     assert response.status_code == 200 and response.get_body() == data
-    (row,) = rows(downstream, "internal-lib").values()
-    assert row["Origin"] == "upstream" and row["UpstreamLabel"] == f"feed '{source}'"
-    assert row["Blob"].startswith(f"{key_of(downstream)}/internal-lib/")
     assert get_file(downstream, "internal-lib", wheel + ".metadata", token=both).status_code == 200
-    # Saved into the downstream feed: now its readers get it without rights on the source.
-    assert get_file(downstream, "internal-lib", wheel, token=outsider).get_body() == data
+    # Not copied (the private source's file would become every organization member's): the outsider
+    # still gets nothing.
+    assert rows(downstream, "internal-lib") == {}
+    assert get_file(downstream, "internal-lib", wheel, token=outsider).status_code == 404
 
 
 def test_a_feed_upstreams_published_names_block_external_versions(upstream):
@@ -456,7 +461,275 @@ def test_a_feed_upstreams_file_passed_through_is_redirected_past_the_limit(strea
     stream_limit(len(data) - 1)
     response = get_file(downstream, "shared-lib", wheel, token=reader)
     assert response.status_code == 302 and response.headers["Cache-Control"] == "no-store"
-    assert f"/{key_of(source)}/shared-lib/" in response.headers["Location"]  # the upstream feed's blob
+    assert f"/{key(source)}/shared-lib/" in response.headers["Location"]  # the upstream feed's blob
     with urllib.request.urlopen(response.headers["Location"]) as blob:
         assert blob.read() == data
     assert rows(downstream, "shared-lib") == {}
+
+
+def test_a_token_limited_to_other_feeds_never_saves_into_a_public_feed(upstream):
+    """A read token for feed X reads a public feed Y as anyone does, so, like anyone, it gets Y's
+    upstream files passed through and never makes Y store them (issue 10, item 9)."""
+    filename, data = make_wheel("elsewhere", "1.0")
+    upstream.project("elsewhere", [upstream.entry(filename, data, size=len(data))])
+    public = new_feed([index(upstream.url)], visibility="public")
+    other = new_feed()
+    storage = get_storage()
+    _, limited = tokens.create_token(
+        storage,
+        user="user-" + secrets.token_hex(4),
+        name="ci",
+        scope=Scope.READ,
+        feeds=(feeds.get_feed(storage, other).key,),
+    )
+    response = get_file(public, "elsewhere", filename, token=limited)
+    assert response.status_code == 200 and response.get_body() == data
+    assert rows(public, "elsewhere") == {}
+    assert not blobs(public, "elsewhere", data, filename)
+    # A token for every feed does save, as readers_save is on.
+    _, unlimited = tokens.create_token(
+        storage, user="user-" + secrets.token_hex(4), name="ci", scope=Scope.READ
+    )
+    assert get_file(public, "elsewhere", filename, token=unlimited).status_code == 200
+    assert list(rows(public, "elsewhere")) == [filename]
+
+
+def test_dependency_confusion_protection_is_the_same_whoever_asks(upstream):
+    """Issue 10, item 1: 'team' (organization) has upstreams [internal (private), an index]; internal
+    publishes contoso-lib 1.0 and the index serves an attacker's 99.0. A reader of team who cannot
+    read internal must not be shown 99.0 nor save it, or everyone installs it from then on."""
+    internal = new_feed()  # private
+    ours, ours_bytes = publish_wheel(internal, "contoso-lib", "1.0")
+    evil, evil_bytes = make_wheel("contoso-lib", "99.0")
+    upstream.project("contoso-lib", [upstream.entry(evil, evil_bytes, size=len(evil_bytes))])
+    team = new_feed([{"type": "feed", "feed": internal}, index(upstream.url)], visibility="organization")
+    team_only = user()  # reads team by its visibility (and readers_save is on), not internal
+
+    page = call(project_detail, "GET", "/", token=team_only, feed=team, project="contoso-lib")
+    assert page.status_code == 404, page.get_body()
+    assert b"dependency-confusion" in page.get_body() and internal.encode() not in page.get_body()
+    assert get_file(team, "contoso-lib", evil, token=team_only).status_code == 404
+    assert get_file(team, "contoso-lib", ours, token=team_only).status_code == 404
+    assert rows(team, "contoso-lib") == {}
+    assert upstream.page_requests("contoso-lib") == 0 and upstream.file_requests(evil) == 0
+    reason = call(package_upstreaming, "GET", "/", token=team_only, feed=team, project="contoso-lib")
+    assert json_of(reason)["upstream_versions_visible"] is False
+
+    insider = user(internal, Role.READER)  # reads internal, and team by visibility
+    doc = json.loads(
+        call(
+            project_detail,
+            "GET",
+            "/",
+            token=insider,
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+            feed=team,
+            project="contoso-lib",
+        ).get_body()
+    )
+    assert [f["filename"] for f in doc["files"]] == [ours]
+    assert get_file(team, "contoso-lib", evil, token=insider).status_code == 404
+    assert get_file(team, "contoso-lib", ours, token=insider).get_body() == ours_bytes
+    assert upstream.file_requests(evil) == 0
+    assert rows(team, "contoso-lib") == {}  # served from internal, never copied (item 5)
+
+
+WIDENING = [
+    ("private", "public"),
+    ("private", "organization"),
+    ("private", "private"),
+    ("organization", "public"),
+]
+
+
+@pytest.mark.parametrize(("source", "downstream"), WIDENING, ids=[f"{s}-into-{d}" for s, d in WIDENING])
+def test_a_file_of_an_upstream_feed_is_never_copied_where_more_callers_may_read_it(source, downstream):
+    """Issue 10, item 5: a download through the downstream feed by someone who may read the source
+    and save would copy the file where callers who may not read the source get it (anonymous ones,
+    for a public feed). Such a file is served from the source feed instead, and only to its readers."""
+    src = new_feed(visibility=source)
+    wheel, data = publish_wheel(src, "confined", "1.0")
+    dst = new_feed([{"type": "feed", "feed": src}], visibility=downstream)
+    insider = user(src, Role.READER)
+    roles.grant(get_storage(), key(dst), _user_of(insider), Role.COLLABORATOR)  # may save into dst
+    for filename in (wheel, wheel + ".metadata", wheel):
+        response = get_file(dst, "confined", filename, token=insider)
+        assert response.status_code == 200, response.get_body()
+        assert "private" in response.headers["Cache-Control"]
+    assert response.get_body() == data
+    assert rows(dst, "confined") == {}
+
+    # Who reads the downstream feed and not the source: anonymous callers of a public feed, and
+    # signed-in users without a role on a private source.
+    outsiders: list[str | None] = [None] if downstream == "public" else []
+    if source == "private":
+        outsiders.append(user(dst, Role.READER))
+    for token in outsiders:
+        page = call(project_detail, "GET", "/", token=token, feed=dst, project="confined")
+        assert page.status_code == 404 and wheel.encode() not in page.get_body()
+        for filename in (wheel, wheel + ".metadata"):
+            response = call(
+                download, "GET", "/", token=token, feed=dst, project="confined", filename=filename
+            )
+            assert response.status_code == 404, (token, filename)
+
+
+NARROWING = [
+    ("public", "public"),
+    ("public", "private"),
+    ("organization", "organization"),
+    ("organization", "private"),
+]
+
+
+@pytest.mark.parametrize(("source", "downstream"), NARROWING, ids=[f"{s}-into-{d}" for s, d in NARROWING])
+def test_a_file_of_an_upstream_feed_is_copied_where_its_readers_could_read_it_anyway(source, downstream):
+    src = new_feed(visibility=source)
+    wheel, data = publish_wheel(src, "shared-widely", "1.0")
+    dst = new_feed([{"type": "feed", "feed": src}], visibility=downstream)
+    assert get_file(dst, "shared-widely", wheel, token=user(dst, Role.COLLABORATOR)).get_body() == data
+    (row,) = rows(dst, "shared-widely").values()
+    assert row["Origin"] == "upstream" and row["UpstreamLabel"] == f"feed '{src}'"
+
+
+def test_metadata_that_is_not_the_wheels_own_refuses_the_save_and_the_pass_through(upstream):
+    """Issue 10, item 11: the upstream's .metadata matches the hash on its page but says something
+    else than the wheel's METADATA (here: no dependencies, so resolvers would skip one). Saving the
+    wheel would store and serve that metadata for good; it is refused, and nothing is stored."""
+    filename, data = make_wheel("two-faced", "1.0", requires=("evil-helper>=1",))
+    lying = b"Metadata-Version: 2.1\nName: two-faced\nVersion: 1.0\n\n"
+    entry = upstream.entry(filename, data, **{"core-metadata": upstream.metadata(filename, lying)})
+    upstream.project("two-faced", [entry])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    for token in (user(feed, Role.COLLABORATOR), None):  # one saves, the other is passed through
+        response = call(download, "GET", "/", token=token, feed=feed, project="two-faced", filename=filename)
+        assert response.status_code == 502, response.get_body()
+        text = response.get_body().decode()
+        assert "METADATA" in text and sha256(lying) in text, text
+        assert rows(feed, "two-faced") == {}
+        assert not blobs(feed, "two-faced", data, filename)
+        assert not blobs(feed, "two-faced", data, filename, ".metadata")
+
+
+# Pass-through downloads: held in memory once, read no further than needed (issue 10, item 7).
+
+
+@pytest.fixture
+def passed_through(upstream):
+    """A public feed whose upstream lists a wheel with its size: (feed, filename, bytes)."""
+    filename, data = make_wheel("passing", "1.0", extra=[("passing/blob.bin", secrets.token_bytes(300_000))])
+    upstream.project("passing", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = ranged(data)
+    return new_feed([index(upstream.url)], visibility="public"), filename, data
+
+
+@pytest.mark.parametrize(
+    ("asked", "start", "end"), [("bytes=0-0", 0, 0), ("bytes=100-199", 100, 199), ("bytes=-22", None, None)]
+)
+def test_a_range_of_a_passed_through_file_is_asked_of_the_upstream_as_a_range(
+    upstream, passed_through, asked, start, end
+):
+    feed, filename, data = passed_through
+    if start is None:
+        start, end = len(data) - 22, len(data) - 1
+    response = call(
+        download,
+        "GET",
+        "/",
+        token=None,
+        headers={"Range": asked},
+        feed=feed,
+        project="passing",
+        filename=filename,
+    )
+    assert response.status_code == 206, response.get_body()
+    assert response.get_body() == data[start : end + 1]
+    assert response.headers["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
+    (request,) = upstream.fake.requests_to(upstream.file_path(filename))
+    assert request.headers["range"] == f"bytes={start}-{end}"
+    assert rows(feed, "passing") == {}
+
+
+def test_a_range_is_read_no_further_than_its_end_from_an_upstream_that_ignores_ranges(upstream):
+    filename, data = make_wheel("rangeless", "1.0")
+    sent = []
+
+    def endless():
+        yield data
+        for _ in range(64):
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    upstream.project("rangeless", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = Reply(body=endless())
+    feed = new_feed([index(upstream.url)], visibility="public")
+    response = call(
+        download,
+        "GET",
+        "/",
+        token=None,
+        headers={"Range": "bytes=10-19"},
+        feed=feed,
+        project="rangeless",
+        filename=filename,
+    )
+    assert response.status_code == 206 and response.get_body() == data[10:20]
+    assert len(sent) < 16  # what socket buffers took, not the rest
+
+
+def test_head_and_revalidation_of_a_passed_through_file_do_not_fetch_it(upstream, passed_through):
+    feed, filename, data = passed_through
+    head = call(download, "HEAD", "/", token=None, feed=feed, project="passing", filename=filename)
+    assert head.status_code == 200 and head.headers["Content-Length"] == str(len(data))
+    etag = head.headers["ETag"]
+    again = call(
+        download,
+        "GET",
+        "/",
+        token=None,
+        headers={"If-None-Match": etag},
+        feed=feed,
+        project="passing",
+        filename=filename,
+    )
+    assert again.status_code == 304
+    assert upstream.file_requests(filename) == 0
+
+
+def test_a_passed_through_file_is_held_in_memory_once(upstream):
+    """The bytes are read into one buffer that becomes the response's body: no second copy (an
+    earlier version built a bytearray and copied it into bytes, twice the file at the peak)."""
+    import tracemalloc
+
+    size = 8 * 1024 * 1024
+    filename, data = make_wheel("weighty", "1.0", extra=[("weighty/blob.bin", secrets.token_bytes(size))])
+    upstream.project("weighty", [upstream.entry(filename, data, size=len(data))])
+    feed = new_feed([index(upstream.url)], visibility="public")
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        response = call(download, "GET", "/", token=None, feed=feed, project="weighty", filename=filename)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 200 and response.get_body() == data
+    assert peak < 1.3 * len(data), f"peak {peak / len(data):.2f} times the file"
+
+
+def test_a_file_being_saved_is_read_no_further_than_its_listed_size(upstream):
+    filename, data = make_wheel("liar-saved", "1.0")
+    sent = []
+
+    def endless():
+        yield data
+        for _ in range(64):
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    upstream.project("liar-saved", [upstream.entry(filename, data, size=len(data))])
+    upstream.fake.routes[upstream.file_path(filename)] = Reply(body=endless())
+    feed = new_feed([index(upstream.url)])
+    response = get_file(feed, "liar-saved", filename)  # the admin saves
+    assert response.status_code == 502
+    assert f"larger than the {len(data)} bytes its upstream page lists" in response.get_body().decode()
+    assert len(sent) < 16 and rows(feed, "liar-saved") == {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -361,3 +363,74 @@ def test_the_etag_covers_the_merged_body(upstream, upstream_settings):
     upstream.project("growing", [upstream.entry(one, one_bytes), upstream.entry(two, two_bytes)])
     changed = page(feed, "growing", headers={"If-None-Match": first.headers["ETag"]})
     assert changed.status_code == 200 and changed.headers["ETag"] != first.headers["ETag"]
+
+
+# Many upstreams that hang (issue 10, item 8): asked at once, within one deadline, and not asked
+# again while they are remembered as not answering. These are hang tests, not performance tests:
+# the bounds are generous, and far below what asking one upstream after another costs.
+
+
+def _silent_feed(stack: contextlib.ExitStack, count: int, *projects: str) -> tuple[str, list, dict[str, str]]:
+    """A feed whose ``count`` upstreams accept connections and never answer, with ``projects``
+    published and their external versions allowed (so the upstreams are asked): (feed, servers,
+    the published file of each project)."""
+    servers = [stack.enter_context(SilentServer()) for _ in range(count)]
+    feed = new_feed([index(f"{s.url}/simple/") for s in servers])
+    ours = {}
+    for project in projects:
+        ours[project], _ = publish_wheel(feed, project, "1.0")
+        upstreaming(feed, project, body={"allow_external_versions": True})
+    return feed, servers, ours
+
+
+def _timed_page(feed: str, project: str):
+    started = time.monotonic()
+    response = page(feed, project, headers=JSON_ACCEPT)
+    return response, time.monotonic() - started
+
+
+def test_twenty_upstreams_that_never_answer_cost_one_wait_and_the_next_request_none(upstream_settings):
+    from shared import settings
+
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_READ_TIMEOUT", "1")
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_PAGE_TIMEOUT", "2")
+    settings.load.cache_clear()
+    with contextlib.ExitStack() as stack:
+        feed, servers, ours = _silent_feed(stack, 20, "patient", "another")
+        first, seconds = _timed_page(feed, "patient")
+        assert first.status_code == 200
+        assert [f["filename"] for f in json.loads(first.get_body())["files"]] == [ours["patient"]]
+        assert len(first.headers[UNAVAILABLE_HEADER].split(", ")) == 20
+        assert seconds < 10, f"{seconds:.1f} s: one upstream after another takes 20 s"
+        connections = sum(len(s._accepted) for s in servers)
+
+        # Another project of the same upstreams: they are not asked again for now.
+        second, seconds = _timed_page(feed, "another")
+        assert second.status_code == 200
+        assert [f["filename"] for f in json.loads(second.get_body())["files"]] == [ours["another"]]
+        assert len(second.headers[UNAVAILABLE_HEADER].split(", ")) == 20
+        missing = page(feed, "nowhere")  # nothing local: the 502 says why the upstream was not asked
+        assert missing.status_code == 502
+        assert b"did not answer in time lately" in missing.get_body()
+        assert seconds < 5, f"{seconds:.1f} s: the second request waited for the upstreams again"
+        assert sum(len(s._accepted) for s in servers) == connections
+
+
+def test_one_deadline_bounds_a_page_whatever_the_upstreams_timeouts(upstream_settings):
+    from shared import settings
+
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_READ_TIMEOUT", "10")
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_PAGE_TIMEOUT", "20")
+    upstream_settings.setenv("FEEDHOUSE_UPSTREAM_DEADLINE_SECONDS", "2")
+    settings.load.cache_clear()
+    with contextlib.ExitStack() as stack:
+        feed, servers, ours = _silent_feed(stack, 3, "hurried")
+        response, seconds = _timed_page(feed, "hurried")
+        assert response.status_code == 200
+        assert [f["filename"] for f in json.loads(response.get_body())["files"]] == [ours["hurried"]]
+        assert len(response.headers[UNAVAILABLE_HEADER].split(", ")) == 3
+        assert seconds < 8, f"{seconds:.1f} s: the 2 s deadline did not hold (one after another: 30 s)"
+        connections = sum(len(s._accepted) for s in servers)
+        again, seconds = _timed_page(feed, "hurried")  # left out at once until they are asked again
+        assert again.status_code == 200 and len(again.headers[UNAVAILABLE_HEADER].split(", ")) == 3
+        assert seconds < 5 and sum(len(s._accepted) for s in servers) == connections

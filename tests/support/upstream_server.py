@@ -66,6 +66,31 @@ def html_reply(text: str, **kwargs) -> Reply:
     return Reply(body=text.encode(), headers={"Content-Type": HTML}, **kwargs)
 
 
+def ranged(data: bytes, *, chunk: int = 1024 * 1024, chunk_delay: float = 0.0) -> Callable[[Request], Reply]:
+    """A route serving ``data`` as a web server does: a single ``Range`` gets a 206 with its
+    Content-Range, anything else the whole file. ``chunk_delay`` spreads the body over time."""
+
+    def reply(request: Request) -> Reply:
+        start, end = 0, len(data) - 1
+        wanted = request.headers.get("range")
+        if wanted:
+            first, _, last = wanted.removeprefix("bytes=").partition("-")
+            if first:
+                start, end = int(first), min(int(last), end) if last else end
+            else:
+                start = len(data) - int(last)
+        body = data[start : end + 1]
+        return Reply(
+            status=206 if wanted else 200,
+            body=[body[i : i + chunk] for i in range(0, len(body), chunk)],
+            headers={"Content-Length": str(len(body))}
+            | ({"Content-Range": f"bytes {start}-{end}/{len(data)}"} if wanted else {}),
+            chunk_delay=chunk_delay,
+        )
+
+    return reply
+
+
 def redirect(location: str, status: int = 302) -> Reply:
     return Reply(status=status, headers={"Location": location})
 

@@ -11,6 +11,7 @@ import pytest
 
 from shared.upstream_cache import (
     CachePolicy,
+    UnansweredUpstreams,
     UpstreamBusy,
     UpstreamPageCache,
     UpstreamPageUnavailable,
@@ -252,3 +253,33 @@ def test_an_unreadable_entry_is_refetched(storage):
     storage.write_blob(cache_blob_name(key, "pypi", "demo"), b"not gzip", content_type="application/gzip")
     page = ProjectPage("demo", versions=("1.0",))
     assert UpstreamPageCache(storage, CachePolicy()).get(key, "pypi", "demo", lambda: page).page == page
+
+
+def test_an_upstream_remembered_as_not_answering_is_not_asked(storage, fake_index, fetcher):
+    clock = Clock()
+    cache = UpstreamPageCache(storage, CachePolicy(ttl=600), clock=clock)
+    fake_index.routes["/simple/demo/"] = page_html("1.0")
+    key = feed()
+    why = "it did not answer in time lately"
+    with pytest.raises(UpstreamPageUnavailable, match=why):  # no copy: the reason, at once
+        cache.get(key, "pypi", "demo", fetcher, unanswered=why)
+    assert fake_index.requests == []
+    first = cache.get(key, "pypi", "demo", fetcher)
+    assert cache.get(key, "pypi", "demo", fetcher, unanswered=why) == first  # a fresh copy is fresh
+    clock.now += 601
+    old = cache.get(key, "pypi", "demo", fetcher, unanswered=why)
+    assert old.stale and old.page == first.page and len(fake_index.requests) == 1
+
+
+def test_unanswered_upstreams_are_remembered_for_a_while():
+    clock = Clock()
+    unanswered = UnansweredUpstreams(clock)
+    assert unanswered.remaining("pypi") == 0
+    unanswered.remember("pypi", 120)
+    clock.now += 100
+    assert unanswered.remaining("pypi") == 20 and unanswered.remaining("index-1") == 0
+    unanswered.forget("pypi")
+    assert unanswered.remaining("pypi") == 0
+    unanswered.remember("pypi", 120)
+    clock.now += 121
+    assert unanswered.remaining("pypi") == 0

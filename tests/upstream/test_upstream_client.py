@@ -17,6 +17,7 @@ from shared.upstream_client import (
     UnsafeRedirect,
     UpstreamAddressRefused,
     UpstreamClient,
+    UpstreamError,
     UpstreamNotFound,
     UpstreamRefused,
     UpstreamTimeout,
@@ -200,6 +201,34 @@ def test_oversized_files_are_refused(fake_index, client):
         assert download.length is None
         with pytest.raises(ResponseTooLarge):
             b"".join(download.chunks())
+
+
+def test_ranges_are_asked_for_and_checked(fake_index, client):
+    data = secrets.token_bytes(1000)
+    url = f"{fake_index.url}/f/ranged.whl"
+
+    def honoured(content_range: str, body: bytes):
+        return Reply(status=206, body=body, headers={"Content-Range": content_range})
+
+    fake_index.routes["/f/ranged.whl"] = honoured("bytes 10-19/1000", data[10:20])
+    assert client.fetch_range(url, 10, 10, size=1000) == data[10:20]
+    assert fake_index.requests[-1].headers["range"] == "bytes=10-19"
+    for wrong in ("bytes 0-9/1000", "bytes 10-19/1001", "bytes */1000", ""):
+        fake_index.routes["/f/ranged.whl"] = honoured(wrong, data[10:20])
+        with pytest.raises(UpstreamError, match="answered the range bytes 10-19/1000"):
+            client.fetch_range(url, 10, 10, size=1000)
+    fake_index.routes["/f/ranged.whl"] = honoured("bytes 10-19/1000", data[10:15])
+    with pytest.raises(UpstreamError, match="ended before the end of the range"):
+        client.fetch_range(url, 10, 10, size=1000)
+    # A server that ignores ranges sends the whole file: it is cut to the range, and must be long enough.
+    fake_index.routes["/f/ranged.whl"] = Reply(body=data)
+    assert client.fetch_range(url, 990, 10, size=1000) == data[990:]
+    fake_index.routes["/f/ranged.whl"] = Reply(body=data[:995])
+    with pytest.raises(UpstreamError, match="ended before the end of the range"):
+        client.fetch_range(url, 990, 10, size=1000)
+    fake_index.routes["/f/ranged.whl"] = Reply(status=404)
+    with pytest.raises(UpstreamNotFound):
+        client.fetch_range(url, 0, 1, size=1000)
 
 
 def test_missing_files_are_named(fake_index, client):

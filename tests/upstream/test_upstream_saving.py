@@ -12,6 +12,7 @@ from shared.upstream_pages import UpstreamFile
 from shared.upstream_saving import (
     HashMismatch,
     InvalidUpstreamFile,
+    MetadataMismatch,
     UnverifiableUpstreamFile,
     save_upstream_file,
 )
@@ -89,11 +90,12 @@ def test_saves_the_core_metadata_beside_the_file(storage, fake_index, client):
 
 
 def test_metadata_offered_without_a_hash_is_saved_and_a_missing_one_skipped(storage, fake_index, client):
-    filename, wheel = make_wheel("demo", "1.0")
-    fake_index.routes[f"/f/{filename}.metadata"] = Reply(body=b"Name: demo\n")
+    metadata = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nSummary: hashless\n\n"
+    filename, wheel = make_wheel("demo", "1.0", metadata=metadata)
+    fake_index.routes[f"/f/{filename}.metadata"] = Reply(body=metadata.encode())
     entry = entry_for(fake_index, filename, wheel, core_metadata=True)
     saved = save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry)
-    assert storage.read_blob(saved.metadata_blob) == b"Name: demo\n"
+    assert storage.read_blob(saved.metadata_blob) == metadata.encode()
 
     other, wheel2 = make_wheel("demo", "2.0")
     entry2 = entry_for(fake_index, other, wheel2, core_metadata=True)  # .metadata answers 404
@@ -143,6 +145,27 @@ def test_a_metadata_hash_mismatch_refuses_the_whole_file(storage, fake_index, cl
         save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
     assert nothing_stored(storage, key, "demo", sha256(wheel), filename=filename)
     assert storage.blob_info(f"{key}/demo/{sha256(wheel)}/{filename}.metadata") is None
+
+
+def test_metadata_that_is_not_the_files_own_refuses_the_whole_file(storage, fake_index, client):
+    filename, wheel = make_wheel("demo", "1.0", requires=("helper>=1",))
+    other = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\n"  # as listed, but not the wheel's
+    fake_index.routes[f"/f/{filename}.metadata"] = Reply(body=other)
+    key = feed()
+    entry = entry_for(fake_index, filename, wheel, core_metadata={"sha256": sha256(other)})
+    with pytest.raises(MetadataMismatch, match="is not the METADATA inside the file") as caught:
+        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+    assert caught.value.status == 502 and sha256(other) in caught.value.message
+    assert nothing_stored(storage, key, "demo", sha256(wheel), filename=filename)
+    assert storage.blob_info(f"{key}/demo/{sha256(wheel)}/{filename}.metadata") is None
+
+    # A file whose metadata cannot be read out of it cannot be checked: refused likewise.
+    broken = b"not a zip at all"
+    fake_index.routes[f"/f/{filename}"] = Reply(body=broken)
+    entry = entry_for(fake_index, filename, broken, core_metadata={"sha256": sha256(other)})
+    with pytest.raises(InvalidUpstreamFile, match="cannot be checked against the core metadata"):
+        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+    assert nothing_stored(storage, key, "demo", sha256(broken), filename=filename)
 
 
 def test_files_without_a_sha256_are_not_saved(storage, fake_index, client):
