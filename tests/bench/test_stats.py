@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from bench.stats import format_ratio, percentile, ratio, summary
+
+
+def test_summary_is_the_median_with_min_max_and_the_samples() -> None:
+    assert summary([3.0, 1.0, 2.0, 10.0]) == {
+        "median": 2.5,
+        "min": 1.0,
+        "max": 10.0,
+        "n": 4,
+        "samples": [3.0, 1.0, 2.0, 10.0],
+    }
+    with pytest.raises(ValueError):
+        summary([])
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    samples = [float(i) for i in range(1, 101)]  # 1 … 100
+    assert percentile(samples, 0.50) == 50.0
+    assert percentile(samples, 0.99) == 99.0
+    assert percentile(samples, 1.0) == 100.0
+    assert percentile([7.0], 0.99) == 7.0
+    # Of 16 samples the 99th percentile is the largest, not one below it.
+    assert percentile([float(i) for i in range(16)], 0.99) == 15.0
+
+
+def test_ratio_and_its_text() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(1.0, 0.0) is None
+    assert format_ratio(1.5) == "1.50x"
+    assert format_ratio(None) == "-"
