@@ -70,10 +70,11 @@ def timed_run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, s
     return seconds, result.stdout
 
 
-def load(port: int, path: str, headers: dict[str, str], clients: int, seconds: float) -> dict:
+def load(port: int, path: str, headers: dict[str, str], clients: int, seconds: float, at_least: int) -> dict:
     """``clients`` threads, each on one kept-alive connection, GET ``path`` back to back for
-    ``seconds``: throughput, latency percentiles, statuses, and how busy this client process was
-    (it shares the machine's cores with the server, so a busy client holds the server back)."""
+    ``seconds`` and at least ``at_least`` times each (a slow server would otherwise be measured on
+    one request per client): throughput, latency percentiles, statuses, and how busy this client
+    process was (it shares the machine's cores with the server, so a busy client holds it back)."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     statuses: list[Counter[int]] = [Counter() for _ in range(clients)]
     sizes: list[int] = [0] * clients
@@ -85,7 +86,7 @@ def load(port: int, path: str, headers: dict[str, str], clients: int, seconds: f
         connection = http.client.HTTPConnection(HOST, port, timeout=120)
         try:
             start.wait()
-            while time.perf_counter() < deadline:
+            while time.perf_counter() < deadline or len(latencies[i]) < at_least:
                 sent = time.perf_counter()
                 connection.request("GET", path, headers=headers)
                 response = connection.getresponse()

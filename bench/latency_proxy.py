@@ -8,7 +8,9 @@ in Azure (several milliseconds) instead of loopback's tens of microseconds. It l
 of the targets. Each chunk is sent on ``delay`` after it was read, whatever came before it, so the
 delay is added once per direction and not once per chunk (a long body is late by ``delay``, not by
 ``delay`` times its chunks), bytes keep their order, and kept-alive HTTP/1.1 connections carry any
-number of requests. Hand-written because no maintained library adds latency to a TCP stream without
+number of requests. Opening a connection is not delayed (in Azure its TCP and TLS handshakes cost one
+to three more round trips), so a client that opens many connections looks better here than there.
+Hand-written because no maintained library adds latency to a TCP stream without
 root (tc netem needs CAP_NET_ADMIN and touches the whole interface).
 """
 

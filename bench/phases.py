@@ -114,9 +114,13 @@ class PageTarget:
     headers: dict[str, str]
 
 
-def page_phase(targets: list[PageTarget], files: int, clients: int, seconds: float, rounds: int) -> dict:
+def page_phase(
+    targets: list[PageTarget], files: int, clients: int, seconds: float, at_least: int, rounds: int
+) -> dict:
     """``clients`` concurrent clients on one project page of ``files`` files, ``rounds`` periods of
-    ``seconds`` per server, with pip's Accept header (so PEP 691 JSON where a server has it)."""
+    ``seconds`` (and ``at_least`` requests a client) per server, with pip's Accept header (so PEP 691
+    JSON where a server has it). One request to each first checks the page and warms the server."""
+    listed_files = {}
     for target in targets:
         connection = http.client.HTTPConnection(HOST, target.server.port, timeout=120)
         connection.request("GET", target.path, headers=target.headers)
@@ -128,12 +132,12 @@ def page_phase(targets: list[PageTarget], files: int, clients: int, seconds: flo
             raise BenchError(
                 f"{target.name}'s page {target.path} answered {response.status} with {listed} files"
             )
-        load(target.server.port, target.path, target.headers, clients, min(seconds, 1.0))  # warm-up
+        listed_files[target.name] = listed
     periods: dict[str, list[dict]] = {target.name: [] for target in targets}
     for _ in range(rounds):
         for target in targets:
             mark = target.server.access_log.mark()
-            result = load(target.server.port, target.path, target.headers, clients, seconds)
+            result = load(target.server.port, target.path, target.headers, clients, seconds, at_least)
             if set(result["statuses"]) != {"200"}:
                 raise BenchError(f"{target.name} answered {result['statuses']} under load")
             served = target.server.access_log.count_since(mark, target.path, expected=result["requests"])
@@ -148,6 +152,7 @@ def page_phase(targets: list[PageTarget], files: int, clients: int, seconds: flo
             "p50_ms": summary([r["p50_ms"] for r in results]),
             "p99_ms": summary([r["p99_ms"] for r in results]),
             "client_cpu_percent": statistics.median(r["client_cpu_percent"] for r in results),
+            "files_listed": listed_files[name],
             "response_bytes": results[0]["response_bytes"],
             "periods": results,
         }
@@ -168,10 +173,14 @@ def page_targets(feedhouse: Feedhouse, reader_token: str, pypiserver: Server) ->
     ]
 
 
-def requests_phase(feedhouse: Feedhouse, reader_token: str, wheel: str, rounds: int, tag: str) -> dict:
+def requests_phase(
+    feedhouse: Feedhouse, reader_token: str, wheel: str, big_files: int, rounds: int, tag: str
+) -> dict:
     """The latency of each kind of request installers make, one after another on one kept-alive
-    connection, as pip and uv make them: median and 95th percentile in milliseconds. At an injected
-    storage latency, (median - loopback median) / (2 x latency) estimates the storage round trips."""
+    connection, as pip and uv make them, and of uploads (into a small project, and a few into the
+    ``big_files``-file one, whose page they lengthen): median and 95th percentile in milliseconds.
+    At an injected storage latency, (median - loopback median) / (2 x latency) estimates the storage
+    round trips of a request."""
     connection = http.client.HTTPConnection(HOST, feedhouse.port, timeout=120)
     reader = {"Authorization": basic(reader_token)}
     json_accept = {**reader, "Accept": "application/vnd.pypi.simple.v1+json"}
@@ -189,30 +198,38 @@ def requests_phase(feedhouse: Feedhouse, reader_token: str, wheel: str, rounds: 
     etag_connection.close()
     uploads = iter(range(10**9))
 
-    def upload() -> int:
-        version = f"{tag}.{next(uploads)}"
-        filename, data = make_wheel("bench-up", version)
-        body, content_type = encode(upload_fields("bench-up", version, filename, data))
+    def upload(project: str) -> int:
+        version = f"9.{tag}.{next(uploads)}"
+        filename, data = make_wheel(project, version)
+        body, content_type = encode(upload_fields(project, version, filename, data))
         headers = {"Authorization": basic(feedhouse.admin_token), "Content-Type": content_type}
         return request("POST", f"/{FEED}/upload/", headers, body)
 
-    cases: dict[str, tuple[int, Callable[[], int]]] = {
-        "project list (HTML)": (200, lambda: request("GET", f"/{FEED}/simple/", reader)),
-        "project page (HTML)": (200, lambda: request("GET", f"/{FEED}/simple/{project}/", reader)),
-        "project page (JSON)": (200, lambda: request("GET", f"/{FEED}/simple/{project}/", json_accept)),
-        "project page 304": (
+    page = f"/{FEED}/simple/{project}/"
+    few = max(2, rounds // 5)
+    cases: dict[str, tuple[int, int, Callable[[], int]]] = {
+        "project list (HTML)": (200, rounds, lambda: request("GET", f"/{FEED}/simple/", reader)),
+        f"page of {project}, 1 file (HTML)": (200, rounds, lambda: request("GET", page, reader)),
+        f"page of {project}, 1 file (JSON)": (200, rounds, lambda: request("GET", page, json_accept)),
+        f"page of {project}, 304": (
             304,
-            lambda: request("GET", f"/{FEED}/simple/{project}/", {**json_accept, "If-None-Match": etag}),
+            rounds,
+            lambda: request("GET", page, {**json_accept, "If-None-Match": etag}),
         ),
-        ".metadata file": (200, lambda: request("GET", f"/{FEED}/files/{project}/{wheel}.metadata", reader)),
-        "wheel download": (200, lambda: request("GET", f"/{FEED}/files/{project}/{wheel}", reader)),
-        "upload (new file)": (200, upload),
+        ".metadata file": (
+            200,
+            rounds,
+            lambda: request("GET", f"/{FEED}/files/{project}/{wheel}.metadata", reader),
+        ),
+        "wheel download": (200, rounds, lambda: request("GET", f"/{FEED}/files/{project}/{wheel}", reader)),
+        "upload, new file, small project": (200, rounds, lambda: upload("bench-up")),
+        f"upload, new file, {big_files}-file project": (200, few, lambda: upload(BIG_PROJECT)),
     }
     figures = {}
     try:
-        for label, (expected, action) in cases.items():
+        for label, (expected, count, action) in cases.items():
             samples = []
-            for i in range(rounds + 1):  # the first is a warm-up
+            for i in range(count + 1):  # the first is a warm-up
                 started = time.perf_counter()
                 status = action()
                 elapsed = (time.perf_counter() - started) * 1000

@@ -36,3 +36,11 @@ def ratio(value: float, reference: float) -> float | None:
 
 def format_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
+
+
+def paired_ratio(values: Sequence[float], references: Sequence[float]) -> float | None:
+    """The median of ``values[i] / references[i]``: samples taken side by side (A B A B …) are
+    compared with their neighbours, so a machine that gets busier or quieter during a run moves both
+    sides of each pair and not the ratio."""
+    pairs = [value / reference for value, reference in zip(values, references, strict=True) if reference]
+    return statistics.median(pairs) if pairs else None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.stats import format_ratio, percentile, ratio, summary
+from bench.stats import format_ratio, paired_ratio, percentile, ratio, summary
 
 
 def test_summary_is_the_median_with_min_max_and_the_samples() -> None:
@@ -32,3 +32,12 @@ def test_ratio_and_its_text() -> None:
     assert ratio(1.0, 0.0) is None
     assert format_ratio(1.5) == "1.50x"
     assert format_ratio(None) == "-"
+
+
+def test_a_paired_ratio_compares_each_sample_with_its_neighbour() -> None:
+    # The machine got three times busier in the middle: each pair still says 1.5.
+    assert paired_ratio([3.0, 9.0, 3.0], [2.0, 6.0, 2.0]) == 1.5
+    assert paired_ratio([1.0, 4.0], [1.0, 2.0]) == 1.5  # the median of 1 and 2
+    assert paired_ratio([1.0], [0.0]) is None
+    with pytest.raises(ValueError):
+        paired_ratio([1.0, 2.0], [1.0])
