@@ -67,7 +67,7 @@ class _UntilEof(socketserver.BaseRequestHandler):
 def http_server() -> Iterator[ThreadingHTTPServer]:
     _Handler.connections = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield server
     server.shutdown()
     server.server_close()
@@ -76,7 +76,7 @@ def http_server() -> Iterator[ThreadingHTTPServer]:
 @pytest.fixture
 def eof_server() -> Iterator[socketserver.ThreadingTCPServer]:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _UntilEof)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield server
     server.shutdown()
     server.server_close()
