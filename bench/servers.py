@@ -391,7 +391,7 @@ def start_nginx(stack: contextlib.ExitStack, tmp: Path, root: Path) -> Server | 
 
 def start_latency_proxy(stack: contextlib.ExitStack, tmp: Path, azurite: Azurite, delay_ms: float) -> str:
     """A connection string to ``azurite`` through ``bench.latency_proxy``, ``delay_ms`` each way."""
-    log = Path(tempfile.mkstemp(prefix="latency-proxy-", suffix=".log", dir=tmp)[1])
+    log = Path(tempfile.mkdtemp(prefix="latency-proxy-", dir=tmp)) / "output.log"
     targets = [f"{HOST}:{port}" for port in azurite.ports]
     process = Process(
         "latency proxy",

@@ -29,11 +29,6 @@ def percentile(samples: Sequence[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def ratio(value: float, reference: float) -> float | None:
-    """``value`` as a multiple of ``reference``; None when there is nothing to compare with."""
-    return value / reference if reference else None
-
-
 def format_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
