@@ -51,9 +51,10 @@ package:
 checkov: bootstrap
 	$(PY) -m tests.infra.checkov_env
 
-# Latency of the requests installers make, through the local host against Azurite (not part of make test).
+# Feedhouse against pypiserver, nginx and pip's --find-links floor, at loopback and at 5 ms of storage
+# latency (not part of make test): figures in bench/results/. `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: bootstrap
-	$(PY) -m bench.requests
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .ruff_cache examples/dist examples/*/build

@@ -1,7 +1,7 @@
 """What an upload holds in memory and for how long, and how many uploads an instance works on at once.
 
 Memory is measured with tracemalloc (Python's own allocations, deterministic), never timed;
-bench/upload_memory.py measures the server's resident memory.
+`make bench` (bench/memory.py) measures the server's resident memory.
 """
 
 from __future__ import annotations

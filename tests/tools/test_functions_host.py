@@ -394,7 +394,7 @@ def test_server_speaks_http_11_with_keep_alive(running) -> None:
 
 def test_server_sockets_send_without_nagle_delay(running) -> None:
     # Headers and body are separate writes; with Nagle on, each response waits ~40 ms for the
-    # client's delayed ACK (bench/requests.py showed 52 ms pages that take 8 ms without it).
+    # client's delayed ACK (make bench's single requests showed 52 ms pages that take 8 ms without it).
     conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
     try:
         conn.request("GET", "/team/simple/one/")
