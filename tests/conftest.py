@@ -61,7 +61,15 @@ def feed_name(storage) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(app_env) -> Iterator[object]:
+def client_wheel() -> Path:
+    """The feedhouse client's wheel in wheelhouse/, where the app serves it from (built if stale)."""
+    from tools.client_wheel import ensure
+
+    return ensure()
+
+
+@pytest.fixture(scope="session")
+def server(app_env, client_wheel) -> Iterator[object]:
     """The app served over real HTTP by the local Functions host."""
     from function_app import app
     from tools.functions_host import serve
