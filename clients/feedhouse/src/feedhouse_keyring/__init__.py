@@ -66,9 +66,13 @@ def system_keyring() -> KeyringBackend | None:
     a plaintext file store (priority below 1)."""
     from keyring.backend import get_all_keyring
     from keyring.backends import chainer, fail, null
+    from keyring.core import load_env
 
     skip = (FeedhouseKeyring, chainer.ChainerBackend, fail.Keyring, null.Keyring)
-    usable = [k for k in get_all_keyring() if not isinstance(k, skip) and k.priority >= 1]
+    # PYTHON_KEYRING_BACKEND names the one backend keyring uses: then that one, or none that stores.
+    chosen = load_env()
+    candidates = [chosen] if chosen is not None else get_all_keyring()
+    usable = [k for k in candidates if not isinstance(k, skip) and k.priority >= 1]
     return max(usable, key=lambda k: k.priority, default=None)
 
 
