@@ -161,16 +161,20 @@ def _uv_table(document: tomlkit.TOMLDocument, project: Path | None):
 
 
 def _named_entry(container, key: str, name: str):
-    """The table named ``name`` in the array of tables ``container[key]``, appended when missing."""
+    """The table named ``name`` in the array of tables ``container[key]``, first in it: uv and poetry
+    try indexes in their order, so the feed answers for its names before any other index is asked."""
     if key not in container:
         container[key] = tomlkit.aot()
-    for entry in container[key]:
+    entries = container[key]
+    for position, entry in enumerate(entries):
         if entry.get("name") == name:
-            return entry
+            if position:
+                entries.insert(0, entries.pop(position))
+            return entries[0]
     entry = tomlkit.table()
     entry["name"] = name
-    container[key].append(entry)
-    return container[key][-1]
+    entries.insert(0, entry)
+    return entries[0]
 
 
 def plan_uv(feed: Feed, project: Path | None) -> Plan:
@@ -180,10 +184,23 @@ def plan_uv(feed: Feed, project: Path | None) -> Plan:
     settings = _uv_table(document, project)
     settings["keyring-provider"] = "subprocess"
     plan = Plan("uv")
+    # uv asks every other index before the default one: the feed becomes the default (in place of
+    # PyPI, which its upstream can serve), a former default is kept for the packages pinned to it.
     for other in settings.get("index", []):
-        if other.get("name") != feed.key and other.get("default"):
-            other["default"] = False
-            plan.notes.append(f"{path}: index {other.get('name')!r} is no longer the default index.")
+        if other.get("name") == feed.key:
+            continue
+        if other.get("default"):
+            del other["default"]
+            other["explicit"] = True
+            plan.notes.append(
+                f"{path}: index {other.get('name')!r} was the default; it now serves only the packages"
+                " pinned to it in [tool.uv.sources] (explicit = true)."
+            )
+        elif not other.get("explicit"):
+            plan.notes.append(
+                f"{path}: uv asks index {other.get('name')!r} before the feed for every package; make it"
+                " explicit = true unless you mean that."
+            )
     entry = _named_entry(settings, "index", feed.key)
     entry["url"] = with_user(feed.index)
     entry["publish-url"] = with_user(feed.upload)
@@ -410,10 +427,8 @@ def _keyring_check(name: str, url: str, feed: Feed, fix: str) -> Check:
     answer = result.stdout.strip()
     if answer == hashlib.sha256(feed.token.encode()).hexdigest():
         return Check(True, f"{name}'s keyring ({python}) gives it the token for {url}")
-    why = "has no keyring" if answer == "no-keyring" else "does not give it the token"
-    return Check(
-        False, f"{name} runs {python}, whose keyring {why}: install the Feedhouse backend there:\n    {fix}"
-    )
+    why = "which has no keyring" if answer == "no-keyring" else "whose keyring does not give it the token"
+    return Check(False, f"{name} runs {python}, {why}: install the Feedhouse backend there:\n    {fix}")
 
 
 def check_twine(feed: Feed, project: str, exists: bool, workdir: Path, location: Path | None) -> Check:

@@ -40,9 +40,7 @@ def parse_ini(path: Path, text: str | None) -> ConfigUpdater:
     try:
         updater.read_string(text or "", source=str(path))
     except configparser.Error as error:  # configupdater raises configparser's errors
-        raise CliError(
-            f"{path} is not a valid INI file ({error}): left as it is; fix it and run again."
-        ) from None
+        raise CliError(f"{path} is not valid INI ({error}): left as it is; fix it and run again.") from None
     return updater
 
 
