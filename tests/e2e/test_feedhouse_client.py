@@ -5,6 +5,7 @@ credential store; and connect's care with files already on disk."""
 from __future__ import annotations
 
 import configparser
+import json
 import sys
 
 import pytest
@@ -188,3 +189,56 @@ def test_the_check_names_a_twine_without_the_backend_and_the_fix(server, user, t
     assert "whose keyring has no keyring" not in result.stdout
     assert "has no keyring" in result.stdout
     assert f"-m pip install {server.url}/-/client/feedhouse-" in result.stdout
+
+
+def test_doctor_finds_each_planted_trap_and_never_shows_the_token(server, user, team, tmp_path):
+    feed, token, name = team
+    user.feedhouse("login", server.url, "--token-stdin", input_text=token + "\n")
+    host = server.url.split("://")[1]
+    # pip from a venv without the backend, told to import it; and a token in an extra index URL.
+    user.run(sys.executable, "-m", "venv", tmp_path / "venv")
+    user.env["PATH"] = f"{tmp_path / 'venv' / 'bin'}:{user.env['PATH']}"
+    pip_conf = user.home / ".config" / "pip" / "pip.conf"
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text(
+        f"[global]\nindex-url = http://__token__@{host}/{feed}/simple/\nkeyring-provider = import\n"
+        f"extra-index-url = http://__token__:{token}@{host}/{feed}/simple/\n"
+    )
+    # uv pointed at a feed the token cannot read, without a keyring provider.
+    other = create_feed(server)
+    uv_toml = user.home / ".config" / "uv" / "uv.toml"
+    uv_toml.parent.mkdir(parents=True)
+    uv_toml.write_text(f'[[index]]\nname = "other"\nurl = "{server.url}/{other}/simple/"\n')
+    # A requirements file that pip-compile wrote with the token, a password in .pypirc, shell history.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text(
+        f"--index-url http://__token__:{token}@{host}/{feed}/simple/\n{name}==1.0\n"
+    )
+    (user.home / ".pypirc").write_text(
+        f"[distutils]\nindex-servers = {feed}\n\n[{feed}]\nusername = __token__\npassword = {token}\n"
+    )
+    (user.home / ".bash_history").write_text(f"ls\nexport FEEDHOUSE_TOKEN={token}\n")
+
+    result = user.feedhouse("doctor", "--project", project, check=False)
+    said = " ".join(result.stdout.split())
+    assert result.returncode == 1, said
+    assert token not in result.stdout + result.stderr
+    for finding in (
+        "pip's keyring-provider is import, but the Feedhouse backend is not installed beside that pip",
+        "pip's extra-index-url in",
+        f"uv uses feed '{other}', which the token cannot read",
+        "uv index 'other'",
+        "needs the token, and uv has no keyring provider",
+        f"{project / 'requirements.txt'}:1 holds a token or password",
+        f"{user.home / '.pypirc'} [{feed}] holds a password",
+        f"{user.home / '.bash_history'} holds a Feedhouse token",
+    ):
+        assert finding in said, finding
+
+    # A revoked token: the deployment refuses it, and doctor says to log in again.
+    token_id = token.split("_")[1]
+    assert call(server, "DELETE", f"/api/tokens/{token_id}")[0] == 204
+    revoked = user.feedhouse("doctor", "--project", project, "--json", check=False)
+    findings = json.loads(revoked.stdout)["findings"]
+    assert any("refuses the stored token" in f["what"] and "feedhouse login" in f["fix"] for f in findings)

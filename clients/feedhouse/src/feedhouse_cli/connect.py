@@ -401,7 +401,7 @@ print(hashlib.sha256(found.encode()).hexdigest() if found else "none")
 """
 
 
-def _script_python(script: str) -> str | None:
+def script_python(script: str) -> str | None:
     """The Python a console script runs with (its #! line), where twine and poetry import keyring."""
     try:
         with open(script, "rb") as file:
@@ -420,7 +420,7 @@ def _keyring_check(name: str, url: str, feed: Feed, fix: str) -> Check:
     script = shutil.which(name)
     if script is None:
         return Check(False, f"no {name} on PATH")
-    python = _script_python(script)
+    python = script_python(script)
     if python is None:
         return Check(False, f"cannot tell which Python {script} runs with")
     result = _run([python, "-c", _KEYRING_PROBE, url, USERNAME], Path.cwd())
@@ -432,7 +432,7 @@ def _keyring_check(name: str, url: str, feed: Feed, fix: str) -> Check:
 
 
 def check_twine(feed: Feed, project: str, exists: bool, workdir: Path, location: Path | None) -> Check:
-    python = _script_python(shutil.which("twine") or "") or "<twine's python>"
+    python = script_python(shutil.which("twine") or "") or "<twine's python>"
     return _keyring_check("twine", feed.upload, feed, f"{python} -m pip install {feed.wheel_url}")
 
 
