@@ -24,7 +24,7 @@ def logged_in(server, cli):
 
 
 def held(server, feed: str, project: str) -> dict[str, dict]:
-    """The feed's files of ``project``: file name -> the package API's file entry (with its version's yank)."""
+    """The feed's files of ``project``: file name -> the package API's entry, with its version's yank."""
     status, body = call(server, "GET", f"/api/feeds/{feed}/packages/{project}")
     if status == 404:
         return {}
