@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
+import signal
+import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, ROOT
 from tests.e2e.api import call, create_feed, create_token, unique
 from tests.e2e.clients import BIN, Clients
+from tests.e2e.feedhouse_user import clean_environment
 from tests.support.dists import make_wheel
+from tests.tools.test_run import make_run
 
 pytestmark = pytest.mark.e2e
 
@@ -242,3 +247,47 @@ def test_doctor_finds_each_planted_trap_and_never_shows_the_token(server, user, 
     revoked = user.feedhouse("doctor", "--project", project, "--json", check=False)
     findings = json.loads(revoked.stdout)["findings"]
     assert any("refuses the stored token" in f["what"] and "feedhouse login" in f["fix"] for f in findings)
+
+
+def readme_client_block() -> str:
+    """The shell block of the README's client section: what a new user pastes after `make run`."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## The `feedhouse` client\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```sh\n(.*?)```", section, re.DOTALL)[1]
+
+
+@pytest.mark.timeout(900)
+def test_the_readme_client_path_works_word_for_word(checkout, tmp_path):
+    """make run, then in a fresh shell (a HOME of its own): install feedhouse from the deployment, log
+    in, connect, publish with twine, install with pip and uv add; no token in any file but the store."""
+    with make_run(["make", "run"], checkout) as run:
+        base_url, token = run.banner()
+        port = base_url.rsplit(":", 1)[1]
+        script = readme_client_block().replace("127.0.0.1:7071", f"127.0.0.1:{port}")
+        script = script.replace("/tmp/try-client", f"{tmp_path}/try-client")
+        home = tmp_path / "home"
+        (home / "xdg-dirs").mkdir(parents=True)
+        env = {k: v for k, v in clean_environment().items() if not k.startswith(("MAKE", "MFLAGS"))}
+        env.update(HOME=str(home), XDG_CONFIG_DIRS=str(home / "xdg-dirs"), PATH="/usr/bin:/bin")
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=800,
+            check=False,
+        )
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        assert "FAILED" not in result.stdout
+        run.process.send_signal(signal.SIGTERM)
+        run.wait()
+    assert list((tmp_path / "try-client").glob("lib/python*/site-packages/feedhouse_example_app"))
+    assert "feedhouse-example-app" in (tmp_path / "try-client-uv" / "uv.lock").read_text()
+    holding = [
+        p
+        for root in (home, tmp_path / "try-client-uv")
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink() and token.encode() in p.read_bytes()
+    ]
+    assert holding == [home / ".config" / "feedhouse" / "credentials.ini"]
