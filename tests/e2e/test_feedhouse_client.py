@@ -97,8 +97,20 @@ def test_a_new_user_installs_logs_in_connects_and_every_client_installs_and_publ
     user.run("pdm", "add", "--no-sync", f"{name}==5.0", cwd=pdm_app)
     assert name in (pdm_app / "pdm.lock").read_text()
 
+    # poetry installs from a project's sources: connect writes the feed into the project.
+    poetry_app = tmp_path / "poetry-app"
+    poetry_app.mkdir()
+    (poetry_app / "pyproject.toml").write_text(
+        f'[project]\nname = "papp"\nversion = "0"\nrequires-python = ">=3.11"\ndependencies = ["{name}"]\n'
+        "\n[tool.poetry]\npackage-mode = false\n"
+    )
+    user.feedhouse("connect", feed, "--poetry", "--project", poetry_app)
+    user.run(BIN / "poetry", "lock", "--no-interaction", cwd=poetry_app)
+    assert f'name = "{name}"\nversion = "5.0"' in (poetry_app / "poetry.lock").read_text()
+
     credentials = user.home / ".config" / "feedhouse" / "credentials.ini"
-    assert user.files_holding(token, project, poetry_project, pdm_project, pdm_app) == [credentials]
+    holding = user.files_holding(token, project, poetry_project, pdm_project, pdm_app, poetry_app)
+    assert holding == [credentials]
 
 
 def test_connect_edits_files_in_place_and_is_idempotent(server, user, team):
