@@ -108,6 +108,19 @@ def test_a_new_user_installs_logs_in_connects_and_every_client_installs_and_publ
     user.run(BIN / "poetry", "lock", "--no-interaction", cwd=poetry_app)
     assert f'name = "{name}"\nversion = "5.0"' in (poetry_app / "poetry.lock").read_text()
 
+    # doctor on the connected machine: every client's index, and no problem.
+    doctor = " ".join(user.feedhouse("doctor", "--project", project).stdout.split())
+    host = server.url.split("://")[1]
+    for line in (
+        f"installs from http://__token__@{host}/{feed}/simple/",
+        f"uv index '{feed}' http://__token__@{host}/{feed}/simple/",
+        f"twine -r {feed} uploads to {server.url}/{feed}/upload/",
+        f"poetry -r {feed} publishes to {server.url}/{feed}/upload/",
+        f"pdm installs from {server.url}/{feed}/simple/",
+    ):
+        assert line in doctor, line
+    assert "problem" not in doctor
+
     credentials = user.home / ".config" / "feedhouse" / "credentials.ini"
     holding = user.files_holding(token, project, poetry_project, pdm_project, pdm_app, poetry_app)
     assert holding == [credentials]

@@ -248,10 +248,25 @@ class Doctor:
             self.problem(error.message, f"fix {path}")
             return
         for section in updater.sections():
+            if updater[section].has_option("repository"):
+                self.info(f"twine -r {section} uploads to {updater[section]['repository'].value} ({path})")
             if updater[section].has_option("password"):
                 self.problem(f"{path} [{section}] holds a password", "remove it: twine asks the keyring")
 
     def poetry_and_pdm(self) -> None:
+        for client, path, key in (
+            ("poetry", poetry_config_file(), "repositories"),
+            ("pdm", pdm_config_file(), "repository"),
+        ):
+            try:
+                document = parse_toml(path, read_text(path))
+            except CliError as error:
+                self.problem(error.message, f"fix {path}")
+                continue
+            for name, repository in document.get(key, {}).items():
+                self.info(f"{client} -r {name} publishes to {repository.get('url')} ({path})")
+            if client == "pdm" and "pypi" in document:
+                self.info(f"pdm installs from {document['pypi'].get('url')} ({path})")
         for path in (poetry_config_file().with_name("auth.toml"), pdm_config_file()):
             text = read_text(path)
             if text and (TOKEN_RE.search(text) or re.search(r"^\s*password\s*=", text, re.MULTILINE)):
