@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # A stamp of our own: npm's .bin entries are symlinks, whose targets npm dates as it likes.
 AZURITE := tools/node_modules/.installed
+CLIENT_WHEEL := wheelhouse/.built
 
 .PHONY: run test lint bootstrap examples package checkov bench clean
 
-bootstrap: $(VENV)/.installed $(AZURITE)
+bootstrap: $(VENV)/.installed $(AZURITE) $(CLIENT_WHEEL)
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -18,6 +19,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # Azurite is pinned in tools/package-lock.json; `npm ci` installs exactly that.
 $(AZURITE): tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The feedhouse client's wheel, which the app serves at /-/client/ (tools/client_wheel.py): built again
+# when its sources or the version change.
+$(CLIENT_WHEEL): shared/version.py $(shell find clients/feedhouse -name '*.py' -not -path '*/build/*') clients/feedhouse/pyproject.toml | $(VENV)/.installed
+	$(PY) -m tools.client_wheel
 	touch $@
 
 # Feeds, packages and the admin token are kept in .feedhouse/; `make run FRESH=1` starts empty.
@@ -57,4 +64,4 @@ bench: bootstrap
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) tools/node_modules .pytest_cache .ruff_cache examples/dist examples/*/build
+	rm -rf $(VENV) tools/node_modules wheelhouse .pytest_cache .ruff_cache examples/dist examples/*/build

@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from functions import (
+    client,
     feeds_api,
     files,
     health,
@@ -26,6 +27,7 @@ for blueprint in (
     upload.bp,
     files.bp,
     pypi_json.bp,
+    client.bp,
     maintenance.bp,
 ):
     app.register_functions(blueprint)

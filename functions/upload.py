@@ -11,9 +11,9 @@ import gc
 import azure.functions as func
 
 from functions.http import FeedAccess, feed_access, text_errors
-from shared import packages, settings
+from shared import auth, packages, settings
 from shared.auth import Permission
-from shared.errors import BadRequest
+from shared.errors import BadRequest, Forbidden
 from shared.upload import UPLOADS, UploadFile, file_too_large, validate_upload
 
 bp = func.Blueprint()
@@ -66,6 +66,18 @@ def _store(req: func.HttpRequest, access: FeedAccess, max_bytes: int) -> func.Ht
     content = UploadFile(part.filename or "", part.content_type, part.stream) if part is not None else None
     fields = {key: form.getlist(key) for key in form}
     validated = validate_upload(fields, content, max_bytes=max_bytes)
-    created = packages.add_file(access.storage, access.feed.key, validated, uploader=access.principal.name)
+    uploaded = None
+    if fields.get("upload_time"):
+        # An imported file keeps the time it was uploaded elsewhere. Times order what installers see
+        # (uv --exclude-newer, pip --uploaded-prior-to), so only those who may manage the feed set one.
+        if not auth.may(access.storage, access.principal, access.feed, Permission.MANAGE):
+            raise Forbidden(
+                "Keeping a file's original upload time ('upload_time', as feedhouse import sends it) needs"
+                " the owner role on the feed; import without it (feedhouse import --no-upload-times)."
+            )
+        uploaded = packages.original_upload_time(fields["upload_time"][-1])
+    created = packages.add_file(
+        access.storage, access.feed.key, validated, uploader=access.principal.name, uploaded=uploaded
+    )
     message = "OK" if created else f"{validated.filename} was already uploaded with these exact bytes."
     return func.HttpResponse(message + "\n", status_code=200)

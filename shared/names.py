@@ -18,8 +18,9 @@ FEED_NAME_MAX_LENGTH = 64
 # Azure Artifacts' feed-name rule lists these characters as forbidden; '%' is refused as well because
 # a feed name is a URL path segment and a percent sign there would need escaping everywhere.
 _FEED_FORBIDDEN = set('@~;{}\\+=<>|/?:&$*"#[]%')
-# `admin` and `runtime` are route prefixes the Functions host owns; `api` is ours.
-RESERVED_FEED_NAMES = frozenset({"api", "admin", "runtime"})
+# `admin` and `runtime` are route prefixes the Functions host owns; `api` and `-` (the client's
+# downloads, /-/client/) are ours.
+RESERVED_FEED_NAMES = frozenset({"api", "admin", "runtime", "-"})
 
 _FILENAME_MAX_LENGTH = 255
 # User names: e-mail addresses and directory names fit; nothing that could break a key or a URL.

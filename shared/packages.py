@@ -298,6 +298,23 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def original_upload_time(value: str) -> str:
+    """The upload time an import keeps (the ``upload_time`` field `feedhouse import` sends with a file
+    from another index): ISO 8601 with a time zone, not in the future, stored as records store times."""
+    try:
+        moment = parse_time(value)
+    except ValueError:
+        raise BadRequest(
+            f"'upload_time' must be an ISO 8601 date and time with a time zone, such as 2024-05-01T12:00:00Z,"
+            f" not {value[:40]!r}."
+        ) from None
+    if moment.tzinfo is None:
+        raise BadRequest("'upload_time' needs a time zone, such as 2024-05-01T12:00:00Z.")
+    if moment > datetime.now(UTC):
+        raise BadRequest("'upload_time' is in the future.")
+    return format_time(moment)
+
+
 def _now() -> str:
     return format_time(datetime.now(UTC))
 
@@ -507,8 +524,11 @@ def _claim_identity(storage: Storage, partition: str, upload: ValidatedUpload) -
     raise Conflict(f"Version {upload.version} was changed by another upload meanwhile; retry.")
 
 
-def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, uploader: str) -> bool:
+def add_file(
+    storage: Storage, feed_key: str, upload: ValidatedUpload, *, uploader: str, uploaded: str | None = None
+) -> bool:
     """Store a validated upload. True if stored now, False if the identical file was already there.
+    ``uploaded`` is the original upload time of an imported file (see original_upload_time), else now.
 
     Raises FileExists when the name is taken by other bytes or another spelling of it holds the same
     wheel, FilenameReused when it (or another spelling of it) belonged to a file that was deleted,
@@ -545,7 +565,7 @@ def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, upload
         "Md5": upload.md5,
         "PythonVersion": upload.python_version,
         "RequiresPython": upload.requires_python,
-        "Uploaded": _now(),
+        "Uploaded": uploaded or _now(),
         "Uploader": uploader,
         "Blob": blob,
         "State": ACTIVE,

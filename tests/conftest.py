@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,7 +62,15 @@ def feed_name(storage) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(app_env) -> Iterator[object]:
+def client_wheel() -> Path:
+    """The feedhouse client's wheel in wheelhouse/, where the app serves it from (built if stale)."""
+    from tools.client_wheel import ensure
+
+    return ensure()
+
+
+@pytest.fixture(scope="session")
+def server(app_env, client_wheel) -> Iterator[object]:
     """The app served over real HTTP by the local Functions host."""
     from function_app import app
     from tools.functions_host import serve
@@ -122,3 +131,27 @@ def stream_limit(app_env, monkeypatch):
     yield set_limit
     monkeypatch.undo()
     settings.load.cache_clear()
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A stand-in for a fresh clone that shares this one's .venv and Azurite install (so make has
+    nothing to bootstrap), with examples/ copied (builds write there) and no .feedhouse/."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    # shared/, clients/ and wheelhouse/: make bootstrap rebuilds the client's wheel when they change.
+    for name in (
+        "Makefile",
+        "requirements.txt",
+        "requirements-dev.txt",
+        ".venv",
+        "tools",
+        "shared",
+        "clients",
+        "wheelhouse",
+    ):
+        (root / name).symlink_to(ROOT / name)
+    shutil.copytree(
+        ROOT / "examples", root / "examples", ignore=shutil.ignore_patterns("dist", "build", "*.egg-info")
+    )
+    return root

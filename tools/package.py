@@ -2,8 +2,11 @@
 
 What goes in: the files git tracks (``git ls-files``), so local state that git doesn't know about
 (virtualenvs, ``local.settings.json``, emulator data, build output) can never ship, minus what
-``.funcignore`` excludes (tests, infra, tools, ...). The zip holds the project's *contents* (host.json at
-its root) and no installed packages: the Flex Consumption remote build installs requirements.txt. Entries
+``.funcignore`` excludes (tests, infra, tools, ...), plus one built file: the `feedhouse` client's wheel,
+built from clients/feedhouse into ``wheelhouse/`` (the app serves it at /-/client/; the remote build
+installs only requirements.txt, so the wheel itself must be in the zip). The zip holds the project's
+*contents* (host.json at its root) and no installed packages: the Flex Consumption remote build installs
+requirements.txt. Entries
 are sorted and time-stamped 1980-01-01, so the same tree always gives the same bytes.
 
 Publish it with ``az functionapp deployment source config-zip -g RG -n APP --src dist/feedhouse-app.zip``
@@ -17,16 +20,21 @@ import argparse
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools import client_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path("dist/feedhouse-app.zip")
 IGNORE_FILE = ".funcignore"
 # Without these the Functions host has nothing to run.
 REQUIRED = ("function_app.py", "host.json", "requirements.txt")
+# Where the app finds the client's wheel (functions/client.py).
+WHEELHOUSE = "wheelhouse"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -162,14 +170,18 @@ def select_files(root: Path) -> list[str]:
     return files
 
 
-def build(root: Path, output: Path) -> list[str]:
-    """Write the deployment zip for the checkout at ``root`` to ``output``; return the files it holds."""
-    files = select_files(root)
+def build(root: Path, output: Path, wheel: Path | None = None) -> list[str]:
+    """Write the deployment zip for the checkout at ``root`` to ``output``, with the client's ``wheel`` in
+    ``wheelhouse/``; return the files it holds."""
+    sources = {name: root / name for name in select_files(root)}
+    if wheel is not None:
+        sources[f"{WHEELHOUSE}/{wheel.name}"] = wheel
+    files = sorted(sources)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name in files:
-            path = root / name
+            path = sources[name]
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
             info.external_attr = (0o100000 | mode) << 16  # a regular file with its permission bits
@@ -187,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     output = args.output if args.output.is_absolute() else Path.cwd() / args.output
     try:
-        files = build(args.root.resolve(), output)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = build(args.root.resolve(), output, client_wheel.build(Path(tmp)))
     except PackageError as exc:
         print(f"package: {exc}", file=sys.stderr)
         return 1

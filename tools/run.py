@@ -131,7 +131,11 @@ def _serve(port: int, fresh: bool) -> NoReturn:
         host = stack.enter_context(serve(app, root=ROOT, host="127.0.0.1", port=port, access_log=True))
         print(
             f"Feedhouse is running at {host.url}\nAdmin token: {token} ({origin})\n{storage}\n\n"
-            f"{instructions(host.url, token)}\n\nCtrl-C stops the server and Azurite.",
+            f"{instructions(host.url, token)}\n\n"
+            f"Or with the feedhouse client (see {host.url}/-/client/):\n"
+            f"  uv tool install --index {host.url}/-/client/simple/ feedhouse\n"
+            f"  feedhouse login {host.url} --token-stdin < {TOKEN_FILE}\n\n"
+            "Ctrl-C stops the server and Azurite.",
             flush=True,
         )
         if emulator is None:

@@ -1,5 +1,7 @@
-"""The keyring backend in clients/feedhouse-keyring: which services it answers, and with what."""
+"""The keyring backend (feedhouse_keyring in clients/feedhouse): which services it answers, and how."""
 
+import feedhouse_keyring
+import keyring.backend
 import pytest
 from feedhouse_keyring import USERNAME, FeedhouseKeyring, matches
 
@@ -53,3 +55,44 @@ def test_never_stores(monkeypatch):
 
     with pytest.raises(keyring.errors.PasswordSetError):
         FeedhouseKeyring().set_password("https://a.example", "__token__", "x")
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A stand-in for the system keyring (Keychain, Credential Locker, Secret Service)."""
+
+    priority = 5  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        del self.entries[(service, username)]
+
+
+def test_login_uses_the_system_keyring_where_one_works(monkeypatch, tmp_path):
+    from feedhouse_cli import config
+
+    system = MemoryKeyring()
+    monkeypatch.setattr(feedhouse_keyring, "system_keyring", lambda: system)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    for key in ("FEEDHOUSE_URL", "FEEDHOUSE_TOKEN", "FEEDHOUSE_CREDENTIALS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+
+    where = config.store_login("https://feeds.example", "fhpat_sys", use_keyring=True)
+    assert "system keyring" in where
+    assert system.entries == {("feedhouse", "https://feeds.example"): "fhpat_sys"}
+    assert not (tmp_path / "feedhouse" / "credentials.ini").exists()
+    assert "fhpat_sys" not in (tmp_path / "feedhouse" / "config.toml").read_text()
+    # pip, uv and twine get it through the backend, for that deployment's URLs only.
+    assert FeedhouseKeyring().get_password("https://feeds.example/team/simple/", None) == "fhpat_sys"
+    assert FeedhouseKeyring().get_password("https://other.example/team/simple/", None) is None
+
+    config.forget_login("https://feeds.example")
+    assert system.entries == {}
+    assert FeedhouseKeyring().get_password("https://feeds.example/team/simple/", None) is None

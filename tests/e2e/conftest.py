@@ -15,3 +15,26 @@ def feed(server) -> str:
 @pytest.fixture
 def clients(tmp_path) -> Clients:
     return Clients(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def feedhouse_bin(server, tmp_path_factory):
+    """The feedhouse client, installed as a user would: `uv tool install` from the deployment's URL."""
+    from tests.e2e.feedhouse_user import install_client
+
+    return install_client(server.url, tmp_path_factory.mktemp("feedhouse-tool"))
+
+
+@pytest.fixture(scope="session")
+def pdm_bin(tmp_path_factory):
+    from tests.e2e.feedhouse_user import install_pdm
+
+    return install_pdm(tmp_path_factory.mktemp("pdm"))
+
+
+@pytest.fixture
+def user(tmp_path, feedhouse_bin, pdm_bin):
+    """A new user at a fresh machine (HOME of their own) with the client installed."""
+    from tests.e2e.feedhouse_user import User
+
+    return User(tmp_path / "home", feedhouse_bin, pdm_bin)

@@ -31,6 +31,9 @@ LISTING = "listing"  # answers everyone, showing only what the caller may see
 RULES: dict[tuple[str, str], Permission | str] = {
     ("health", "GET"): ANYONE,
     ("whoami", "GET"): ANYONE,
+    # The client's wheel: anyone installs it before they have a token (issue 13).
+    ("client", "GET"): ANYONE,
+    ("client", "HEAD"): ANYONE,
     ("feeds_collection", "GET"): LISTING,
     ("feeds_collection", "POST"): Permission.CREATE_FEED,
     ("feed_item", "GET"): Permission.READ,

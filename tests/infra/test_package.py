@@ -18,7 +18,7 @@ import pytest
 from tools import package
 
 ROOT = package.ROOT
-SHIPPED_TOP_LEVEL = {"function_app.py", "host.json", "requirements.txt", "functions", "shared"}
+SHIPPED_TOP_LEVEL = {"function_app.py", "host.json", "requirements.txt", "functions", "shared", "wheelhouse"}
 # Decorators that turn a function into an Azure Function (python v2 programming model).
 TRIGGERS = {
     "route",
@@ -145,11 +145,18 @@ def test_package_needs_a_funcignore(scratch_repo: Path, tmp_path: Path):
         package.build(scratch_repo, tmp_path / "app.zip")
 
 
-def test_cli_writes_the_zip(scratch_repo: Path, tmp_path: Path, capsys):
+def test_cli_writes_the_zip_with_the_client_wheel(scratch_repo: Path, tmp_path: Path, capsys, monkeypatch):
+    def fake_build(outdir: Path) -> Path:
+        wheel = outdir / "feedhouse-9.9-py3-none-any.whl"
+        wheel.write_bytes(b"a wheel")
+        return wheel
+
+    monkeypatch.setattr(package.client_wheel, "build", fake_build)
     output = tmp_path / "cli.zip"
     assert package.main(["--root", str(scratch_repo), "--output", str(output)]) == 0
-    assert output.is_file()
-    assert "8 files" in capsys.readouterr().out
+    assert "9 files" in capsys.readouterr().out
+    with zipfile.ZipFile(output) as archive:
+        assert archive.read("wheelhouse/feedhouse-9.9-py3-none-any.whl") == b"a wheel"
 
 
 def test_funcignore_matcher_agrees_with_pathspec():
@@ -198,17 +205,18 @@ needs_app = pytest.mark.skipif(
 
 
 @needs_app
-def test_this_repository_packages_only_the_app(tmp_path: Path):
+def test_this_repository_packages_only_the_app(tmp_path: Path, client_wheel: Path):
     output = tmp_path / "feedhouse-app.zip"
-    files = package.build(ROOT, output)
+    files = package.build(ROOT, output, client_wheel)
     top_level = {name.split("/")[0] for name in files}
-    assert {"function_app.py", "host.json", "requirements.txt", "functions", "shared"} <= top_level
+    assert top_level >= SHIPPED_TOP_LEVEL
     assert top_level <= SHIPPED_TOP_LEVEL, (
         f"unexpected in the package: {sorted(top_level - SHIPPED_TOP_LEVEL)}"
     )
     for name in files:
         assert "__pycache__" not in name and not name.endswith((".pyc", ".md"))
         assert not name.endswith("local.settings.json")
+    assert [n for n in files if n.startswith("wheelhouse/")] == [f"wheelhouse/{client_wheel.name}"]
 
 
 def _python311() -> str:
@@ -222,10 +230,11 @@ def _python311() -> str:
 
 @needs_app
 @pytest.mark.timeout(900)
-def test_packaged_app_indexes_every_function_with_only_its_requirements(tmp_path: Path):
-    """What the platform does: a fresh venv with requirements.txt alone, the zip's contents, index the app."""
+def test_packaged_app_indexes_every_function_with_only_its_requirements(tmp_path: Path, client_wheel: Path):
+    """What the platform does: a fresh venv with requirements.txt alone, the zip's contents, index the app;
+    and the app finds the client's wheel it serves."""
     output = tmp_path / "feedhouse-app.zip"
-    package.build(ROOT, output)
+    package.build(ROOT, output, client_wheel)
     app_dir = tmp_path / "app"
     with zipfile.ZipFile(output) as archive:
         archive.extractall(app_dir)
@@ -244,6 +253,8 @@ def test_packaged_app_indexes_every_function_with_only_its_requirements(tmp_path
     script = (
         "import json\n"
         "from function_app import app\n"
+        "from functions.client import wheel\n"
+        "assert wheel()[0][:2] == b'PK'\n"
         "print(json.dumps(sorted(f.get_function_name() for f in app.get_functions())))\n"
     )
     result = subprocess.run(

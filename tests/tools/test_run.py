@@ -9,7 +9,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -195,20 +194,6 @@ def readme_first_hour() -> str:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## First feed, first upload, first install\n", 1)[1].split("\n## ", 1)[0]
     return re.search(r"```sh\n(.*?)```", section, re.DOTALL)[1]
-
-
-@pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    """A stand-in for a fresh clone that shares this one's .venv and Azurite install (so make has
-    nothing to bootstrap), with examples/ copied (builds write there) and no .feedhouse/."""
-    root = tmp_path / "checkout"
-    root.mkdir()
-    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", ".venv", "tools"):
-        (root / name).symlink_to(ROOT / name)
-    shutil.copytree(
-        ROOT / "examples", root / "examples", ignore=shutil.ignore_patterns("dist", "build", "*.egg-info")
-    )
-    return root
 
 
 def test_instructions_give_twine_uv_and_pip_commands_with_the_token_and_port() -> None:

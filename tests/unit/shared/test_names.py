@@ -26,6 +26,7 @@ def test_valid_feed_names(name):
         "api",
         "ADMIN",
         "runtime",
+        "-",  # /-/client/ serves the feedhouse client
         "a b",
         "a/b",
         "a\\b",

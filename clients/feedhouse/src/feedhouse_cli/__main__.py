@@ -1,0 +1,5 @@
+import sys
+
+from feedhouse_cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,487 @@
+"""Every operation of the JSON API as a subcommand: feeds, permissions, tokens, packages, the recycle
+bin, whoami. Each prints a table (or a line) for people, or the server's JSON with ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from feedhouse_cli import config
+from feedhouse_cli.api import Api, segment
+from feedhouse_cli.errors import USAGE, CliError
+from feedhouse_cli.output import emit_json, table
+
+ROLES = ("reader", "collaborator", "contributor", "owner")
+VISIBILITIES = ("public", "organization", "private")
+SCOPES = ("read", "publish", "manage")
+
+
+def api_for(args: argparse.Namespace) -> Api:
+    target = config.target(args.url)
+    return Api(target.url, target.token)
+
+
+def _show(args: argparse.Namespace, data: Any, render) -> None:
+    if args.json:
+        emit_json(data)
+    else:
+        render(data)
+
+
+def _feed_path(feed: str) -> str:
+    return f"/api/feeds/{segment(feed)}"
+
+
+def _package_path(feed: str, project: str) -> str:
+    return f"{_feed_path(feed)}/packages/{segment(project)}"
+
+
+# whoami
+
+
+def whoami(args: argparse.Namespace) -> None:
+    data = api_for(args).call("GET", "/api/whoami")
+
+    def render(d: dict) -> None:
+        token = d.get("token") or {}
+        who = "the admin" if d.get("admin") else d.get("user")
+        print(f"{who} on {config.target(args.url).url}")
+        if token:
+            feeds = ", ".join(token["feeds"]) if token.get("feeds") else "all feeds"
+            expires = token.get("expires") or "never"
+            print(
+                f"token {token.get('name')!r} ({token.get('id')}): scope {token.get('scope')}, {feeds},"
+                f" expires {expires}"
+            )
+        for feed, role in (d.get("roles") or {}).items():
+            print(f"  {role:<12} {feed}")
+
+    _show(args, data, render)
+
+
+# feeds
+
+
+def parse_upstream(spec: str) -> dict[str, Any]:
+    """``pypi``, ``feed:<name>``, or an index URL, optionally ``<url>;credential=<setting name>``."""
+    if spec == "pypi":
+        return {"type": "pypi"}
+    if spec.startswith("feed:"):
+        return {"type": "feed", "feed": spec[len("feed:") :]}
+    url, _, extra = spec.partition(";")
+    if url.startswith(("http://", "https://")):
+        upstream: dict[str, Any] = {"type": "index", "url": url}
+        if extra:
+            key, _, value = extra.partition("=")
+            if key != "credential" or not value:
+                raise CliError(f"--upstream {spec!r}: after ';' only credential=<app setting name>", USAGE)
+            upstream["credential"] = value
+        return upstream
+    raise CliError(f"--upstream {spec!r}: use pypi, feed:<name>, or an index URL", USAGE)
+
+
+def _feed_fields(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if args.description is not None:
+        body["description"] = args.description
+    if args.visibility is not None:
+        body["visibility"] = args.visibility
+    if args.upstream is not None:
+        body["upstreams"] = [parse_upstream(s) for s in args.upstream]
+    if args.no_upstreams:
+        body["upstreams"] = []
+    if args.claim is not None:
+        body["claimed_patterns"] = args.claim
+    if args.no_claims:
+        body["claimed_patterns"] = []
+    if args.readers_save is not None:
+        body["readers_save"] = args.readers_save
+    return body
+
+
+def _upstream_text(u: dict[str, Any]) -> str:
+    if u.get("type") == "feed":
+        return f"feed:{u.get('feed')}"
+    if u.get("type") == "index":
+        return u.get("url") or u.get("host") or "index"
+    return str(u.get("type"))
+
+
+def _render_feed(d: dict[str, Any]) -> None:
+    rows = [
+        ("name", d.get("name")),
+        ("description", d.get("description")),
+        ("visibility", d.get("visibility")),
+        ("created", d.get("created")),
+        ("upstreams", [_upstream_text(u) for u in d.get("upstreams") or []] or "none"),
+        ("claimed patterns", d.get("claimed_patterns") or "none"),
+        ("readers save", d.get("readers_save")),
+    ]
+    table(rows, ("field", "value"))
+
+
+def feeds_list(args: argparse.Namespace) -> None:
+    data = api_for(args).call("GET", "/api/feeds")
+    _show(
+        args,
+        data,
+        lambda d: table(
+            [
+                (
+                    f["name"],
+                    f["visibility"],
+                    [_upstream_text(u) for u in f.get("upstreams") or []],
+                    f.get("description"),
+                )
+                for f in d["feeds"]
+            ],
+            ("feed", "visibility", "upstreams", "description"),
+        ),
+    )
+
+
+def feeds_show(args: argparse.Namespace) -> None:
+    _show(args, api_for(args).call("GET", _feed_path(args.feed)), _render_feed)
+
+
+def feeds_create(args: argparse.Namespace) -> None:
+    body = {"name": args.feed, **_feed_fields(args)}
+    if args.owner is not None:
+        body["owner"] = args.owner
+    _show(args, api_for(args).call("POST", "/api/feeds", body), _render_feed)
+
+
+def feeds_update(args: argparse.Namespace) -> None:
+    body = _feed_fields(args)
+    if not body:
+        raise CliError("Nothing to change: give --description, --visibility, --upstream, --claim, ...", USAGE)
+    _show(args, api_for(args).call("PATCH", _feed_path(args.feed), body), _render_feed)
+
+
+def feeds_delete(args: argparse.Namespace) -> None:
+    if not args.yes:
+        raise CliError(f"Deleting feed {args.feed!r} deletes all its files: add --yes to do it.", USAGE)
+    api_for(args).call("DELETE", _feed_path(args.feed))
+    _show(args, {"deleted": args.feed}, lambda d: print(f"Deleted feed {args.feed}."))
+
+
+# permissions
+
+
+def permissions_list(args: argparse.Namespace) -> None:
+    data = api_for(args).call("GET", f"{_feed_path(args.feed)}/permissions")
+    _show(args, data, lambda d: table([(p["user"], p["role"]) for p in d["permissions"]], ("user", "role")))
+
+
+def permissions_grant(args: argparse.Namespace) -> None:
+    path = f"{_feed_path(args.feed)}/permissions/{segment(args.user)}"
+    data = api_for(args).call("PUT", path, {"role": args.role})
+    _show(args, data, lambda d: print(f"{d['user']} is now {d['role']} of {args.feed}."))
+
+
+def permissions_revoke(args: argparse.Namespace) -> None:
+    api_for(args).call("DELETE", f"{_feed_path(args.feed)}/permissions/{segment(args.user)}")
+    _show(
+        args,
+        {"revoked": args.user, "feed": args.feed},
+        lambda d: print(f"{args.user} has no role on {args.feed} now."),
+    )
+
+
+# tokens
+
+
+def _token_rows(tokens: list[dict[str, Any]]) -> list[tuple]:
+    return [
+        (
+            t["id"],
+            t.get("user"),
+            t.get("name"),
+            t.get("scope"),
+            t.get("feeds") or "all",
+            t.get("expires") or "never",
+            t.get("last_used"),
+        )
+        for t in tokens
+    ]
+
+
+_TOKEN_HEADERS = ("id", "user", "name", "scope", "feeds", "expires", "last used")
+
+
+def tokens_list(args: argparse.Namespace) -> None:
+    params = {"user": args.user} if args.user else None
+    data = api_for(args).call("GET", "/api/tokens", params=params)
+    _show(args, data, lambda d: table(_token_rows(d["tokens"]), _TOKEN_HEADERS))
+
+
+def tokens_create(args: argparse.Namespace) -> None:
+    body: dict[str, Any] = {"name": args.name, "scope": args.scope}
+    if args.feed:
+        body["feeds"] = args.feed
+    if args.expires_in_days is not None:
+        body["expires_in_days"] = args.expires_in_days
+    if args.expires is not None:
+        body["expires"] = args.expires
+    if args.user is not None:
+        body["user"] = args.user
+    data = api_for(args).call("POST", "/api/tokens", body)
+
+    def render(d: dict) -> None:
+        table(_token_rows([d]), _TOKEN_HEADERS)
+        print(
+            f"\n{d['token']}\n\nThe token is shown only now: store it"
+            " (for example with `feedhouse login --token-stdin`)."
+        )
+
+    _show(args, data, render)
+
+
+def tokens_revoke(args: argparse.Namespace) -> None:
+    api_for(args).call("DELETE", f"/api/tokens/{segment(args.id)}")
+    _show(
+        args,
+        {"revoked": args.id},
+        lambda d: print(f"Revoked token {args.id} and every token created from it."),
+    )
+
+
+# packages
+
+
+def packages_list(args: argparse.Namespace) -> None:
+    api = api_for(args)
+    packages, continuation = [], None
+    while True:  # the API pages; a page may be short, even empty, and still go on
+        params = {"limit": 1000, **({"continuation": continuation} if continuation else {})}
+        page = api.call("GET", f"{_feed_path(args.feed)}/packages", params=params)
+        packages += page["packages"]
+        continuation = page.get("continuation")
+        if not continuation:
+            break
+    data = {"packages": packages}
+    _show(
+        args,
+        data,
+        lambda d: table(
+            [(p["display_name"], p.get("created")) for p in d["packages"]], ("project", "created")
+        ),
+    )
+
+
+def _version_rows(versions: list[dict[str, Any]]) -> list[tuple]:
+    rows = []
+    for v in versions:
+        yanked = (
+            f"yanked: {v['yanked_reason']}"
+            if v.get("yanked_reason")
+            else ("yanked" if v.get("yanked") else "")
+        )
+        for f in v["files"]:
+            rows.append((v["version"], f["filename"], f["size"], f["upload_time"], f.get("origin"), yanked))
+    return rows
+
+
+_VERSION_HEADERS = ("version", "file", "bytes", "uploaded", "origin", "state")
+
+
+def packages_show(args: argparse.Namespace) -> None:
+    path = _package_path(args.feed, args.project)
+    if args.version:
+        data = api_for(args).call("GET", f"{path}/versions/{segment(args.version)}")
+        _show(args, data, lambda d: table(_version_rows([d]), _VERSION_HEADERS))
+    else:
+        data = api_for(args).call("GET", path)
+        _show(args, data, lambda d: table(_version_rows(d["versions"]), _VERSION_HEADERS))
+
+
+def packages_yank(args: argparse.Namespace) -> None:
+    body = {"reason": args.reason} if args.reason else None
+    path = f"{_package_path(args.feed, args.project)}/versions/{segment(args.version)}/yank"
+    data = api_for(args).call("POST", path, body)
+    _show(
+        args,
+        data,
+        lambda d: print(
+            f"Yanked {args.project} {d['version']}"
+            + (f": {d['yanked_reason']}" if d.get("yanked_reason") else ".")
+        ),
+    )
+
+
+def packages_unyank(args: argparse.Namespace) -> None:
+    path = f"{_package_path(args.feed, args.project)}/versions/{segment(args.version)}/unyank"
+    data = api_for(args).call("POST", path)
+    _show(args, data, lambda d: print(f"{args.project} {d['version']} is no longer yanked."))
+
+
+def _binned(d: dict[str, Any]) -> None:
+    print(f"{d.get('message', '')}\n" + "\n".join(f"  {name}" for name in d.get("deleted", [])))
+
+
+def packages_delete(args: argparse.Namespace) -> None:
+    path = f"{_package_path(args.feed, args.project)}/versions/{segment(args.version)}"
+    _show(args, api_for(args).call("DELETE", path), _binned)
+
+
+def packages_delete_file(args: argparse.Namespace) -> None:
+    path = f"{_package_path(args.feed, args.project)}/files/{segment(args.filename)}"
+    _show(args, api_for(args).call("DELETE", path), _binned)
+
+
+def packages_upstreaming(args: argparse.Namespace) -> None:
+    path = f"{_package_path(args.feed, args.project)}/upstreaming"
+    api = api_for(args)
+    if args.allow is None:
+        data = api.call("GET", path)
+    else:
+        data = api.call("PUT", path, {"allow_external_versions": args.allow})
+    _show(args, data, lambda d: table(list(d.items()), ("field", "value")))
+
+
+# recycle bin
+
+
+def bin_list(args: argparse.Namespace) -> None:
+    data = api_for(args).call("GET", f"{_feed_path(args.feed)}/recycle-bin")
+    _show(
+        args,
+        data,
+        lambda d: table(
+            [
+                (v["project"], v["version"], [f["filename"] for f in v["files"]], v["purge_after"])
+                for v in d["versions"]
+            ],
+            ("project", "version", "files", "purged after"),
+        ),
+    )
+
+
+def bin_restore(args: argparse.Namespace) -> None:
+    path = f"{_feed_path(args.feed)}/recycle-bin/{segment(args.project)}/{segment(args.version)}/restore"
+    data = api_for(args).call("POST", path)
+    _show(args, data, lambda d: print("Restored:\n" + "\n".join(f"  {n}" for n in d["restored"])))
+
+
+def bin_purge(args: argparse.Namespace) -> None:
+    if not args.yes:
+        raise CliError("Purging deletes the files for good: add --yes to do it.", USAGE)
+    path = f"{_feed_path(args.feed)}/recycle-bin/{segment(args.project)}/{segment(args.version)}"
+    data = api_for(args).call("DELETE", path)
+    _show(args, data, lambda d: print("Purged:\n" + "\n".join(f"  {n}" for n in d["purged"])))
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The administration subcommands, each with ``common`` (--url, --json)."""
+
+    def leaf(parent, name, handler, help_text):
+        p = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    def group(name, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        g = p.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+        return g
+
+    leaf(sub, "whoami", whoami, "who the token belongs to, its scope and feeds, and the user's roles")
+
+    feeds = group("feeds", "create, list, show, update and delete feeds")
+    leaf(feeds, "list", feeds_list, "the feeds you may read")
+    leaf(feeds, "show", feeds_show, "one feed, with its upstreams").add_argument("feed")
+
+    def feed_options(p, creating):
+        p.add_argument("feed")
+        p.add_argument("--description")
+        p.add_argument("--visibility", choices=VISIBILITIES)
+        p.add_argument(
+            "--upstream",
+            action="append",
+            metavar="SPEC",
+            help="pypi, feed:<name>, or an index URL (';credential=<app setting>' after it); repeat in order",
+        )
+        p.add_argument(
+            "--claim", action="append", metavar="PATTERN", help="a name pattern no upstream may serve"
+        )
+        p.add_argument(
+            "--readers-save", dest="readers_save", action=argparse.BooleanOptionalAction, default=None
+        )
+        if creating:
+            p.add_argument("--owner", help="(the admin) the user who owns the new feed")
+            p.set_defaults(no_upstreams=False, no_claims=False)
+        else:
+            p.add_argument("--no-upstreams", action="store_true", help="turn upstreams off")
+            p.add_argument("--no-claims", action="store_true", help="remove every claimed pattern")
+
+    feed_options(leaf(feeds, "create", feeds_create, "create a feed (you own it)"), creating=True)
+    feed_options(
+        leaf(feeds, "update", feeds_update, "change a feed; what you leave out stays"), creating=False
+    )
+    delete = leaf(feeds, "delete", feeds_delete, "delete a feed with all its files")
+    delete.add_argument("feed")
+    delete.add_argument("--yes", action="store_true", help="yes, delete it")
+
+    perms = group("permissions", "who holds which role on a feed")
+    leaf(perms, "list", permissions_list, "a feed's grants").add_argument("feed")
+    grant = leaf(perms, "grant", permissions_grant, "give a user a role on a feed")
+    grant.add_argument("feed")
+    grant.add_argument("user")
+    grant.add_argument("role", choices=ROLES)
+    revoke = leaf(perms, "revoke", permissions_revoke, "take a user's role away")
+    revoke.add_argument("feed")
+    revoke.add_argument("user")
+
+    tokens = group("tokens", "personal access tokens")
+    leaf(tokens, "list", tokens_list, "your tokens (the admin: --user)").add_argument("--user")
+    create = leaf(tokens, "create", tokens_create, "create a token; its secret is shown once")
+    create.add_argument("name")
+    create.add_argument("--scope", choices=SCOPES, default="read")
+    create.add_argument("--feed", action="append", help="limit it to this feed (repeat for more)")
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in-days", type=int)
+    expiry.add_argument("--expires", metavar="ISO-8601")
+    create.add_argument("--user", help="(the admin) whose token it is")
+    leaf(tokens, "revoke", tokens_revoke, "revoke a token and the tokens created from it").add_argument("id")
+
+    packages = group("packages", "a feed's projects, versions and files")
+    leaf(packages, "list", packages_list, "a feed's projects").add_argument("feed")
+    show = leaf(packages, "show", packages_show, "a project's versions and files, or one version's")
+    show.add_argument("feed")
+    show.add_argument("project")
+    show.add_argument("version", nargs="?")
+    for name, handler, text in (
+        ("yank", packages_yank, "yank a version (PEP 592): installers skip it unless pinned"),
+        ("unyank", packages_unyank, "undo a yank"),
+        ("delete", packages_delete, "move a version's files to the recycle bin"),
+    ):
+        p = leaf(packages, name, handler, text)
+        p.add_argument("feed")
+        p.add_argument("project")
+        p.add_argument("version")
+        if name == "yank":
+            p.add_argument("--reason")
+    delete_file = leaf(packages, "delete-file", packages_delete_file, "move one file to the recycle bin")
+    delete_file.add_argument("feed")
+    delete_file.add_argument("project")
+    delete_file.add_argument("filename")
+    upstreaming = leaf(
+        packages, "upstreaming", packages_upstreaming, "whether upstream versions of a project show"
+    )
+    upstreaming.add_argument("feed")
+    upstreaming.add_argument("project")
+    allow = upstreaming.add_mutually_exclusive_group()
+    allow.add_argument("--allow", dest="allow", action="store_const", const=True, default=None)
+    allow.add_argument("--deny", dest="allow", action="store_const", const=False)
+
+    bin_ = group("recycle-bin", "deleted versions: list, restore, purge")
+    leaf(bin_, "list", bin_list, "what is in a feed's recycle bin").add_argument("feed")
+    for name, handler, text in (
+        ("restore", bin_restore, "bring a version's deleted files back"),
+        ("purge", bin_purge, "delete a version's binned files for good"),
+    ):
+        p = leaf(bin_, name, handler, text)
+        p.add_argument("feed")
+        p.add_argument("project")
+        p.add_argument("version")
+        if name == "purge":
+            p.add_argument("--yes", action="store_true", help="yes, purge them")

@@ -1,0 +1,184 @@
+"""`feedhouse login`, `logout` and every administration subcommand against the local host + Azurite:
+tables by default, the API's JSON with --json, the server's message verbatim and an exit status per kind
+of failure."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from feedhouse_cli import errors
+
+from tests.conftest import ADMIN_TOKEN
+from tests.e2e.api import call, create_feed, create_token, unique
+from tests.support.dists import make_sdist, make_wheel
+from tests.support.multipart import encode, upload_fields
+
+
+def upload(server, feed: str, filename: str, data: bytes, name: str, version: str) -> None:
+    import urllib.request
+
+    body, content_type = encode(upload_fields(name, version, filename, data))
+    request = urllib.request.Request(
+        f"{server.url}/{feed}/upload/",
+        data=body,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+
+
+@pytest.fixture
+def logged_in(server, cli):
+    cli.ok("login", server.url, "--token-stdin", stdin=ADMIN_TOKEN + "\n")
+    return cli
+
+
+def test_login_checks_the_token_keeps_it_private_and_logout_removes_it(server, cli):
+    user = unique("alice")
+    feed = create_feed(server)
+    call(server, "PUT", f"/api/feeds/{feed}/permissions/{user}", {"role": "reader"})
+    token = create_token(server, user, scope="read")
+
+    result = cli.ok("login", server.url + "/", "--token-stdin", stdin=token + "\n")
+    assert f"Logged in to {server.url} as {user}" in result.out
+    credentials = cli.home / ".config" / "feedhouse" / "credentials.ini"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert token in credentials.read_text()
+    settings = (cli.home / ".config" / "feedhouse" / "config.toml").read_text()
+    assert server.url in settings and token not in settings
+
+    who = json.loads(cli.ok("whoami", "--json").out)
+    assert who["user"] == user and who["roles"] == {feed.lower(): "reader"}
+    assert user in cli.ok("whoami").out
+
+    result = cli.ok("logout")
+    assert "removed the token" in result.out
+    assert token not in credentials.read_text()
+    result = cli("whoami")
+    assert result.code == errors.AUTH and "feedhouse login" in result.err
+
+
+def test_login_refuses_a_wrong_token_with_the_servers_message(server, cli):
+    result = cli("login", server.url, "--token-stdin", stdin="fhpat_nope_nope\n")
+    assert result.code == errors.AUTH
+    assert "[HTTP 401" in result.err
+    assert not (cli.home / ".config" / "feedhouse" / "credentials.ini").exists()
+
+
+def test_login_to_an_unreachable_url_or_something_else(server, cli, pypiserver):
+    from tools.azurite import free_ports
+
+    (port,) = free_ports(1)
+    result = cli("login", f"http://127.0.0.1:{port}", "--token-stdin", stdin="x\n")
+    assert result.code == errors.UNREACHABLE
+    assert f"cannot reach http://127.0.0.1:{port}" in result.err
+    # Not a Feedhouse: pypiserver answers /api/whoami with a 404 of its own.
+    other = cli("login", pypiserver.index_url.rsplit("/simple", 1)[0], "--token-stdin", stdin="x\n")
+    assert other.code != 0 and "feedhouse:" in other.err
+    assert cli("login", "ftp://example.com", "--token-stdin", stdin="x\n").code == errors.USAGE
+    assert cli("login", "https://__token__:secret@example.com").code == errors.USAGE
+    assert cli("login", server.url).code == errors.USAGE  # no token given, no terminal to ask on
+
+
+def test_environment_overrides_the_stored_login(server, cli):
+    result = cli.ok("whoami", "--json", env={"FEEDHOUSE_URL": server.url, "FEEDHOUSE_TOKEN": ADMIN_TOKEN})
+    assert json.loads(result.out)["admin"] is True
+
+
+def test_feeds_permissions_and_refusals(server, logged_in):
+    cli = logged_in
+    feed = unique("cli")
+    created = json.loads(cli.ok("feeds", "create", feed, "--description", "the team's", "--json").out)
+    assert created["name"] == feed and created["visibility"] == "private"
+    assert feed in cli.ok("feeds", "list").out
+    cli.ok(
+        "feeds", "update", feed, "--upstream", "pypi", "--claim", "contoso-*", "--visibility", "organization"
+    )
+    shown = cli.ok("feeds", "show", feed).out
+    assert "pypi" in shown and "contoso-*" in shown and "organization" in shown
+    assert json.loads(cli.ok("feeds", "show", feed, "--json").out)["upstreams"] == [{"type": "pypi"}]
+    cli.ok("feeds", "update", feed, "--no-upstreams")
+    assert json.loads(cli.ok("feeds", "show", feed, "--json").out)["upstreams"] == []
+
+    user = unique("bob")
+    assert "contributor" in cli.ok("permissions", "grant", feed, user, "contributor").out
+    assert [user, "contributor"] in [
+        [p["user"], p["role"]]
+        for p in json.loads(cli.ok("permissions", "list", feed, "--json").out)["permissions"]
+    ]
+
+    # bob's read token: the server's 403 message, verbatim, and the permission exit status.
+    bob = create_token(server, user, scope="read")
+    denied = cli("feeds", "delete", feed, "--yes", env={"FEEDHOUSE_TOKEN": bob})
+    assert denied.code == errors.FORBIDDEN
+    status, body = call(server, "DELETE", f"/api/feeds/{feed}", token=bob)
+    assert status == 403 and body["message"] in denied.err
+
+    missing = cli("feeds", "show", "no-such-feed-" + feed)
+    assert missing.code == errors.NOT_FOUND and "[HTTP 404" in missing.err
+    bad = cli("feeds", "create", "a b")
+    assert bad.code == errors.FAILED and "whitespace" in bad.err
+    assert cli("feeds", "update", feed).code == errors.USAGE
+    assert cli("feeds", "delete", feed).code == errors.USAGE  # --yes is needed
+    assert cli("feeds", "frobnicate").code == errors.USAGE
+
+    cli.ok("permissions", "revoke", feed, user)
+    assert user not in cli.ok("permissions", "list", feed).out
+    cli.ok("feeds", "delete", feed, "--yes")
+    assert cli("feeds", "show", feed).code == errors.NOT_FOUND
+
+
+def test_tokens(server, logged_in):
+    cli = logged_in
+    user = unique("carol")
+    created = json.loads(
+        cli.ok(
+            "tokens", "create", "ci", "--user", user, "--scope", "publish", "--expires-in-days", "3", "--json"
+        ).out
+    )
+    assert created["token"].startswith("fhpat_") and created["scope"] == "publish"
+    listed = cli.ok("tokens", "list", "--user", user).out
+    assert created["id"] in listed and "publish" in listed and created["token"] not in listed
+    cli.ok("tokens", "revoke", created["id"])
+    assert json.loads(cli.ok("tokens", "list", "--user", user, "--json").out)["tokens"] == []
+    assert cli("tokens", "revoke", "0" * 16).code == errors.NOT_FOUND
+
+
+def test_packages_yank_delete_and_the_recycle_bin(server, logged_in):
+    cli = logged_in
+    feed = create_feed(server)
+    name = unique("fh-cli")
+    wheel, data = make_wheel(name, "1.0")
+    upload(server, feed, wheel, data, name, "1.0")
+    sdist, data = make_sdist(name, "1.0")
+    upload(server, feed, sdist, data, name, "1.0")
+    upload(server, feed, *make_wheel(name, "2.0"), name, "2.0")
+
+    assert name in cli.ok("packages", "list", feed).out
+    shown = cli.ok("packages", "show", feed, name).out
+    assert wheel in shown and sdist in shown
+    assert (
+        f"Yanked {name} 2.0: broken"
+        in cli.ok("packages", "yank", feed, name, "2.0", "--reason", "broken").out
+    )
+    version = json.loads(cli.ok("packages", "show", feed, name, "2.0", "--json").out)
+    assert (version["yanked"], version["yanked_reason"]) == (True, "broken")
+    assert "yanked: broken" in cli.ok("packages", "show", feed, name).out
+    cli.ok("packages", "unyank", feed, name, "2.0")
+    assert json.loads(cli.ok("packages", "show", feed, name, "2.0", "--json").out)["yanked"] is False
+
+    assert sdist in cli.ok("packages", "delete-file", feed, name, sdist).out
+    assert wheel in cli.ok("packages", "delete", feed, name, "1.0").out
+    binned = cli.ok("recycle-bin", "list", feed).out
+    assert wheel in binned and sdist in binned
+    restored = cli.ok("recycle-bin", "restore", feed, name, "1.0").out
+    assert wheel in restored
+    cli.ok("packages", "delete", feed, name, "1.0")
+    assert cli("recycle-bin", "purge", feed, name, "1.0").code == errors.USAGE
+    assert wheel in cli.ok("recycle-bin", "purge", feed, name, "1.0", "--yes").out
+    assert cli("packages", "show", feed, name, "9.9").code == errors.NOT_FOUND
+
+    upstreaming = json.loads(cli.ok("packages", "upstreaming", feed, name, "--allow", "--json").out)
+    assert upstreaming["allow_external_versions"] is True
