@@ -8,7 +8,7 @@ range) is redirected in stream mode too. Metadata files are streamed in either m
 
 A file the feed does not hold but one of its upstreams lists (the page showed it with this feed's URL)
 is saved into the feed on first download and then served from it, or passed through for a caller
-who may not save (shared/upstreaming.py).
+who may not save (shared/upstream/sources.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from shared.errors import BadRequest
 from shared.http_cache import file_cache_control, file_etag, http_date
 from shared.names import normalize_project_name
 from shared.storage import Storage
-from shared.upstreaming import FeedUpstreams, PassThrough
+from shared.upstream.sources import FeedUpstreams, PassThrough
 
 bp = func.Blueprint()
 

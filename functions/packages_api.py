@@ -37,8 +37,8 @@ from shared.packages import (
     version_key,
 )
 from shared.storage import MAX_PAGE_RECORDS, PROJECTS_TABLE
-from shared.upstreaming import FeedUpstreams
-from shared.upstreams import matches_claimed
+from shared.upstream.config import matches_claimed
+from shared.upstream.sources import FeedUpstreams
 
 bp = func.Blueprint()
 

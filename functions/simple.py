@@ -3,7 +3,7 @@
 PEP 503 HTML and PEP 691 JSON on the same URLs, chosen by ``Accept`` or ``?format=``; an ``Accept``
 naming none of them gets 406. Pages are cached as PyPI's are (see functions/responses.py).
 
-A project page merges the feed's upstreams (shared/upstreaming.py): a project found only upstream
+A project page merges the feed's upstreams (shared/upstream/sources.py): a project found only upstream
 has a page too, so one index URL is enough. The project list shows the feed's own projects, published
 or saved from upstreams; it does not list what upstreams have (PyPI's list is half a million names, and
 installers never read the list).
@@ -24,7 +24,7 @@ from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.negotiation import SIMPLE_JSON
 from shared.packages import ProjectNotFound, list_projects, read_project
-from shared.upstreaming import FeedUpstreams
+from shared.upstream.sources import FeedUpstreams
 
 bp = func.Blueprint()
 

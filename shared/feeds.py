@@ -7,7 +7,7 @@ with it, also not what a request that raced the delete wrote under the old id. F
 ids existed have none on their row: their key stays their lower-cased name (the row's key), where their
 data already is; a new feed never gets a name as its key.
 
-A feed's upstream configuration (shared/upstreams.py: its ordered upstreams, claimed name patterns and
+A feed's upstream configuration (shared/upstream/config.py: its ordered upstreams, claimed name patterns and
 whether readers' downloads save) is one property of the feed's record, ``Upstreams``, holding
 ``UpstreamConfig.dumps()``: reading the feed, which every request does anyway, reads it too.
 """
@@ -28,8 +28,8 @@ from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.names import feed_name_key, validate_feed_name
 from shared.roles import Role
 from shared.storage import FEEDS_TABLE, RecordChanged, RecordExists, Storage
-from shared.upstreams import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
-from shared.url_safety import Resolver, allow_private_from_settings
+from shared.upstream.config import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
+from shared.upstream.url_safety import Resolver, allow_private_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def configure_upstreams(
 ) -> UpstreamConfig:
     """The upstream configuration after a create or PATCH body (only its API_FIELDS count).
 
-    Index URLs are checked for safety (shared.url_safety: a 400 naming why a host is refused). A feed
+    Index URLs are checked for safety (shared.upstream.url_safety: a 400 naming why a host is refused). A feed
     named as an upstream must be readable by the caller (``may_read``: it is read with the callers' own
     rights later, and an owner must not learn another feed's packages through it). That it exists and
     closes no cycle of feeds is checked when the feed is written (``_save``).

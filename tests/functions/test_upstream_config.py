@@ -12,7 +12,7 @@ from functions.feeds_api import feed_item, feeds_collection
 from shared import feeds, roles
 from shared.roles import Role
 from shared.storage import FEEDS_TABLE, get_storage
-from shared.upstreams import FEED, Upstream, UpstreamConfig, find_cycle
+from shared.upstream.config import FEED, Upstream, UpstreamConfig, find_cycle
 from tests.support.http import json_of
 from tests.support.publish import call
 from tests.support.stored import key_of

@@ -18,7 +18,7 @@ from shared.packages import FileNotFound, StoredFile, files_partition
 from shared.roles import Role
 from shared.storage import FILES_TABLE, get_storage
 from shared.tokens import Scope
-from shared.upstreaming import FeedUpstreams
+from shared.upstream.sources import FeedUpstreams
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_wheel

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared.upstream_cache import (
+from shared.upstream.client import UpstreamTimeout, UpstreamUnavailable
+from shared.upstream.page_cache import (
     CachePolicy,
     UnansweredUpstreams,
     UpstreamBusy,
@@ -17,8 +18,7 @@ from shared.upstream_cache import (
     UpstreamPageUnavailable,
     cache_blob_name,
 )
-from shared.upstream_client import UpstreamTimeout, UpstreamUnavailable
-from shared.upstream_pages import ProjectPage
+from shared.upstream.page_parser import ProjectPage
 from tests.support.upstream_server import Reply, html_reply
 
 SHA = "ab" * 32

@@ -7,16 +7,16 @@ import secrets
 
 import pytest
 
-from shared.upstream_client import ResponseTooLarge, UpstreamNotFound
-from shared.upstream_pages import UpstreamFile
-from shared.upstream_saving import (
+from shared.upstream.client import ResponseTooLarge, UpstreamNotFound
+from shared.upstream.config import BasicCredential
+from shared.upstream.page_parser import UpstreamFile
+from shared.upstream.saving import (
     HashMismatch,
     InvalidUpstreamFile,
     MetadataMismatch,
     UnverifiableUpstreamFile,
     save_upstream_file,
 )
-from shared.upstreams import BasicCredential
 from tests.support.dists import make_wheel
 from tests.support.upstream_server import Reply
 
@@ -190,7 +190,7 @@ def test_oversized_files_are_refused_before_and_while_downloading(storage, fake_
 
 
 def test_large_files_stream_in_blocks(storage, fake_index, client, monkeypatch):
-    import shared.upstream_saving as saving
+    import shared.upstream.saving as saving
 
     monkeypatch.setattr(saving, "BLOCK_BYTES", 64 * 1024)
     data = secrets.token_bytes(300 * 1024)

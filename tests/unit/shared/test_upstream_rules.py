@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 
-from shared.upstream_rules import (
+from shared.upstream.confusion import (
     LOCAL,
     SAVED,
     UPSTREAM,

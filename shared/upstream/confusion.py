@@ -20,7 +20,7 @@ from typing import Generic, Protocol, TypeVar
 
 from packaging.utils import canonicalize_name
 
-from shared.upstreams import matches_claimed
+from shared.upstream.config import matches_claimed
 
 LOCAL = "local"
 SAVED = "saved"
@@ -41,7 +41,9 @@ class ConfusionPolicy:
 
     published: frozenset[str] = frozenset()  # normalized names with files published to the feed
     allow_external: frozenset[str] = frozenset()  # normalized names an owner allowed upstream versions for
-    claimed_patterns: tuple[str, ...] = ()  # normalized patterns (shared.upstreams.parse_claimed_patterns)
+    claimed_patterns: tuple[
+        str, ...
+    ] = ()  # normalized patterns (shared.upstream.config.parse_claimed_patterns)
 
     @classmethod
     def build(

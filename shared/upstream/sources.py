@@ -4,11 +4,11 @@ This is where the building blocks meet the feed's records. For a project of a fe
 
 - **Sources**, in Azure Artifacts' order: files published to the feed, files saved from upstreams,
   then each upstream's files in the configured order; a file name appears once (the first wins).
-  PyPI and index upstreams are read through the page cache (shared/upstream_cache.py), one blob read
+  PyPI and index upstreams are read through the page cache (shared/upstream/page_cache.py), one blob read
   per upstream when fresh. A feed upstream is read from storage with the CALLER's rights: a caller
   who cannot read feed B gets nothing from B through A. It contributes B's stored files (published
   there or saved there), never B's own live upstreams, like an Azure Artifacts view of a feed.
-- **Dependency confusion**: the rules of shared/upstream_rules.py decide whether *external* upstreams
+- **Dependency confusion**: the rules of shared/upstream/confusion.py decide whether *external* upstreams
   (PyPI and index URLs) may show a name. A name counts as published when this feed, or one of its
   feed upstreams, has files published to it, whoever asks: the feed upstreams are consulted with the
   feed's own view, also those the caller cannot read (whose files the caller still does not get).
@@ -18,7 +18,7 @@ This is where the building blocks meet the feed's records. For a project of a fe
   is left out of the page, which keeps its local part; a stale cached copy is used when there is one.
   Both are reported (``stale``/``unavailable``) for the response headers. The external upstreams are
   asked at once, within one deadline for all of them; one that does not answer in time is not asked
-  again for a while (shared.upstream_cache.UnansweredUpstreams).
+  again for a while (shared.upstream.page_cache.UnansweredUpstreams).
 - **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
   may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
   against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
@@ -58,19 +58,19 @@ from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
 from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
-from shared.upstream_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
-from shared.upstream_client import UpstreamClient, UpstreamTimeout
-from shared.upstream_pages import ProjectPage, UpstreamFile
-from shared.upstream_rules import ConfusionPolicy, why_upstream_hidden
-from shared.upstream_saving import (
+from shared.upstream.client import UpstreamClient, UpstreamTimeout
+from shared.upstream.config import FEED, INDEX, Upstream, matches_claimed
+from shared.upstream.confusion import ConfusionPolicy, why_upstream_hidden
+from shared.upstream.page_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
+from shared.upstream.page_parser import ProjectPage, UpstreamFile
+from shared.upstream.saving import (
     BLOCK_BYTES,
     METADATA_CONTENT_TYPE,
     HashMismatch,
     check_core_metadata,
     save_upstream_file,
 )
-from shared.upstreams import FEED, INDEX, Upstream, matches_claimed
-from shared.url_safety import display_url
+from shared.upstream.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 

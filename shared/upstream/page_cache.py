@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from shared import settings
 from shared.errors import BadGateway, GatewayTimeout
 from shared.storage import BlobState, RecordChanged, RecordExists, Storage
-from shared.upstream_pages import ProjectPage
+from shared.upstream.page_parser import ProjectPage
 
 logger = logging.getLogger(__name__)
 

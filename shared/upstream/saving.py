@@ -27,10 +27,10 @@ from shared.errors import BadGateway, BadRequest
 from shared.names import validate_filename
 from shared.packages import StoredFile, content_type_for
 from shared.storage import Storage
-from shared.upstream_client import UpstreamClient, UpstreamError
-from shared.upstream_pages import UpstreamFile
-from shared.upstreams import BasicCredential
-from shared.url_safety import display_url
+from shared.upstream.client import UpstreamClient, UpstreamError
+from shared.upstream.config import BasicCredential
+from shared.upstream.page_parser import UpstreamFile
+from shared.upstream.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class SavedFile:
     blob: str
     metadata_blob: str | None  # PEP 658 core metadata beside the file, when the upstream offered it
     metadata_sha256: str | None
-    upstream: str  # the upstream's key (shared.upstreams.Upstream.key)
+    upstream: str  # the upstream's key (shared.upstream.config.Upstream.key)
     source_url: str  # where it came from, without credentials or query string
     created: bool  # False when the blob was already there (saved before, or by a concurrent request)
 
