@@ -31,8 +31,6 @@ from shared.upstream.sources import FeedUpstreams, PassThrough
 
 bp = func.Blueprint()
 
-METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
-
 
 @bp.route(route="{feed}/files/{project}/{filename}", methods=["GET", "HEAD"])
 @text_errors
@@ -58,7 +56,7 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
             size=found.metadata_size or 0,
             sha256=found.core_metadata_sha256,
             uploaded=found.uploaded,
-            content_type=METADATA_CONTENT_TYPE,
+            content_type=packages.METADATA_CONTENT_TYPE,
             public=public,
             redirect_mode=False,
         )

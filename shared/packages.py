@@ -66,6 +66,9 @@ CLAIM_TIMEOUT = timedelta(minutes=10)
 FILE_NAME_REUSE_HELP = "A file name can be used only once, even after its file is deleted."
 
 
+METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"  # a core metadata file is RFC 822 text
+
+
 def content_type_for(filename: str) -> str:
     """Wheels and .zip sdists are zip archives; the rest are gzipped tars."""
     return "application/gzip" if filename.endswith(".tar.gz") else "application/zip"
@@ -155,10 +158,7 @@ class StoredFile:
 
     @property
     def sort_key(self) -> tuple[Any, ...]:
-        try:
-            return (0, untrusted.version(self.version), self.filename)
-        except InvalidVersion:
-            return (1, self.version, self.filename)
+        return (*untrusted.version_order(self.version), self.filename)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> StoredFile:
@@ -298,7 +298,8 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _now() -> str:
+def now_text() -> str:
+    """This moment, as records store it."""
     return format_time(datetime.now(UTC))
 
 
@@ -331,11 +332,6 @@ def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecord
         files.append(stored)
     files.sort(key=lambda f: f.sort_key)
     return ProjectRecords(project, tuple(files), releases, tuple(records), allow_external)
-
-
-def list_files(storage: Storage, feed_key: str, project: str) -> list[StoredFile]:
-    """The files a project's page lists: every file not deleted."""
-    return read_project(storage, feed_key, project).active
 
 
 def get_file(storage: Storage, feed_key: str, project: str, filename: str) -> StoredFile:
@@ -391,7 +387,7 @@ def ensure_project_row(storage: Storage, feed_key: str, project: str, display_na
     with contextlib.suppress(RecordExists):
         storage.insert(
             PROJECTS_TABLE,
-            {"PartitionKey": feed_key, "RowKey": project, "Name": display_name, "Created": _now()},
+            {"PartitionKey": feed_key, "RowKey": project, "Name": display_name, "Created": now_text()},
         )
 
 
@@ -411,7 +407,7 @@ def _ensure_release_row(storage: Storage, partition: str, version: str) -> None:
                 "PartitionKey": partition,
                 "RowKey": release_row_key(version),
                 "Version": version,
-                "Created": _now(),
+                "Created": now_text(),
             },
         )
 
@@ -545,7 +541,7 @@ def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, upload
         "Md5": upload.md5,
         "PythonVersion": upload.python_version,
         "RequiresPython": upload.requires_python,
-        "Uploaded": _now(),
+        "Uploaded": now_text(),
         "Uploader": uploader,
         "Blob": blob,
         "State": ACTIVE,
@@ -588,7 +584,7 @@ def _answer_existing(
 def store_metadata_blob(storage: Storage, name: str, metadata: bytes) -> bool:
     """Write a core metadata blob unless it exists; True if written now."""
     return storage.create_blob(
-        name, io.BytesIO(metadata), length=len(metadata), content_type="text/plain; charset=utf-8"
+        name, io.BytesIO(metadata), length=len(metadata), content_type=METADATA_CONTENT_TYPE
     )
 
 

@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion
 
 from shared import untrusted
 from shared.distributions import parse_distribution_filename
@@ -262,13 +261,7 @@ def _upload_time(value: Any) -> str | None:
 
 
 def _sorted_versions(versions: Iterable[str]) -> tuple[str, ...]:
-    def key(version: str) -> tuple[int, Any]:
-        try:
-            return (0, untrusted.version(version))
-        except InvalidVersion:
-            return (1, version)
-
-    return tuple(sorted(set(versions), key=key))
+    return tuple(sorted(set(versions), key=untrusted.version_order))
 
 
 def _files(project: str, readers: Iterable[Callable[[], UpstreamFile]]) -> tuple[list[UpstreamFile], int]:

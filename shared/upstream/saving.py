@@ -25,7 +25,7 @@ from typing import BinaryIO
 from shared.distributions import inspect_distribution, parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
 from shared.names import validate_filename
-from shared.packages import StoredFile, content_type_for
+from shared.packages import METADATA_CONTENT_TYPE, content_type_for
 from shared.storage import Storage
 from shared.upstream.client import UpstreamClient, UpstreamError
 from shared.upstream.config import BasicCredential
@@ -35,8 +35,6 @@ from shared.upstream.url_safety import display_url
 logger = logging.getLogger(__name__)
 
 BLOCK_BYTES = 4 * 1024 * 1024
-METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
-UPLOADER_PREFIX = "upstream:"
 
 
 class HashMismatch(BadGateway):
@@ -76,25 +74,8 @@ class SavedFile:
     blob: str
     metadata_blob: str | None  # PEP 658 core metadata beside the file, when the upstream offered it
     metadata_sha256: str | None
-    upstream: str  # the upstream's key (shared.upstream.config.Upstream.key)
     source_url: str  # where it came from, without credentials or query string
     created: bool  # False when the blob was already there (saved before, or by a concurrent request)
-
-    def as_stored_file(self, *, saved_at: str, upstream_label: str) -> StoredFile:
-        """The file in shared.packages' current record model (issue 4 may extend it)."""
-        return StoredFile(
-            project=self.project,
-            filename=self.filename,
-            version=self.version,
-            filetype=self.filetype,
-            size=self.size,
-            sha256=self.sha256,
-            blake2_256=self.blake2_256,
-            requires_python=self.requires_python,
-            uploaded=saved_at,
-            uploader=f"{UPLOADER_PREFIX}{upstream_label}",
-            blob=self.blob,
-        )
 
 
 def _check_hashes(what: str, expected: Mapping[str, str], hashers: Mapping[str, hashlib._Hash]) -> None:
@@ -164,7 +145,6 @@ def save_upstream_file(
     client: UpstreamClient,
     *,
     feed_key: str,
-    upstream_key: str,
     entry: UpstreamFile,
     credential: BasicCredential | None = None,
     max_bytes: int | None = None,
@@ -262,7 +242,6 @@ def save_upstream_file(
         blob=blob,
         metadata_blob=metadata_blob,
         metadata_sha256=metadata_sha256,
-        upstream=upstream_key,
         source_url=source_url,
         created=created,
     )

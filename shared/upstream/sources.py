@@ -50,8 +50,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from packaging.version import InvalidVersion
-
 from shared import auth, feeds, packages, settings, untrusted
 from shared.auth import Permission, Principal
 from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
@@ -65,7 +63,6 @@ from shared.upstream.page_cache import UNANSWERED, UnansweredUpstreams, Upstream
 from shared.upstream.page_parser import ProjectPage, UpstreamFile
 from shared.upstream.saving import (
     BLOCK_BYTES,
-    METADATA_CONTENT_TYPE,
     HashMismatch,
     check_core_metadata,
     save_upstream_file,
@@ -206,16 +203,10 @@ class ProjectView:
 
 
 def _sorted_versions(versions: Any) -> list[str]:
-    def key(version: str) -> tuple[int, Any]:
-        try:
-            return (0, untrusted.version(version))
-        except InvalidVersion:
-            return (1, version)
-
     unique: dict[str, str] = {}
     for version in versions:
         unique.setdefault(packages.version_key(version), version)
-    return sorted(unique.values(), key=key)
+    return sorted(unique.values(), key=untrusted.version_order)
 
 
 # What a download gets ---------------------------------------------------------------------------
@@ -616,14 +607,13 @@ class FeedUpstreams:
         except BadGateway as error:
             logger.warning("Could not get %s.metadata from upstream %s: %s", filename, upstream.label, error)
             raise _public_error(upstream, error) from None
-        return PassThrough.held(data, actual, METADATA_CONTENT_TYPE, _now_text())
+        return PassThrough.held(data, actual, packages.METADATA_CONTENT_TYPE, packages.now_text())
 
     def _save(self, upstream: Upstream, entry: UpstreamFile) -> StoredFile:
         saved = save_upstream_file(
             self.storage,
             self.client,
             feed_key=self.feed.key,
-            upstream_key=upstream.key,
             entry=entry,
             credential=upstream.resolve_credential(),
         )
@@ -694,7 +684,7 @@ class FeedUpstreams:
                     metadata_blob,
                     io.BytesIO(data),
                     length=len(data),
-                    content_type=METADATA_CONTENT_TYPE,
+                    content_type=packages.METADATA_CONTENT_TYPE,
                     metadata={"sha256": metadata_sha256},
                 )
         record = packages.saved_file_record(
@@ -735,7 +725,7 @@ class FeedUpstreams:
         limit = settings.load().stream_max_bytes
         if entry.size is not None and entry.size > limit:
             raise self._too_large_to_pass(entry.filename, f"is {entry.size} bytes", limit)
-        modified = _normalized_time(entry.upload_time) or _now_text()
+        modified = _normalized_time(entry.upload_time) or packages.now_text()
         content_type = packages.content_type_for(entry.filename)
         if entry.size is None:
             data = self._read_checked(upstream, entry, limit)
@@ -831,7 +821,3 @@ class FeedUpstreams:
         if not self.principal.authenticated:
             return Unauthorized(f"{message}Sign in as one, or ask a feed owner to save it, {operator}")
         return Forbidden(f"{message}Ask a feed owner to save it (or to turn readers_save on), {operator}")
-
-
-def _now_text() -> str:
-    return packages.format_time(datetime.now(UTC))
