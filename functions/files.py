@@ -25,6 +25,7 @@ from shared.auth import Permission
 from shared.downloads import REDIRECT, sas_window
 from shared.errors import BadRequest
 from shared.http_cache import file_cache_control, file_etag, http_date
+from shared.metadata import METADATA_URL_SUFFIX
 from shared.names import normalize_project_name
 from shared.storage import Storage
 from shared.upstream.sources import FeedUpstreams, PassThrough
@@ -42,8 +43,8 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
         raise packages.ProjectNotFound(f"No project named '{req.route_params['project']}'.") from None
     filename = req.route_params["filename"]
 
-    if filename.endswith(packages.METADATA_SUFFIX):
-        name = filename.removesuffix(packages.METADATA_SUFFIX)
+    if filename.endswith(METADATA_URL_SUFFIX):
+        name = filename.removesuffix(METADATA_URL_SUFFIX)
         found, public = _stored_or_upstream(access, project, name, FeedUpstreams.obtain_metadata)
         if isinstance(found, PassThrough):
             return _pass_through(req, found, public=public)

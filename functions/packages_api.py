@@ -25,6 +25,7 @@ from functions.http import feed_access, json_errors, json_response, query_param,
 from shared import lifecycle, packages, settings, untrusted, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
+from shared.keys import PROJECTS_TABLE
 from shared.names import normalize_project_name
 from shared.packages import (
     ProjectNotFound,
@@ -36,7 +37,7 @@ from shared.packages import (
     read_project,
     version_key,
 )
-from shared.storage import MAX_PAGE_RECORDS, PROJECTS_TABLE
+from shared.storage import MAX_PAGE_RECORDS
 from shared.upstream.config import matches_claimed
 from shared.upstream.sources import FeedUpstreams
 

@@ -12,9 +12,9 @@ from functions.responses import VARY_ENCODING, page_response
 from shared import pypi_json
 from shared.auth import Permission
 from shared.errors import BadRequest
+from shared.keys import PROJECTS_TABLE
 from shared.names import normalize_project_name
 from shared.packages import ProjectNotFound, ReleaseNotFound, parse_version, read_project
-from shared.storage import PROJECTS_TABLE
 
 bp = func.Blueprint()
 

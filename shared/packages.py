@@ -1,28 +1,20 @@
 """A feed's projects and their files: the records pages are built from, and the blobs they name.
 
-Keys: the feed key is ``Feed.key``, the feed's id (never its name: shared/feeds.py). A feed's
-projects are one partition (``projects``, PartitionKey = feed key), a project's files
-are one partition (``files``, PartitionKey = ``<feed key>:<project>``), so every simple page is a
-single partition query. That partition also holds one row per release (RowKey ``~release:<canonical
-version>``; no file name starts with ``~``), carrying what belongs to a version rather than a file: its
-yanked state and the claim on its one sdist.
-
-Rows whose key starts with ``~`` are not files (no file name starts with it): the release rows,
-``~upstreaming``, the owner's choice whether upstream versions of the project may show (Azure
-Artifacts' "allow external versions"), kept here so a project page still costs one query, and
-``~wheel:<sha256 of the identity>``, the claim that makes one wheel file the only one of its version,
-build tag and tag set, whatever the spelling of its name (an sdist's claim is on its release row).
+Where each is stored is shared/keys.py: a feed's projects are one partition, a project's files are
+one partition, so every simple page is a single partition query. That partition also holds rows that
+are no file: one per release, carrying what belongs to a version rather than a file (its yanked state
+and the claim on its one sdist); the owner's choice whether upstream versions of the project may show
+(Azure Artifacts' "allow external versions"), kept there so a project page still costs one query; and
+per wheel identity the claim that makes one wheel file the only one of its version, build tag and tag
+set, whatever the spelling of its name (an sdist's claim is on its release row).
 
 Files saved from an upstream have rows like uploaded ones, marked ``Origin = upstream`` with the
 upstream's key and label; only files with ``Origin = local`` (or none: rows from before upstreams)
 count as published for dependency-confusion protection.
 
 A file row outlives its file: deleting moves it to the recycle bin (State ``deleted``), purging removes
-the blobs and leaves the row (State ``purged``) so that its name can never be uploaded again.
-
-Blob names are content-addressed (``<feed>/<project>/<sha256>/<filename>``, the core metadata beside it
-as ``<...>/<filename>.metadata``): two uploads racing on one filename write different blobs, and the
-insert-only file record decides which one the feed serves.
+the blobs and leaves the row (State ``purged``) so that its name can never be uploaded again. Blobs
+are written before their record, so a record never names a missing blob.
 """
 
 from __future__ import annotations
@@ -40,15 +32,25 @@ from packaging.version import InvalidVersion, Version
 from shared import untrusted
 from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.names import validate_filename
-from shared.storage import (
+from shared.keys import (
     FILES_TABLE,
     PROJECTS_TABLE,
     RECYCLE_BIN_TABLE,
-    RecordChanged,
-    RecordExists,
-    Storage,
+    UPSTREAMING_ROW,
+    bin_partition,
+    feed_blobs_prefix,
+    feed_files_prefix,
+    file_blob,
+    files_partition,
+    is_file_row,
+    metadata_blob,
+    projects_partition,
+    release_of_row,
+    release_row,
+    wheel_claim_row,
 )
+from shared.names import validate_filename
+from shared.storage import RecordChanged, RecordExists, Storage
 from shared.upload import ValidatedUpload
 
 LOCAL = "local"  # Origin of a file published to the feed
@@ -56,11 +58,6 @@ UPSTREAM = "upstream"  # Origin of a file saved from one of the feed's upstreams
 ACTIVE = "active"
 DELETED = "deleted"  # in the recycle bin: hidden, restorable
 PURGED = "purged"  # blobs gone; the row stays so the name is never reused
-NON_FILE_PREFIX = "~"
-RELEASE_PREFIX = "~release:"
-UPSTREAMING_ROW = "~upstreaming"
-METADATA_SUFFIX = ".metadata"
-WHEEL_CLAIM_PREFIX = "~wheel:"
 # A claim whose upload never stored its file is void after this (uploads end within 230 s).
 CLAIM_TIMEOUT = timedelta(minutes=10)
 FILE_NAME_REUSE_HELP = "A file name can be used only once, even after its file is deleted."
@@ -193,10 +190,6 @@ class StoredFile:
         )
 
 
-def is_file_row(row_key: str) -> bool:
-    return not row_key.startswith(NON_FILE_PREFIX)
-
-
 @dataclass(frozen=True)
 class Release:
     """What belongs to a version rather than to one of its files."""
@@ -210,9 +203,10 @@ class Release:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Release:
+        key = release_of_row(record["RowKey"]) or ""
         return cls(
-            key=record["RowKey"].removeprefix(RELEASE_PREFIX),
-            version=record.get("Version", record["RowKey"].removeprefix(RELEASE_PREFIX)),
+            key=key,
+            version=record.get("Version", key),
             yanked=bool(record.get("Yanked", False)),
             yanked_reason=record.get("YankedReason") or None,
             yanked_at=record.get("YankedAt"),
@@ -284,11 +278,6 @@ def parse_version(version: str, project: str) -> Version:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.") from None
 
 
-def files_partition(feed_key: str, project: str) -> str:
-    # ':' can appear in neither a feed name nor a normalized project name.
-    return f"{feed_key}:{project}"
-
-
 def format_time(moment: datetime) -> str:
     """How records store a moment: ISO 8601 in UTC with microseconds and a Z (PEP 700's upload-time)."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -304,7 +293,7 @@ def now_text() -> str:
 
 
 def list_projects(storage: Storage, feed_key: str) -> list[Project]:
-    records = storage.partition(PROJECTS_TABLE, feed_key)
+    records = storage.partition(PROJECTS_TABLE, projects_partition(feed_key))
     return sorted((Project(r["RowKey"], r.get("Name", r["RowKey"])) for r in records), key=lambda p: p.name)
 
 
@@ -313,7 +302,7 @@ def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecord
     records = storage.partition(FILES_TABLE, files_partition(feed_key, project))
     releases = {
         release.key: release
-        for release in (Release.from_record(r) for r in records if r["RowKey"].startswith(RELEASE_PREFIX))
+        for release in (Release.from_record(r) for r in records if release_of_row(r["RowKey"]) is not None)
     }
     files = []
     allow_external = False
@@ -387,12 +376,17 @@ def ensure_project_row(storage: Storage, feed_key: str, project: str, display_na
     with contextlib.suppress(RecordExists):
         storage.insert(
             PROJECTS_TABLE,
-            {"PartitionKey": feed_key, "RowKey": project, "Name": display_name, "Created": now_text()},
+            {
+                "PartitionKey": projects_partition(feed_key),
+                "RowKey": project,
+                "Name": display_name,
+                "Created": now_text(),
+            },
         )
 
 
 def release_row_key(version: str) -> str:
-    return RELEASE_PREFIX + version_key(version)
+    return release_row(version_key(version))
 
 
 def _ensure_release(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
@@ -430,7 +424,7 @@ class _Claim:
 def _claim_of(upload: ValidatedUpload) -> _Claim:
     if upload.filetype == SDIST:
         return _Claim(release_row_key(upload.version), "Sdist")
-    return _Claim(WHEEL_CLAIM_PREFIX + hashlib.sha256(upload.identity.encode()).hexdigest(), "Wheel")
+    return _Claim(wheel_claim_row(upload.identity), "Wheel")
 
 
 def _identity_of(record: dict[str, Any]) -> str | None:
@@ -517,7 +511,7 @@ def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, upload
         return _answer_existing(storage, feed_key, existing, upload)
     _claim_identity(storage, partition, upload)
 
-    blob = f"{feed_key}/{upload.project}/{upload.sha256}/{upload.filename}"
+    blob = file_blob(feed_key, upload.project, upload.sha256, upload.filename)
     written = (
         [blob]
         if storage.create_blob(
@@ -547,10 +541,10 @@ def add_file(storage: Storage, feed_key: str, upload: ValidatedUpload, *, upload
         "State": ACTIVE,
     }
     if upload.metadata is not None:
-        metadata_blob = blob + METADATA_SUFFIX
-        if store_metadata_blob(storage, metadata_blob, upload.metadata):
-            written.append(metadata_blob)
-        record |= metadata_fields(metadata_blob, upload.metadata, served=upload.metadata_served)
+        metadata = metadata_blob(blob)
+        if store_metadata_blob(storage, metadata, upload.metadata):
+            written.append(metadata)
+        record |= metadata_fields(metadata, upload.metadata, served=upload.metadata_served)
     try:
         storage.insert(FILES_TABLE, record)
     except RecordExists:
@@ -599,13 +593,13 @@ def metadata_fields(blob: str, metadata: bytes, *, served: bool) -> dict[str, An
 
 
 def delete_feed_contents(storage: Storage, feed_key: str) -> None:
-    storage.delete_records(RECYCLE_BIN_TABLE, storage.partition(RECYCLE_BIN_TABLE, feed_key))
+    storage.delete_records(RECYCLE_BIN_TABLE, storage.partition(RECYCLE_BIN_TABLE, bin_partition(feed_key)))
     # Every files partition of the feed, also those of projects that only have an upstreaming row.
     storage.delete_records(
-        FILES_TABLE, storage.partitions_with_prefix(FILES_TABLE, files_partition(feed_key, ""))
+        FILES_TABLE, storage.partitions_with_prefix(FILES_TABLE, feed_files_prefix(feed_key))
     )
-    storage.delete_records(PROJECTS_TABLE, storage.partition(PROJECTS_TABLE, feed_key))
-    storage.delete_blobs(f"{feed_key}/")
+    storage.delete_records(PROJECTS_TABLE, storage.partition(PROJECTS_TABLE, projects_partition(feed_key)))
+    storage.delete_blobs(feed_blobs_prefix(feed_key))
 
 
 # Files saved from upstreams ---------------------------------------------------------------------

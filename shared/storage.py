@@ -46,22 +46,7 @@ from azure.core.exceptions import (
 
 from shared import settings as settings_module
 from shared.errors import BadRequest, NotFound, ServiceUnavailable
-
-BLOB_CONTAINER = "packages"
-FEEDS_TABLE = "feeds"
-PROJECTS_TABLE = "projects"
-FILES_TABLE = "files"
-TOKENS_TABLE = "tokens"
-PERMISSIONS_TABLE = "permissions"
-RECYCLE_BIN_TABLE = "recyclebin"
-TABLE_NAMES: tuple[str, ...] = (
-    FEEDS_TABLE,
-    PROJECTS_TABLE,
-    FILES_TABLE,
-    TOKENS_TABLE,
-    PERMISSIONS_TABLE,
-    RECYCLE_BIN_TABLE,
-)
+from shared.keys import BLOB_CONTAINER, FEEDS_TABLE, TABLE_NAMES
 
 # Azurite 3.35 refuses the blob SDK's newest default API version; this one both accept.
 _BLOB_API_VERSION = "2025-11-05"

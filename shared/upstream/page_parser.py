@@ -29,6 +29,7 @@ from packaging.utils import canonicalize_name
 from shared import untrusted
 from shared.distributions import parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
+from shared.metadata import METADATA_URL_SUFFIX
 from shared.names import validate_filename
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class UpstreamFile:
     def metadata_url(self) -> str:
         """Where PEP 658 puts the file's core metadata: the file URL with '.metadata' appended."""
         parts = urlsplit(self.url)
-        return urlunsplit((parts.scheme, parts.netloc, parts.path + ".metadata", parts.query, ""))
+        return urlunsplit((parts.scheme, parts.netloc, parts.path + METADATA_URL_SUFFIX, parts.query, ""))
 
     def to_json(self) -> dict[str, Any]:
         """A PEP 691-shaped dict (the cache's stored form)."""

@@ -22,8 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from shared import keys
 from shared.distributions import inspect_distribution, parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
+from shared.keys import file_blob
 from shared.names import validate_filename
 from shared.packages import METADATA_CONTENT_TYPE, content_type_for
 from shared.storage import Storage
@@ -173,7 +175,7 @@ def save_upstream_file(
 
     metadata = _fetch_metadata(client, entry, credential)
 
-    blob = f"{feed_key}/{dist.name}/{sha256}/{entry.filename}"
+    blob = file_blob(feed_key, dist.name, sha256, entry.filename)
     hashers = _hashers(expected)
     blake2 = hashlib.blake2b(digest_size=32)
     upload = storage.start_block_upload(blob)
@@ -220,7 +222,7 @@ def save_upstream_file(
     metadata_blob = metadata_sha256 = None
     if metadata is not None:
         data, metadata_sha256 = metadata
-        metadata_blob = f"{blob}.metadata"
+        metadata_blob = keys.metadata_blob(blob)
         storage.create_blob(
             metadata_blob,
             io.BytesIO(data),

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import auth, feeds, packages, settings, untrusted
+from shared import auth, feeds, keys, packages, settings, untrusted
 from shared.auth import Permission, Principal
 from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
@@ -650,7 +650,7 @@ class FeedUpstreams:
         """Copy a file of an upstream feed into this feed, checked against that feed's record."""
         upstream, other = listing.upstream, listing.source_feed
         assert other is not None
-        blob = f"{self.feed.key}/{source.project}/{source.sha256}/{source.filename}"
+        blob = keys.file_blob(self.feed.key, source.project, source.sha256, source.filename)
         upload = self.storage.start_block_upload(blob)
         sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
         size = 0
@@ -678,7 +678,7 @@ class FeedUpstreams:
         if source.core_metadata_sha256 and source.metadata_blob:
             data = self.storage.read_blob(source.metadata_blob)
             if hashlib.sha256(data).hexdigest() == source.core_metadata_sha256:
-                metadata_blob = blob + packages.METADATA_SUFFIX
+                metadata_blob = keys.metadata_blob(blob)
                 metadata_sha256, metadata_size = source.core_metadata_sha256, len(data)
                 self.storage.create_blob(
                     metadata_blob,

@@ -12,8 +12,7 @@ from functions import packages_api as api
 from functions.files import download
 from functions.simple import project_detail
 from shared import feeds
-from shared.packages import files_partition
-from shared.storage import BLOB_CONTAINER, PROJECTS_TABLE
+from shared.keys import BLOB_CONTAINER, PROJECTS_TABLE, files_partition
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_sdist, publish_wheel

@@ -8,8 +8,8 @@ from azure.storage.blob import ContainerClient
 from functions.simple import project_list
 from functions.upload import upload
 from shared import settings
+from shared.keys import BLOB_CONTAINER
 from shared.packages import list_projects, read_project
-from shared.storage import BLOB_CONTAINER
 from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_sdist, make_wheel, tar_gz, tar_link, zip_archive, zip_symlink
 from tests.support.http import basic, request

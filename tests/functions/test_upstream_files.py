@@ -14,9 +14,10 @@ from functions.files import download
 from functions.packages_api import file_item, package_item, package_upstreaming
 from functions.simple import project_detail
 from shared import auth, feeds, roles, tokens
-from shared.packages import FileNotFound, StoredFile, files_partition
+from shared.keys import FILES_TABLE, files_partition
+from shared.packages import FileNotFound, StoredFile
 from shared.roles import Role
-from shared.storage import FILES_TABLE, get_storage
+from shared.storage import get_storage
 from shared.tokens import Scope
 from shared.upstream.sources import FeedUpstreams
 from tests.support.dists import make_wheel
