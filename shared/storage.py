@@ -61,6 +61,8 @@ _HEALTH_SECONDS = 4.0
 _HEALTH_CONNECT_SECONDS = 1.0
 # Larger blobs are written in blocks (see Storage.__init__): an upload then holds one block, not its file.
 _SINGLE_PUT_BYTES = 8 * 1024 * 1024
+# A BlockUpload stages its bytes in blocks of (at least) this size: what it holds in memory at once.
+BLOCK_BYTES = 4 * 1024 * 1024
 # The Python worker runs at most min(32, CPUs + 4) invocations at once; more pooled connections
 # per storage host than that would never be used, fewer would be opened and dropped under load.
 _POOL_SIZE = 32
@@ -217,17 +219,28 @@ class BlockUpload:
         # Block IDs of one blob must all have the same length, also across concurrent writers.
         self._prefix = uuid.uuid4().hex
         self._block_ids: list[str] = []
+        self._buffer = bytearray()
 
-    def stage(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        """Add bytes to the blob, in any pieces: a block is staged whenever BLOCK_BYTES have gathered."""
+        self._buffer += data
+        if len(self._buffer) >= BLOCK_BYTES:
+            self._stage()
+
+    def _stage(self) -> None:
         block_id = base64.b64encode(f"{self._prefix}-{len(self._block_ids):08d}".encode()).decode()
         with _translated():
-            self._blob.stage_block(block_id, data, length=len(data))
+            self._blob.stage_block(block_id, bytes(self._buffer), length=len(self._buffer))
         self._block_ids.append(block_id)
+        self._buffer.clear()
 
     def commit(self, *, content_type: str, metadata: dict[str, str] | None = None) -> bool:
-        """Make the staged blocks the blob unless one with that name exists; False if it did."""
+        """Make the bytes written the blob unless one with that name exists; False if it did."""
         from azure.core import MatchConditions
         from azure.storage.blob import BlobBlock, ContentSettings
+
+        if self._buffer:
+            self._stage()
 
         # A concurrent writer's commit discards our uncommitted blocks (InvalidBlockList): then the blob
         # is there, which is all this commit was for.

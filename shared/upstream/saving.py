@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from shared import keys
+from shared.digests import BLAKE2B_256, Promise, RunningHashes, checked
 from shared.distributions import inspect_distribution, parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
 from shared.keys import file_blob
@@ -36,13 +37,14 @@ from shared.upstream.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 
-BLOCK_BYTES = 4 * 1024 * 1024
+# How a refusal ends: for a file being saved, and for one passed through.
+NOTHING_STORED = "it was refused and nothing was stored"
+REFUSED = "it was refused"
 
 
-class HashMismatch(BadGateway):
-    """The upstream's bytes are not what its page promised: refused, nothing stored."""
-
-    code = "upstream_hash_mismatch"
+def listed(subject: str, *, size: int | None = None, digests: Mapping[str, str], stored: bool) -> Promise:
+    """What an upstream page promised about a file (or its metadata file) named ``subject``."""
+    return Promise(subject, "its upstream page lists", NOTHING_STORED if stored else REFUSED, size, digests)
 
 
 class UnverifiableUpstreamFile(BadGateway):
@@ -80,20 +82,9 @@ class SavedFile:
     created: bool  # False when the blob was already there (saved before, or by a concurrent request)
 
 
-def _check_hashes(what: str, expected: Mapping[str, str], hashers: Mapping[str, hashlib._Hash]) -> None:
-    for name, digest in expected.items():
-        actual = hashers[name].hexdigest()
-        if not hmac.compare_digest(actual, digest.lower()):
-            raise HashMismatch(
-                f"{what} does not match the {name} its upstream page lists (expected {digest}, got "
-                f"{actual}); it was refused and nothing was stored."
-            )
-
-
-def _hashers(names: Mapping[str, str]) -> dict[str, hashlib._Hash]:
-    hashers = {name: hashlib.new(name) for name in names}
-    hashers.setdefault("sha256", hashlib.sha256())
-    return hashers
+def saved_blob_metadata(sha256: str, hashes: RunningHashes) -> dict[str, str]:
+    """The metadata the blob of a file saved from an upstream is committed with."""
+    return {"sha256": sha256, BLAKE2B_256: hashes.hexdigest(BLAKE2B_256), "origin": "upstream"}
 
 
 def _fetch_metadata(
@@ -108,11 +99,8 @@ def _fetch_metadata(
         logger.info("Saving %s without its .metadata: %s", entry.filename, exc.message)
         return None
     expected = entry.core_metadata if isinstance(entry.core_metadata, Mapping) else {}
-    hashers = _hashers(expected)
-    for hasher in hashers.values():
-        hasher.update(data)
-    _check_hashes(f"The core metadata of '{entry.filename}'", expected, hashers)
-    return data, hashers["sha256"].hexdigest()
+    promise = listed(f"The core metadata of '{entry.filename}'", digests=expected, stored=True)
+    return data, checked(data, promise, "sha256").hexdigest("sha256")
 
 
 def check_core_metadata(stream: BinaryIO, filename: str, expected_sha256: str, *, stored: bool) -> None:
@@ -125,7 +113,7 @@ def check_core_metadata(stream: BinaryIO, filename: str, expected_sha256: str, *
     (shared.distributions.inspect_distribution). ``stored`` says whether the file was being saved.
     """
     dist = parse_distribution_filename(filename)
-    outcome = "it was refused and nothing was stored" if stored else "it was refused"
+    outcome = NOTHING_STORED if stored else REFUSED
     try:
         own = inspect_distribution(stream, dist).metadata or b""
     except BadRequest as exc:
@@ -153,8 +141,8 @@ def save_upstream_file(
 ) -> SavedFile:
     """Stream ``entry`` from its upstream into the feed's storage, checked against its hashes.
 
-    Raises HashMismatch (nothing stored), UnverifiableUpstreamFile (no sha256 to check against),
-    or the client's UpstreamError subclasses (ResponseTooLarge past ``max_bytes``, ...).
+    Raises HashMismatch (shared.digests; nothing stored), UnverifiableUpstreamFile (no sha256 to check
+    against), or the client's UpstreamError subclasses (ResponseTooLarge past ``max_bytes``, ...).
     """
     try:
         validate_filename(entry.filename)
@@ -176,11 +164,12 @@ def save_upstream_file(
     metadata = _fetch_metadata(client, entry, credential)
 
     blob = file_blob(feed_key, dist.name, sha256, entry.filename)
-    hashers = _hashers(expected)
-    blake2 = hashlib.blake2b(digest_size=32)
+    hashes = RunningHashes(
+        "sha256",
+        BLAKE2B_256,
+        promise=listed(f"'{entry.filename}'", size=entry.size, digests=expected, stored=True),
+    )
     upload = storage.start_block_upload(blob)
-    size = 0
-    buffer = bytearray()
     # With a metadata file to check, the file is also kept on disk: its metadata is read from the
     # archive's end (a zip's directory), which staged blocks cannot give back before they commit.
     with (
@@ -188,35 +177,16 @@ def save_upstream_file(
         tempfile.TemporaryFile() if metadata is not None else contextlib.nullcontext() as spool,
     ):
         source_url = display_url(download.url)
-        for chunk in download.chunks():
-            size += len(chunk)
-            if entry.size is not None and size > entry.size:
-                raise HashMismatch(
-                    f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page lists; "
-                    "it was refused and nothing was stored."
-                )
-            blake2.update(chunk)
-            for hasher in hashers.values():
-                hasher.update(chunk)
+        for chunk in hashes.passing(download.chunks()):
             if spool is not None:
                 spool.write(chunk)
-            buffer += chunk
-            if len(buffer) >= BLOCK_BYTES:
-                upload.stage(bytes(buffer))
-                buffer.clear()
-        if entry.size is not None and size != entry.size:
-            raise HashMismatch(
-                f"'{entry.filename}' is {size} bytes, not the {entry.size} its upstream page lists; "
-                "it was refused and nothing was stored."
-            )
-        _check_hashes(f"'{entry.filename}'", expected, hashers)
+            upload.write(chunk)
+        hashes.check()
         if metadata is not None:
             check_core_metadata(spool, entry.filename, metadata[1], stored=True)
-    if buffer:
-        upload.stage(bytes(buffer))
     created = upload.commit(
         content_type=content_type_for(entry.filename),
-        metadata={"sha256": sha256, "blake2b_256": blake2.hexdigest(), "origin": "upstream"},
+        metadata=saved_blob_metadata(sha256, hashes),
     )
 
     metadata_blob = metadata_sha256 = None
@@ -235,9 +205,9 @@ def save_upstream_file(
         filename=entry.filename,
         version=str(dist.version),
         filetype=dist.filetype,
-        size=size,
+        size=hashes.size,
         sha256=sha256,
-        blake2_256=blake2.hexdigest(),
+        blake2_256=hashes.hexdigest(BLAKE2B_256),
         requires_python=entry.requires_python,
         upload_time=entry.upload_time,
         yanked=entry.yanked,

@@ -37,8 +37,6 @@ module tells callers (headers, error messages) names upstreams by host only.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import logging
 import math
@@ -52,6 +50,7 @@ from typing import Any
 
 from shared import auth, feeds, keys, packages, settings, untrusted
 from shared.auth import Permission, Principal
+from shared.digests import BLAKE2B_256, HashMismatch, Promise, RunningHashes, checked
 from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
 from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
@@ -62,10 +61,11 @@ from shared.upstream.confusion import ConfusionPolicy, why_upstream_hidden
 from shared.upstream.page_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
 from shared.upstream.page_parser import ProjectPage, UpstreamFile
 from shared.upstream.saving import (
-    BLOCK_BYTES,
-    HashMismatch,
+    NOTHING_STORED,
     check_core_metadata,
+    listed,
     save_upstream_file,
+    saved_blob_metadata,
 )
 from shared.upstream.url_safety import display_url
 
@@ -89,6 +89,13 @@ def public_label(upstream: Upstream) -> str:
 def scrub(message: str) -> str:
     """A message about an upstream with every URL cut down to its origin."""
     return _URL_RE.sub(lambda m: display_url(m.group(0), with_path=False), message)
+
+
+def _recorded(subject: str, feed: Feed, size: int | None, sha256: str) -> Promise:
+    """What an upstream feed's record says about a file (or its metadata file) it stores."""
+    return Promise(
+        f"{subject} in feed '{feed.name}'", "its record there lists", NOTHING_STORED, size, {"sha256": sha256}
+    )
 
 
 def _public_error(upstream: Upstream, error: BadGateway) -> BadGateway:
@@ -596,18 +603,14 @@ class FeedUpstreams:
         if not expected:
             raise no_metadata
         upstream = candidate.listing.upstream
+        promise = listed(f"The core metadata of '{filename}'", digests={"sha256": expected}, stored=False)
         try:
             data = self.client.fetch_small_file(item.metadata_url, credential=upstream.resolve_credential())
-            actual = hashlib.sha256(data).hexdigest()
-            if not hmac.compare_digest(actual, expected):
-                raise HashMismatch(
-                    f"The core metadata of '{filename}' does not match the sha256 its upstream page lists "
-                    f"(expected {expected}, got {actual}); it was refused."
-                )
+            checked(data, promise)
         except BadGateway as error:
             logger.warning("Could not get %s.metadata from upstream %s: %s", filename, upstream.label, error)
             raise _public_error(upstream, error) from None
-        return PassThrough.held(data, actual, packages.METADATA_CONTENT_TYPE, packages.now_text())
+        return PassThrough.held(data, expected, packages.METADATA_CONTENT_TYPE, packages.now_text())
 
     def _save(self, upstream: Upstream, entry: UpstreamFile) -> StoredFile:
         saved = save_upstream_file(
@@ -652,32 +655,25 @@ class FeedUpstreams:
         assert other is not None
         blob = keys.file_blob(self.feed.key, source.project, source.sha256, source.filename)
         upload = self.storage.start_block_upload(blob)
-        sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
-        size = 0
-        buffer = bytearray()
-        for chunk in self.storage.iter_blob(source.blob):
-            size += len(chunk)
-            sha256.update(chunk)
-            blake2.update(chunk)
-            buffer += chunk
-            if len(buffer) >= BLOCK_BYTES:
-                upload.stage(bytes(buffer))
-                buffer.clear()
-        if size != source.size or not hmac.compare_digest(sha256.hexdigest(), source.sha256):
-            raise HashMismatch(
-                f"'{source.filename}' in feed '{other.name}' does not match its own record; "
-                "it was refused and nothing was stored."
-            )
-        if buffer:
-            upload.stage(bytes(buffer))
+        hashes = RunningHashes(
+            BLAKE2B_256, promise=_recorded(f"'{source.filename}'", other, source.size, source.sha256)
+        )
+        for chunk in hashes.passing(self.storage.iter_blob(source.blob)):
+            upload.write(chunk)
+        hashes.check()
         upload.commit(
             content_type=source.content_type,
-            metadata={"sha256": source.sha256, "blake2b_256": blake2.hexdigest(), "origin": "upstream"},
+            metadata=saved_blob_metadata(source.sha256, hashes),
         )
         metadata_blob = metadata_sha256 = metadata_size = None
         if source.core_metadata_sha256 and source.metadata_blob:
             data = self.storage.read_blob(source.metadata_blob)
-            if hashlib.sha256(data).hexdigest() == source.core_metadata_sha256:
+            subject = f"The core metadata of '{source.filename}'"
+            try:
+                checked(data, _recorded(subject, other, None, source.core_metadata_sha256))
+            except HashMismatch:
+                pass  # the file is copied without a metadata file that does not match its record
+            else:
                 metadata_blob = keys.metadata_blob(blob)
                 metadata_sha256, metadata_size = source.core_metadata_sha256, len(data)
                 self.storage.create_blob(
@@ -693,9 +689,9 @@ class FeedUpstreams:
             filename=source.filename,
             version=source.version,
             filetype=source.filetype,
-            size=size,
+            size=hashes.size,
             sha256=source.sha256,
-            blake2_256=blake2.hexdigest(),
+            blake2_256=hashes.hexdigest(BLAKE2B_256),
             requires_python=source.requires_python,
             upload_time=source.uploaded,
             blob=blob,
@@ -751,36 +747,18 @@ class FeedUpstreams:
         which is what func.HttpResponse keeps). Reading stops as soon as the file passes its listed
         size or the limit.
         """
-        hashers = {name: hashlib.new(name) for name in entry.hashes}
+        hashes = RunningHashes(
+            promise=listed(f"'{entry.filename}'", size=entry.size, digests=entry.hashes, stored=False)
+        )
         buffer = io.BytesIO()
-        received = 0
         with self.client.open_file(entry.url, credential=upstream.resolve_credential()) as download:
             if entry.size is None and download.length is not None and download.length > limit:
                 raise self._too_large_to_pass(entry.filename, f"is {download.length} bytes", limit)
-            for chunk in download.chunks():
-                received += len(chunk)
-                if entry.size is not None and received > entry.size:
-                    raise HashMismatch(
-                        f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page "
-                        "lists; it was refused."
-                    )
-                if received > limit:
+            for chunk in hashes.passing(download.chunks()):
+                if hashes.size > limit:
                     raise self._too_large_to_pass(entry.filename, f"is larger than {limit} bytes", limit)
                 buffer.write(chunk)
-                for hasher in hashers.values():
-                    hasher.update(chunk)
-        if entry.size is not None and received != entry.size:
-            raise HashMismatch(
-                f"'{entry.filename}' is {received} bytes, not the {entry.size} its upstream page lists; "
-                "it was refused."
-            )
-        for name, digest in entry.hashes.items():
-            actual = hashers[name].hexdigest()
-            if not hmac.compare_digest(actual, digest):
-                raise HashMismatch(
-                    f"'{entry.filename}' does not match the {name} its upstream page lists (expected "
-                    f"{digest}, got {actual}); it was refused."
-                )
+        hashes.check()
         metadata_sha256 = ListedFile.from_upstream(entry).core_metadata_sha256
         if metadata_sha256:
             # The page offers the metadata file with this hash (resolvers may have read it already):

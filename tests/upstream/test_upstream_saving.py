@@ -7,11 +7,11 @@ import secrets
 
 import pytest
 
+from shared.digests import HashMismatch
 from shared.upstream.client import ResponseTooLarge, UpstreamNotFound
 from shared.upstream.config import BasicCredential
 from shared.upstream.page_parser import UpstreamFile
 from shared.upstream.saving import (
-    HashMismatch,
     InvalidUpstreamFile,
     MetadataMismatch,
     UnverifiableUpstreamFile,
@@ -179,9 +179,9 @@ def test_oversized_files_are_refused_before_and_while_downloading(storage, fake_
 
 
 def test_large_files_stream_in_blocks(storage, fake_index, client, monkeypatch):
-    import shared.upstream.saving as saving
+    import shared.storage
 
-    monkeypatch.setattr(saving, "BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(shared.storage, "BLOCK_BYTES", 64 * 1024)
     data = secrets.token_bytes(300 * 1024)
     entry = entry_for(fake_index, "demo-1.0.tar.gz", data)
     saved = save_upstream_file(storage, client, feed_key=feed(), entry=entry)
