@@ -101,6 +101,11 @@ class FileNotFound(NotFound):
 class Project:
     name: str  # normalized (PEP 503)
     display_name: str
+    created: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Project:
+        return cls(record["RowKey"], record.get("Name", record["RowKey"]), record.get("Created"))
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,24 @@ def now_text() -> str:
 
 def list_projects(storage: Storage, feed_key: str) -> list[Project]:
     records = storage.partition(PROJECTS_TABLE, projects_partition(feed_key))
-    return sorted((Project(r["RowKey"], r.get("Name", r["RowKey"])) for r in records), key=lambda p: p.name)
+    return sorted((Project.from_record(r) for r in records), key=lambda p: p.name)
+
+
+def list_projects_page(
+    storage: Storage, feed_key: str, *, continuation: str | None, limit: int
+) -> tuple[list[Project], str | None]:
+    """One page of a feed's projects in name order, for one request to Table Storage (see
+    Storage.partition_page), and the continuation of the next page (None after the last)."""
+    records, following = storage.partition_page(
+        PROJECTS_TABLE, projects_partition(feed_key), continuation=continuation, limit=limit
+    )
+    return [Project.from_record(r) for r in records], following
+
+
+def display_name(storage: Storage, feed_key: str, project: str) -> str | None:
+    """A project's name as it was first published to the feed; None if the feed does not list it."""
+    record = storage.get(PROJECTS_TABLE, projects_partition(feed_key), project)
+    return record.get("Name", project) if record is not None else None
 
 
 def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecords:

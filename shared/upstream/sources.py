@@ -194,6 +194,8 @@ class ProjectView:
     stale: tuple[str, ...] = ()  # public labels of upstreams served from an old copy
     unavailable: tuple[str, ...] = ()  # public labels of upstreams that failed with no copy
     errors: tuple[BadGateway, ...] = ()
+    # What it shows depends on who asks (see FeedUpstreams.varies_by_caller): no shared cache keeps it.
+    per_caller: bool = False
 
     @property
     def versions(self) -> list[str]:
@@ -511,6 +513,7 @@ class FeedUpstreams:
             stale=tuple(stale),
             unavailable=tuple(unavailable),
             errors=tuple(errors),
+            per_caller=self.varies_by_caller(),
         )
 
     # Files --------------------------------------------------------------------------------------
