@@ -248,14 +248,6 @@ class ProjectRecords:
     def active(self) -> list[StoredFile]:
         return [f for f in self.files if f.state == ACTIVE]
 
-    @property
-    def versions(self) -> list[str]:
-        """The versions with files to serve (PEP 700 ``versions``), oldest first."""
-        seen: dict[str, StoredFile] = {}
-        for f in self.active:
-            seen.setdefault(f.version_key, f)
-        return [f.version for f in seen.values()]
-
     def file_records(self, *, version: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         key = version_key(version) if version is not None else None
         return [
@@ -597,10 +589,15 @@ def _answer_existing(
     return False
 
 
-def store_metadata_blob(storage: Storage, name: str, metadata: bytes) -> bool:
-    """Write a core metadata blob unless it exists; True if written now."""
+def store_metadata_blob(storage: Storage, name: str, metadata: bytes, *, sha256: str | None = None) -> bool:
+    """Write a core metadata blob unless it exists (with its ``sha256`` in the blob's metadata when it
+    comes from an upstream, as the file's own blob has); True if written now."""
     return storage.create_blob(
-        name, io.BytesIO(metadata), length=len(metadata), content_type=METADATA_CONTENT_TYPE
+        name,
+        io.BytesIO(metadata),
+        length=len(metadata),
+        content_type=METADATA_CONTENT_TYPE,
+        metadata={"sha256": sha256} if sha256 is not None else None,
     )
 
 

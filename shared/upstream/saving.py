@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import io
 import logging
 import tempfile
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ from shared.distributions import inspect_distribution, parse_distribution_filena
 from shared.errors import BadGateway, BadRequest
 from shared.keys import file_blob
 from shared.names import validate_filename
-from shared.packages import METADATA_CONTENT_TYPE, content_type_for
+from shared.packages import content_type_for, store_metadata_blob
 from shared.storage import Storage
 from shared.upstream.client import UpstreamClient, UpstreamError
 from shared.upstream.config import BasicCredential
@@ -193,13 +192,7 @@ def save_upstream_file(
     if metadata is not None:
         data, metadata_sha256 = metadata
         metadata_blob = keys.metadata_blob(blob)
-        storage.create_blob(
-            metadata_blob,
-            io.BytesIO(data),
-            length=len(data),
-            content_type=METADATA_CONTENT_TYPE,
-            metadata={"sha256": metadata_sha256},
-        )
+        store_metadata_blob(storage, metadata_blob, data, sha256=metadata_sha256)
     return SavedFile(
         project=dist.name,
         filename=entry.filename,

@@ -679,13 +679,7 @@ class FeedUpstreams:
             else:
                 metadata_blob = keys.metadata_blob(blob)
                 metadata_sha256, metadata_size = source.core_metadata_sha256, len(data)
-                self.storage.create_blob(
-                    metadata_blob,
-                    io.BytesIO(data),
-                    length=len(data),
-                    content_type=packages.METADATA_CONTENT_TYPE,
-                    metadata={"sha256": metadata_sha256},
-                )
+                packages.store_metadata_blob(self.storage, metadata_blob, data, sha256=metadata_sha256)
         record = packages.saved_file_record(
             self.feed.key,
             project=source.project,
