@@ -2,10 +2,10 @@
 
 The bytes stream from the upstream into staged blocks that stay invisible until they are checked:
 only when the size and every hash the upstream page gave match are they committed, create-only, as
-the content-addressed blob ``<feed>/<project>/<sha256>/<filename>`` (the same scheme as uploads).
-A mismatch leaves no blob. The file's core metadata (PEP 658) is fetched first when the upstream
-offers it, checked against its hash likewise and against the metadata inside the file (a wheel's
-METADATA, as PEP 658 defines the file), and stored beside the file as ``<blob>.metadata``.
+the content-addressed blob ``keys.file_blob`` names (as for uploads). A mismatch leaves no blob. The
+file's core metadata (PEP 658) is fetched first when the upstream offers it, checked against its hash
+likewise and against the metadata inside the file (a wheel's METADATA, as PEP 658 defines the file),
+and stored beside the file (``keys.metadata_blob``).
 Only files whose page gives a sha256 are saved: without one there is nothing to check the bytes
 against, and no content address.
 """
@@ -25,7 +25,6 @@ from shared import keys
 from shared.digests import BLAKE2B_256, Promise, RunningHashes, checked
 from shared.distributions import inspect_distribution, parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
-from shared.keys import file_blob
 from shared.names import validate_filename
 from shared.packages import content_type_for, store_metadata_blob
 from shared.storage import Storage
@@ -162,7 +161,7 @@ def save_upstream_file(
 
     metadata = _fetch_metadata(client, entry, credential)
 
-    blob = file_blob(feed_key, dist.name, sha256, entry.filename)
+    blob = keys.file_blob(feed_key, dist.name, sha256, entry.filename)
     hashes = RunningHashes(
         "sha256",
         BLAKE2B_256,
