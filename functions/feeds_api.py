@@ -1,7 +1,7 @@
 """The management API for feeds: ``/api/feeds``, ``/api/feeds/{feed}`` and its permissions.
 
 Creating and PATCHing a feed also sets its upstreams (``upstreams``, ``claimed_patterns``,
-``readers_save``; see shared/upstreams.py); GET shows them in full to those who may manage the feed,
+``readers_save``; see shared/upstream/config.py); GET shows them in full to those who may manage the feed,
 and index upstreams by host only to everyone else.
 """
 

@@ -17,6 +17,7 @@ import azure.functions as func
 from shared import auth, feeds, settings
 from shared.auth import REALM, Permission, Principal, token_from_authorization
 from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
+from shared.feed_index import FeedIndex
 from shared.storage import Storage, get_storage
 
 logger = logging.getLogger("feedhouse")
@@ -155,6 +156,11 @@ class FeedAccess:
     feed: feeds.Feed
     principal: Principal
     storage: Storage
+
+    @functools.cached_property
+    def index(self) -> FeedIndex:
+        """What the feed serves to this caller: the one road to its projects and files."""
+        return FeedIndex(self.storage, self.feed, self.principal)
 
 
 def feed_access(req: func.HttpRequest, permission: Permission) -> FeedAccess:

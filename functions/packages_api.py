@@ -33,12 +33,9 @@ from shared.packages import (
     ReleaseNotFound,
     StoredFile,
     parse_version,
-    read_project,
     version_key,
 )
-from shared.storage import MAX_PAGE_RECORDS, PROJECTS_TABLE
-from shared.upstreaming import FeedUpstreams
-from shared.upstreams import matches_claimed
+from shared.storage import MAX_PAGE_RECORDS
 
 bp = func.Blueprint()
 
@@ -71,19 +68,17 @@ def packages_collection(req: func.HttpRequest) -> func.HttpResponse:
     limit = _limit(req)
     # An empty continuation is a malformed one, not "from the start".
     continuation = query_param(req, "continuation")
-    records, following = access.storage.partition_page(
-        PROJECTS_TABLE, access.feed.key, continuation=continuation, limit=limit
-    )
+    projects, following = access.index.projects_page(continuation=continuation, limit=limit)
     base = f"/api/feeds/{quote(access.feed.name)}/packages"
     body: dict[str, Any] = {
         "packages": [
             {
-                "name": r["RowKey"],
-                "display_name": r.get("Name", r["RowKey"]),
-                "created": r.get("Created"),
-                "url": f"{base}/{quote(r['RowKey'])}",
+                "name": p.name,
+                "display_name": p.display_name,
+                "created": p.created,
+                "url": f"{base}/{quote(p.name)}",
             }
-            for r in records
+            for p in projects
         ],
         "continuation": following,
     }
@@ -136,14 +131,14 @@ def _versions_json(feed: str, records: ProjectRecords, only: str | None = None) 
 def package_item(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     project = _project(req)
-    records = read_project(access.storage, access.feed.key, project)
-    row = access.storage.get(PROJECTS_TABLE, access.feed.key, project)
-    if row is None and not records.exists:
+    records = access.index.records(project)
+    display_name = access.index.display_name(project)
+    if display_name is None and not records.exists:
         raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.")
     return json_response(
         {
             "name": project,
-            "display_name": (row or {}).get("Name", project),
+            "display_name": project if display_name is None else display_name,
             "versions": _versions_json(access.feed.name, records),
         }
     )
@@ -163,7 +158,7 @@ def version_item(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     project = _project(req)
     parse_version(version, project)
-    records = read_project(access.storage, access.feed.key, project)
+    records = access.index.records(project)
     found = _versions_json(access.feed.name, records, only=version_key(version))
     if not found:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
@@ -281,16 +276,4 @@ def package_upstreaming(req: func.HttpRequest) -> func.HttpResponse:
             by=access.principal.name,
             now=datetime.now(UTC),
         )
-    records = read_project(access.storage, access.feed.key, project)
-    config = access.feed.upstream_config
-    hidden = FeedUpstreams(access.storage, access.feed, access.principal).hidden_reason(project, records)
-    return json_response(
-        {
-            "project": project,
-            "allow_external_versions": records.allow_external,
-            "published": records.published,
-            "claimed": matches_claimed(project, config.claimed_patterns),
-            "upstream_versions_visible": bool(config.upstreams) and hidden is None,
-            "reason": hidden if config.upstreams else "This feed has no upstreams.",
-        }
-    )
+    return json_response(access.index.upstreaming(project).to_json())

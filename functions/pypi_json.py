@@ -13,8 +13,7 @@ from shared import pypi_json
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
-from shared.packages import ProjectNotFound, ReleaseNotFound, parse_version, read_project
-from shared.storage import PROJECTS_TABLE
+from shared.packages import ProjectNotFound
 
 bp = func.Blueprint()
 
@@ -33,27 +32,9 @@ def _respond(req: func.HttpRequest, version: str | None) -> func.HttpResponse:
         tail = f"{quote(version)}/json" if version is not None else "json"
         return redirect(f"/{feed}/pypi/{project}/{tail}")
     access = feed_access(req, Permission.READ)
-    records = read_project(access.storage, access.feed.key, project)
-    if not records.active:
-        raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.")
-    if version is None:
-        chosen = pypi_json.latest_version(records) or ""
-    else:
-        parse_version(version, project)
-        files = pypi_json.release_files(records, version)
-        if not files:
-            raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
-        chosen = files[0].version
-    row = access.storage.get(PROJECTS_TABLE, access.feed.key, project) or {}
     parts = urlsplit(req.url)
-    document = pypi_json.document(
-        records,
-        display_name=row.get("Name", project),
-        version=chosen,
-        metadata=pypi_json.release_metadata(access.storage, pypi_json.release_files(records, chosen)),
-        base_url=f"{parts.scheme}://{parts.netloc}/{quote(access.feed.name)}",
-        with_releases=version is None,
-    )
+    base_url = f"{parts.scheme}://{parts.netloc}/{quote(access.feed.name)}"
+    document = pypi_json.project_document(access.index, project, version, base_url=base_url)
     body = json.dumps(document, indent=2) + "\n"
     return page_response(
         req, body, media_type=JSON, public=access.feed.visibility == "public", vary=VARY_ENCODING

@@ -3,7 +3,7 @@
 PEP 503 HTML and PEP 691 JSON on the same URLs, chosen by ``Accept`` or ``?format=``; an ``Accept``
 naming none of them gets 406. Pages are cached as PyPI's are (see functions/responses.py).
 
-A project page merges the feed's upstreams (shared/upstreaming.py): a project found only upstream
+A project page merges the feed's upstreams (shared/feed_index.py): a project found only upstream
 has a page too, so one index URL is enough. The project list shows the feed's own projects, published
 or saved from upstreams; it does not list what upstreams have (PyPI's list is half a million names, and
 installers never read the list).
@@ -23,8 +23,7 @@ from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.negotiation import SIMPLE_JSON
-from shared.packages import ProjectNotFound, list_projects, read_project
-from shared.upstreaming import FeedUpstreams
+from shared.packages import ProjectNotFound
 
 bp = func.Blueprint()
 
@@ -45,7 +44,7 @@ def project_list(req: func.HttpRequest) -> func.HttpResponse:
         return redirect(path + "/" + _query(req))
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
-    projects = list_projects(access.storage, access.feed.key)
+    projects = access.index.projects()
     if media_type == SIMPLE_JSON:
         body = pages.project_list_json(projects)
     else:
@@ -67,17 +66,8 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
         return redirect(f"{base}/{project}/{_query(req)}")
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
-    records = read_project(access.storage, access.feed.key, project)
-    upstreams = FeedUpstreams(access.storage, access.feed, access.principal)
-    view = upstreams.view(project, records)
-    if not view.exists:
-        if view.errors:
-            # Nothing here, and an upstream could not say whether it has the project: a 502 (pip
-            # and uv then fail loudly), not a 404 that reads as "no such project".
-            raise view.errors[0]
-        hidden = f" {view.hidden_reason}" if view.hidden_reason else ""
-        raise ProjectNotFound(f"No project named '{project}' in feed '{access.feed.name}'.{hidden}")
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
+    view = access.index.project_page(project)
     if media_type == SIMPLE_JSON:
         body = pages.project_json(project, view.files, view.versions)
     else:
@@ -87,6 +77,6 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
         body,
         media_type=media_type,
         public=access.feed.visibility == "public",
-        per_caller=upstreams.varies_by_caller(),
+        per_caller=view.per_caller,
         extra_headers=view.headers(),
     )

@@ -6,8 +6,6 @@ Served at ``/{feed}/upload/`` and, so one URL serves installers and publishers, 
 
 from __future__ import annotations
 
-import gc
-
 import azure.functions as func
 
 from functions.http import FeedAccess, feed_access, text_errors
@@ -20,8 +18,6 @@ bp = func.Blueprint()
 
 # Room for the form fields (metadata, description) around the file itself.
 _FORM_OVERHEAD_BYTES = 1024 * 1024
-# Bodies from this size on are let go of at once when their upload is over (see handle_upload).
-_COLLECT_AFTER_BYTES = 1024 * 1024
 
 
 @bp.route(route="{feed}/upload", methods=["POST"])
@@ -43,17 +39,8 @@ def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
         raise BadRequest(
             "Uploads are multipart/form-data requests, as twine, uv publish and poetry publish send them."
         )
-    try:
-        with UPLOADS.admit(size, limit=config.upload_concurrency_bytes):
-            return _store(req, access, config.max_upload_bytes)
-    finally:
-        if size >= _COLLECT_AFTER_BYTES:
-            # The storage SDKs' exceptions (a missing row is one) hold their tracebacks in reference
-            # cycles, and a traceback holds every frame up to this request's, so its body would stay
-            # in memory until the garbage collector's next full pass, long after the upload: RSS
-            # grew by a body per upload. The frames of the finished calls are garbage now; collecting
-            # them (some 30 ms) leaves the body to be freed as soon as the platform lets go of it.
-            gc.collect()
+    with UPLOADS.admit(size, limit=config.upload_concurrency_bytes):
+        return _store(req, access, config.max_upload_bytes)
 
 
 def _store(req: func.HttpRequest, access: FeedAccess, max_bytes: int) -> func.HttpResponse:

@@ -27,17 +27,17 @@ from shared.distributions import (
     wheel_dist_info,
 )
 from shared.errors import BadRequest
-from shared.metadata import read_metadata_file, serves_as_core_metadata
-from shared.packages import (
-    ACTIVE,
-    METADATA_SUFFIX,
-    PURGED,
+from shared.keys import (
+    FILES_TABLE,
+    PROJECTS_TABLE,
     files_partition,
     is_file_row,
-    metadata_fields,
-    store_metadata_blob,
+    metadata_blob,
+    projects_partition,
 )
-from shared.storage import FILES_TABLE, PROJECTS_TABLE, RecordChanged, Storage
+from shared.metadata import read_metadata_file, serves_as_core_metadata
+from shared.packages import ACTIVE, PURGED, metadata_fields, store_metadata_blob
+from shared.storage import RecordChanged, Storage
 
 
 @dataclass
@@ -97,7 +97,7 @@ def backfill_metadata(
     else:
         selected = feeds.list_feeds(storage)
     for feed in selected:
-        for project in storage.partition(PROJECTS_TABLE, feed.key):
+        for project in storage.partition(PROJECTS_TABLE, projects_partition(feed.key)):
             for record in storage.partition(FILES_TABLE, files_partition(feed.key, project["RowKey"])):
                 filename = record["RowKey"]
                 label = f"{feed.name}/{filename}"
@@ -118,7 +118,7 @@ def backfill_metadata(
                 served = serves_as_core_metadata(
                     read_metadata_file(metadata), record["Filetype"]
                 ) and _agrees(metadata, record["Project"], record["Version"])
-                fields = metadata_fields(record["Blob"] + METADATA_SUFFIX, metadata, served=served)
+                fields = metadata_fields(metadata_blob(record["Blob"]), metadata, served=served)
                 if not record.get("Md5"):
                     fields["Md5"] = hashlib.md5(data, usedforsecurity=False).hexdigest()
                 if not dry_run:

@@ -7,7 +7,7 @@ with it, also not what a request that raced the delete wrote under the old id. F
 ids existed have none on their row: their key stays their lower-cased name (the row's key), where their
 data already is; a new feed never gets a name as its key.
 
-A feed's upstream configuration (shared/upstreams.py: its ordered upstreams, claimed name patterns and
+A feed's upstream configuration (shared/upstream/config.py: its ordered upstreams, claimed name patterns and
 whether readers' downloads save) is one property of the feed's record, ``Upstreams``, holding
 ``UpstreamConfig.dumps()``: reading the feed, which every request does anyway, reads it too.
 """
@@ -25,11 +25,20 @@ from urllib.parse import urlsplit
 
 from shared import packages, roles
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.keys import (
+    FEEDS_PARTITION,
+    FEEDS_TABLE,
+    UPSTREAM_GRAPH_ROW,
+    feed_row,
+    is_feed_row,
+    is_tombstone_row,
+    tombstone_row,
+)
 from shared.names import feed_name_key, validate_feed_name
 from shared.roles import Role
-from shared.storage import FEEDS_TABLE, RecordChanged, RecordExists, Storage
-from shared.upstreams import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
-from shared.url_safety import Resolver, allow_private_from_settings
+from shared.storage import RecordChanged, RecordExists, Storage
+from shared.upstream.config import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
+from shared.upstream.url_safety import Resolver, allow_private_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +47,10 @@ CREATE_FIELDS = ("name", "description", "visibility", "owner", *API_FIELDS)
 PATCH_FIELDS = ("description", "visibility", *API_FIELDS)
 DEFAULT_VISIBILITY = "private"
 DESCRIPTION_MAX_LENGTH = 1024
-# All feeds share one partition: listing them is one partition query.
-_PARTITION = "feed"
-# Rows of that partition that are no feed start with '@', which starts no feed name. One is pinned in
-# the same transaction as a feed's row by a write that adds a feed upstream, so such writes happen one
-# at a time (_save); the others are tombstones of deleted feeds, written in the transaction that
-# deletes the feed's row (delete_feed), so that a deleted feed's contents are always swept.
-_NOT_A_FEED = "@"
-_UPSTREAM_GRAPH_ROW = "@upstream-graph"
-_TOMBSTONE_PREFIX = "@deleted:"
+# Rows of the feeds partition that are no feed (shared/keys.py): the upstream graph's, pinned in the
+# same transaction as a feed's row by a write that adds a feed upstream, so such writes happen one at
+# a time (_save); and tombstones of deleted feeds, written in the transaction that deletes the feed's
+# row (delete_feed), so that a deleted feed's contents are always swept.
 # A deleted feed's id is swept again, and its tombstone dropped, once no request that read the feed
 # before it was deleted can still be writing under it: host.json stops any invocation after 30 minutes
 # (functionTimeout), and each storage operation gives up within seconds.
@@ -131,8 +135,8 @@ class Feed:
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "PartitionKey": _PARTITION,
-            "RowKey": feed_name_key(self.name),
+            "PartitionKey": FEEDS_PARTITION,
+            "RowKey": feed_row(self.name),
             "Id": self.key,
             "Name": self.name,
             "Description": self.description,
@@ -192,18 +196,18 @@ def create_feed_owned_by(storage: Storage, feed: Feed, owner: str | None) -> Fee
 
 
 def list_feeds(storage: Storage) -> list[Feed]:
-    records = storage.partition(FEEDS_TABLE, _PARTITION)
-    feeds = [Feed.from_record(r) for r in records if not r["RowKey"].startswith(_NOT_A_FEED)]
+    records = storage.partition(FEEDS_TABLE, FEEDS_PARTITION)
+    feeds = [Feed.from_record(r) for r in records if is_feed_row(r["RowKey"])]
     return sorted(feeds, key=lambda f: feed_name_key(f.name))
 
 
 def find_feed(storage: Storage, name: str) -> Feed | None:
     try:
-        key = feed_name_key(name)
+        row = feed_row(name)
     except BadRequest:
         # A name that can never be a feed is simply not found (it may be any URL segment).
         return None
-    record = storage.get(FEEDS_TABLE, _PARTITION, key)
+    record = storage.get(FEEDS_TABLE, FEEDS_PARTITION, row)
     return Feed.from_record(record) if record else None
 
 
@@ -232,7 +236,7 @@ def configure_upstreams(
 ) -> UpstreamConfig:
     """The upstream configuration after a create or PATCH body (only its API_FIELDS count).
 
-    Index URLs are checked for safety (shared.url_safety: a 400 naming why a host is refused). A feed
+    Index URLs are checked for safety (shared.upstream.url_safety: a 400 naming why a host is refused). A feed
     named as an upstream must be readable by the caller (``may_read``: it is read with the callers' own
     rights later, and an owner must not learn another feed's packages through it). That it exists and
     closes no cycle of feeds is checked when the feed is written (``_save``).
@@ -332,9 +336,9 @@ def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
 
 def _upstream_graph(storage: Storage) -> dict[str, Any]:
     """The upstream-graph row as it is now (created on first use), to pin."""
-    while (record := storage.get(FEEDS_TABLE, _PARTITION, _UPSTREAM_GRAPH_ROW)) is None:
+    while (record := storage.get(FEEDS_TABLE, FEEDS_PARTITION, UPSTREAM_GRAPH_ROW)) is None:
         with contextlib.suppress(RecordExists):
-            storage.insert(FEEDS_TABLE, {"PartitionKey": _PARTITION, "RowKey": _UPSTREAM_GRAPH_ROW})
+            storage.insert(FEEDS_TABLE, {"PartitionKey": FEEDS_PARTITION, "RowKey": UPSTREAM_GRAPH_ROW})
     return record
 
 
@@ -351,8 +355,8 @@ def delete_feed(storage: Storage, name: str) -> None:
     for _attempt in range(_ATTEMPTS):
         feed = get_feed(storage, name)
         tombstone = {
-            "PartitionKey": _PARTITION,
-            "RowKey": _TOMBSTONE_PREFIX + feed.key,
+            "PartitionKey": FEEDS_PARTITION,
+            "RowKey": tombstone_row(feed.key),
             "Id": feed.key,
             "Name": feed.name,
             "Deleted": packages.format_time(datetime.now(UTC)),
@@ -384,13 +388,13 @@ def sweep_deleted(storage: Storage, *, now: datetime) -> list[SweptFeed]:
     """Sweep the ids of feeds deleted ``SWEEP_AFTER`` or longer ago once more, then drop their
     tombstones: what requests that raced a delete wrote is gone with them. (The daily timer.)"""
     swept = []
-    for record in storage.partition(FEEDS_TABLE, _PARTITION):
-        if not record["RowKey"].startswith(_TOMBSTONE_PREFIX):
+    for record in storage.partition(FEEDS_TABLE, FEEDS_PARTITION):
+        if not is_tombstone_row(record["RowKey"]):
             continue
         if now - packages.parse_time(record["Deleted"]) < SWEEP_AFTER:
             continue
         _sweep(storage, record["Id"])
-        storage.delete(FEEDS_TABLE, _PARTITION, record["RowKey"])
+        storage.delete(FEEDS_TABLE, FEEDS_PARTITION, record["RowKey"])
         swept.append(SweptFeed(record["Name"], record["Id"]))
     return swept
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from shared import feeds
 from shared.errors import Conflict
+from shared.keys import FILES_TABLE, RECYCLE_BIN_TABLE, bin_partition, bin_row
 from shared.packages import (
     ACTIVE,
     DELETED,
@@ -38,12 +39,7 @@ from shared.packages import (
     read_project,
     version_key,
 )
-from shared.storage import (
-    FILES_TABLE,
-    RECYCLE_BIN_TABLE,
-    RecordChanged,
-    Storage,
-)
+from shared.storage import RecordChanged, Storage
 
 _ATTEMPTS = 5
 T = TypeVar("T")
@@ -89,8 +85,7 @@ class BinEntry:
 
 
 def _entry_key(project: str, version: str) -> str:
-    # ':' is in neither a normalized project name nor a version.
-    return f"{project}:{version_key(version)}"
+    return bin_row(project, version_key(version))
 
 
 def _write_entry(storage: Storage, feed_key: str, project: str, version: str) -> None:
@@ -99,7 +94,7 @@ def _write_entry(storage: Storage, feed_key: str, project: str, version: str) ->
     storage.upsert(
         RECYCLE_BIN_TABLE,
         {
-            "PartitionKey": feed_key,
+            "PartitionKey": bin_partition(feed_key),
             "RowKey": _entry_key(project, version),
             "Project": project,
             "Version": version,
@@ -177,7 +172,7 @@ def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
     """A feed's recycle bin, one entry per version with deleted files: the bin's partition, then the
     files partition of each project in it."""
     indexed: dict[str, list[str]] = {}
-    for entry in storage.partition(RECYCLE_BIN_TABLE, feed_key):
+    for entry in storage.partition(RECYCLE_BIN_TABLE, bin_partition(feed_key)):
         indexed.setdefault(entry["Project"], []).append(entry["Version"])
     entries = []
     for project, versions in indexed.items():
@@ -227,7 +222,7 @@ def _purge(
     """Purge the version's binned files (all, or those past ``retention``): rows first, then blobs.
     Once none of the version's files is left in the bin, its entry goes."""
     # The entry is read before the rows: a deletion landing in between rewrites it, and it stays.
-    entry = storage.get(RECYCLE_BIN_TABLE, feed_key, _entry_key(project, version))
+    entry = storage.get(RECYCLE_BIN_TABLE, bin_partition(feed_key), _entry_key(project, version))
     records = read_project(storage, feed_key, project).file_records(version=version)
     binned = [r for r in records if r.get("State") == DELETED]
     due = [r for r in binned if retention is None or parse_time(r["DeletedAt"]) + retention <= now]
@@ -271,7 +266,7 @@ def purge_expired(storage: Storage, *, now: datetime, retention: timedelta) -> l
     """Purge every file, in every feed, that has been in the recycle bin for ``retention`` or longer."""
     purged = []
     for feed in feeds.list_feeds(storage):
-        for entry in storage.partition(RECYCLE_BIN_TABLE, feed.key):
+        for entry in storage.partition(RECYCLE_BIN_TABLE, bin_partition(feed.key)):
             project, version = entry["Project"], entry["Version"]
             for filename in _purge(storage, feed.key, project, version, now=now, retention=retention):
                 purged.append(PurgedFile(feed.name, project, filename))

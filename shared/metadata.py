@@ -22,6 +22,8 @@ from shared import untrusted
 from shared.distributions import SDIST, WHEEL
 from shared.errors import BadRequest
 
+# PEP 658: a distribution's core metadata file is served at the distribution's URL plus this.
+METADATA_URL_SUFFIX = ".metadata"
 CORE_METADATA_HELP = "See https://packaging.python.org/specifications/core-metadata for more information."
 SUMMARY_MAX_LENGTH = 512
 PROJECT_URL_LABEL_MAX_LENGTH = 32

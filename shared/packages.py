@@ -1,28 +1,20 @@
 """A feed's projects and their files: the records pages are built from, and the blobs they name.
 
-Keys: the feed key is ``Feed.key``, the feed's id (never its name: shared/feeds.py). A feed's
-projects are one partition (``projects``, PartitionKey = feed key), a project's files
-are one partition (``files``, PartitionKey = ``<feed key>:<project>``), so every simple page is a
-single partition query. That partition also holds one row per release (RowKey ``~release:<canonical
-version>``; no file name starts with ``~``), carrying what belongs to a version rather than a file: its
-yanked state and the claim on its one sdist.
-
-Rows whose key starts with ``~`` are not files (no file name starts with it): the release rows,
-``~upstreaming``, the owner's choice whether upstream versions of the project may show (Azure
-Artifacts' "allow external versions"), kept here so a project page still costs one query, and
-``~wheel:<sha256 of the identity>``, the claim that makes one wheel file the only one of its version,
-build tag and tag set, whatever the spelling of its name (an sdist's claim is on its release row).
+Where each is stored is shared/keys.py: a feed's projects are one partition, a project's files are
+one partition, so every simple page is a single partition query. That partition also holds rows that
+are no file: one per release, carrying what belongs to a version rather than a file (its yanked state
+and the claim on its one sdist); the owner's choice whether upstream versions of the project may show
+(Azure Artifacts' "allow external versions"), kept there so a project page still costs one query; and
+per wheel identity the claim that makes one wheel file the only one of its version, build tag and tag
+set, whatever the spelling of its name (an sdist's claim is on its release row).
 
 Files saved from an upstream have rows like uploaded ones, marked ``Origin = upstream`` with the
 upstream's key and label; only files with ``Origin = local`` (or none: rows from before upstreams)
 count as published for dependency-confusion protection.
 
 A file row outlives its file: deleting moves it to the recycle bin (State ``deleted``), purging removes
-the blobs and leaves the row (State ``purged``) so that its name can never be uploaded again.
-
-Blob names are content-addressed (``<feed>/<project>/<sha256>/<filename>``, the core metadata beside it
-as ``<...>/<filename>.metadata``): two uploads racing on one filename write different blobs, and the
-insert-only file record decides which one the feed serves.
+the blobs and leaves the row (State ``purged``) so that its name can never be uploaded again. Blobs
+are written before their record, so a record never names a missing blob.
 """
 
 from __future__ import annotations
@@ -40,15 +32,25 @@ from packaging.version import InvalidVersion, Version
 from shared import untrusted
 from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.names import validate_filename
-from shared.storage import (
+from shared.keys import (
     FILES_TABLE,
     PROJECTS_TABLE,
     RECYCLE_BIN_TABLE,
-    RecordChanged,
-    RecordExists,
-    Storage,
+    UPSTREAMING_ROW,
+    bin_partition,
+    feed_blobs_prefix,
+    feed_files_prefix,
+    file_blob,
+    files_partition,
+    is_file_row,
+    metadata_blob,
+    projects_partition,
+    release_of_row,
+    release_row,
+    wheel_claim_row,
 )
+from shared.names import validate_filename
+from shared.storage import RecordChanged, RecordExists, Storage
 from shared.upload import ValidatedUpload
 
 LOCAL = "local"  # Origin of a file published to the feed
@@ -56,14 +58,12 @@ UPSTREAM = "upstream"  # Origin of a file saved from one of the feed's upstreams
 ACTIVE = "active"
 DELETED = "deleted"  # in the recycle bin: hidden, restorable
 PURGED = "purged"  # blobs gone; the row stays so the name is never reused
-NON_FILE_PREFIX = "~"
-RELEASE_PREFIX = "~release:"
-UPSTREAMING_ROW = "~upstreaming"
-METADATA_SUFFIX = ".metadata"
-WHEEL_CLAIM_PREFIX = "~wheel:"
 # A claim whose upload never stored its file is void after this (uploads end within 230 s).
 CLAIM_TIMEOUT = timedelta(minutes=10)
 FILE_NAME_REUSE_HELP = "A file name can be used only once, even after its file is deleted."
+
+
+METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"  # a core metadata file is RFC 822 text
 
 
 def content_type_for(filename: str) -> str:
@@ -101,6 +101,11 @@ class FileNotFound(NotFound):
 class Project:
     name: str  # normalized (PEP 503)
     display_name: str
+    created: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Project:
+        return cls(record["RowKey"], record.get("Name", record["RowKey"]), record.get("Created"))
 
 
 @dataclass(frozen=True)
@@ -155,10 +160,7 @@ class StoredFile:
 
     @property
     def sort_key(self) -> tuple[Any, ...]:
-        try:
-            return (0, untrusted.version(self.version), self.filename)
-        except InvalidVersion:
-            return (1, self.version, self.filename)
+        return (*untrusted.version_order(self.version), self.filename)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> StoredFile:
@@ -193,10 +195,6 @@ class StoredFile:
         )
 
 
-def is_file_row(row_key: str) -> bool:
-    return not row_key.startswith(NON_FILE_PREFIX)
-
-
 @dataclass(frozen=True)
 class Release:
     """What belongs to a version rather than to one of its files."""
@@ -210,9 +208,10 @@ class Release:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Release:
+        key = release_of_row(record["RowKey"]) or ""
         return cls(
-            key=record["RowKey"].removeprefix(RELEASE_PREFIX),
-            version=record.get("Version", record["RowKey"].removeprefix(RELEASE_PREFIX)),
+            key=key,
+            version=record.get("Version", key),
             yanked=bool(record.get("Yanked", False)),
             yanked_reason=record.get("YankedReason") or None,
             yanked_at=record.get("YankedAt"),
@@ -249,14 +248,6 @@ class ProjectRecords:
     def active(self) -> list[StoredFile]:
         return [f for f in self.files if f.state == ACTIVE]
 
-    @property
-    def versions(self) -> list[str]:
-        """The versions with files to serve (PEP 700 ``versions``), oldest first."""
-        seen: dict[str, StoredFile] = {}
-        for f in self.active:
-            seen.setdefault(f.version_key, f)
-        return [f.version for f in seen.values()]
-
     def file_records(self, *, version: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         key = version_key(version) if version is not None else None
         return [
@@ -282,11 +273,6 @@ def parse_version(version: str, project: str) -> Version:
         return untrusted.version(version)
     except InvalidVersion:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.") from None
-
-
-def files_partition(feed_key: str, project: str) -> str:
-    # ':' can appear in neither a feed name nor a normalized project name.
-    return f"{feed_key}:{project}"
 
 
 def format_time(moment: datetime) -> str:
@@ -315,13 +301,31 @@ def original_upload_time(value: str) -> str:
     return format_time(moment)
 
 
-def _now() -> str:
+def now_text() -> str:
+    """This moment, as records store it."""
     return format_time(datetime.now(UTC))
 
 
 def list_projects(storage: Storage, feed_key: str) -> list[Project]:
-    records = storage.partition(PROJECTS_TABLE, feed_key)
-    return sorted((Project(r["RowKey"], r.get("Name", r["RowKey"])) for r in records), key=lambda p: p.name)
+    records = storage.partition(PROJECTS_TABLE, projects_partition(feed_key))
+    return sorted((Project.from_record(r) for r in records), key=lambda p: p.name)
+
+
+def list_projects_page(
+    storage: Storage, feed_key: str, *, continuation: str | None, limit: int
+) -> tuple[list[Project], str | None]:
+    """One page of a feed's projects in name order, for one request to Table Storage (see
+    Storage.partition_page), and the continuation of the next page (None after the last)."""
+    records, following = storage.partition_page(
+        PROJECTS_TABLE, projects_partition(feed_key), continuation=continuation, limit=limit
+    )
+    return [Project.from_record(r) for r in records], following
+
+
+def display_name(storage: Storage, feed_key: str, project: str) -> str | None:
+    """A project's name as it was first published to the feed; None if the feed does not list it."""
+    record = storage.get(PROJECTS_TABLE, projects_partition(feed_key), project)
+    return record.get("Name", project) if record is not None else None
 
 
 def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecords:
@@ -329,7 +333,7 @@ def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecord
     records = storage.partition(FILES_TABLE, files_partition(feed_key, project))
     releases = {
         release.key: release
-        for release in (Release.from_record(r) for r in records if r["RowKey"].startswith(RELEASE_PREFIX))
+        for release in (Release.from_record(r) for r in records if release_of_row(r["RowKey"]) is not None)
     }
     files = []
     allow_external = False
@@ -348,11 +352,6 @@ def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecord
         files.append(stored)
     files.sort(key=lambda f: f.sort_key)
     return ProjectRecords(project, tuple(files), releases, tuple(records), allow_external)
-
-
-def list_files(storage: Storage, feed_key: str, project: str) -> list[StoredFile]:
-    """The files a project's page lists: every file not deleted."""
-    return read_project(storage, feed_key, project).active
 
 
 def get_file(storage: Storage, feed_key: str, project: str, filename: str) -> StoredFile:
@@ -408,12 +407,17 @@ def ensure_project_row(storage: Storage, feed_key: str, project: str, display_na
     with contextlib.suppress(RecordExists):
         storage.insert(
             PROJECTS_TABLE,
-            {"PartitionKey": feed_key, "RowKey": project, "Name": display_name, "Created": _now()},
+            {
+                "PartitionKey": projects_partition(feed_key),
+                "RowKey": project,
+                "Name": display_name,
+                "Created": now_text(),
+            },
         )
 
 
 def release_row_key(version: str) -> str:
-    return RELEASE_PREFIX + version_key(version)
+    return release_row(version_key(version))
 
 
 def _ensure_release(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
@@ -428,7 +432,7 @@ def _ensure_release_row(storage: Storage, partition: str, version: str) -> None:
                 "PartitionKey": partition,
                 "RowKey": release_row_key(version),
                 "Version": version,
-                "Created": _now(),
+                "Created": now_text(),
             },
         )
 
@@ -451,7 +455,7 @@ class _Claim:
 def _claim_of(upload: ValidatedUpload) -> _Claim:
     if upload.filetype == SDIST:
         return _Claim(release_row_key(upload.version), "Sdist")
-    return _Claim(WHEEL_CLAIM_PREFIX + hashlib.sha256(upload.identity.encode()).hexdigest(), "Wheel")
+    return _Claim(wheel_claim_row(upload.identity), "Wheel")
 
 
 def _identity_of(record: dict[str, Any]) -> str | None:
@@ -541,7 +545,7 @@ def add_file(
         return _answer_existing(storage, feed_key, existing, upload)
     _claim_identity(storage, partition, upload)
 
-    blob = f"{feed_key}/{upload.project}/{upload.sha256}/{upload.filename}"
+    blob = file_blob(feed_key, upload.project, upload.sha256, upload.filename)
     written = (
         [blob]
         if storage.create_blob(
@@ -565,16 +569,16 @@ def add_file(
         "Md5": upload.md5,
         "PythonVersion": upload.python_version,
         "RequiresPython": upload.requires_python,
-        "Uploaded": uploaded or _now(),
+        "Uploaded": uploaded or now_text(),
         "Uploader": uploader,
         "Blob": blob,
         "State": ACTIVE,
     }
     if upload.metadata is not None:
-        metadata_blob = blob + METADATA_SUFFIX
-        if store_metadata_blob(storage, metadata_blob, upload.metadata):
-            written.append(metadata_blob)
-        record |= metadata_fields(metadata_blob, upload.metadata, served=upload.metadata_served)
+        metadata = metadata_blob(blob)
+        if store_metadata_blob(storage, metadata, upload.metadata):
+            written.append(metadata)
+        record |= metadata_fields(metadata, upload.metadata, served=upload.metadata_served)
     try:
         storage.insert(FILES_TABLE, record)
     except RecordExists:
@@ -605,10 +609,15 @@ def _answer_existing(
     return False
 
 
-def store_metadata_blob(storage: Storage, name: str, metadata: bytes) -> bool:
-    """Write a core metadata blob unless it exists; True if written now."""
+def store_metadata_blob(storage: Storage, name: str, metadata: bytes, *, sha256: str | None = None) -> bool:
+    """Write a core metadata blob unless it exists (with its ``sha256`` in the blob's metadata when it
+    comes from an upstream, as the file's own blob has); True if written now."""
     return storage.create_blob(
-        name, io.BytesIO(metadata), length=len(metadata), content_type="text/plain; charset=utf-8"
+        name,
+        io.BytesIO(metadata),
+        length=len(metadata),
+        content_type=METADATA_CONTENT_TYPE,
+        metadata={"sha256": sha256} if sha256 is not None else None,
     )
 
 
@@ -623,13 +632,13 @@ def metadata_fields(blob: str, metadata: bytes, *, served: bool) -> dict[str, An
 
 
 def delete_feed_contents(storage: Storage, feed_key: str) -> None:
-    storage.delete_records(RECYCLE_BIN_TABLE, storage.partition(RECYCLE_BIN_TABLE, feed_key))
+    storage.delete_records(RECYCLE_BIN_TABLE, storage.partition(RECYCLE_BIN_TABLE, bin_partition(feed_key)))
     # Every files partition of the feed, also those of projects that only have an upstreaming row.
     storage.delete_records(
-        FILES_TABLE, storage.partitions_with_prefix(FILES_TABLE, files_partition(feed_key, ""))
+        FILES_TABLE, storage.partitions_with_prefix(FILES_TABLE, feed_files_prefix(feed_key))
     )
-    storage.delete_records(PROJECTS_TABLE, storage.partition(PROJECTS_TABLE, feed_key))
-    storage.delete_blobs(f"{feed_key}/")
+    storage.delete_records(PROJECTS_TABLE, storage.partition(PROJECTS_TABLE, projects_partition(feed_key)))
+    storage.delete_blobs(feed_blobs_prefix(feed_key))
 
 
 # Files saved from upstreams ---------------------------------------------------------------------

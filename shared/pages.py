@@ -24,7 +24,7 @@ from shared.packages import Project
 
 
 class PageFile(Protocol):
-    """What a page shows of a file: a StoredFile, or shared.upstreaming.ListedFile for any source."""
+    """What a page shows of a file: a StoredFile, or shared.upstream.sources.ListedFile for any source."""
 
     @property
     def filename(self) -> str: ...

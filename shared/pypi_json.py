@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from packaging.metadata import RawMetadata
@@ -19,8 +19,18 @@ from packaging.version import InvalidVersion, Version
 from shared import untrusted
 from shared.distributions import WHEEL
 from shared.metadata import read_metadata_file
-from shared.packages import ProjectRecords, StoredFile, parse_time, version_key
-from shared.storage import Storage
+from shared.packages import (
+    ProjectNotFound,
+    ProjectRecords,
+    ReleaseNotFound,
+    StoredFile,
+    parse_time,
+    parse_version,
+    version_key,
+)
+
+if TYPE_CHECKING:
+    from shared.feed_index import FeedIndex
 
 _UNKNOWN_DOWNLOADS = {"last_day": -1, "last_month": -1, "last_week": -1}
 
@@ -53,12 +63,12 @@ def release_files(records: ProjectRecords, version: str) -> list[StoredFile]:
     return [f for f in records.active if f.version_key == key]
 
 
-def release_metadata(storage: Storage, files: list[StoredFile]) -> RawMetadata | None:
+def release_metadata(index: FeedIndex, files: list[StoredFile]) -> RawMetadata | None:
     """The core metadata of a release, read from one of its files (a wheel's, if it has one)."""
     with_metadata = sorted((f for f in files if f.metadata_blob), key=lambda f: f.filetype != WHEEL)
     if not with_metadata:
         return None
-    return read_metadata_file(storage.read_blob(with_metadata[0].metadata_blob or ""))
+    return read_metadata_file(index.core_metadata(with_metadata[0]))
 
 
 def _python_version(f: StoredFile) -> str:
@@ -172,3 +182,32 @@ def document(
     doc["urls"] = [_file(f, files_url) for f in files]
     doc["vulnerabilities"] = []
     return doc
+
+
+def project_document(index: FeedIndex, project: str, version: str | None, *, base_url: str) -> dict[str, Any]:
+    """The JSON API document of ``project`` in the feed of ``index`` (of one version, if given), as
+    PyPI serves it at ``/pypi/<project>/json`` and ``/pypi/<project>/<version>/json``.
+
+    ProjectNotFound when the feed serves no file of the project, ReleaseNotFound for a version it
+    has no file of. ``base_url`` is the feed's root on this host, e.g. ``https://host/team``.
+    """
+    records = index.records(project)
+    if not records.active:
+        raise ProjectNotFound(f"No project named '{project}' in feed '{index.feed.name}'.")
+    if version is None:
+        chosen = latest_version(records) or ""
+    else:
+        parse_version(version, project)
+        files = release_files(records, version)
+        if not files:
+            raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
+        chosen = files[0].version
+    display_name = index.display_name(project)
+    return document(
+        records,
+        display_name=project if display_name is None else display_name,
+        version=chosen,
+        metadata=release_metadata(index, release_files(records, chosen)),
+        base_url=base_url,
+        with_releases=version is None,
+    )

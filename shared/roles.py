@@ -12,8 +12,9 @@ import enum
 from dataclasses import dataclass
 
 from shared.errors import BadRequest, Conflict, FeedhouseError, NotFound
+from shared.keys import PERMISSIONS_TABLE, USER_GRANTS_PREFIX, feed_grants_partition, user_grants_partition
 from shared.names import grantee_key, user_key
-from shared.storage import PERMISSIONS_TABLE, RecordChanged, RecordExists, Storage
+from shared.storage import RecordChanged, RecordExists, Storage
 
 
 class Role(enum.Enum):
@@ -61,20 +62,26 @@ def parse_role(value: object) -> Role:
 
 
 def role_of(storage: Storage, feed_key: str, user: str) -> Role | None:
-    record = storage.get(PERMISSIONS_TABLE, feed_key, user_key(user))
+    record = storage.get(PERMISSIONS_TABLE, feed_grants_partition(feed_key), user_key(user))
     return Role(record["Role"]) if record else None
 
 
 def grants(storage: Storage, feed_key: str) -> list[Grant]:
     return sorted(
-        (Grant(r["RowKey"], Role(r["Role"])) for r in storage.partition(PERMISSIONS_TABLE, feed_key)),
+        (
+            Grant(r["RowKey"], Role(r["Role"]))
+            for r in storage.partition(PERMISSIONS_TABLE, feed_grants_partition(feed_key))
+        ),
         key=lambda g: (-g.role.rank, g.user),
     )
 
 
 def roles_of_user(storage: Storage, user: str) -> dict[str, Role]:
     """Feed key → role, for every feed the user holds a role on."""
-    return {r["RowKey"]: Role(r["Role"]) for r in storage.partition(PERMISSIONS_TABLE, f"@{user_key(user)}")}
+    return {
+        r["RowKey"]: Role(r["Role"])
+        for r in storage.partition(PERMISSIONS_TABLE, user_grants_partition(user_key(user)))
+    }
 
 
 def grant(storage: Storage, feed_key: str, user: str, role: Role) -> Grant:
@@ -95,9 +102,11 @@ def revoke_all(storage: Storage, feed_key: str) -> None:
     grant that raced the delete may have written a user's row after the feed's partition was swept.
     """
     storage.delete_records(
-        PERMISSIONS_TABLE, storage.partitions_with_prefix(PERMISSIONS_TABLE, "@", row=feed_key)
+        PERMISSIONS_TABLE, storage.partitions_with_prefix(PERMISSIONS_TABLE, USER_GRANTS_PREFIX, row=feed_key)
     )
-    storage.delete_records(PERMISSIONS_TABLE, storage.partition(PERMISSIONS_TABLE, feed_key))
+    storage.delete_records(
+        PERMISSIONS_TABLE, storage.partition(PERMISSIONS_TABLE, feed_grants_partition(feed_key))
+    )
 
 
 # A request that keeps losing races to others on the same feed's grants gives up with 409 after this.
@@ -120,7 +129,9 @@ def _change(storage: Storage, feed_key: str, user: str, role: Role | None) -> No
     lowered = False
     try:
         for _ in range(_ATTEMPTS):
-            rows = {r["RowKey"]: r for r in storage.partition(PERMISSIONS_TABLE, feed_key)}
+            rows = {
+                r["RowKey"]: r for r in storage.partition(PERMISSIONS_TABLE, feed_grants_partition(feed_key))
+            }
             current = rows.get(user)
             if current is None and role is None:
                 raise GrantNotFound(f"'{user}' holds no role on this feed.")
@@ -139,7 +150,9 @@ def _change(storage: Storage, feed_key: str, user: str, role: Role | None) -> No
                 if role is None:
                     storage.transact(PERMISSIONS_TABLE, delete=[current], pin=pins)
                 elif current is None:
-                    storage.transact(PERMISSIONS_TABLE, insert=[_row(feed_key, user, role)])
+                    storage.transact(
+                        PERMISSIONS_TABLE, insert=[_row(feed_grants_partition(feed_key), user, role)]
+                    )
                 else:
                     storage.transact(PERMISSIONS_TABLE, replace=[{**current, "Role": role.value}], pin=pins)
             except (RecordChanged, RecordExists):
@@ -160,6 +173,6 @@ def _row(partition: str, row: str, role: Role) -> dict[str, str]:
 
 def _write_mirror(storage: Storage, feed_key: str, user: str, role: Role | None) -> None:
     if role is None:
-        storage.delete(PERMISSIONS_TABLE, f"@{user}", feed_key)
+        storage.delete(PERMISSIONS_TABLE, user_grants_partition(user), feed_key)
     else:
-        storage.upsert(PERMISSIONS_TABLE, _row(f"@{user}", feed_key, role))
+        storage.upsert(PERMISSIONS_TABLE, _row(user_grants_partition(user), feed_key, role))

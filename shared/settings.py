@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.downloads import REDIRECT, STREAM
 from shared.names import InvalidUserName, grantee_key
 
 
@@ -74,7 +75,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "FEEDHOUSE_DOWNLOAD_MODE",
-        "stream",
+        STREAM,
         "How package files are served: 'stream' sends the bytes through the function; 'redirect' answers "
         "302 to a short-lived read-only SAS URL on the blob (recommended in Azure; page URLs stay on this "
         "host either way).",
@@ -164,7 +165,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-DOWNLOAD_MODES = ("stream", "redirect")
+DOWNLOAD_MODES = (STREAM, REDIRECT)
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 

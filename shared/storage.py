@@ -26,10 +26,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import enum
 import itertools
 import json
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -46,22 +48,7 @@ from azure.core.exceptions import (
 
 from shared import settings as settings_module
 from shared.errors import BadRequest, NotFound, ServiceUnavailable
-
-BLOB_CONTAINER = "packages"
-FEEDS_TABLE = "feeds"
-PROJECTS_TABLE = "projects"
-FILES_TABLE = "files"
-TOKENS_TABLE = "tokens"
-PERMISSIONS_TABLE = "permissions"
-RECYCLE_BIN_TABLE = "recyclebin"
-TABLE_NAMES: tuple[str, ...] = (
-    FEEDS_TABLE,
-    PROJECTS_TABLE,
-    FILES_TABLE,
-    TOKENS_TABLE,
-    PERMISSIONS_TABLE,
-    RECYCLE_BIN_TABLE,
-)
+from shared.keys import BLOB_CONTAINER, FEEDS_TABLE, TABLE_NAMES
 
 # Azurite 3.35 refuses the blob SDK's newest default API version; this one both accept.
 _BLOB_API_VERSION = "2025-11-05"
@@ -74,6 +61,8 @@ _HEALTH_SECONDS = 4.0
 _HEALTH_CONNECT_SECONDS = 1.0
 # Larger blobs are written in blocks (see Storage.__init__): an upload then holds one block, not its file.
 _SINGLE_PUT_BYTES = 8 * 1024 * 1024
+# A BlockUpload stages its bytes in blocks of (at least) this size: what it holds in memory at once.
+BLOCK_BYTES = 4 * 1024 * 1024
 # The Python worker runs at most min(32, CPUs + 4) invocations at once; more pooled connections
 # per storage host than that would never be used, fewer would be opened and dropped under load.
 _POOL_SIZE = 32
@@ -108,8 +97,9 @@ class BlobNotFound(NotFound):
 
     code = "file_not_found"
 
-    def __init__(self) -> None:
+    def __init__(self, where: str) -> None:
         super().__init__("The file was deleted meanwhile.")
+        self.where = where
 
 
 class InvalidContinuation(BadRequest):
@@ -119,6 +109,84 @@ class InvalidContinuation(BadRequest):
 
     def __init__(self) -> None:
         super().__init__("The continuation token is not valid; start again without one.")
+
+
+class _Ignored(enum.Enum):
+    IGNORED = "ignored"
+
+
+# An SDK error that means the operation simply did nothing (a row already deleted, a blob already there).
+IGNORED = _Ignored.IGNORED
+# What an SDK error that means something for one operation becomes: a named error, made with where it
+# happened, or IGNORED. None: nothing but a failure (StorageError, 503).
+Outcome = Callable[[str], Exception] | _Ignored | None
+
+
+@contextlib.contextmanager
+def _translated(
+    where: str = "",
+    *,
+    exists: Outcome = None,
+    changed: Outcome = None,
+    missing: Outcome = None,
+    inserts: int = 0,
+    ignore_if: Callable[[], bool] | None = None,
+) -> Iterator[None]:
+    """The one place where the Azure SDKs' exceptions become Feedhouse's, for the operation in the block.
+
+    ``exists`` is what a 409 becomes (the record or blob is there), ``changed`` a 412 (its ETag no
+    longer matches), ``missing`` a 404. In a transaction whose first ``inserts`` operations are
+    inserts, a 409 on one of them is ``exists``, any other 404, 409 or 412 ``changed``. Any other
+    error answer is ignored when ``ignore_if()`` says so. Everything else is a StorageError.
+
+    The SDK's exception is let go of with its traceback cleared: azure-data-tables' exceptions sit in
+    reference cycles with the frames they passed through, and a frame holds every frame that called
+    it, so an uncleared one kept the request, its upload body included, in memory until the garbage
+    collector's next full pass.
+    """
+    try:
+        yield
+        return
+    except AzureError as exc:
+        outcome = _outcome(exc, exists=exists, changed=changed, missing=missing, inserts=inserts)
+        detail = type(exc).__name__
+        answered = isinstance(exc, HttpResponseError)
+        _let_go(exc)
+    if outcome is None and answered and ignore_if is not None and ignore_if():
+        outcome = IGNORED
+    if outcome is IGNORED:
+        return
+    raise (StorageError(detail) if outcome is None else outcome(where)) from None
+
+
+def _outcome(
+    exc: AzureError, *, exists: Outcome, changed: Outcome, missing: Outcome, inserts: int
+) -> Outcome:
+    from azure.data.tables import TableTransactionError
+
+    if isinstance(exc, TableTransactionError):
+        if exc.status_code == 409 and exc.index < inserts:
+            return exists
+        return changed if exc.status_code in (404, 409, 412) else None
+    if isinstance(exc, ResourceExistsError):
+        return exists
+    if isinstance(exc, ResourceModifiedError):
+        return changed
+    if isinstance(exc, ResourceNotFoundError):
+        return missing
+    return None
+
+
+def _let_go(exc: BaseException) -> None:
+    """Clear the tracebacks of an exception and of those it was raised from (see _translated)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
+            current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 @dataclass(frozen=True)
@@ -151,43 +219,45 @@ class BlockUpload:
         # Block IDs of one blob must all have the same length, also across concurrent writers.
         self._prefix = uuid.uuid4().hex
         self._block_ids: list[str] = []
+        self._buffer = bytearray()
 
-    def stage(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        """Add bytes to the blob, in any pieces: a block is staged whenever BLOCK_BYTES have gathered."""
+        self._buffer += data
+        if len(self._buffer) >= BLOCK_BYTES:
+            self._stage()
+
+    def _stage(self) -> None:
         block_id = base64.b64encode(f"{self._prefix}-{len(self._block_ids):08d}".encode()).decode()
-        try:
-            self._blob.stage_block(block_id, data, length=len(data))
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        with _translated():
+            self._blob.stage_block(block_id, bytes(self._buffer), length=len(self._buffer))
         self._block_ids.append(block_id)
+        self._buffer.clear()
 
     def commit(self, *, content_type: str, metadata: dict[str, str] | None = None) -> bool:
-        """Make the staged blocks the blob unless one with that name exists; False if it did."""
+        """Make the bytes written the blob unless one with that name exists; False if it did."""
         from azure.core import MatchConditions
         from azure.storage.blob import BlobBlock, ContentSettings
 
-        try:
+        if self._buffer:
+            self._stage()
+
+        # A concurrent writer's commit discards our uncommitted blocks (InvalidBlockList): then the blob
+        # is there, which is all this commit was for.
+        with _translated(exists=IGNORED, changed=IGNORED, ignore_if=self._exists):
             self._blob.commit_block_list(
                 [BlobBlock(block_id) for block_id in self._block_ids],
                 metadata=metadata,
                 content_settings=ContentSettings(content_type=content_type, cache_control=_IMMUTABLE),
                 match_condition=MatchConditions.IfMissing,
             )
-        except (ResourceExistsError, ResourceModifiedError):
-            return False
-        except HttpResponseError as exc:
-            # A concurrent writer's commit discards our uncommitted blocks (InvalidBlockList).
-            if self._exists():
-                return False
-            raise StorageError(type(exc).__name__) from exc
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
-        return True
+            return True
+        return False
 
     def _exists(self) -> bool:
-        try:
-            return bool(self._blob.exists())
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        with _translated():
+            exists = self._blob.exists()
+        return bool(exists)
 
 
 def etag_of(record: Record) -> str:
@@ -254,6 +324,10 @@ def _decode_continuation(partition: str, continuation: str) -> dict[str, str]:
     return {"PartitionKey": data[1], "RowKey": data[2]}
 
 
+def _where(table: str, record: Record) -> str:
+    return f"{table}:{record['PartitionKey']}:{record['RowKey']}"
+
+
 def _keys(record: Record) -> dict[str, Any]:
     return {"PartitionKey": record["PartitionKey"], "RowKey": record["RowKey"]}
 
@@ -315,42 +389,32 @@ class Storage:
         self._table_clients = {name: self._tables.get_table_client(name) for name in TABLE_NAMES}
 
     def _create_missing_containers(self) -> None:
-        try:
-            with contextlib.suppress(ResourceExistsError):
-                self._blobs.create_container(BLOB_CONTAINER)
+        with _translated(exists=IGNORED):
+            self._blobs.create_container(BLOB_CONTAINER)
+        with _translated():
             for name in TABLE_NAMES:
                 self._tables.create_table_if_not_exists(name)
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     # Records -----------------------------------------------------------------------------------
 
     def insert(self, table: str, record: Record) -> None:
         """Create a record; RecordExists if one with the same keys is there."""
-        try:
+        with _translated(_where(table, record), exists=RecordExists):
             self._table_clients[table].create_entity(_entity(record))
-        except ResourceExistsError:
-            raise RecordExists(f"{table}:{record['PartitionKey']}:{record['RowKey']}") from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def get(self, table: str, partition: str, row: str) -> Record | None:
-        try:
+        with _translated(missing=IGNORED):
             return _record(self._table_clients[table].get_entity(partition, row))
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        return None
 
     def partition(self, table: str, partition: str) -> list[Record]:
         """Every record of one partition: the one query a page may cost."""
-        try:
+        with _translated():
             entities = self._table_clients[table].query_entities(
                 "PartitionKey eq @pk", parameters={"pk": partition}
             )
-            return [_record(e) for e in entities]
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
+            records = [_record(e) for e in entities]
+        return records
 
     def partitions_with_prefix(self, table: str, prefix: str, *, row: str | None = None) -> list[Record]:
         """Every record whose PartitionKey starts with ``prefix`` (and whose RowKey is ``row``, if
@@ -364,49 +428,38 @@ class Storage:
         if row is not None:
             query += " and RowKey eq @row"
             parameters["row"] = row
-        try:
+        with _translated():
             entities = self._table_clients[table].query_entities(query, parameters=parameters)
-            return [_record(e) for e in entities]
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
+            records = [_record(e) for e in entities]
+        return records
 
     def replace(self, table: str, record: Record) -> Record:
         """Replace a record read earlier; RecordChanged if it changed or vanished since."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
-        try:
+        with _translated(_where(table, record), changed=RecordChanged, missing=RecordChanged):
             meta = self._table_clients[table].update_entity(
                 _entity(record),
                 mode=UpdateMode.REPLACE,
                 etag=etag_of(record),
                 match_condition=MatchConditions.IfNotModified,
             )
-        except (ResourceModifiedError, ResourceNotFoundError):
-            raise RecordChanged(f"{table}:{record['PartitionKey']}:{record['RowKey']}") from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
         return {**record, _ETAG: meta.get("etag")}
 
     def upsert(self, table: str, record: Record) -> None:
         """Create or replace a record, whatever is there (for rows whose last writer may win)."""
         from azure.data.tables import UpdateMode
 
-        try:
+        with _translated():
             self._table_clients[table].upsert_entity(_entity(record), mode=UpdateMode.REPLACE)
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def merge(self, table: str, record: Record) -> None:
         """Set some properties of an existing record, unconditionally; a missing record stays missing."""
         from azure.data.tables import UpdateMode
 
-        try:
+        with _translated(missing=IGNORED):
             self._table_clients[table].update_entity(_entity(record), mode=UpdateMode.MERGE)
-        except ResourceNotFoundError:
-            pass
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def replace_all(self, table: str, records: list[Record]) -> None:
         """Replace records of one partition read earlier, in transactions of up to 100 (each atomic);
@@ -434,7 +487,7 @@ class Storage:
         record's ETag: it gives the record a new ETag, which also makes concurrent pins conflict.
         """
         from azure.core import MatchConditions
-        from azure.data.tables import TableTransactionError, UpdateMode
+        from azure.data.tables import UpdateMode
 
         def on_etag(record: Record) -> dict[str, Any]:
             return {"etag": etag_of(record), "match_condition": MatchConditions.IfNotModified}
@@ -446,37 +499,26 @@ class Storage:
         operations += [("update", _keys(r), {"mode": UpdateMode.MERGE, **on_etag(r)}) for r in pin]
         if not operations:
             return
-        where = f"{table}:{operations[0][1]['PartitionKey']}"
-        try:
+        with _translated(
+            f"{table}:{operations[0][1]['PartitionKey']}",
+            exists=RecordExists,
+            changed=RecordChanged,
+            missing=RecordChanged,
+            inserts=inserts,
+        ):
             self._table_clients[table].submit_transaction(operations)
-        except TableTransactionError as exc:
-            if exc.status_code == 409 and exc.index < inserts:
-                raise RecordExists(where) from None
-            if exc.status_code in (404, 409, 412):
-                raise RecordChanged(where) from None
-            raise StorageError(type(exc).__name__) from exc
-        except (ResourceModifiedError, ResourceNotFoundError):
-            raise RecordChanged(where) from None
-        except ResourceExistsError:
-            raise RecordExists(where) from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def delete_unchanged(self, table: str, record: Record) -> None:
         """Delete a record read earlier; RecordChanged if it changed since (a vanished one is fine)."""
         from azure.core import MatchConditions
 
-        try:
+        with _translated(_where(table, record), changed=RecordChanged):
             self._table_clients[table].delete_entity(
                 record["PartitionKey"],
                 record["RowKey"],
                 etag=etag_of(record),
                 match_condition=MatchConditions.IfNotModified,
             )
-        except ResourceModifiedError:
-            raise RecordChanged(f"{table}:{record['PartitionKey']}:{record['RowKey']}") from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def partition_page(
         self, table: str, partition: str, *, continuation: str | None, limit: int
@@ -492,23 +534,19 @@ class Storage:
         if not 1 <= limit <= MAX_PAGE_RECORDS:
             raise ValueError(f"a page holds 1 to {MAX_PAGE_RECORDS} records")
         token = _decode_continuation(partition, continuation) if continuation is not None else None
-        try:
+        with _translated():
             pages = (
                 self._table_clients[table]
                 .query_entities("PartitionKey eq @pk", parameters={"pk": partition}, results_per_page=limit)
                 .by_page(continuation_token=token)
             )
             records = [_record(e) for e in next(pages)]
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
         return records, _encode_continuation(partition, pages.continuation_token)
 
     def delete(self, table: str, partition: str, row: str) -> None:
         """Delete a record if it is there."""
-        try:
+        with _translated():
             self._table_clients[table].delete_entity(partition, row)
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def delete_records(self, table: str, records: Iterable[Record]) -> None:
         for record in records:
@@ -528,7 +566,7 @@ class Storage:
         """Upload a blob unless one with that name exists; False if it did (nothing written)."""
         from azure.storage.blob import ContentSettings
 
-        try:
+        with _translated(exists=IGNORED):
             self._container.upload_blob(
                 name,
                 data,
@@ -540,11 +578,8 @@ class Storage:
                     cache_control=_IMMUTABLE,
                 ),
             )
-        except ResourceExistsError:
-            return False
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
-        return True
+            return True
+        return False
 
     def start_block_upload(self, name: str) -> BlockUpload:
         """Begin a create-only blob written block by block (see BlockUpload)."""
@@ -556,24 +591,18 @@ class Storage:
         Keep blobs read this way non-empty: the SDK reads an empty blob in two requests, so a write
         in between can pair the new metadata and ETag with the old (empty) content.
         """
-        try:
+        with _translated(missing=IGNORED):
             downloader = self._container.download_blob(name)
             data = downloader.readall()
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
-        properties = downloader.properties
-        return BlobState(data, dict(properties.metadata or {}), properties.etag)
+            properties = downloader.properties
+            return BlobState(data, dict(properties.metadata or {}), properties.etag)
+        return None
 
     def blob_info(self, name: str) -> BlobInfo | None:
-        try:
+        with _translated(missing=IGNORED):
             properties = self._container.get_blob_client(name).get_blob_properties()
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
-        return BlobInfo(properties.size, dict(properties.metadata or {}), properties.etag)
+            return BlobInfo(properties.size, dict(properties.metadata or {}), properties.etag)
+        return None
 
     def write_blob(
         self,
@@ -597,7 +626,7 @@ class Storage:
             if if_match
             else {"match_condition": MatchConditions.IfMissing}
         )
-        try:
+        with _translated(f"blob:{name}", exists=RecordExists, changed=RecordChanged, missing=RecordChanged):
             result = self._container.get_blob_client(name).upload_blob(
                 data,
                 length=len(data),
@@ -606,43 +635,26 @@ class Storage:
                 content_settings=ContentSettings(content_type=content_type, cache_control="no-store"),
                 **conditions,
             )
-        except ResourceExistsError:
-            raise RecordExists(f"blob:{name}") from None
-        except (ResourceModifiedError, ResourceNotFoundError):
-            raise RecordChanged(f"blob:{name}") from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
         return result["etag"]
 
     def set_blob_metadata(self, name: str, metadata: dict[str, str], *, if_match: str) -> str:
         """Replace a blob's metadata if it still has ETag ``if_match``; the new ETag, or RecordChanged."""
         from azure.core import MatchConditions
 
-        try:
+        with _translated(f"blob:{name}", changed=RecordChanged, missing=RecordChanged):
             result = self._container.get_blob_client(name).set_blob_metadata(
                 metadata, etag=if_match, match_condition=MatchConditions.IfNotModified
             )
-        except (ResourceModifiedError, ResourceNotFoundError):
-            raise RecordChanged(f"blob:{name}") from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
         return result["etag"]
 
     def read_blob(self, name: str, offset: int | None = None, length: int | None = None) -> bytes:
-        try:
-            return self._container.download_blob(name, offset=offset, length=length).readall()
-        except ResourceNotFoundError:
-            raise BlobNotFound() from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        with _translated(name, missing=BlobNotFound):
+            data = self._container.download_blob(name, offset=offset, length=length).readall()
+        return data
 
     def iter_blob(self, name: str) -> Iterator[bytes]:
-        try:
+        with _translated(name, missing=BlobNotFound):
             yield from self._container.download_blob(name).chunks()
-        except ResourceNotFoundError:
-            raise BlobNotFound() from None
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def read_url(self, name: str, *, start: datetime, expiry: datetime, cache_control: str) -> str:
         """A read-only SAS URL for one blob, valid from ``start`` to ``expiry``: signed with the account
@@ -673,28 +685,21 @@ class Storage:
         return f"{self._container.get_blob_client(name).url}?{token}"
 
     def _fetch_delegation_key(self, start: datetime, expiry: datetime) -> Any:
-        try:
-            return self._blobs.get_user_delegation_key(start, expiry)
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        with _translated():
+            key = self._blobs.get_user_delegation_key(start, expiry)
+        return key
 
     def delete_blob(self, name: str) -> None:
-        try:
+        with _translated(missing=IGNORED):
             self._container.delete_blob(name, delete_snapshots="include")
-        except ResourceNotFoundError:
-            pass
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     def delete_blobs(self, prefix: str) -> None:
         """Delete every blob whose name starts with ``prefix`` (which must end with '/')."""
         if not prefix.endswith("/"):
             raise ValueError("a blob prefix must end with '/'")
-        try:
+        with _translated():
             for blob in self._container.list_blobs(name_starts_with=prefix):
                 self.delete_blob(blob.name)
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
     # Health ------------------------------------------------------------------------------------
 
@@ -712,12 +717,10 @@ class Storage:
             connect = min(_HEALTH_CONNECT_SECONDS, left / 2)
             return {"retry_total": 0, "connection_timeout": connect, "read_timeout": left - connect}
 
-        try:
+        with _translated():
             self._container.get_container_properties(**within_deadline())
             feeds = self._table_clients[FEEDS_TABLE]
             next(iter(feeds.list_entities(results_per_page=1, select=["RowKey"], **within_deadline())), None)
-        except AzureError as exc:
-            raise StorageError(type(exc).__name__) from exc
 
 
 class DelegationKeys:

@@ -31,8 +31,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from shared.keys import TOKEN_ROW, TOKEN_TURN_ROW, TOKENS_TABLE, token_listing_partition, token_partition
 from shared.names import feed_name_key, grantee_key, user_key
-from shared.storage import TOKENS_TABLE, Record, RecordChanged, RecordExists, Storage
+from shared.storage import Record, RecordChanged, RecordExists, Storage
 
 TOKEN_PREFIX = "fhpat_"  # noqa: S105 - the public prefix, not a secret
 NAME_MAX_LENGTH = 100
@@ -42,10 +43,6 @@ MAX_FEEDS = 50
 MAX_TOKENS_PER_USER = 100
 # Last-used times are written at most this often, so using a token is not a write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
-_ROW = "token"
-# The row of a user's listing partition that creations replace conditionally to take turns ('~' sorts
-# after every token id, which is alphanumeric).
-_TURN = "~turn"
 # Creations of one user's tokens that lose the turn to a concurrent one look again this often.
 _CREATE_ATTEMPTS = 5
 
@@ -112,14 +109,14 @@ class Token:
         """The row a request is checked against."""
         return {
             **self._fields(),
-            "PartitionKey": f"id:{self.id}",
-            "RowKey": _ROW,
+            "PartitionKey": token_partition(self.id),
+            "RowKey": TOKEN_ROW,
             "SecretSha256": self.secret_sha256,
         }
 
     def listing_record(self) -> Record:
         """The row in the user's listing: everything the listing shows and the cascade needs."""
-        return {**self._fields(), "PartitionKey": f"user:{self.user}", "RowKey": self.id}
+        return {**self._fields(), "PartitionKey": token_listing_partition(self.user), "RowKey": self.id}
 
     def _fields(self) -> Record:
         return {
@@ -265,9 +262,9 @@ def create_token(
         _no_wider_than(parent, scope, feeds, expires)
     now = _now()
     for _ in range(_CREATE_ATTEMPTS):
-        rows = storage.partition(TOKENS_TABLE, f"user:{user}")
-        turn = next((r for r in rows if r["RowKey"] == _TURN), None)
-        listed = [Token.from_record(r) for r in rows if r["RowKey"] != _TURN]
+        rows = storage.partition(TOKENS_TABLE, token_listing_partition(user))
+        turn = next((r for r in rows if r["RowKey"] == TOKEN_TURN_ROW), None)
+        listed = [Token.from_record(r) for r in rows if r["RowKey"] != TOKEN_TURN_ROW]
         expired = [t for t in listed if t.expired(now)]
         if len(listed) - len(expired) >= MAX_TOKENS_PER_USER:
             raise TooManyTokens(
@@ -289,7 +286,11 @@ def create_token(
         try:
             # Taking the turn fails if another creation took it since this one counted.
             if turn is None:
-                first = {"PartitionKey": f"user:{user}", "RowKey": _TURN, "Taken": token.created}
+                first = {
+                    "PartitionKey": token_listing_partition(user),
+                    "RowKey": TOKEN_TURN_ROW,
+                    "Taken": token.created,
+                }
                 storage.transact(TOKENS_TABLE, insert=[first, token.listing_record()])
             else:
                 storage.transact(
@@ -300,12 +301,12 @@ def create_token(
         try:
             storage.insert(TOKENS_TABLE, token.id_record())
         except RecordExists:  # 64 random bits collided with another user's token; never overwrite
-            storage.delete(TOKENS_TABLE, f"user:{user}", token.id)
+            storage.delete(TOKENS_TABLE, token_listing_partition(user), token.id)
             continue
         break
     else:
         raise Conflict(f"Other tokens of user '{user}' were being created at the same moment; try again.")
-    if parent is not None and storage.get(TOKENS_TABLE, f"id:{parent.id}", _ROW) is None:
+    if parent is not None and _id_record(storage, parent.id) is None:
         # The parent was revoked while this one was being made. Its revocation deleted the parent's row
         # before looking for children, and this token was listed before looking at the parent, so
         # either that revocation found it, or this check sees the parent gone.
@@ -314,8 +315,8 @@ def create_token(
     # Expired tokens can never work again; removing them keeps the listing partition small. (Their
     # children expired no later, so there is no cascade to follow.)
     for gone in expired:
-        storage.delete(TOKENS_TABLE, f"id:{gone.id}", _ROW)
-        storage.delete(TOKENS_TABLE, f"user:{user}", gone.id)
+        storage.delete(TOKENS_TABLE, token_partition(gone.id), TOKEN_ROW)
+        storage.delete(TOKENS_TABLE, token_listing_partition(user), gone.id)
     return token, f"{TOKEN_PREFIX}{token.id}_{secret}"
 
 
@@ -347,7 +348,7 @@ def verify(storage: Storage, token: str) -> Token | None:
     if parsed is None:
         return None
     token_id, secret = parsed
-    record = storage.get(TOKENS_TABLE, f"id:{token_id}", _ROW)
+    record = _id_record(storage, token_id)
     if record is None:
         return None
     found = Token.from_record(record)
@@ -359,19 +360,21 @@ def verify(storage: Storage, token: str) -> Token | None:
     if found.last_used is None or _parse_time(found.last_used) < now - LAST_USED_RESOLUTION:
         # Best effort: a lost update only makes last_used a little older. The id row's copy decides
         # when to write; the listing row's is what the listing shows.
-        last_used = {"RowKey": _ROW, "LastUsed": _format_time(now)}
+        last_used = {"LastUsed": _format_time(now)}
         with contextlib.suppress(Exception):
-            storage.merge(TOKENS_TABLE, {**last_used, "PartitionKey": f"id:{token_id}"})
+            storage.merge(
+                TOKENS_TABLE, {**last_used, "PartitionKey": token_partition(token_id), "RowKey": TOKEN_ROW}
+            )
             storage.merge(
                 TOKENS_TABLE,
-                {**last_used, "PartitionKey": f"user:{found.user}", "RowKey": token_id},
+                {**last_used, "PartitionKey": token_listing_partition(found.user), "RowKey": token_id},
             )
     return found
 
 
 def _listing(storage: Storage, user: str) -> dict[str, Token]:
-    rows = storage.partition(TOKENS_TABLE, f"user:{user}")
-    return {r["RowKey"]: Token.from_record(r) for r in rows if r["RowKey"] != _TURN}
+    rows = storage.partition(TOKENS_TABLE, token_listing_partition(user))
+    return {r["RowKey"]: Token.from_record(r) for r in rows if r["RowKey"] != TOKEN_TURN_ROW}
 
 
 def list_tokens(storage: Storage, user: str) -> list[Token]:
@@ -379,8 +382,13 @@ def list_tokens(storage: Storage, user: str) -> list[Token]:
     return sorted(_listing(storage, user_key(user)).values(), key=lambda t: (t.created, t.id))
 
 
+def _id_record(storage: Storage, token_id: str) -> Record | None:
+    """A token's own row (the one requests are checked against); None for any text that is no token id."""
+    return storage.get(TOKENS_TABLE, token_partition(token_id), TOKEN_ROW) if _is_token_id(token_id) else None
+
+
 def get_token(storage: Storage, token_id: str) -> Token:
-    record = storage.get(TOKENS_TABLE, f"id:{token_id}", _ROW) if _is_token_id(token_id) else None
+    record = _id_record(storage, token_id)
     if record is None:
         raise TokenNotFound(f"No token with id '{token_id}'.")
     return Token.from_record(record)
@@ -395,7 +403,7 @@ def revoke(storage: Storage, user: str, token_id: str) -> None:
     user = user_key(user)
     listed = _listing(storage, user)
     if token_id not in listed:
-        record = storage.get(TOKENS_TABLE, f"id:{token_id}", _ROW) if _is_token_id(token_id) else None
+        record = _id_record(storage, token_id)
         if record is None or record["User"] != user:
             raise TokenNotFound(f"No token with id '{token_id}'.")
     _end(storage, user, {token_id} | _descendants({token_id}, listed))
@@ -412,11 +420,11 @@ def _end(storage: Storage, user: str, doomed: set[str]) -> None:
     ended: set[str] = set()
     while fresh := doomed - ended:
         for token_id in sorted(fresh):
-            storage.delete(TOKENS_TABLE, f"id:{token_id}", _ROW)
+            storage.delete(TOKENS_TABLE, token_partition(token_id), TOKEN_ROW)
         ended |= fresh
         doomed |= _descendants(ended, _listing(storage, user))
     for token_id in sorted(ended):
-        storage.delete(TOKENS_TABLE, f"user:{user}", token_id)
+        storage.delete(TOKENS_TABLE, token_listing_partition(user), token_id)
 
 
 def _descendants(roots: set[str], listed: dict[str, Token]) -> set[str]:

@@ -27,6 +27,14 @@ def version(text: str) -> Version:
         raise InvalidVersion(f"Invalid version: a number in {text[:40]!r}... is too long") from None
 
 
+def version_order(text: str) -> tuple[int, Version | str]:
+    """A sort key for version strings: versions in PEP 440 order, then what is not a version, by text."""
+    try:
+        return (0, version(text))
+    except InvalidVersion:
+        return (1, text)
+
+
 def whole_number(text: str | None, *, max_digits: int = MAX_DIGITS) -> int | None:
     """The number ``text`` spells in 1 to ``max_digits`` ASCII digits, else None.
 

@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from shared import untrusted
+from shared.digests import BLAKE2B_256, RunningHashes
 from shared.distributions import (
     FILETYPE_EXTENSIONS,
     SDIST,
@@ -207,24 +208,20 @@ def file_too_large(max_bytes: int) -> PayloadTooLarge:
 
 
 def _measure(stream: BinaryIO, max_bytes: int) -> tuple[int, dict[str, str]]:
-    """Size and digests in one pass over the bytes."""
-    hashers = {
-        "md5": hashlib.md5(usedforsecurity=False),
-        "sha256": hashlib.sha256(),
-        "blake2_256": hashlib.blake2b(digest_size=32),
-    }
-    size = 0
+    """Size and digests in one pass over the bytes, by the names of the form's digest fields."""
+    hashes = RunningHashes("md5", "sha256", BLAKE2B_256)
     stream.seek(0)
-    while chunk := stream.read(_CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
+    for _chunk in hashes.passing(iter(lambda: stream.read(_CHUNK), b"")):
+        if hashes.size > max_bytes:
             raise file_too_large(max_bytes)
-        for hasher in hashers.values():
-            hasher.update(chunk)
     stream.seek(0)
-    if size == 0:
+    if hashes.size == 0:
         raise UploadRejected("Invalid distribution file. The uploaded file is empty.")
-    return size, {k: h.hexdigest() for k, h in hashers.items()}
+    return hashes.size, {
+        "md5": hashes.hexdigest("md5"),
+        "sha256": hashes.hexdigest("sha256"),
+        "blake2_256": hashes.hexdigest(BLAKE2B_256),
+    }
 
 
 def _check_digests(form: Mapping[str, Sequence[str]], digests: dict[str, str]) -> None:

@@ -11,17 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import BadRequest, Conflict
+from shared.keys import FILES_TABLE, files_partition
 from shared.packages import (
     Release,
     ReleaseNotFound,
-    files_partition,
     format_time,
     parse_version,
     read_project,
     release_row_key,
     version_key,
 )
-from shared.storage import FILES_TABLE, RecordChanged, RecordExists, Storage
+from shared.storage import RecordChanged, RecordExists, Storage
 
 REASON_MAX_LENGTH = 1000
 

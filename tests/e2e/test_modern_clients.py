@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from functions import simple
-from shared.packages import files_partition
-from shared.storage import FILES_TABLE
+from shared.keys import FILES_TABLE, files_partition
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.api import call, create_feed, downloads, fetched, installed, unique
 from tests.e2e.clients import BIN

@@ -12,9 +12,8 @@ import urllib.request
 import pytest
 
 from shared import storage as storage_module
-from shared.packages import files_partition
-from shared.storage import FILES_TABLE
-from shared.upstreaming import STALE_HEADER, UNAVAILABLE_HEADER
+from shared.keys import FILES_TABLE, files_partition
+from shared.upstream.sources import STALE_HEADER, UNAVAILABLE_HEADER
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.api import call, create_feed, downloads, index_url, installed, unique
 from tests.support.dists import make_wheel

@@ -13,8 +13,8 @@ import pytest
 
 from functions.feeds_api import feed_item
 from functions.packages_api import file_item, restore, version_item
-from shared.packages import files_partition
-from shared.storage import FEEDS_TABLE, FILES_TABLE, get_storage
+from shared.keys import FEEDS_TABLE, FILES_TABLE, files_partition
+from shared.storage import get_storage
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, publish, publish_wheel

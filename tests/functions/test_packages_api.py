@@ -12,8 +12,7 @@ from functions import packages_api as api
 from functions.files import download
 from functions.simple import project_detail
 from shared import feeds
-from shared.packages import files_partition
-from shared.storage import BLOB_CONTAINER, PROJECTS_TABLE
+from shared.keys import BLOB_CONTAINER, PROJECTS_TABLE, files_partition
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_sdist, publish_wheel
@@ -368,7 +367,7 @@ def test_one_sdist_per_release_counts_the_bin_and_the_purged(demo):
     feed, files = demo
     sdist = next(f for f in files["1.0"] if f.endswith(".tar.gz"))
     zipped = sdist.replace(".tar.gz", ".zip")
-    from tests.unit.shared.test_distributions import zip_bytes
+    from tests.shared.test_distributions import zip_bytes
 
     data = zip_bytes({"demo-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"}).getvalue()
     refused = publish(feed, zipped, data, "demo", "1.0")

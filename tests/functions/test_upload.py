@@ -8,8 +8,8 @@ from azure.storage.blob import ContainerClient
 from functions.simple import project_list
 from functions.upload import upload
 from shared import settings
-from shared.packages import list_files, list_projects
-from shared.storage import BLOB_CONTAINER
+from shared.keys import BLOB_CONTAINER
+from shared.packages import list_projects, read_project
 from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_sdist, make_wheel, tar_gz, tar_link, zip_archive, zip_symlink
 from tests.support.http import basic, request
@@ -47,7 +47,7 @@ def test_wheel_and_sdist_upload(storage, feed_name):
     r1 = post(feed_name, upload_fields("Demo_Pkg", "1.0", wheel, wheel_bytes, requires_python=">=3.8"))
     r2 = post(feed_name, upload_fields("Demo_Pkg", "1.0", sdist, sdist_bytes))
     assert (r1.status_code, r2.status_code) == (200, 200), (text(r1), text(r2))
-    files = list_files(storage, key_of(feed_name), "demo-pkg")
+    files = read_project(storage, key_of(feed_name), "demo-pkg").active
     assert {f.filename for f in files} == {wheel, sdist}
     stored = next(f for f in files if f.filename == wheel)
     assert stored.sha256 == hashlib.sha256(wheel_bytes).hexdigest()
@@ -62,7 +62,7 @@ def test_post_to_simple_url_uploads_too(storage, feed_name):
         feed_name, upload_fields("viasimple", "2.0", wheel, data), handler=project_list, path="simple/"
     )
     assert response.status_code == 200, text(response)
-    assert [f.filename for f in list_files(storage, key_of(feed_name), "viasimple")] == [wheel]
+    assert [f.filename for f in read_project(storage, key_of(feed_name), "viasimple").active] == [wheel]
 
 
 def test_identical_reupload_is_ok_and_changed_bytes_are_refused(storage, feed_name):
@@ -74,7 +74,7 @@ def test_identical_reupload_is_ok_and_changed_bytes_are_refused(storage, feed_na
     changed = post(feed_name, upload_fields("again", "1.0", wheel, other))
     assert changed.status_code == 400
     assert text(changed).startswith("File already exists")
-    files = list_files(storage, key_of(feed_name), "again")
+    files = read_project(storage, key_of(feed_name), "again").active
     assert [f.sha256 for f in files] == [hashlib.sha256(data).hexdigest()]
 
 
@@ -213,7 +213,7 @@ def test_archives_with_unsafe_members_are_refused_naming_the_member(
     assert response.status_code == 400, text(response)
     assert text(response).startswith(f"Invalid distribution file. Unsafe archive member {member!r}")
     assert_nothing_stored(storage, app_env, feed_name)
-    assert list_files(storage, key_of(feed_name), "demo") == []
+    assert read_project(storage, key_of(feed_name), "demo").active == []
 
 
 def post_raw(feed: str, body: bytes, content_type: str):

@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from functions import packages_api as api
-from shared.packages import list_files, read_project
+from shared.packages import read_project
 from tests.functions.test_upload import blobs
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.publish import call, publish
@@ -116,7 +116,7 @@ def test_another_spelling_of_a_deleted_file_is_reuse(storage, app_env, feed_name
     refused_as_reuse()  # while in the bin
     assert call(api.purge, "DELETE", "/x", **kwargs).status_code == 200
     refused_as_reuse()  # and after the purge
-    assert list_files(storage, key_of(feed_name), "six") == []
+    assert read_project(storage, key_of(feed_name), "six").active == []
     assert blobs(app_env, feed_name) == []
 
 
@@ -161,4 +161,4 @@ def test_racing_spellings_leave_exactly_one_file(storage, feed_name):
                 assert body(response).startswith(
                     ("File already exists", "Only one sdist may be uploaded per release.")
                 ), body(response)
-        assert sorted(f.filename for f in list_files(storage, key_of(feed_name), project)) == winners
+        assert sorted(f.filename for f in read_project(storage, key_of(feed_name), project).active) == winners

@@ -7,9 +7,8 @@ import pytest
 
 from functions.upload import upload
 from shared import roles, tokens
-from shared.packages import files_partition
+from shared.keys import FILES_TABLE, files_partition
 from shared.roles import Role
-from shared.storage import FILES_TABLE
 from shared.tokens import Scope
 from tests.support.dists import make_wheel
 from tests.support.http import basic, request

@@ -13,9 +13,9 @@ from functions.files import download
 from functions.packages_api import package_upstreaming
 from functions.simple import project_detail
 from shared import settings
-from shared.packages import files_partition
-from shared.storage import FILES_TABLE, get_storage
-from shared.upstreaming import UNAVAILABLE_HEADER
+from shared.keys import FILES_TABLE, files_partition
+from shared.storage import get_storage
+from shared.upstream.sources import UNAVAILABLE_HEADER
 from tests.support.dists import make_wheel
 from tests.support.publish import call, publish_wheel
 from tests.support.stored import key_of

@@ -218,11 +218,11 @@ def test_storage_account_is_locked_down():
 
 
 def test_container_and_tables_match_the_code():
-    shared_storage = pytest.importorskip("shared.storage", reason="shared/storage.py hasn't landed yet")
+    shared_keys = pytest.importorskip("shared.keys", reason="shared/keys.py hasn't landed yet")
     main_vars = parsed(MAIN)["variables"]
     params = module_params("storage")
-    assert main_vars[params["packagesContainerName"]]["value"] == shared_storage.BLOB_CONTAINER
-    assert main_vars[params["tableNames"]]["value"] == list(shared_storage.TABLE_NAMES)
+    assert main_vars[params["packagesContainerName"]]["value"] == shared_keys.BLOB_CONTAINER
+    assert main_vars[params["tableNames"]]["value"] == list(shared_keys.TABLE_NAMES)
 
     path = module_path("storage")
     containers = resources(path, "Microsoft.Storage/storageAccounts/blobServices/containers")

@@ -7,8 +7,7 @@ import pytest
 
 from functions.files import download
 from shared.backfill import backfill_metadata
-from shared.packages import files_partition
-from shared.storage import FILES_TABLE
+from shared.keys import FILES_TABLE, files_partition
 from tests.support.dists import make_wheel
 from tests.support.publish import call, json_page, publish_sdist, publish_wheel
 from tests.support.stored import key_of

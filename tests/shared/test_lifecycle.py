@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import lifecycle
-from shared.packages import PURGED, files_partition, read_project
-from shared.storage import FILES_TABLE, RECYCLE_BIN_TABLE, RecordChanged
+from shared.keys import FILES_TABLE, RECYCLE_BIN_TABLE, files_partition
+from shared.packages import PURGED, read_project
+from shared.storage import RecordChanged
 from tests.support.dists import make_wheel
 from tests.support.publish import publish, publish_sdist, publish_wheel
 from tests.support.stored import key_of

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.packages import CLAIM_TIMEOUT, files_partition, format_time, release_row_key
-from shared.storage import FILES_TABLE
+from shared.keys import FILES_TABLE, files_partition
+from shared.packages import CLAIM_TIMEOUT, format_time, release_row_key
 from tests.support.dists import make_sdist
 from tests.support.publish import publish
 from tests.support.stored import key_of

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import storage as storage_module
-from shared.storage import FEEDS_TABLE, DelegationKeys, StorageError
+from shared.keys import FEEDS_TABLE
+from shared.storage import DelegationKeys, StorageError
 
 WORKER_THREADS = 32  # the Python worker's most concurrent invocations: min(32, CPUs + 4)
 

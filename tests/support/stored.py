@@ -7,7 +7,8 @@ import os
 from azure.storage.blob import ContainerClient
 
 from shared import feeds
-from shared.storage import BLOB_CONTAINER, get_storage
+from shared.keys import BLOB_CONTAINER
+from shared.storage import get_storage
 
 
 def key_of(feed: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
-from shared.upstream_client import ClientConfig
+from shared.upstream.client import ClientConfig
 
 HOST = "127.0.0.1"
 # Names under the reserved .test domain, resolved by the tests' own resolver: never real DNS.

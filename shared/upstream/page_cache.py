@@ -13,8 +13,8 @@ Besides, an upstream that does not answer in time is remembered as such by the i
 project (``UnansweredUpstreams``): while it is, no page of it is fetched, and requests serve their
 copies (stale when old) or leave it out at once instead of waiting for it again.
 
-Blob: ``<feed key>/_upstream/<upstream key>/<project>.json.gz`` (gzipped JSON of the parsed page),
-under the feed's prefix so deleting a feed deletes its cache. Metadata: ``fetchedat``,
+Blob: ``keys.upstream_page_blob`` (gzipped JSON of the parsed page), under the feed's prefix so
+deleting a feed deletes its cache. Metadata: ``fetchedat``,
 ``claimeduntil``, ``failedat``, ``failure`` (epoch seconds and a message without secrets).
 """
 
@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 from shared import settings
 from shared.errors import BadGateway, GatewayTimeout
+from shared.keys import upstream_page_blob
 from shared.storage import BlobState, RecordChanged, RecordExists, Storage
-from shared.upstream_pages import ProjectPage
+from shared.upstream.page_parser import ProjectPage
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +125,6 @@ class UnansweredUpstreams:
 UNANSWERED = UnansweredUpstreams()
 
 
-def cache_blob_name(feed_key: str, upstream_key: str, project: str) -> str:
-    # Normalized project names never start with '_', so this cannot meet a project's own blobs.
-    return f"{feed_key}/_upstream/{upstream_key}/{project}.json.gz"
-
-
 def _float(metadata: dict[str, str], key: str) -> float:
     try:
         return float(metadata.get(key, "0"))
@@ -196,7 +192,7 @@ class UpstreamPageCache:
         says why the upstream is not to be asked now (see UnansweredUpstreams): then a copy that is
         not fresh is served stale, or, without one, UpstreamPageUnavailable(unanswered) raised.
         """
-        name = cache_blob_name(feed_key, upstream_key, project)
+        name = upstream_page_blob(feed_key, upstream_key, project)
         policy = self.policy
         wait_until = self._clock() + policy.wait_seconds
         state = self._storage.read_blob_state(name)

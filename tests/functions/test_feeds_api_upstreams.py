@@ -10,9 +10,10 @@ import pytest
 
 from functions.feeds_api import feed_item, feeds_collection
 from shared import feeds, roles
+from shared.keys import FEEDS_TABLE
 from shared.roles import Role
-from shared.storage import FEEDS_TABLE, get_storage
-from shared.upstreams import FEED, Upstream, UpstreamConfig, find_cycle
+from shared.storage import get_storage
+from shared.upstream.config import FEED, Upstream, UpstreamConfig, find_cycle
 from tests.support.http import json_of
 from tests.support.publish import call
 from tests.support.stored import key_of

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from shared.upstream_client import (
+from shared.upstream.client import (
     USER_AGENT,
     ResponseTooLarge,
     TooManyRedirects,
@@ -24,8 +24,8 @@ from shared.upstream_client import (
     UpstreamUnavailable,
     project_page_url,
 )
-from shared.upstream_pages import MalformedPage
-from shared.upstreams import BasicCredential
+from shared.upstream.config import BasicCredential
+from shared.upstream.page_parser import MalformedPage
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.upstream_server import (
     FAST_CLIENT as FAST,
@@ -347,7 +347,7 @@ def test_a_name_that_resolves_elsewhere_at_connection_is_refused(fake_index):
     def rebinding(host, port):
         return next(answers)
 
-    from shared.url_safety import check_fetchable_url
+    from shared.upstream.url_safety import check_fetchable_url
 
     url = f"http://rebind.test:{fake_index.port}/simple/"
     assert check_fetchable_url(url, allow_private=False, resolver=rebinding) == ["93.184.216.34"]
@@ -369,7 +369,7 @@ def test_unresolvable_hosts_are_unavailable(client):
 
 
 def test_fetches_a_configured_upstream_with_its_credential(fake_index, client, monkeypatch):
-    from shared.upstreams import CredentialUnavailable, Upstream
+    from shared.upstream.config import CredentialUnavailable, Upstream
 
     fake_index.routes["/simple/demo/"] = html_reply("")
     name = "FEEDHOUSE_UPSTREAM_CREDENTIAL_TEST"

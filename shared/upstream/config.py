@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from shared.errors import BadGateway, BadRequest
 from shared.names import feed_name_key, validate_feed_name
-from shared.url_safety import (
+from shared.upstream.url_safety import (
     Resolver,
     UnsafeUpstreamURL,
     UpstreamHostNotFound,

@@ -4,7 +4,8 @@ import secrets
 
 import pytest
 
-from shared.storage import PERMISSIONS_TABLE, RecordChanged, RecordExists, etag_of
+from shared.keys import PERMISSIONS_TABLE
+from shared.storage import RecordChanged, RecordExists, etag_of
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from functions.feeds_api import feed_item, feed_permission, feeds_collection
 from functions.files import download
 from functions.simple import project_list
 from shared import feeds, roles, tokens
-from shared.packages import files_partition
-from shared.storage import FEEDS_TABLE, FILES_TABLE, PERMISSIONS_TABLE, PROJECTS_TABLE, get_storage
+from shared.keys import FEEDS_TABLE, FILES_TABLE, PERMISSIONS_TABLE, PROJECTS_TABLE, files_partition
+from shared.storage import get_storage
 from shared.tokens import Scope
 from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_wheel

@@ -1,6 +1,6 @@
 """Fetching from upstream indexes: project pages and files, over HTTP(S), within limits.
 
-Every request: connects only to addresses checked by shared.url_safety (resolved once per hop and
+Every request: connects only to addresses checked by shared.upstream.url_safety (resolved once per hop and
 pinned, so DNS cannot change between the check and the connection); has connect and read timeouts,
 and project pages a deadline for the whole fetch; reads at most a configured number of bytes (after
 decompression); follows at most a few redirects, each of them http(s), never from https down to
@@ -33,9 +33,9 @@ from urllib3.exceptions import (
 
 from shared import settings, untrusted
 from shared.errors import BadGateway
-from shared.upstream_pages import ACCEPT, ProjectPage, absent_page, parse_project_page
-from shared.upstreams import FEED, BasicCredential, Upstream
-from shared.url_safety import (
+from shared.upstream.config import FEED, BasicCredential, Upstream
+from shared.upstream.page_parser import ACCEPT, ProjectPage, absent_page, parse_project_page
+from shared.upstream.url_safety import (
     ALLOW_PRIVATE_SETTING,
     DEFAULT_PORTS,
     Resolver,

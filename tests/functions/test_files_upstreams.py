@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import urllib.request
@@ -14,11 +15,12 @@ from functions.files import download
 from functions.packages_api import file_item, package_item, package_upstreaming
 from functions.simple import project_detail
 from shared import auth, feeds, roles, tokens
-from shared.packages import FileNotFound, StoredFile, files_partition
+from shared.keys import FILES_TABLE, files_partition
+from shared.packages import FileNotFound, StoredFile
 from shared.roles import Role
-from shared.storage import FILES_TABLE, get_storage
+from shared.storage import get_storage
 from shared.tokens import Scope
-from shared.upstreaming import FeedUpstreams
+from shared.upstream.sources import FeedUpstreams
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish, publish_wheel
@@ -231,6 +233,21 @@ def test_concurrent_first_downloads_save_one_record_and_all_get_the_file(upstrea
         assert all(r.get_body() == data for r in responses)
         assert list(rows(feed, project)) == [filename]
         assert get_storage().read_blob(rows(feed, project)[filename]["Blob"]) == data
+
+
+def test_a_feed_upstreams_file_that_does_not_match_its_record_is_refused_and_not_copied():
+    source = new_feed(visibility="organization")  # its files may be copied into a private feed
+    downstream = new_feed([{"type": "feed", "feed": source}])
+    filename, data = publish_wheel(source, "altered", "1.0")
+    (row,) = rows(source, "altered").values()
+    storage = get_storage()
+    storage.delete_blob(row["Blob"])
+    altered = bytes(len(data))
+    storage.create_blob(row["Blob"], io.BytesIO(altered), length=len(altered), content_type="application/zip")
+    response = get_file(downstream, "altered", filename)
+    assert response.status_code == 502 and b"does not match" in response.get_body()
+    assert rows(downstream, "altered") == {}
+    assert not blobs(downstream, "altered", data, filename)
 
 
 def test_concurrent_first_downloads_from_a_feed_upstream_copy_it_once_and_all_get_it():

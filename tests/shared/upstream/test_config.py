@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shared.upstreams import (
+from shared.upstream.config import (
     MAX_UPSTREAMS,
     CredentialUnavailable,
     InvalidClaimedPattern,

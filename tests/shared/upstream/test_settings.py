@@ -1,9 +1,9 @@
 import pytest
 
 from shared import settings
-from shared.upstream_cache import CachePolicy
-from shared.upstream_client import ClientConfig
-from shared.upstreams import pypi_url_from_settings
+from shared.upstream.client import ClientConfig
+from shared.upstream.config import pypi_url_from_settings
+from shared.upstream.page_cache import CachePolicy
 
 UPSTREAM_SETTINGS = [s for s in settings.SETTINGS if "UPSTREAM" in s.name or s.name == "FEEDHOUSE_PYPI_URL"]
 

@@ -12,8 +12,8 @@ from shared import untrusted
 from shared.distributions import InvalidDistributionFilename, parse_distribution_filename
 from shared.packages import version_key
 from shared.ranges import parse_range
-from shared.upstream_client import Download
-from shared.upstream_pages import MalformedPage, parse_html_page, parse_json_page
+from shared.upstream.client import Download
+from shared.upstream.page_parser import MalformedPage, parse_html_page, parse_json_page
 
 HUGE = "1" * 5000
 

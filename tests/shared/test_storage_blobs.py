@@ -6,7 +6,14 @@ import secrets
 
 import pytest
 
+import shared.storage
 from shared.storage import RecordChanged, RecordExists
+
+
+@pytest.fixture
+def one_byte_blocks(monkeypatch):
+    """Every write of a BlockUpload staged at once, as a block of its own."""
+    monkeypatch.setattr(shared.storage, "BLOCK_BYTES", 1)
 
 
 def _name(prefix: str = "t") -> str:
@@ -43,30 +50,30 @@ def test_set_blob_metadata_is_etag_guarded(storage):
         storage.set_blob_metadata(_name(), {"claim": "3"}, if_match=etag)
 
 
-def test_block_upload_is_invisible_until_committed(storage):
+def test_block_upload_is_invisible_until_committed(storage, one_byte_blocks):
     name = _name()
     upload = storage.start_block_upload(name)
-    upload.stage(b"hello ")
-    upload.stage(b"world")
+    upload.write(b"hello ")
+    upload.write(b"world")
     assert storage.blob_info(name) is None
     assert upload.commit(content_type="application/zip", metadata={"sha256": "x"})
     assert storage.read_blob(name) == b"hello world"
     assert storage.blob_info(name).metadata == {"sha256": "x"}
 
 
-def test_block_upload_never_overwrites(storage):
+def test_block_upload_never_overwrites(storage, one_byte_blocks):
     name = _name()
     first, second = storage.start_block_upload(name), storage.start_block_upload(name)
-    first.stage(b"first")
-    second.stage(b"second")
+    first.write(b"first")
+    second.write(b"second")
     assert first.commit(content_type="application/zip")
     assert not second.commit(content_type="application/zip")
     assert storage.read_blob(name) == b"first"
 
 
-def test_abandoned_block_upload_leaves_no_blob(storage):
+def test_abandoned_block_upload_leaves_no_blob(storage, one_byte_blocks):
     name = _name()
-    storage.start_block_upload(name).stage(b"never committed")
+    storage.start_block_upload(name).write(b"never committed")
     assert storage.blob_info(name) is None
     assert storage.read_blob_state(name) is None
 

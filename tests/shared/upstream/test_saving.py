@@ -7,16 +7,16 @@ import secrets
 
 import pytest
 
-from shared.upstream_client import ResponseTooLarge, UpstreamNotFound
-from shared.upstream_pages import UpstreamFile
-from shared.upstream_saving import (
-    HashMismatch,
+from shared.digests import HashMismatch
+from shared.upstream.client import ResponseTooLarge, UpstreamNotFound
+from shared.upstream.config import BasicCredential
+from shared.upstream.page_parser import UpstreamFile
+from shared.upstream.saving import (
     InvalidUpstreamFile,
     MetadataMismatch,
     UnverifiableUpstreamFile,
     save_upstream_file,
 )
-from shared.upstreams import BasicCredential
 from tests.support.dists import make_wheel
 from tests.support.upstream_server import Reply
 
@@ -41,7 +41,7 @@ def test_saves_a_real_wheel_from_pypiserver(storage, pypiserver, client):
     (entry,) = page.files
     key = feed()
 
-    saved = save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+    saved = save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert saved.blob == f"{key}/{name}/{sha256(wheel)}/{filename}"
     assert storage.read_blob(saved.blob) == wheel
     assert (saved.project, saved.version, saved.filetype, saved.size) == (
@@ -57,15 +57,7 @@ def test_saves_a_real_wheel_from_pypiserver(storage, pypiserver, client):
     assert saved.source_url == entry.url
     assert storage.blob_info(saved.blob).metadata["origin"] == "upstream"
 
-    stored = saved.as_stored_file(saved_at="2026-01-01T00:00:00Z", upstream_label="PyPI")
-    assert (stored.filename, stored.sha256, stored.blob, stored.uploader) == (
-        filename,
-        saved.sha256,
-        saved.blob,
-        "upstream:PyPI",
-    )
-
-    again = save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+    again = save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert not again.created
     assert again.blob == saved.blob
 
@@ -83,7 +75,7 @@ def test_saves_the_core_metadata_beside_the_file(storage, fake_index, client):
     entry = entry_for(
         fake_index, filename, wheel, core_metadata={"sha256": sha256(metadata)}, size=len(wheel)
     )
-    saved = save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry)
+    saved = save_upstream_file(storage, client, feed_key=feed(), entry=entry)
     assert saved.metadata_blob == f"{saved.blob}.metadata"
     assert storage.read_blob(saved.metadata_blob) == metadata
     assert saved.metadata_sha256 == sha256(metadata)
@@ -94,15 +86,12 @@ def test_metadata_offered_without_a_hash_is_saved_and_a_missing_one_skipped(stor
     filename, wheel = make_wheel("demo", "1.0", metadata=metadata)
     fake_index.routes[f"/f/{filename}.metadata"] = Reply(body=metadata.encode())
     entry = entry_for(fake_index, filename, wheel, core_metadata=True)
-    saved = save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry)
+    saved = save_upstream_file(storage, client, feed_key=feed(), entry=entry)
     assert storage.read_blob(saved.metadata_blob) == metadata.encode()
 
     other, wheel2 = make_wheel("demo", "2.0")
     entry2 = entry_for(fake_index, other, wheel2, core_metadata=True)  # .metadata answers 404
-    assert (
-        save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry2).metadata_blob
-        is None
-    )
+    assert save_upstream_file(storage, client, feed_key=feed(), entry=entry2).metadata_blob is None
 
 
 def test_a_hash_mismatch_is_refused_and_nothing_is_stored(storage, fake_index, client):
@@ -112,7 +101,7 @@ def test_a_hash_mismatch_is_refused_and_nothing_is_stored(storage, fake_index, c
     entry = entry_for(fake_index, filename, wheel)
     fake_index.routes[f"/f/{filename}"] = Reply(body=tampered)
     with pytest.raises(HashMismatch, match="does not match the sha256") as caught:
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert caught.value.status == 502
     assert sha256(tampered) in caught.value.message
     assert nothing_stored(storage, key, "demo", sha256(wheel), sha256(tampered), filename=filename)
@@ -123,7 +112,7 @@ def test_every_listed_hash_must_match(storage, fake_index, client):
     key = feed()
     entry = entry_for(fake_index, filename, wheel, hashes={"sha256": sha256(wheel), "sha512": "0" * 128})
     with pytest.raises(HashMismatch, match="sha512"):
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert nothing_stored(storage, key, "demo", sha256(wheel), filename=filename)
 
 
@@ -132,7 +121,7 @@ def test_a_size_mismatch_is_refused(storage, fake_index, client):
     key = feed()
     entry = entry_for(fake_index, filename, wheel, size=len(wheel) + 1)
     with pytest.raises(HashMismatch, match="bytes, not the"):
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert nothing_stored(storage, key, "demo", sha256(wheel), filename=filename)
 
 
@@ -142,7 +131,7 @@ def test_a_metadata_hash_mismatch_refuses_the_whole_file(storage, fake_index, cl
     key = feed()
     entry = entry_for(fake_index, filename, wheel, core_metadata={"sha256": "ab" * 32})
     with pytest.raises(HashMismatch, match="core metadata"):
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert nothing_stored(storage, key, "demo", sha256(wheel), filename=filename)
     assert storage.blob_info(f"{key}/demo/{sha256(wheel)}/{filename}.metadata") is None
 
@@ -154,7 +143,7 @@ def test_metadata_that_is_not_the_files_own_refuses_the_whole_file(storage, fake
     key = feed()
     entry = entry_for(fake_index, filename, wheel, core_metadata={"sha256": sha256(other)})
     with pytest.raises(MetadataMismatch, match="is not the METADATA inside the file") as caught:
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert caught.value.status == 502 and sha256(other) in caught.value.message
     assert nothing_stored(storage, key, "demo", sha256(wheel), filename=filename)
     assert storage.blob_info(f"{key}/demo/{sha256(wheel)}/{filename}.metadata") is None
@@ -164,7 +153,7 @@ def test_metadata_that_is_not_the_files_own_refuses_the_whole_file(storage, fake
     fake_index.routes[f"/f/{filename}"] = Reply(body=broken)
     entry = entry_for(fake_index, filename, broken, core_metadata={"sha256": sha256(other)})
     with pytest.raises(InvalidUpstreamFile, match="cannot be checked against the core metadata"):
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=key, entry=entry)
     assert nothing_stored(storage, key, "demo", sha256(broken), filename=filename)
 
 
@@ -172,7 +161,7 @@ def test_files_without_a_sha256_are_not_saved(storage, fake_index, client):
     filename, wheel = make_wheel("demo", "1.0")
     entry = entry_for(fake_index, filename, wheel, hashes={"md5": hashlib.md5(wheel).hexdigest()})  # noqa: S324
     with pytest.raises(UnverifiableUpstreamFile, match="no sha256"):
-        save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=feed(), entry=entry)
     assert fake_index.requests == []
 
 
@@ -181,21 +170,21 @@ def test_oversized_files_are_refused_before_and_while_downloading(storage, fake_
     key = feed()
     declared = entry_for(fake_index, filename, wheel, size=len(wheel))
     with pytest.raises(UnverifiableUpstreamFile, match="at most 10"):
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=declared, max_bytes=10)
+        save_upstream_file(storage, client, feed_key=key, entry=declared, max_bytes=10)
     assert fake_index.requests == []
     undeclared = entry_for(fake_index, filename, wheel)
     with pytest.raises(ResponseTooLarge):
-        save_upstream_file(storage, client, feed_key=key, upstream_key="pypi", entry=undeclared, max_bytes=10)
+        save_upstream_file(storage, client, feed_key=key, entry=undeclared, max_bytes=10)
     assert nothing_stored(storage, key, "demo", sha256(wheel), filename=filename)
 
 
 def test_large_files_stream_in_blocks(storage, fake_index, client, monkeypatch):
-    import shared.upstream_saving as saving
+    import shared.storage
 
-    monkeypatch.setattr(saving, "BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(shared.storage, "BLOCK_BYTES", 64 * 1024)
     data = secrets.token_bytes(300 * 1024)
     entry = entry_for(fake_index, "demo-1.0.tar.gz", data)
-    saved = save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry)
+    saved = save_upstream_file(storage, client, feed_key=feed(), entry=entry)
     assert storage.read_blob(saved.blob) == data
     assert saved.filetype == "sdist"
 
@@ -205,18 +194,18 @@ def test_a_file_gone_upstream_is_a_named_error(storage, fake_index, client):
         "demo-1.0.tar.gz", f"{fake_index.url}/f/demo-1.0.tar.gz", "1.0", {"sha256": "ab" * 32}
     )
     with pytest.raises(UpstreamNotFound):
-        save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=feed(), entry=entry)
 
 
 def test_entries_that_are_not_distributions_are_refused(storage, client):
     entry = UpstreamFile("demo-1.0.exe", "http://mirror.test/demo-1.0.exe", "1.0", {"sha256": "ab" * 32})
     with pytest.raises(InvalidUpstreamFile):
-        save_upstream_file(storage, client, feed_key=feed(), upstream_key="pypi", entry=entry)
+        save_upstream_file(storage, client, feed_key=feed(), entry=entry)
 
 
 def test_credentials_reach_the_upstream_host_only(storage, fake_index, client):
     filename, wheel = make_wheel("demo", "1.0")
     entry = entry_for(fake_index, filename, wheel)
     credential = BasicCredential(("http", "127.0.0.1", fake_index.port), "user", "pw")
-    save_upstream_file(storage, client, feed_key=feed(), upstream_key="i", entry=entry, credential=credential)
+    save_upstream_file(storage, client, feed_key=feed(), entry=entry, credential=credential)
     assert fake_index.requests[-1].headers["authorization"] == credential.authorization()

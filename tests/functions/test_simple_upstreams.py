@@ -12,7 +12,7 @@ import pytest
 from functions.packages_api import package_upstreaming
 from functions.simple import project_detail, project_list
 from shared.roles import Role
-from shared.upstreaming import STALE_HEADER, UNAVAILABLE_HEADER
+from shared.upstream.sources import STALE_HEADER, UNAVAILABLE_HEADER
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.http import json_of
 from tests.support.publish import call, json_page, publish_wheel

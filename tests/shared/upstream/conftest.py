@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.upstream_client import UpstreamClient
+from shared.upstream.client import UpstreamClient
 from tests.support.upstream_server import FAST_CLIENT, FakeIndex, resolve_test_hosts
 
 

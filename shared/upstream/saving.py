@@ -2,10 +2,10 @@
 
 The bytes stream from the upstream into staged blocks that stay invisible until they are checked:
 only when the size and every hash the upstream page gave match are they committed, create-only, as
-the content-addressed blob ``<feed>/<project>/<sha256>/<filename>`` (the same scheme as uploads).
-A mismatch leaves no blob. The file's core metadata (PEP 658) is fetched first when the upstream
-offers it, checked against its hash likewise and against the metadata inside the file (a wheel's
-METADATA, as PEP 658 defines the file), and stored beside the file as ``<blob>.metadata``.
+the content-addressed blob ``keys.file_blob`` names (as for uploads). A mismatch leaves no blob. The
+file's core metadata (PEP 658) is fetched first when the upstream offers it, checked against its hash
+likewise and against the metadata inside the file (a wheel's METADATA, as PEP 658 defines the file),
+and stored beside the file (``keys.metadata_blob``).
 Only files whose page gives a sha256 are saved: without one there is nothing to check the bytes
 against, and no content address.
 """
@@ -15,34 +15,34 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import io
 import logging
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from shared import keys
+from shared.digests import BLAKE2B_256, Promise, RunningHashes, checked
 from shared.distributions import inspect_distribution, parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
 from shared.names import validate_filename
-from shared.packages import StoredFile, content_type_for
+from shared.packages import content_type_for, store_metadata_blob
 from shared.storage import Storage
-from shared.upstream_client import UpstreamClient, UpstreamError
-from shared.upstream_pages import UpstreamFile
-from shared.upstreams import BasicCredential
-from shared.url_safety import display_url
+from shared.upstream.client import UpstreamClient, UpstreamError
+from shared.upstream.config import BasicCredential
+from shared.upstream.page_parser import UpstreamFile
+from shared.upstream.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 
-BLOCK_BYTES = 4 * 1024 * 1024
-METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
-UPLOADER_PREFIX = "upstream:"
+# How a refusal ends: for a file being saved, and for one passed through.
+NOTHING_STORED = "it was refused and nothing was stored"
+REFUSED = "it was refused"
 
 
-class HashMismatch(BadGateway):
-    """The upstream's bytes are not what its page promised: refused, nothing stored."""
-
-    code = "upstream_hash_mismatch"
+def listed(subject: str, *, size: int | None = None, digests: Mapping[str, str], stored: bool) -> Promise:
+    """What an upstream page promised about a file (or its metadata file) named ``subject``."""
+    return Promise(subject, "its upstream page lists", NOTHING_STORED if stored else REFUSED, size, digests)
 
 
 class UnverifiableUpstreamFile(BadGateway):
@@ -76,41 +76,13 @@ class SavedFile:
     blob: str
     metadata_blob: str | None  # PEP 658 core metadata beside the file, when the upstream offered it
     metadata_sha256: str | None
-    upstream: str  # the upstream's key (shared.upstreams.Upstream.key)
     source_url: str  # where it came from, without credentials or query string
     created: bool  # False when the blob was already there (saved before, or by a concurrent request)
 
-    def as_stored_file(self, *, saved_at: str, upstream_label: str) -> StoredFile:
-        """The file in shared.packages' current record model (issue 4 may extend it)."""
-        return StoredFile(
-            project=self.project,
-            filename=self.filename,
-            version=self.version,
-            filetype=self.filetype,
-            size=self.size,
-            sha256=self.sha256,
-            blake2_256=self.blake2_256,
-            requires_python=self.requires_python,
-            uploaded=saved_at,
-            uploader=f"{UPLOADER_PREFIX}{upstream_label}",
-            blob=self.blob,
-        )
 
-
-def _check_hashes(what: str, expected: Mapping[str, str], hashers: Mapping[str, hashlib._Hash]) -> None:
-    for name, digest in expected.items():
-        actual = hashers[name].hexdigest()
-        if not hmac.compare_digest(actual, digest.lower()):
-            raise HashMismatch(
-                f"{what} does not match the {name} its upstream page lists (expected {digest}, got "
-                f"{actual}); it was refused and nothing was stored."
-            )
-
-
-def _hashers(names: Mapping[str, str]) -> dict[str, hashlib._Hash]:
-    hashers = {name: hashlib.new(name) for name in names}
-    hashers.setdefault("sha256", hashlib.sha256())
-    return hashers
+def saved_blob_metadata(sha256: str, hashes: RunningHashes) -> dict[str, str]:
+    """The metadata the blob of a file saved from an upstream is committed with."""
+    return {"sha256": sha256, BLAKE2B_256: hashes.hexdigest(BLAKE2B_256), "origin": "upstream"}
 
 
 def _fetch_metadata(
@@ -125,11 +97,8 @@ def _fetch_metadata(
         logger.info("Saving %s without its .metadata: %s", entry.filename, exc.message)
         return None
     expected = entry.core_metadata if isinstance(entry.core_metadata, Mapping) else {}
-    hashers = _hashers(expected)
-    for hasher in hashers.values():
-        hasher.update(data)
-    _check_hashes(f"The core metadata of '{entry.filename}'", expected, hashers)
-    return data, hashers["sha256"].hexdigest()
+    promise = listed(f"The core metadata of '{entry.filename}'", digests=expected, stored=True)
+    return data, checked(data, promise, "sha256").hexdigest("sha256")
 
 
 def check_core_metadata(stream: BinaryIO, filename: str, expected_sha256: str, *, stored: bool) -> None:
@@ -142,7 +111,7 @@ def check_core_metadata(stream: BinaryIO, filename: str, expected_sha256: str, *
     (shared.distributions.inspect_distribution). ``stored`` says whether the file was being saved.
     """
     dist = parse_distribution_filename(filename)
-    outcome = "it was refused and nothing was stored" if stored else "it was refused"
+    outcome = NOTHING_STORED if stored else REFUSED
     try:
         own = inspect_distribution(stream, dist).metadata or b""
     except BadRequest as exc:
@@ -164,15 +133,14 @@ def save_upstream_file(
     client: UpstreamClient,
     *,
     feed_key: str,
-    upstream_key: str,
     entry: UpstreamFile,
     credential: BasicCredential | None = None,
     max_bytes: int | None = None,
 ) -> SavedFile:
     """Stream ``entry`` from its upstream into the feed's storage, checked against its hashes.
 
-    Raises HashMismatch (nothing stored), UnverifiableUpstreamFile (no sha256 to check against),
-    or the client's UpstreamError subclasses (ResponseTooLarge past ``max_bytes``, ...).
+    Raises HashMismatch (shared.digests; nothing stored), UnverifiableUpstreamFile (no sha256 to check
+    against), or the client's UpstreamError subclasses (ResponseTooLarge past ``max_bytes``, ...).
     """
     try:
         validate_filename(entry.filename)
@@ -193,12 +161,13 @@ def save_upstream_file(
 
     metadata = _fetch_metadata(client, entry, credential)
 
-    blob = f"{feed_key}/{dist.name}/{sha256}/{entry.filename}"
-    hashers = _hashers(expected)
-    blake2 = hashlib.blake2b(digest_size=32)
+    blob = keys.file_blob(feed_key, dist.name, sha256, entry.filename)
+    hashes = RunningHashes(
+        "sha256",
+        BLAKE2B_256,
+        promise=listed(f"'{entry.filename}'", size=entry.size, digests=expected, stored=True),
+    )
     upload = storage.start_block_upload(blob)
-    size = 0
-    buffer = bytearray()
     # With a metadata file to check, the file is also kept on disk: its metadata is read from the
     # archive's end (a zip's directory), which staged blocks cannot give back before they commit.
     with (
@@ -206,63 +175,37 @@ def save_upstream_file(
         tempfile.TemporaryFile() if metadata is not None else contextlib.nullcontext() as spool,
     ):
         source_url = display_url(download.url)
-        for chunk in download.chunks():
-            size += len(chunk)
-            if entry.size is not None and size > entry.size:
-                raise HashMismatch(
-                    f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page lists; "
-                    "it was refused and nothing was stored."
-                )
-            blake2.update(chunk)
-            for hasher in hashers.values():
-                hasher.update(chunk)
+        for chunk in hashes.passing(download.chunks()):
             if spool is not None:
                 spool.write(chunk)
-            buffer += chunk
-            if len(buffer) >= BLOCK_BYTES:
-                upload.stage(bytes(buffer))
-                buffer.clear()
-        if entry.size is not None and size != entry.size:
-            raise HashMismatch(
-                f"'{entry.filename}' is {size} bytes, not the {entry.size} its upstream page lists; "
-                "it was refused and nothing was stored."
-            )
-        _check_hashes(f"'{entry.filename}'", expected, hashers)
+            upload.write(chunk)
+        hashes.check()
         if metadata is not None:
             check_core_metadata(spool, entry.filename, metadata[1], stored=True)
-    if buffer:
-        upload.stage(bytes(buffer))
     created = upload.commit(
         content_type=content_type_for(entry.filename),
-        metadata={"sha256": sha256, "blake2b_256": blake2.hexdigest(), "origin": "upstream"},
+        metadata=saved_blob_metadata(sha256, hashes),
     )
 
     metadata_blob = metadata_sha256 = None
     if metadata is not None:
         data, metadata_sha256 = metadata
-        metadata_blob = f"{blob}.metadata"
-        storage.create_blob(
-            metadata_blob,
-            io.BytesIO(data),
-            length=len(data),
-            content_type=METADATA_CONTENT_TYPE,
-            metadata={"sha256": metadata_sha256},
-        )
+        metadata_blob = keys.metadata_blob(blob)
+        store_metadata_blob(storage, metadata_blob, data, sha256=metadata_sha256)
     return SavedFile(
         project=dist.name,
         filename=entry.filename,
         version=str(dist.version),
         filetype=dist.filetype,
-        size=size,
+        size=hashes.size,
         sha256=sha256,
-        blake2_256=blake2.hexdigest(),
+        blake2_256=hashes.hexdigest(BLAKE2B_256),
         requires_python=entry.requires_python,
         upload_time=entry.upload_time,
         yanked=entry.yanked,
         blob=blob,
         metadata_blob=metadata_blob,
         metadata_sha256=metadata_sha256,
-        upstream=upstream_key,
         source_url=source_url,
         created=created,
     )

@@ -4,11 +4,11 @@ This is where the building blocks meet the feed's records. For a project of a fe
 
 - **Sources**, in Azure Artifacts' order: files published to the feed, files saved from upstreams,
   then each upstream's files in the configured order; a file name appears once (the first wins).
-  PyPI and index upstreams are read through the page cache (shared/upstream_cache.py), one blob read
+  PyPI and index upstreams are read through the page cache (shared/upstream/page_cache.py), one blob read
   per upstream when fresh. A feed upstream is read from storage with the CALLER's rights: a caller
   who cannot read feed B gets nothing from B through A. It contributes B's stored files (published
   there or saved there), never B's own live upstreams, like an Azure Artifacts view of a feed.
-- **Dependency confusion**: the rules of shared/upstream_rules.py decide whether *external* upstreams
+- **Dependency confusion**: the rules of shared/upstream/confusion.py decide whether *external* upstreams
   (PyPI and index URLs) may show a name. A name counts as published when this feed, or one of its
   feed upstreams, has files published to it, whoever asks: the feed upstreams are consulted with the
   feed's own view, also those the caller cannot read (whose files the caller still does not get).
@@ -18,7 +18,7 @@ This is where the building blocks meet the feed's records. For a project of a fe
   is left out of the page, which keeps its local part; a stale cached copy is used when there is one.
   Both are reported (``stale``/``unavailable``) for the response headers. The external upstreams are
   asked at once, within one deadline for all of them; one that does not answer in time is not asked
-  again for a while (shared.upstream_cache.UnansweredUpstreams).
+  again for a while (shared.upstream.page_cache.UnansweredUpstreams).
 - **Files**: a file listed only upstream is saved into the feed on its first download by a caller who
   may save (collaborator and above, or a signed-in reader when the feed's ``readers_save`` is on): checked
   against the upstream's hashes, stored content-addressed, and recorded insert-only, so concurrent
@@ -37,8 +37,6 @@ module tells callers (headers, error messages) names upstreams by host only.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import logging
 import math
@@ -50,27 +48,26 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from packaging.version import InvalidVersion
-
-from shared import auth, feeds, packages, settings, untrusted
+from shared import auth, feeds, keys, packages, settings, untrusted
 from shared.auth import Permission, Principal
+from shared.digests import BLAKE2B_256, HashMismatch, Promise, RunningHashes, checked
 from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
 from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
 from shared.storage import Storage
-from shared.upstream_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
-from shared.upstream_client import UpstreamClient, UpstreamTimeout
-from shared.upstream_pages import ProjectPage, UpstreamFile
-from shared.upstream_rules import ConfusionPolicy, why_upstream_hidden
-from shared.upstream_saving import (
-    BLOCK_BYTES,
-    METADATA_CONTENT_TYPE,
-    HashMismatch,
+from shared.upstream.client import UpstreamClient, UpstreamTimeout
+from shared.upstream.config import FEED, INDEX, Upstream, matches_claimed
+from shared.upstream.confusion import ConfusionPolicy, why_upstream_hidden
+from shared.upstream.page_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
+from shared.upstream.page_parser import ProjectPage, UpstreamFile
+from shared.upstream.saving import (
+    NOTHING_STORED,
     check_core_metadata,
+    listed,
     save_upstream_file,
+    saved_blob_metadata,
 )
-from shared.upstreams import FEED, INDEX, Upstream, matches_claimed
-from shared.url_safety import display_url
+from shared.upstream.url_safety import display_url
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +89,13 @@ def public_label(upstream: Upstream) -> str:
 def scrub(message: str) -> str:
     """A message about an upstream with every URL cut down to its origin."""
     return _URL_RE.sub(lambda m: display_url(m.group(0), with_path=False), message)
+
+
+def _recorded(subject: str, feed: Feed, size: int | None, sha256: str) -> Promise:
+    """What an upstream feed's record says about a file (or its metadata file) it stores."""
+    return Promise(
+        f"{subject} in feed '{feed.name}'", "its record there lists", NOTHING_STORED, size, {"sha256": sha256}
+    )
 
 
 def _public_error(upstream: Upstream, error: BadGateway) -> BadGateway:
@@ -190,6 +194,8 @@ class ProjectView:
     stale: tuple[str, ...] = ()  # public labels of upstreams served from an old copy
     unavailable: tuple[str, ...] = ()  # public labels of upstreams that failed with no copy
     errors: tuple[BadGateway, ...] = ()
+    # What it shows depends on who asks (see FeedUpstreams.varies_by_caller): no shared cache keeps it.
+    per_caller: bool = False
 
     @property
     def versions(self) -> list[str]:
@@ -206,16 +212,10 @@ class ProjectView:
 
 
 def _sorted_versions(versions: Any) -> list[str]:
-    def key(version: str) -> tuple[int, Any]:
-        try:
-            return (0, untrusted.version(version))
-        except InvalidVersion:
-            return (1, version)
-
     unique: dict[str, str] = {}
     for version in versions:
         unique.setdefault(packages.version_key(version), version)
-    return sorted(unique.values(), key=key)
+    return sorted(unique.values(), key=untrusted.version_order)
 
 
 # What a download gets ---------------------------------------------------------------------------
@@ -513,6 +513,7 @@ class FeedUpstreams:
             stale=tuple(stale),
             unavailable=tuple(unavailable),
             errors=tuple(errors),
+            per_caller=self.varies_by_caller(),
         )
 
     # Files --------------------------------------------------------------------------------------
@@ -605,25 +606,20 @@ class FeedUpstreams:
         if not expected:
             raise no_metadata
         upstream = candidate.listing.upstream
+        promise = listed(f"The core metadata of '{filename}'", digests={"sha256": expected}, stored=False)
         try:
             data = self.client.fetch_small_file(item.metadata_url, credential=upstream.resolve_credential())
-            actual = hashlib.sha256(data).hexdigest()
-            if not hmac.compare_digest(actual, expected):
-                raise HashMismatch(
-                    f"The core metadata of '{filename}' does not match the sha256 its upstream page lists "
-                    f"(expected {expected}, got {actual}); it was refused."
-                )
+            checked(data, promise)
         except BadGateway as error:
             logger.warning("Could not get %s.metadata from upstream %s: %s", filename, upstream.label, error)
             raise _public_error(upstream, error) from None
-        return PassThrough.held(data, actual, METADATA_CONTENT_TYPE, _now_text())
+        return PassThrough.held(data, expected, packages.METADATA_CONTENT_TYPE, packages.now_text())
 
     def _save(self, upstream: Upstream, entry: UpstreamFile) -> StoredFile:
         saved = save_upstream_file(
             self.storage,
             self.client,
             feed_key=self.feed.key,
-            upstream_key=upstream.key,
             entry=entry,
             credential=upstream.resolve_credential(),
         )
@@ -660,52 +656,39 @@ class FeedUpstreams:
         """Copy a file of an upstream feed into this feed, checked against that feed's record."""
         upstream, other = listing.upstream, listing.source_feed
         assert other is not None
-        blob = f"{self.feed.key}/{source.project}/{source.sha256}/{source.filename}"
+        blob = keys.file_blob(self.feed.key, source.project, source.sha256, source.filename)
         upload = self.storage.start_block_upload(blob)
-        sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
-        size = 0
-        buffer = bytearray()
-        for chunk in self.storage.iter_blob(source.blob):
-            size += len(chunk)
-            sha256.update(chunk)
-            blake2.update(chunk)
-            buffer += chunk
-            if len(buffer) >= BLOCK_BYTES:
-                upload.stage(bytes(buffer))
-                buffer.clear()
-        if size != source.size or not hmac.compare_digest(sha256.hexdigest(), source.sha256):
-            raise HashMismatch(
-                f"'{source.filename}' in feed '{other.name}' does not match its own record; "
-                "it was refused and nothing was stored."
-            )
-        if buffer:
-            upload.stage(bytes(buffer))
+        hashes = RunningHashes(
+            BLAKE2B_256, promise=_recorded(f"'{source.filename}'", other, source.size, source.sha256)
+        )
+        for chunk in hashes.passing(self.storage.iter_blob(source.blob)):
+            upload.write(chunk)
+        hashes.check()
         upload.commit(
             content_type=source.content_type,
-            metadata={"sha256": source.sha256, "blake2b_256": blake2.hexdigest(), "origin": "upstream"},
+            metadata=saved_blob_metadata(source.sha256, hashes),
         )
         metadata_blob = metadata_sha256 = metadata_size = None
         if source.core_metadata_sha256 and source.metadata_blob:
             data = self.storage.read_blob(source.metadata_blob)
-            if hashlib.sha256(data).hexdigest() == source.core_metadata_sha256:
-                metadata_blob = blob + packages.METADATA_SUFFIX
+            subject = f"The core metadata of '{source.filename}'"
+            try:
+                checked(data, _recorded(subject, other, None, source.core_metadata_sha256))
+            except HashMismatch:
+                pass  # the file is copied without a metadata file that does not match its record
+            else:
+                metadata_blob = keys.metadata_blob(blob)
                 metadata_sha256, metadata_size = source.core_metadata_sha256, len(data)
-                self.storage.create_blob(
-                    metadata_blob,
-                    io.BytesIO(data),
-                    length=len(data),
-                    content_type=METADATA_CONTENT_TYPE,
-                    metadata={"sha256": metadata_sha256},
-                )
+                packages.store_metadata_blob(self.storage, metadata_blob, data, sha256=metadata_sha256)
         record = packages.saved_file_record(
             self.feed.key,
             project=source.project,
             filename=source.filename,
             version=source.version,
             filetype=source.filetype,
-            size=size,
+            size=hashes.size,
             sha256=source.sha256,
-            blake2_256=blake2.hexdigest(),
+            blake2_256=hashes.hexdigest(BLAKE2B_256),
             requires_python=source.requires_python,
             upload_time=source.uploaded,
             blob=blob,
@@ -735,7 +718,7 @@ class FeedUpstreams:
         limit = settings.load().stream_max_bytes
         if entry.size is not None and entry.size > limit:
             raise self._too_large_to_pass(entry.filename, f"is {entry.size} bytes", limit)
-        modified = _normalized_time(entry.upload_time) or _now_text()
+        modified = _normalized_time(entry.upload_time) or packages.now_text()
         content_type = packages.content_type_for(entry.filename)
         if entry.size is None:
             data = self._read_checked(upstream, entry, limit)
@@ -761,36 +744,18 @@ class FeedUpstreams:
         which is what func.HttpResponse keeps). Reading stops as soon as the file passes its listed
         size or the limit.
         """
-        hashers = {name: hashlib.new(name) for name in entry.hashes}
+        hashes = RunningHashes(
+            promise=listed(f"'{entry.filename}'", size=entry.size, digests=entry.hashes, stored=False)
+        )
         buffer = io.BytesIO()
-        received = 0
         with self.client.open_file(entry.url, credential=upstream.resolve_credential()) as download:
             if entry.size is None and download.length is not None and download.length > limit:
                 raise self._too_large_to_pass(entry.filename, f"is {download.length} bytes", limit)
-            for chunk in download.chunks():
-                received += len(chunk)
-                if entry.size is not None and received > entry.size:
-                    raise HashMismatch(
-                        f"'{entry.filename}' is larger than the {entry.size} bytes its upstream page "
-                        "lists; it was refused."
-                    )
-                if received > limit:
+            for chunk in hashes.passing(download.chunks()):
+                if hashes.size > limit:
                     raise self._too_large_to_pass(entry.filename, f"is larger than {limit} bytes", limit)
                 buffer.write(chunk)
-                for hasher in hashers.values():
-                    hasher.update(chunk)
-        if entry.size is not None and received != entry.size:
-            raise HashMismatch(
-                f"'{entry.filename}' is {received} bytes, not the {entry.size} its upstream page lists; "
-                "it was refused."
-            )
-        for name, digest in entry.hashes.items():
-            actual = hashers[name].hexdigest()
-            if not hmac.compare_digest(actual, digest):
-                raise HashMismatch(
-                    f"'{entry.filename}' does not match the {name} its upstream page lists (expected "
-                    f"{digest}, got {actual}); it was refused."
-                )
+        hashes.check()
         metadata_sha256 = ListedFile.from_upstream(entry).core_metadata_sha256
         if metadata_sha256:
             # The page offers the metadata file with this hash (resolvers may have read it already):
@@ -831,7 +796,3 @@ class FeedUpstreams:
         if not self.principal.authenticated:
             return Unauthorized(f"{message}Sign in as one, or ask a feed owner to save it, {operator}")
         return Forbidden(f"{message}Ask a feed owner to save it (or to turn readers_save on), {operator}")
-
-
-def _now_text() -> str:
-    return packages.format_time(datetime.now(UTC))

@@ -1,4 +1,4 @@
-"""Pure rules for what a project page shows from upstreams: dependency-confusion protection and merging.
+"""Pure rules for whether a project page shows a name's upstream versions: dependency-confusion protection.
 
 Dependency confusion: once a name is published to the feed, an attacker's upload of the same name
 to PyPI must not reach the feed's users. So upstream versions of a project are hidden when
@@ -8,31 +8,17 @@ to PyPI must not reach the feed's users. So upstream versions of a project are h
 - its name matches one of the feed's claimed patterns (``contoso-*``), published or not,
 
 unless an owner allowed external versions for that project (the explicit, per-project choice wins
-over a pattern). Merging follows Azure Artifacts' order: files published to the feed, then files
-saved from upstreams, then live upstream files in upstream order; a filename appears once, first wins.
+over a pattern). Merging the files that may show is shared.upstream.sources' work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
 
 from packaging.utils import canonicalize_name
 
-from shared.upstreams import matches_claimed
-
-LOCAL = "local"
-SAVED = "saved"
-UPSTREAM = "upstream"
-
-
-class HasFilename(Protocol):
-    @property
-    def filename(self) -> str: ...
-
-
-F = TypeVar("F", bound=HasFilename)
+from shared.upstream.config import matches_claimed
 
 
 @dataclass(frozen=True)
@@ -41,7 +27,9 @@ class ConfusionPolicy:
 
     published: frozenset[str] = frozenset()  # normalized names with files published to the feed
     allow_external: frozenset[str] = frozenset()  # normalized names an owner allowed upstream versions for
-    claimed_patterns: tuple[str, ...] = ()  # normalized patterns (shared.upstreams.parse_claimed_patterns)
+    claimed_patterns: tuple[
+        str, ...
+    ] = ()  # normalized patterns (shared.upstream.config.parse_claimed_patterns)
 
     @classmethod
     def build(
@@ -71,40 +59,3 @@ def why_upstream_hidden(project: str, policy: ConfusionPolicy) -> str | None:
             "(dependency-confusion protection). A feed owner can allow external versions for it."
         )
     return None
-
-
-def upstream_visible(project: str, policy: ConfusionPolicy) -> bool:
-    return why_upstream_hidden(project, policy) is None
-
-
-@dataclass(frozen=True)
-class MergedFile(Generic[F]):
-    filename: str
-    origin: str  # LOCAL, SAVED or UPSTREAM
-    upstream: str | None  # for UPSTREAM: the key of the upstream it comes from
-    file: F
-
-
-def merge_files(
-    local: Iterable[F],
-    saved: Iterable[F],
-    live: Iterable[tuple[str, Iterable[F]]] = (),
-) -> list[MergedFile[F]]:
-    """One list of files for a project page: published, then saved, then each upstream's in order.
-
-    ``live`` holds (upstream key, files) in the feed's upstream order, already filtered by
-    ``upstream_visible``. A filename appears once: the first source that has it wins, so a file saved
-    from an upstream is served from the feed even while the upstream still lists it.
-    """
-    merged: dict[str, MergedFile[F]] = {}
-
-    def add(files: Iterable[F], origin: str, upstream: str | None) -> None:
-        for f in files:
-            if f.filename not in merged:
-                merged[f.filename] = MergedFile(f.filename, origin, upstream, f)
-
-    add(local, LOCAL, None)
-    add(saved, SAVED, None)
-    for key, files in live:
-        add(files, UPSTREAM, key)
-    return list(merged.values())

@@ -25,11 +25,11 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion
 
 from shared import untrusted
 from shared.distributions import parse_distribution_filename
 from shared.errors import BadGateway, BadRequest
+from shared.metadata import METADATA_URL_SUFFIX
 from shared.names import validate_filename
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class UpstreamFile:
     def metadata_url(self) -> str:
         """Where PEP 658 puts the file's core metadata: the file URL with '.metadata' appended."""
         parts = urlsplit(self.url)
-        return urlunsplit((parts.scheme, parts.netloc, parts.path + ".metadata", parts.query, ""))
+        return urlunsplit((parts.scheme, parts.netloc, parts.path + METADATA_URL_SUFFIX, parts.query, ""))
 
     def to_json(self) -> dict[str, Any]:
         """A PEP 691-shaped dict (the cache's stored form)."""
@@ -262,13 +262,7 @@ def _upload_time(value: Any) -> str | None:
 
 
 def _sorted_versions(versions: Iterable[str]) -> tuple[str, ...]:
-    def key(version: str) -> tuple[int, Any]:
-        try:
-            return (0, untrusted.version(version))
-        except InvalidVersion:
-            return (1, version)
-
-    return tuple(sorted(set(versions), key=key))
+    return tuple(sorted(set(versions), key=untrusted.version_order))
 
 
 def _files(project: str, readers: Iterable[Callable[[], UpstreamFile]]) -> tuple[list[UpstreamFile], int]:

@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from shared.url_safety import (
+from shared.upstream.url_safety import (
     UnsafeUpstreamURL,
     UpstreamHostNotFound,
     address_refusal,

@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from shared.upstream_pages import (
+from shared.upstream.page_parser import (
     ACCEPT,
     MalformedPage,
     ProjectPage,

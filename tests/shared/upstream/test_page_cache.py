@@ -9,16 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared.upstream_cache import (
+from shared.keys import upstream_page_blob
+from shared.upstream.client import UpstreamTimeout, UpstreamUnavailable
+from shared.upstream.page_cache import (
     CachePolicy,
     UnansweredUpstreams,
     UpstreamBusy,
     UpstreamPageCache,
     UpstreamPageUnavailable,
-    cache_blob_name,
 )
-from shared.upstream_client import UpstreamTimeout, UpstreamUnavailable
-from shared.upstream_pages import ProjectPage
+from shared.upstream.page_parser import ProjectPage
 from tests.support.upstream_server import Reply, html_reply
 
 SHA = "ab" * 32
@@ -95,7 +95,7 @@ def test_entries_are_per_feed_upstream_and_project(storage, fake_index, fetcher)
     cache.get(b, "pypi", "demo", fetcher)
     cache.get(a, "pypi", "demo", fetcher)
     assert len(fake_index.requests) == 3
-    assert storage.blob_info(cache_blob_name(a, "pypi", "demo")) is not None
+    assert storage.blob_info(upstream_page_blob(a, "pypi", "demo")) is not None
 
 
 def test_upstream_failure_serves_the_last_good_copy_as_stale(storage, fake_index, fetcher):
@@ -210,7 +210,7 @@ def test_concurrent_refreshes_serve_the_previous_copy_meanwhile(storage, fake_in
 def test_waiting_for_another_fetch_is_bounded(storage):
     clock = Clock()
     key = feed()
-    name = cache_blob_name(key, "pypi", "demo")
+    name = upstream_page_blob(key, "pypi", "demo")
     # Another instance claimed the refresh and has not finished (nor has it any copy).
     storage.write_blob(
         name,
@@ -250,7 +250,7 @@ def test_a_timeout_with_no_copy_keeps_its_status(storage):
 
 def test_an_unreadable_entry_is_refetched(storage):
     key = feed()
-    storage.write_blob(cache_blob_name(key, "pypi", "demo"), b"not gzip", content_type="application/gzip")
+    storage.write_blob(upstream_page_blob(key, "pypi", "demo"), b"not gzip", content_type="application/gzip")
     page = ProjectPage("demo", versions=("1.0",))
     assert UpstreamPageCache(storage, CachePolicy()).get(key, "pypi", "demo", lambda: page).page == page
 

@@ -1,0 +1,179 @@
+"""Where everything is stored: every table, partition key, row key and blob name, spelled here once.
+
+Records live in Azure Table Storage, bytes in one blob container; the README's "Storage layout"
+table says the same for operators. Everything of a feed is stored under its key (``Feed.key``, an
+id it gets at creation, never its name: shared/feeds.py), except the feed's own row, which is found
+by the feed's name.
+
+Partitions are chosen so that what one request reads is one partition query or one point read: a
+feed's projects, a project's files (with its releases and settings), a feed's recycle bin, a feed's
+grants and a user's grants, a user's tokens. Rows that share a partition with rows of another kind
+start with a character the other kind can never start with: '@' in the feeds partition (no feed
+name starts with it), '~' in a files partition (no file name does), '~' in a token listing (token
+ids are alphanumeric). ':' separates parts because neither a feed key, a normalized project name nor
+a canonical version contains it.
+
+Blob names are content-addressed: two uploads racing on one file name write different blobs, and
+the insert-only file record decides which one the feed serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from shared.names import feed_name_key
+
+# Tables and the blob container (infra/ creates them in Azure; shared.storage creates them in Azurite).
+FEEDS_TABLE = "feeds"
+PROJECTS_TABLE = "projects"
+FILES_TABLE = "files"
+TOKENS_TABLE = "tokens"
+PERMISSIONS_TABLE = "permissions"
+RECYCLE_BIN_TABLE = "recyclebin"
+TABLE_NAMES: tuple[str, ...] = (
+    FEEDS_TABLE,
+    PROJECTS_TABLE,
+    FILES_TABLE,
+    TOKENS_TABLE,
+    PERMISSIONS_TABLE,
+    RECYCLE_BIN_TABLE,
+)
+BLOB_CONTAINER = "packages"
+
+# Table feeds --------------------------------------------------------------------------------------
+
+# All feeds share one partition: listing them is one partition query.
+FEEDS_PARTITION = "feed"
+_NOT_A_FEED = "@"
+# No feed: pinned in the same transaction as a feed's row by a write that adds a feed upstream, so
+# that such writes (and their cycle checks) happen one at a time.
+UPSTREAM_GRAPH_ROW = _NOT_A_FEED + "upstream-graph"
+_TOMBSTONE = _NOT_A_FEED + "deleted:"
+
+
+def feed_row(name: str) -> str:
+    """A feed's row: its name in lower case, as names are unique regardless of case (BadRequest for a
+    name no feed can have)."""
+    return feed_name_key(name)
+
+
+def is_feed_row(row: str) -> bool:
+    return not row.startswith(_NOT_A_FEED)
+
+
+def tombstone_row(feed_key: str) -> str:
+    """The row that says a deleted feed's key is still to be swept."""
+    return _TOMBSTONE + feed_key
+
+
+def is_tombstone_row(row: str) -> bool:
+    return row.startswith(_TOMBSTONE)
+
+
+# Table projects: a feed's projects, one row each, keyed by the normalized project name ------------
+
+
+def projects_partition(feed_key: str) -> str:
+    return feed_key
+
+
+# Table files: a project's files, one row each, keyed by file name, with rows that are no file ------
+
+
+def files_partition(feed_key: str, project: str) -> str:
+    return f"{feed_key}:{project}"
+
+
+def feed_files_prefix(feed_key: str) -> str:
+    """What every files partition of a feed starts with."""
+    return files_partition(feed_key, "")
+
+
+_NOT_A_FILE = "~"
+_RELEASE = _NOT_A_FILE + "release:"
+_WHEEL_CLAIM = _NOT_A_FILE + "wheel:"
+# The owner's choice whether upstream versions of the project may show, read with the page's query.
+UPSTREAMING_ROW = _NOT_A_FILE + "upstreaming"
+
+
+def is_file_row(row: str) -> bool:
+    return not row.startswith(_NOT_A_FILE)
+
+
+def release_row(version_key: str) -> str:
+    """The row of a release, by its canonical version: its yanked state, the claim on its one sdist."""
+    return _RELEASE + version_key
+
+
+def release_of_row(row: str) -> str | None:
+    """The canonical version a release row is of; None for any other row."""
+    return row.removeprefix(_RELEASE) if row.startswith(_RELEASE) else None
+
+
+def wheel_claim_row(identity: str) -> str:
+    """The row that makes one wheel file the only one of its identity (version, build tag, tag set),
+    keyed by a hash of it: a tag set can be longer than a row key may be."""
+    return _WHEEL_CLAIM + hashlib.sha256(identity.encode()).hexdigest()
+
+
+# Table recyclebin: the versions of a feed that may have files in its bin ------------------------
+
+
+def bin_partition(feed_key: str) -> str:
+    return feed_key
+
+
+def bin_row(project: str, version_key: str) -> str:
+    return f"{project}:{version_key}"
+
+
+# Table tokens: a token's own row (checked on every request) and its row in its user's listing -------
+
+TOKEN_ROW = "token"  # noqa: S105 - a row key, not a secret
+# Replaced in the same transaction that adds a listing row, so a user's token creations take turns.
+TOKEN_TURN_ROW = "~turn"  # noqa: S105 - a row key, not a secret
+
+
+def token_partition(token_id: str) -> str:
+    return f"id:{token_id}"
+
+
+def token_listing_partition(user: str) -> str:
+    """A user's tokens, one row each keyed by token id."""
+    return f"user:{user}"
+
+
+# Table permissions: each grant twice, in its feed's partition (row: user) and its user's (row: feed key)
+
+USER_GRANTS_PREFIX = "@"  # what every user's partition starts with; it starts no feed key
+
+
+def feed_grants_partition(feed_key: str) -> str:
+    return feed_key
+
+
+def user_grants_partition(user: str) -> str:
+    return USER_GRANTS_PREFIX + user
+
+
+# Blobs ------------------------------------------------------------------------------------------
+
+
+def feed_blobs_prefix(feed_key: str) -> str:
+    """What the name of every blob of a feed starts with."""
+    return f"{feed_key}/"
+
+
+def file_blob(feed_key: str, project: str, sha256: str, filename: str) -> str:
+    return f"{feed_blobs_prefix(feed_key)}{project}/{sha256}/{filename}"
+
+
+def metadata_blob(file_blob: str) -> str:
+    """A file's core metadata (METADATA or PKG-INFO), beside the file, named as PEP 658 names its URL."""
+    return file_blob + ".metadata"
+
+
+def upstream_page_blob(feed_key: str, upstream_key: str, project: str) -> str:
+    """An upstream's cached page of a project. Normalized project names never start with '_', so this
+    cannot meet a project's own blobs."""
+    return f"{feed_blobs_prefix(feed_key)}_upstream/{upstream_key}/{project}.json.gz"
