@@ -48,7 +48,7 @@ class Served:
     status: int
 
 
-# Feedhouse's access line (functions/http.py): "GET /feed/files/p/f.whl 200 1234B 5ms user=…".
+# Feedhouse's access line (functions/http.py): "GET /feed/files/p/f.whl 200 1234B 5ms storage=1 user=…".
 _FEEDHOUSE_LINE = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE) (/\S*) (\d{3}) ")
 # The common log format of gunicorn and nginx: … "GET /simple/p/ HTTP/1.1" 200 …
 _COMMON_LINE = re.compile(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (/\S*) HTTP/[\d.]+" (\d{3}) ')

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import azure.functions as func
 
 from shared import auth, feeds, settings
+from shared import storage as storage_module
 from shared.auth import REALM, Permission, Principal, token_from_authorization
 from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
 from shared.feed_index import FeedIndex
@@ -71,7 +72,8 @@ def _require_passed_on_body(req: func.HttpRequest) -> None:
 
 
 def _access_logged(handler: Handler) -> Handler:
-    """Log one line for each request: method, path, status, bytes, time, user, user agent.
+    """Log one line for each request: method, path, status, bytes, time, storage requests, user, user
+    agent.
 
     Never a secret: no Authorization, no query string (a caller could put a token there), no body.
     Written by the app, so Azure's logs have it as well as ``make run``'s. A handler that raises is
@@ -83,27 +85,35 @@ def _access_logged(handler: Handler) -> Handler:
         started = time.perf_counter()
         caller_set = _caller.set(None)
         response = None
-        try:
-            response = handler(req)
-            return response
-        finally:
-            principal = _caller.get()
-            _caller.reset(caller_set)
-            agent = req.headers.get("User-Agent")
-            access_logger.info(
-                "%s %s %d %dB %dms user=%s%s agent=%s",
-                req.method,
-                # Quoted, as the user agent, so that nothing a client sends can break the line.
-                quote(request_path(req), safe="/%:@!$&'()*+,;=-._~"),
-                response.status_code if response is not None else 500,
-                len(response.get_body() or b"") if response is not None else 0,
-                round((time.perf_counter() - started) * 1000),
-                principal.name if principal is not None and principal.authenticated else "-",
-                f" token={principal.token.id}" if principal is not None and principal.token else "",
-                json.dumps(agent) if agent else "-",
-            )
+        with storage_module.counting() as storage_requests:
+            try:
+                response = handler(req)
+                return response
+            finally:
+                _log_access(req, response, started, storage_requests.value)
+                _caller.reset(caller_set)
 
     return wrapper
+
+
+def _log_access(
+    req: func.HttpRequest, response: func.HttpResponse | None, started: float, storage_requests: int
+) -> None:
+    principal = _caller.get()
+    agent = req.headers.get("User-Agent")
+    access_logger.info(
+        "%s %s %d %dB %dms storage=%d user=%s%s agent=%s",
+        req.method,
+        # Quoted, as the user agent, so that nothing a client sends can break the line.
+        quote(request_path(req), safe="/%:@!$&'()*+,;=-._~"),
+        response.status_code if response is not None else 500,
+        len(response.get_body() or b"") if response is not None else 0,
+        round((time.perf_counter() - started) * 1000),
+        storage_requests,
+        principal.name if principal is not None and principal.authenticated else "-",
+        f" token={principal.token.id}" if principal is not None and principal.token else "",
+        json.dumps(agent) if agent else "-",
+    )
 
 
 def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[[Handler], Handler]:

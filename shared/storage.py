@@ -34,6 +34,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
@@ -274,6 +275,38 @@ def _entity(record: Record) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != _ETAG and v is not None}
 
 
+class RequestCount:
+    """How many HTTP requests storage was sent while it was being counted (see ``counting``)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+# The count of the request being served, if one is being counted. A context variable, so concurrent
+# requests on other threads count apart; work a request hands to other threads counts for it only if
+# it runs in a copy of the request's context (contextvars.copy_context()).
+_counting: ContextVar[RequestCount | None] = ContextVar("feedhouse_storage_requests", default=None)
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[RequestCount]:
+    """Count every HTTP request sent to storage (retries and pages of a query included) in this block:
+    what a request costs in storage round trips, for the access log and for tests' budgets."""
+    count = RequestCount()
+    token = _counting.set(count)
+    try:
+        yield count
+    finally:
+        _counting.reset(token)
+
+
+def _count_response(response: Any, *args: Any, **kwargs: Any) -> Any:
+    count = _counting.get()
+    if count is not None:
+        count.value += 1
+    return response
+
+
 def _transport() -> Any:
     """The HTTP transport of both clients: the time bounds above and a pool for every worker thread."""
     import requests
@@ -285,6 +318,7 @@ def _transport() -> Any:
     # Otherwise requests looks up proxy variables and ~/.netrc on every call: storage is reached
     # directly, and a stray HTTP(S)_PROXY would only break it.
     session.trust_env = False
+    session.hooks["response"].append(_count_response)
     # The SDKs' retry policies are the only retries (urllib3's own are off, as in azure-core's session).
     adapter = HTTPAdapter(
         pool_maxsize=_POOL_SIZE, max_retries=Retry(total=False, redirect=False, raise_on_status=False)

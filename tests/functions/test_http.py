@@ -12,6 +12,7 @@ import secrets
 import pytest
 
 from functions.feeds_api import feeds_collection
+from functions.health import health
 from functions.simple import project_list
 from functions.tokens_api import whoami
 from functions.upload import upload
@@ -103,7 +104,9 @@ def test_one_line_per_request_with_user_token_size_time_and_agent_and_no_secret(
     (line,) = access_lines(caplog)
     size = len(response.get_body())
     assert re.fullmatch(
-        rf'GET /api/whoami 200 {size}B \d+ms user=alice token={token.id} agent="pip/24.0 CPython/3.11"', line
+        rf"GET /api/whoami 200 {size}B \d+ms storage=\d+ user=alice token={token.id} "
+        rf'agent="pip/24.0 CPython/3.11"',
+        line,
     )
     assert secret not in caplog.text
     assert "Authorization" not in caplog.text and "Basic" not in caplog.text
@@ -137,7 +140,9 @@ def test_an_upload_to_the_simple_url_is_one_line(storage, feed_name, caplog: pyt
         )
     assert response.status_code == 200
     (line,) = access_lines(caplog)  # the upload runs inside the simple handler: still one line
-    assert re.fullmatch(rf'POST /{feed_name}/simple/ 200 3B \d+ms user=admin agent="twine/6.2.0"', line)
+    assert re.fullmatch(
+        rf'POST /{feed_name}/simple/ 200 3B \d+ms storage=\d+ user=admin agent="twine/6.2.0"', line
+    )
 
 
 def test_nothing_a_client_sends_can_break_the_line(storage, caplog: pytest.LogCaptureFixture):
@@ -166,3 +171,11 @@ def test_a_handler_that_raises_is_logged_as_the_500_the_host_sends(
         call(whoami, "GET", "/api/whoami")
     (line,) = access_lines(caplog)
     assert line.startswith("GET /api/whoami 500 0B ")
+
+
+def test_the_access_line_counts_the_storage_requests_of_its_request(caplog, storage):
+    with caplog.at_level(logging.INFO, logger="feedhouse.access"):
+        response = health(request("GET", "/api/health"))
+    assert response.status_code == 200
+    (line,) = access_lines(caplog)
+    assert " storage=2 " in line  # the health check asks the blob and the table service once each

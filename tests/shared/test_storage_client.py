@@ -102,3 +102,20 @@ def test_a_stalled_delegation_key_fetch_does_not_queue_the_requests_behind_it():
     finally:
         release.set()
         first.join()
+
+
+def test_every_http_request_to_storage_is_counted_for_the_request_that_made_it(storage):
+    from tests.support.storage_requests import requests_made
+
+    _, point_read = requests_made(lambda: storage.get(FEEDS_TABLE, "feed", "no-such-feed"))
+    assert point_read == 1
+    _, ping = requests_made(storage.ping)  # one blob and one table request
+    assert ping == 2
+    # Requests on another thread count for the request whose context they run in, and only then.
+    seen: list[int] = []
+    with storage_module.counting() as count:
+        thread = threading.Thread(target=lambda: storage.get(FEEDS_TABLE, "feed", "x"))
+        thread.start()
+        thread.join()
+        seen.append(count.value)
+    assert seen == [0]

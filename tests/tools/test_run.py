@@ -249,7 +249,7 @@ def test_started_in_the_background_it_stops_with_its_azurite_on(tmp_path: Path, 
     log = run.stderr()
     assert "Stopping." in log
     # The app's access line, and not a second one from the host.
-    assert re.search(r'^GET /env 200 \d+B \d+ms user=- agent="Python-urllib/', log, re.MULTILINE)
+    assert re.search(r'^GET /env 200 \d+B \d+ms storage=\d+ user=- agent="Python-urllib/', log, re.MULTILINE)
     assert "GET /env" not in log.replace("GET /env 200", "", 1)
     assert _closed(blob_port)
     assert _closed(int(base_url.rsplit(":", 1)[1]))
