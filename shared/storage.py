@@ -47,6 +47,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
+from shared import memo
 from shared import settings as settings_module
 from shared.errors import BadRequest, NotFound, ServiceUnavailable
 from shared.keys import BLOB_CONTAINER, FEEDS_TABLE, TABLE_NAMES
@@ -802,8 +803,10 @@ def get_storage() -> Storage:
 
 
 def reset() -> None:
-    """Forget the clients and settings (tests point the app at a fresh Azurite)."""
+    """Forget the clients, the settings and every cache of what storage held (tests point the app at
+    a fresh Azurite)."""
     global _instance
     with _lock:
         _instance = None
     settings_module.load.cache_clear()
+    memo.forget_all()
