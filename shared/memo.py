@@ -30,6 +30,11 @@ import cachetools
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
+# How long a value that other instances may change (a token's validity, a feed's settings, its
+# grants, a file's state) is kept: what another instance changes is seen here within this. A change
+# made through this instance invalidates its copy at once.
+STALE_SECONDS = 5.0
+
 _memos: weakref.WeakSet[Memo] = weakref.WeakSet()  # every memo of the process
 _registering = threading.Lock()
 
