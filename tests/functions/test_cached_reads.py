@@ -15,6 +15,7 @@ import pytest
 
 from functions.feeds_api import feed_item, feed_permission, feeds_collection
 from functions.files import download
+from functions.packages_api import file_item, version_item
 from functions.tokens_api import token_item, tokens_collection, whoami
 from shared import memo
 from shared.roles import Role
@@ -72,6 +73,27 @@ def test_authentication_costs_nothing_on_a_warm_instance(storage):
     feed = new_feed(visibility="private")
     token = user(feed, Role.READER, scope=Scope.READ)
     assert warm_cost(lambda: call(whoami, "GET", "/api/whoami", token=token)) == 0
+
+
+def test_authorizing_a_read_costs_nothing_on_a_warm_instance(reader):
+    """Token, grants and feed row, for a file the client has already (304): nothing else to read."""
+    etag = get_file(reader).headers["ETag"]
+    assert warm_cost(lambda: get_file(reader, **{"If-None-Match": etag}), status=304) == 0
+
+
+def test_a_download_costs_one_storage_request_on_a_warm_instance(reader):
+    assert warm_cost(lambda: get_file(reader)) == 1  # the blob
+
+
+def test_a_redirected_download_costs_none_on_a_warm_instance(reader, redirect_downloads):
+    assert warm_cost(lambda: get_file(reader), status=302) == 0
+
+
+def test_a_metadata_file_costs_at_most_one_storage_request_on_a_warm_instance(reader):
+    assert warm_cost(lambda: get_file(reader, f"{reader.filename}.metadata")) <= 1
+    ranged = get_file(reader, f"{reader.filename}.metadata", Range="bytes=0-8")
+    assert ranged.status_code == 206
+    assert ranged.get_body() == get_file(reader, f"{reader.filename}.metadata").get_body()[:9]
 
 
 def test_the_admin_token_never_costs_a_storage_request(storage):
@@ -139,6 +161,24 @@ def test_a_feed_deleted_through_this_instance_is_gone_at_once_and_its_name_free(
     assert get_file(Reader(reader.feed, reader.filename, ADMIN_TOKEN)).status_code == 404
     new_feed(name=reader.feed, visibility="public")
     assert get_file(Reader(reader.feed, reader.filename, None)).status_code == 404  # an empty new feed
+
+
+def test_a_file_deleted_through_this_instance_is_gone_at_once(reader):
+    assert get_file(reader).status_code == 200
+    assert get_file(reader, f"{reader.filename}.metadata").status_code == 200
+    path = f"/api/feeds/{reader.feed}/packages/budget/files/{reader.filename}"
+    deleted = call(file_item, "DELETE", path, feed=reader.feed, project="budget", filename=reader.filename)
+    assert deleted.status_code == 200, deleted.get_body()
+    assert get_file(reader).status_code == 404
+    assert get_file(reader, f"{reader.filename}.metadata").status_code == 404
+
+
+def test_a_version_deleted_through_this_instance_is_gone_at_once(reader):
+    assert get_file(reader).status_code == 200
+    path = f"/api/feeds/{reader.feed}/packages/budget/versions/1.0"
+    deleted = call(version_item, "DELETE", path, feed=reader.feed, project="budget", version="1.0")
+    assert deleted.status_code == 200, deleted.get_body()
+    assert get_file(reader).status_code == 404
 
 
 def test_a_token_created_through_this_instance_works_at_once_though_its_id_was_tried(storage, monkeypatch):
