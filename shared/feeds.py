@@ -190,7 +190,7 @@ def parse_new_feed(body: Any) -> Feed:
 # Feeds as requests find them, each kept for at most STALE_SECONDS: by row key (None: no such
 # feed), at most 1,000 of them; and the list of all feeds, under the one key _ALL.
 _found: memo.Memo[str, Feed | None] = memo.Memo(max_size=1000, seconds=memo.STALE_SECONDS)
-_listed: memo.Memo[str, list[Feed]] = memo.Memo(max_size=1, seconds=memo.STALE_SECONDS)
+_listed: memo.Memo[str, tuple[Feed, ...]] = memo.Memo(max_size=1, seconds=memo.STALE_SECONDS)
 _ALL = "all"
 
 
@@ -215,7 +215,8 @@ def create_feed_owned_by(storage: Storage, feed: Feed, owner: str | None) -> Fee
 
 def list_feeds(storage: Storage) -> list[Feed]:
     """Every feed, by name (kept for at most STALE_SECONDS, see the module docstring)."""
-    return _listed.get(_ALL, lambda: _stored_feeds(storage))
+    # A list of its own for each caller: the kept tuple is shared by concurrent requests.
+    return list(_listed.get(_ALL, lambda: tuple(_stored_feeds(storage))))
 
 
 def _stored_feeds(storage: Storage) -> list[Feed]:
