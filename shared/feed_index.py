@@ -15,11 +15,11 @@ between requests.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from shared import packages
+from shared import memo, packages
 from shared.auth import Principal
 from shared.downloads import Download
 from shared.feeds import Feed
@@ -27,6 +27,10 @@ from shared.packages import FileNotFound, Project, ProjectNotFound, ProjectRecor
 from shared.storage import Storage
 from shared.upstream.config import matches_claimed
 from shared.upstream.sources import FeedUpstreams, PassThrough, ProjectView
+
+# Core metadata files (PEP 658) by blob name, kept as long as memory allows: blob names are
+# content-addressed, so the bytes under one never change. A few KiB each, 64 MiB in all.
+_core_metadata: memo.Memo[str, bytes] = memo.Memo(max_size=64 * 1024 * 1024, size_of=len)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,10 @@ class FeedIndex:
 
     def core_metadata(self, file: StoredFile) -> bytes:
         """A stored file's core metadata file (it must have one: ``file.metadata_blob``)."""
-        return self.storage.read_blob(file.metadata_blob or "")
+        return self._core_metadata(file.metadata_blob or "")
+
+    def _core_metadata(self, blob: str) -> bytes:
+        return _core_metadata.get(blob, lambda: self.storage.read_blob(blob))
 
     # What installers read, upstreams merged in -------------------------------------------------
 
@@ -115,15 +122,25 @@ class FeedIndex:
         found, public = self._own_or_upstream(project, filename, FeedUpstreams.obtain_metadata)
         if isinstance(found, PassThrough):
             return self._passed_through(found, public)
-        if not found.core_metadata_sha256 or not found.metadata_blob:
+        blob = found.metadata_blob
+        if not found.core_metadata_sha256 or not blob:
             raise FileNotFound(f"No metadata file for '{found.filename}'.")
-        return self._stored(
-            found.metadata_blob,
-            found.metadata_size or 0,
-            found.core_metadata_sha256,
-            found.uploaded,
-            packages.METADATA_CONTENT_TYPE,
-            public,
+
+        def read(offset: int | None, length: int | None) -> bytes:
+            whole = self._core_metadata(blob)  # small: a range is cut from the kept copy
+            start = offset or 0
+            return whole[start : start + length if length is not None else None]
+
+        return replace(
+            self._stored(
+                blob,
+                found.metadata_size or 0,
+                found.core_metadata_sha256,
+                found.uploaded,
+                packages.METADATA_CONTENT_TYPE,
+                public,
+            ),
+            read=read,
         )
 
     def upstreaming(self, project: str) -> Upstreaming:

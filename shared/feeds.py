@@ -10,6 +10,11 @@ data already is; a new feed never gets a name as its key.
 A feed's upstream configuration (shared/upstream/config.py: its ordered upstreams, claimed name patterns and
 whether readers' downloads save) is one property of the feed's record, ``Upstreams``, holding
 ``UpstreamConfig.dumps()``: reading the feed, which every request does anyway, reads it too.
+
+Requests find feeds through a copy kept in memory (shared.memo) for at most STALE_SECONDS: a change
+through this instance (create, PATCH, delete) forgets it at once, a change through another is seen
+here within that. What changes a feed reads its row as it is now, never the kept copy: its ETag
+is what the write is conditional on, and the upstream-cycle check must see every feed's upstreams.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import packages, roles
+from shared import memo, packages, roles
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import (
     FEEDS_PARTITION,
@@ -182,6 +187,19 @@ def parse_new_feed(body: Any) -> Feed:
     )
 
 
+# Feeds as requests find them, each kept for at most STALE_SECONDS: by row key (None: no such
+# feed), at most 1,000 of them; and the list of all feeds, under the one key _ALL.
+_found: memo.Memo[str, Feed | None] = memo.Memo(max_size=1000, seconds=memo.STALE_SECONDS)
+_listed: memo.Memo[str, tuple[Feed, ...]] = memo.Memo(max_size=1, seconds=memo.STALE_SECONDS)
+_ALL = "all"
+
+
+def _forget(name: str) -> None:
+    """This instance's next request reads the feed, and the list of feeds, again."""
+    _found.invalidate(feed_row(name))
+    _listed.invalidate(_ALL)
+
+
 def create_feed(storage: Storage, feed: Feed) -> Feed:
     _save(storage, feed, previous=None)
     return get_feed(storage, feed.name)
@@ -196,19 +214,40 @@ def create_feed_owned_by(storage: Storage, feed: Feed, owner: str | None) -> Fee
 
 
 def list_feeds(storage: Storage) -> list[Feed]:
+    """Every feed, by name (kept for at most STALE_SECONDS, see the module docstring)."""
+    # A list of its own for each caller: the kept tuple is shared by concurrent requests.
+    return list(_listed.get(_ALL, lambda: tuple(_stored_feeds(storage))))
+
+
+def _stored_feeds(storage: Storage) -> list[Feed]:
+    """Every feed as storage has it now."""
     records = storage.partition(FEEDS_TABLE, FEEDS_PARTITION)
     feeds = [Feed.from_record(r) for r in records if is_feed_row(r["RowKey"])]
     return sorted(feeds, key=lambda f: feed_name_key(f.name))
 
 
 def find_feed(storage: Storage, name: str) -> Feed | None:
+    """The feed named ``name`` (kept for at most STALE_SECONDS, see the module docstring)."""
     try:
         row = feed_row(name)
     except BadRequest:
         # A name that can never be a feed is simply not found (it may be any URL segment).
         return None
-    record = storage.get(FEEDS_TABLE, FEEDS_PARTITION, row)
+    return _found.get(row, lambda: _stored_feed(storage, name))
+
+
+def _stored_feed(storage: Storage, name: str) -> Feed | None:
+    """The feed named ``name`` as storage has it now, with the ETag a change is conditional on."""
+    record = storage.get(FEEDS_TABLE, FEEDS_PARTITION, feed_row(name))
     return Feed.from_record(record) if record else None
+
+
+def _current_feed(storage: Storage, name: str) -> Feed:
+    """The feed a change is about, as storage has it now (see the module docstring)."""
+    feed = _stored_feed(storage, name)
+    if feed is None:
+        raise feed_not_found(name)
+    return feed
 
 
 def feed_not_found(name: str) -> FeedNotFound:
@@ -270,7 +309,7 @@ def update_feed(
     if unknown:
         raise InvalidFeed(f"These fields cannot be changed: {', '.join(unknown)}.")
     for _attempt in range(_ATTEMPTS):
-        feed = get_feed(storage, name)
+        feed = _current_feed(storage, name)
         updated = Feed(
             name=feed.name,
             description=_validate_description(changes.get("description", feed.description)),
@@ -312,7 +351,7 @@ def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
         pin = []
         if adds_feed_upstream:
             pin = [_upstream_graph(storage)]
-            stored = {feed_name_key(f.name): f.upstream_config.upstream_feeds for f in list_feeds(storage)}
+            stored = {feed_name_key(f.name): f.upstream_config.upstream_feeds for f in _stored_feeds(storage)}
             check_upstream_feeds(feed.name, feed.upstream_config, stored.get)
         try:
             if previous is None:
@@ -325,12 +364,14 @@ def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
                 f"A feed named '{feed.name}' already exists (names are case-insensitive)."
             ) from None
         except RecordChanged:
-            now = find_feed(storage, feed.name) if previous is not None else None
+            now = _stored_feed(storage, feed.name) if previous is not None else None
             if previous is not None and now is None:
                 raise feed_not_found(feed.name) from None
             if previous is not None and now.etag != previous.etag:
                 raise  # the feed itself changed: the caller applies its change again
             # Only the graph row changed: another write added a feed upstream; check again.
+        finally:
+            _forget(feed.name)
     raise Conflict("Feed upstreams are being changed by others right now; try again.")
 
 
@@ -353,7 +394,7 @@ def delete_feed(storage: Storage, name: str) -> None:
     Such a request answers as if it had come just before the delete, which it did.
     """
     for _attempt in range(_ATTEMPTS):
-        feed = get_feed(storage, name)
+        feed = _current_feed(storage, name)
         tombstone = {
             "PartitionKey": FEEDS_PARTITION,
             "RowKey": tombstone_row(feed.key),
@@ -367,6 +408,8 @@ def delete_feed(storage: Storage, name: str) -> None:
             # Changed meanwhile (delete it as it is now), or deleted by another request (whose
             # tombstone is there already): the feed is read again.
             continue
+        finally:
+            _forget(feed.name)
         _sweep(storage, feed.key)
         return
     raise Conflict(f"Feed '{name}' kept changing meanwhile; try again.")

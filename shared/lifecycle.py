@@ -33,6 +33,7 @@ from shared.packages import (
     FileNotFound,
     ReleaseNotFound,
     StoredFile,
+    forget_files,
     format_time,
     parse_time,
     parse_version,
@@ -129,9 +130,12 @@ def _move_to_bin(
     when = format_time(now)
     _write_entry(storage, feed_key, project, version)
     # RecordChanged (a concurrent write to the rows) reaches _retrying, which reads them again.
-    storage.replace_all(
-        FILES_TABLE, [{**r, "State": DELETED, "DeletedAt": when, "DeletedBy": by} for r in records]
-    )
+    try:
+        storage.replace_all(
+            FILES_TABLE, [{**r, "State": DELETED, "DeletedAt": when, "DeletedBy": by} for r in records]
+        )
+    finally:  # even if it failed part-way: whatever was deleted is no longer downloaded here
+        forget_files(feed_key, project, [r["RowKey"] for r in records])
     # Again: a purge that read the rows before they changed must not drop the entry.
     _write_entry(storage, feed_key, project, version)
     return [r["RowKey"] for r in records]

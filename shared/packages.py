@@ -29,7 +29,7 @@ from typing import Any
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from shared import untrusted
+from shared import memo, untrusted
 from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import (
@@ -354,18 +354,35 @@ def read_project(storage: Storage, feed_key: str, project: str) -> ProjectRecord
     return ProjectRecords(project, tuple(files), releases, tuple(records), allow_external)
 
 
+# Files as downloads and ``.metadata`` find them, by (feed key, project, file name), each kept for at
+# most STALE_SECONDS: what a file is (its blobs, size, hashes) never changes, as a file name is never
+# reused, but it may be deleted, and another instance's delete is seen here within that bound. Only
+# served files are kept: a file published or restored elsewhere is found at once. About 1 KiB each.
+_served: memo.Memo[tuple[str, str, str], StoredFile] = memo.Memo(max_size=50_000, seconds=memo.STALE_SECONDS)
+
+
 def get_file(storage: Storage, feed_key: str, project: str, filename: str) -> StoredFile:
-    """A file that is served (not deleted); FileNotFound otherwise."""
+    """A file that is served (not deleted); FileNotFound otherwise (see ``_served``)."""
     try:
         validate_filename(filename)
     except BadRequest:
         raise FileNotFound(f"No file '{filename}' in project '{project}'.") from None
-    record = None
-    if is_file_row(filename):  # release and setting rows share the partition
-        record = storage.get(FILES_TABLE, files_partition(feed_key, project), filename)
-    if record is None or record.get("State", ACTIVE) != ACTIVE:
-        raise FileNotFound(f"No file '{filename}' in project '{project}'.")
-    return StoredFile.from_record(record)
+
+    def load() -> StoredFile:  # raising keeps nothing
+        record = None
+        if is_file_row(filename):  # release and setting rows share the partition
+            record = storage.get(FILES_TABLE, files_partition(feed_key, project), filename)
+        if record is None or record.get("State", ACTIVE) != ACTIVE:
+            raise FileNotFound(f"No file '{filename}' in project '{project}'.")
+        return StoredFile.from_record(record)
+
+    return _served.get((feed_key, project, filename), load)
+
+
+def forget_files(feed_key: str, project: str, filenames: list[str]) -> None:
+    """This instance's next download of these files reads their records again (they were deleted)."""
+    for filename in filenames:
+        _served.invalidate((feed_key, project, filename))
 
 
 def _same_file(existing: dict[str, Any], upload: ValidatedUpload) -> bool:

@@ -4,6 +4,11 @@ Each grant is two rows of one table: ``<feed key>`` / user (a feed's permissions
 and ``@<user>`` / feed key (a user's feeds are one partition; '@' can start no feed key). The feed key
 is the feed's id (``Feed.key``), never its name: a grant belongs to one feed, not to whichever feed
 has its name, so a grant written while its feed was deleted never applies to a new feed of that name.
+
+Requests read both partitions through copies kept in memory (shared.memo) for at most STALE_SECONDS:
+a grant or revocation through this instance forgets them at once, one through another instance is
+seen here within that. Changing grants reads the feed's partition as it is now (its ETags are what
+the change is conditional on).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from shared import memo
 from shared.errors import BadRequest, Conflict, FeedhouseError, NotFound
 from shared.keys import PERMISSIONS_TABLE, USER_GRANTS_PREFIX, feed_grants_partition, user_grants_partition
 from shared.names import grantee_key, user_key
@@ -61,27 +67,51 @@ def parse_role(value: object) -> Role:
         raise InvalidRole(f"'role' must be one of {', '.join(r.value for r in Role)}.") from None
 
 
+def _size(roles: dict[str, Role]) -> int:
+    return 1 + len(roles)
+
+
+# A partition's grants (row key → role) as requests read them, each kept for at most STALE_SECONDS:
+# a feed's (by feed key: user → role) and a user's (by user: feed key → role). Bounded by their
+# grants, 100,000 in each (some 200 bytes apiece).
+_of_feed: memo.Memo[str, dict[str, Role]] = memo.Memo(
+    max_size=100_000, seconds=memo.STALE_SECONDS, size_of=_size
+)
+_of_user: memo.Memo[str, dict[str, Role]] = memo.Memo(
+    max_size=100_000, seconds=memo.STALE_SECONDS, size_of=_size
+)
+
+
+def _partition_roles(storage: Storage, partition: str) -> dict[str, Role]:
+    return {r["RowKey"]: Role(r["Role"]) for r in storage.partition(PERMISSIONS_TABLE, partition)}
+
+
+def _feed_roles(storage: Storage, feed_key: str) -> dict[str, Role]:
+    return _of_feed.get(feed_key, lambda: _partition_roles(storage, feed_grants_partition(feed_key)))
+
+
 def role_of(storage: Storage, feed_key: str, user: str) -> Role | None:
-    record = storage.get(PERMISSIONS_TABLE, feed_grants_partition(feed_key), user_key(user))
-    return Role(record["Role"]) if record else None
+    return _feed_roles(storage, feed_key).get(user_key(user))
 
 
 def grants(storage: Storage, feed_key: str) -> list[Grant]:
     return sorted(
-        (
-            Grant(r["RowKey"], Role(r["Role"]))
-            for r in storage.partition(PERMISSIONS_TABLE, feed_grants_partition(feed_key))
-        ),
+        (Grant(user, role) for user, role in _feed_roles(storage, feed_key).items()),
         key=lambda g: (-g.role.rank, g.user),
     )
 
 
 def roles_of_user(storage: Storage, user: str) -> dict[str, Role]:
     """Feed key → role, for every feed the user holds a role on."""
-    return {
-        r["RowKey"]: Role(r["Role"])
-        for r in storage.partition(PERMISSIONS_TABLE, user_grants_partition(user_key(user)))
-    }
+    user = user_key(user)
+    return dict(_of_user.get(user, lambda: _partition_roles(storage, user_grants_partition(user))))
+
+
+def _forget(feed_key: str, users: list[str]) -> None:
+    """This instance's next request reads the feed's grants, and these users', again."""
+    _of_feed.invalidate(feed_key)
+    for user in users:
+        _of_user.invalidate(user)
 
 
 def grant(storage: Storage, feed_key: str, user: str, role: Role) -> Grant:
@@ -101,12 +131,14 @@ def revoke_all(storage: Storage, feed_key: str) -> None:
     The users' rows are found by the feed's key among all of them, not through the feed's partition: a
     grant that raced the delete may have written a user's row after the feed's partition was swept.
     """
-    storage.delete_records(
-        PERMISSIONS_TABLE, storage.partitions_with_prefix(PERMISSIONS_TABLE, USER_GRANTS_PREFIX, row=feed_key)
-    )
-    storage.delete_records(
-        PERMISSIONS_TABLE, storage.partition(PERMISSIONS_TABLE, feed_grants_partition(feed_key))
-    )
+    mirrors = storage.partitions_with_prefix(PERMISSIONS_TABLE, USER_GRANTS_PREFIX, row=feed_key)
+    grantees = storage.partition(PERMISSIONS_TABLE, feed_grants_partition(feed_key))
+    try:
+        storage.delete_records(PERMISSIONS_TABLE, mirrors)
+        storage.delete_records(PERMISSIONS_TABLE, grantees)
+    finally:
+        users = [r["RowKey"] for r in grantees]
+        _forget(feed_key, users + [r["PartitionKey"].removeprefix(USER_GRANTS_PREFIX) for r in mirrors])
 
 
 # A request that keeps losing races to others on the same feed's grants gives up with 409 after this.
@@ -163,8 +195,11 @@ def _change(storage: Storage, feed_key: str, user: str, role: Role | None) -> No
         raise Conflict("This feed's permissions are being changed by others right now; try again.")
     except FeedhouseError:
         if lowered:
-            _write_mirror(storage, feed_key, user, role_of(storage, feed_key, user))
+            stored = storage.get(PERMISSIONS_TABLE, feed_grants_partition(feed_key), user)
+            _write_mirror(storage, feed_key, user, Role(stored["Role"]) if stored else None)
         raise
+    finally:
+        _forget(feed_key, [user])
 
 
 def _row(partition: str, row: str, role: Role) -> dict[str, str]:

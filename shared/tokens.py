@@ -9,6 +9,11 @@ Two rows per token in one table: ``id:<id>`` (what a request is checked against)
 (the listing: complete, so a user's tokens are one partition query). Revoking deletes the first, which
 ends the token at once; the listing row goes last.
 
+Checking a token reads its id row once per instance and keeps it (shared.memo) for at most
+STALE_SECONDS: revoking through this instance forgets it at once, through another takes effect here
+within that. Expiry is checked against the clock on every request, so a kept row never lengthens a
+token's life.
+
 Lineage: a token created with another token (its parent) is no wider than it in scope, feeds and
 lifetime, and revoking a token revokes every token created from it, transitively. The admin's tokens are
 roots. The cascade is found at revoke time from the listing rows, which name their parent, so checking
@@ -26,10 +31,11 @@ import enum
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared import memo
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from shared.keys import TOKEN_ROW, TOKEN_TURN_ROW, TOKENS_TABLE, token_listing_partition, token_partition
 from shared.names import feed_name_key, grantee_key, user_key
@@ -303,6 +309,8 @@ def create_token(
         except RecordExists:  # 64 random bits collided with another user's token; never overwrite
             storage.delete(TOKENS_TABLE, token_listing_partition(user), token.id)
             continue
+        finally:
+            _forget({token.id})  # had the id been tried before it existed, "no such token" was kept
         break
     else:
         raise Conflict(f"Other tokens of user '{user}' were being created at the same moment; try again.")
@@ -316,6 +324,7 @@ def create_token(
     # children expired no later, so there is no cascade to follow.)
     for gone in expired:
         storage.delete(TOKENS_TABLE, token_partition(gone.id), TOKEN_ROW)
+        _forget({gone.id})
         storage.delete(TOKENS_TABLE, token_listing_partition(user), gone.id)
     return token, f"{TOKEN_PREFIX}{token.id}_{secret}"
 
@@ -342,16 +351,34 @@ def _no_wider_than(
         )
 
 
+# Tokens as requests are checked against them, by id (None: no such token), each kept for at most
+# STALE_SECONDS; at most 10,000 of them, about 1 KiB each.
+_checked: memo.Memo[str, Token | None] = memo.Memo(max_size=10_000, seconds=memo.STALE_SECONDS)
+
+
+def _forget(token_ids: set[str]) -> None:
+    """This instance's next check of these tokens reads them again (they were created or revoked)."""
+    for token_id in token_ids:
+        _checked.invalidate(token_id)
+
+
+def _checked_token(storage: Storage, token_id: str) -> Token | None:
+    def load() -> Token | None:
+        record = _id_record(storage, token_id)
+        return Token.from_record(record) if record is not None else None
+
+    return _checked.get(token_id, load)
+
+
 def verify(storage: Storage, token: str) -> Token | None:
     """The live token a secret string belongs to, or None (unknown, revoked, expired or malformed)."""
     parsed = parse_token(token)
     if parsed is None:
         return None
     token_id, secret = parsed
-    record = _id_record(storage, token_id)
-    if record is None:
+    found = _checked_token(storage, token_id)
+    if found is None:
         return None
-    found = Token.from_record(record)
     if not hmac.compare_digest(found.secret_sha256.encode(), _hash(secret).encode()):
         return None
     now = _now()
@@ -369,6 +396,9 @@ def verify(storage: Storage, token: str) -> Token | None:
                 TOKENS_TABLE,
                 {**last_used, "PartitionKey": token_listing_partition(found.user), "RowKey": token_id},
             )
+        # The kept copy says so too (until it would have expired anyway): otherwise every request
+        # until then would write again.
+        _checked.replace(token_id, found, replace(found, last_used=last_used["LastUsed"]))
     return found
 
 
@@ -419,8 +449,11 @@ def _end(storage: Storage, user: str, doomed: set[str]) -> None:
     """
     ended: set[str] = set()
     while fresh := doomed - ended:
-        for token_id in sorted(fresh):
-            storage.delete(TOKENS_TABLE, token_partition(token_id), TOKEN_ROW)
+        try:
+            for token_id in sorted(fresh):
+                storage.delete(TOKENS_TABLE, token_partition(token_id), TOKEN_ROW)
+        finally:
+            _forget(fresh)  # even if a delete failed part-way: whatever did go, goes here at once
         ended |= fresh
         doomed |= _descendants(ended, _listing(storage, user))
     for token_id in sorted(ended):

@@ -13,6 +13,9 @@ Besides, an upstream that does not answer in time is remembered as such by the i
 project (``UnansweredUpstreams``): while it is, no page of it is fetched, and requests serve their
 copies (stale when old) or leave it out at once instead of waiting for it again.
 
+While a page is fresh, the instance also keeps it in memory (parsed), so a fresh page costs no
+storage request; what another instance fetched meanwhile is only newer, and this copy is fresh too.
+
 Blob: ``keys.upstream_page_blob`` (gzipped JSON of the parsed page), under the feed's prefix so
 deleting a feed deletes its cache. Metadata: ``fetchedat``,
 ``claimeduntil``, ``failedat``, ``failure`` (epoch seconds and a message without secrets).
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared import settings
+from shared import memo, settings
 from shared.errors import BadGateway, GatewayTimeout
 from shared.keys import upstream_page_blob
 from shared.storage import BlobState, RecordChanged, RecordExists, Storage
@@ -157,6 +160,11 @@ def _decode(state: BlobState | None) -> _Copy | None:
         return None
 
 
+# Fresh pages by blob name (see the module docstring), bounded by their files (some 300 bytes each):
+# an entry is used only while fresh by the policy's clock, and replaced when read again.
+_fresh: memo.Memo[str, _Copy] = memo.Memo(max_size=200_000, size_of=lambda copy: 1 + len(copy.page.files))
+
+
 def _encode(page: ProjectPage, fetched_at: float) -> bytes:
     text = json.dumps({"page": page.to_json(), "fetched_at": fetched_at}, separators=(",", ":"))
     return gzip.compress(text.encode(), compresslevel=6)
@@ -195,12 +203,16 @@ class UpstreamPageCache:
         name = upstream_page_blob(feed_key, upstream_key, project)
         policy = self.policy
         wait_until = self._clock() + policy.wait_seconds
+        kept = _fresh.peek(name)
+        if kept is not None and self._clock() - kept.fetched_at < policy.ttl:
+            return CachedPage(kept.page, kept.fetched_at, stale=False)
         state = self._storage.read_blob_state(name)
         while True:
             now = self._clock()
             copy = _decode(state)
             metadata = state.metadata if state is not None else {}
             if copy is not None and now - copy.fetched_at < policy.ttl:
+                _fresh.put(name, copy)
                 return CachedPage(copy.page, copy.fetched_at, stale=False)
             if unanswered is not None:
                 if copy is not None:
@@ -271,6 +283,7 @@ class UpstreamPageCache:
         except RecordChanged:
             # The claim expired and another request took over; this page is still good to serve.
             logger.info("Upstream cache entry %s changed during the refresh; not overwritten", name)
+        _fresh.put(name, _Copy(page, fetched_at))
         return CachedPage(page, fetched_at, stale=False)
 
     def _release(self, name: str, claim: str, metadata: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from shared import memo
 from shared.keys import upstream_page_blob
 from shared.upstream.client import UpstreamTimeout, UpstreamUnavailable
 from shared.upstream.page_cache import (
@@ -19,6 +20,7 @@ from shared.upstream.page_cache import (
     UpstreamPageUnavailable,
 )
 from shared.upstream.page_parser import ProjectPage
+from tests.support.storage_requests import requests_made
 from tests.support.upstream_server import Reply, html_reply
 
 SHA = "ab" * 32
@@ -48,6 +50,29 @@ def fetcher(fake_index, client):
     return fetch_demo
 
 
+def test_a_fresh_page_costs_no_storage_request_on_a_warm_instance(storage, fake_index, fetcher):
+    clock = Clock()
+    cache = UpstreamPageCache(storage, CachePolicy(ttl=600), clock=clock)
+    fake_index.routes["/simple/demo/"] = page_html("1.0")
+    key = feed()
+    first = cache.get(key, "pypi", "demo", fetcher)
+    clock.now += 599
+    again, cost = requests_made(lambda: cache.get(key, "pypi", "demo", fetcher))
+    assert (again, cost) == (first, 0)
+    # Warmed by reading the copy another instance stored, too.
+    memo.forget_all()
+    assert cache.get(key, "pypi", "demo", fetcher) == first
+    again, cost = requests_made(lambda: cache.get(key, "pypi", "demo", fetcher))
+    assert (again, cost) == (first, 0)
+    # Once it is no longer fresh, storage is asked again.
+    fake_index.routes["/simple/demo/"] = page_html("1.0", "1.1")
+    clock.now += 2
+    refreshed, cost = requests_made(lambda: cache.get(key, "pypi", "demo", fetcher))
+    assert refreshed.page.versions == ("1.0", "1.1")
+    assert cost > 0
+    assert len(fake_index.requests) == 2
+
+
 def test_fresh_pages_come_from_the_cache_until_the_ttl_passes(storage, fake_index, fetcher):
     clock = Clock()
     cache = UpstreamPageCache(storage, CachePolicy(ttl=600), clock=clock)
@@ -70,7 +95,8 @@ def test_fresh_pages_come_from_the_cache_until_the_ttl_passes(storage, fake_inde
     assert refreshed.page.versions == ("1.0", "1.1")
     assert not refreshed.stale
     assert len(fake_index.requests) == 2
-    # Another instance (a new cache object on the same storage) sees the same copy.
+    # Another instance (a new cache object on the same storage, nothing in memory) sees the same copy.
+    memo.forget_all()
     assert (
         UpstreamPageCache(storage, CachePolicy(ttl=600), clock=clock).get(key, "pypi", "demo", fetcher)
         == refreshed
