@@ -135,6 +135,29 @@ def user_key(name: str) -> str:
     return key
 
 
+# A group of the identity provider (an Entra ID group's object id, from a token's 'groups' claim) as a
+# grantee: ':' is no user-name character, so no user name can spell one.
+GROUP_PREFIX = "group:"
+
+
+def group_key(object_id: str) -> str:
+    """``group:<object id>``, the object id in a user name's characters and lower case."""
+    return GROUP_PREFIX + user_key(object_id)
+
+
+def grant_key(name: str, *, giving: bool) -> str:
+    """Whom a feed role is for: ``group:<object id>`` for a group, else a user (``grantee_key`` when a
+    role is being given, ``user_key`` when an existing one is addressed)."""
+    if isinstance(name, str) and name.strip().lower().startswith(GROUP_PREFIX):
+        try:
+            return group_key(name.strip()[len(GROUP_PREFIX) :])
+        except InvalidUserName:
+            raise InvalidUserName(
+                f"'{name}' is not a valid group: write group:<object id>, the id in letters, digits, '-'."
+            ) from None
+    return grantee_key(name) if giving else user_key(name)
+
+
 def grantee_key(name: str) -> str:
     """``user_key`` of a user who is being given something (a token, a role, a feed, the right to
     create feeds): reserved names are refused, so they keep meaning only what they mean."""

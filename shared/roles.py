@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from shared.errors import BadRequest, Conflict, FeedhouseError, NotFound
 from shared.keys import PERMISSIONS_TABLE, USER_GRANTS_PREFIX, feed_grants_partition, user_grants_partition
-from shared.names import grantee_key, user_key
+from shared.names import grant_key, user_key
 from shared.storage import RecordChanged, RecordExists, Storage
 
 
@@ -62,8 +62,28 @@ def parse_role(value: object) -> Role:
 
 
 def role_of(storage: Storage, feed_key: str, user: str) -> Role | None:
-    record = storage.get(PERMISSIONS_TABLE, feed_grants_partition(feed_key), user_key(user))
+    record = storage.get(PERMISSIONS_TABLE, feed_grants_partition(feed_key), grant_key(user, giving=False))
     return Role(record["Role"]) if record else None
+
+
+def best_role(storage: Storage, feed_key: str, user: str, groups: tuple[str, ...]) -> Role | None:
+    """The highest role a user holds on the feed, themselves or through one of their groups (their
+    ``group:<id>`` keys): one point read without groups, one partition query with them."""
+    if not groups:
+        return role_of(storage, feed_key, user)
+    mine = {user_key(user), *groups}
+    held = [g.role for g in grants(storage, feed_key) if g.user in mine]
+    return max(held, key=lambda r: r.rank, default=None)
+
+
+def roles_of_grantees(storage: Storage, user: str, groups: tuple[str, ...]) -> dict[str, Role]:
+    """Feed key → the highest role the user holds there, themselves or through their groups."""
+    best: dict[str, Role] = {}
+    for grantee in (user, *groups):
+        for feed_key, role in roles_of_user(storage, grantee).items():
+            if feed_key not in best or role.rank > best[feed_key].rank:
+                best[feed_key] = role
+    return best
 
 
 def grants(storage: Storage, feed_key: str) -> list[Grant]:
@@ -80,19 +100,19 @@ def roles_of_user(storage: Storage, user: str) -> dict[str, Role]:
     """Feed key → role, for every feed the user holds a role on."""
     return {
         r["RowKey"]: Role(r["Role"])
-        for r in storage.partition(PERMISSIONS_TABLE, user_grants_partition(user_key(user)))
+        for r in storage.partition(PERMISSIONS_TABLE, user_grants_partition(grant_key(user, giving=False)))
     }
 
 
 def grant(storage: Storage, feed_key: str, user: str, role: Role) -> Grant:
     """Give ``user`` ``role`` on the feed, replacing any role they had; the last owner stays an owner."""
-    user = grantee_key(user)
+    user = grant_key(user, giving=True)
     _change(storage, feed_key, user, role)
     return Grant(user, role)
 
 
 def revoke(storage: Storage, feed_key: str, user: str) -> None:
-    _change(storage, feed_key, user_key(user), None)
+    _change(storage, feed_key, grant_key(user, giving=False), None)
 
 
 def revoke_all(storage: Storage, feed_key: str) -> None:
