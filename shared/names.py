@@ -145,6 +145,18 @@ def group_key(object_id: str) -> str:
     return GROUP_PREFIX + user_key(object_id)
 
 
+# A trusted publisher (shared/trusted_publishing.py) as a grantee and as the user of the tokens it mints.
+PUBLISHER_PREFIX = "publisher:"
+
+
+def publisher_key(publisher_id: str) -> str:
+    return PUBLISHER_PREFIX + publisher_id
+
+
+def is_publisher_key(name: str) -> bool:
+    return name.startswith(PUBLISHER_PREFIX) and name[len(PUBLISHER_PREFIX) :].isalnum()
+
+
 def grant_key(name: str, *, giving: bool) -> str:
     """Whom a feed role is for: ``group:<object id>`` for a group, else a user (``grantee_key`` when a
     role is being given, ``user_key`` when an existing one is addressed)."""
@@ -155,6 +167,9 @@ def grant_key(name: str, *, giving: bool) -> str:
             raise InvalidUserName(
                 f"'{name}' is not a valid group: write group:<object id>, the id in letters, digits, '-'."
             ) from None
+    if isinstance(name, str) and is_publisher_key(name.strip().lower()):
+        # Given only by registering the publisher; addressed (read, revoked) like any grantee.
+        return name.strip().lower()
     return grantee_key(name) if giving else user_key(name)
 
 

@@ -51,13 +51,13 @@ def looks_like_jwt(token: str) -> bool:
     return len(parts) == 3 and all(parts[:2])
 
 
-def unverified_issuer(token: str) -> str | None:
-    """The ``iss`` a token claims, before anything is checked: only to pick whom to check it with."""
+def unverified_claims(token: str) -> dict[str, Any] | None:
+    """What a token claims, before anything is checked: only to pick whom to check it with."""
     try:
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return None
-    return issuer if isinstance(issuer, str) else None
+    return claims if isinstance(claims, dict) else None
 
 
 def _fetch_json(url: str) -> Any:
@@ -131,7 +131,7 @@ def validate(
         raise InvalidOidcToken(
             f"The token is signed with '{algorithm}'; only {', '.join(ALGORITHMS)} are accepted."
         )
-    claimed = unverified_issuer(token)
+    claimed = (unverified_claims(token) or {}).get("iss")
     if claimed != issuer:
         raise InvalidOidcToken(
             f"The token was issued by '{claimed}', not by '{issuer}', the issuer trusted here."

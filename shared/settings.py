@@ -111,6 +111,20 @@ SETTINGS: tuple[Setting, ...] = (
         "The audiences ('aud') such tokens must be for, comma-separated: for Entra ID the API app's client "
         "id (v2 tokens) and its Application ID URI (api://<client id>, v1 tokens).",
     ),
+    Setting(
+        "FEEDHOUSE_TRUSTED_PUBLISHING_AUDIENCE",
+        "feedhouse",
+        "The audience CI jobs ask their OpenID Connect token for when they exchange it for a publish "
+        "token (GET /_/oidc/audience answers it); tokens for any other audience are refused.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_GITHUB_OIDC_ISSUER",
+        "https://token.actions.githubusercontent.com",
+        "The issuer of GitHub Actions' OpenID Connect tokens (GitHub Enterprise Server has its own; tests "
+        "point it at a local provider).",
+        deployed=False,
+    ),
     # Upstream sources (issue 5). The defaults are the production values, so a deployment sets none.
     Setting(
         "FEEDHOUSE_PYPI_URL",
