@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import packages, roles
+from shared import packages, roles, trusted_publishing
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import (
     FEEDS_PARTITION,
@@ -375,6 +375,7 @@ def delete_feed(storage: Storage, name: str) -> None:
 def _sweep(storage: Storage, key: str) -> None:
     """Remove everything stored under a deleted feed's id."""
     roles.revoke_all(storage, key)
+    trusted_publishing.forget_feed(storage, key)
     packages.delete_feed_contents(storage, key)
 
 

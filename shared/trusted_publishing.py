@@ -250,15 +250,27 @@ def remove(storage: Storage, feed_key: str, publisher_id: str) -> None:
     )
     if record is None:
         raise PublisherNotFound(f"No trusted publisher '{publisher_id}' on this feed.")
-    publisher = Publisher.from_record(record)
+    _forget(storage, Publisher.from_record(record))
+
+
+def forget_feed(storage: Storage, feed_key: str) -> None:
+    """Forget the publishers of a deleted feed (its sweep: shared/feeds.py)."""
+    for publisher in list_publishers(storage, feed_key):
+        _forget(storage, publisher)
+
+
+def _forget(storage: Storage, publisher: Publisher) -> None:
+    # The index row first: from then on the exchange finds the publisher no more.
     storage.delete(
-        PUBLISHERS_TABLE, publisher_match_partition(*publisher.match_key()), f"{feed_key}:{publisher.id}"
+        PUBLISHERS_TABLE,
+        publisher_match_partition(*publisher.match_key()),
+        f"{publisher.feed_key}:{publisher.id}",
     )
     for token in tokens.list_tokens(storage, publisher.grantee):
         tokens.revoke(storage, publisher.grantee, token.id)
     with contextlib.suppress(roles.GrantNotFound):  # an owner took the role away already
-        roles.revoke(storage, feed_key, publisher.grantee)
-    storage.delete(PUBLISHERS_TABLE, publisher_feed_partition(feed_key), publisher.id)
+        roles.revoke(storage, publisher.feed_key, publisher.grantee)
+    storage.delete(PUBLISHERS_TABLE, publisher_feed_partition(publisher.feed_key), publisher.id)
 
 
 # The exchange -------------------------------------------------------------------------------------

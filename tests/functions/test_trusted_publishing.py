@@ -217,3 +217,22 @@ def test_a_publishers_role_is_not_granted_by_hand(app_env, feed_name):
         )
     )
     assert response.status_code == 400
+
+
+def test_deleting_the_feed_forgets_its_publishers(publisher, exchange, storage):
+    from shared import feeds, trusted_publishing
+    from tests.support.stored import key_of
+
+    feed, repository, _ = publisher
+    key = key_of(feed)
+    minted = json_of(
+        mint(exchange.issue(actions_claims(repository, environment="pypi"), audience="feedhouse"))
+    )
+    feeds.delete_feed(storage, feed)
+    assert trusted_publishing.list_publishers(storage, key) == []
+    assert whoami(request("GET", "/api/whoami", headers=basic(minted["token"]))).status_code == 401
+    refused(
+        mint(exchange.issue(actions_claims(repository, environment="pypi"), audience="feedhouse")),
+        "invalid-publisher",
+        "no trusted publisher",
+    )
