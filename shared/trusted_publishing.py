@@ -34,6 +34,7 @@ from shared.names import feed_name_key, publisher_key
 from shared.roles import Role
 from shared.storage import Storage
 from shared.tokens import Scope
+from shared.upstream.url_safety import allow_private_from_settings, check_fetchable_url
 
 # Warehouse's lifetime: long enough for a slow upload of many files, short enough to be useless
 # once leaked from a log.
@@ -223,7 +224,14 @@ def parse_publisher(body: Any, feed: feeds.Feed, created_by: str) -> Publisher:
         raise InvalidPublisher(
             "'claims' maps claim names to the exact string values the tokens must carry, 'sub' among them."
         )
+    _check_reachable(issuer or "")
     return Publisher(**common, issuer=issuer, claims=dict(claims))
+
+
+def _check_reachable(issuer: str) -> None:
+    """An issuer a feed owner names is fetched from (its discovery document and keys): only where an
+    upstream could be, never the instance metadata service or, by default, private networks."""
+    check_fetchable_url(issuer, allow_private=allow_private_from_settings())
 
 
 def register(storage: Storage, publisher: Publisher) -> Publisher:
@@ -301,11 +309,14 @@ def mint(storage: Storage, body: Any) -> tuple[str, int]:
     candidates = [
         Publisher.from_record(r) for r in storage.partition(PUBLISHERS_TABLE, publisher_match_partition(*key))
     ]
-    if not candidates and not github:
-        # Only the keys of issuers some feed trusts are ever fetched.
-        raise MintRefused(
-            "invalid-publisher", f"No trusted publisher is registered for issuer '{issuer}' and this subject."
-        )
+    if not github:
+        if not candidates:
+            # Only the keys of issuers some feed trusts are ever fetched.
+            raise MintRefused(
+                "invalid-publisher",
+                f"No trusted publisher is registered for issuer '{issuer}' and this subject.",
+            )
+        _check_reachable(issuer)  # again: what its name resolves to may have changed since
     try:
         claims = oidc.validate(token, issuer=issuer, audiences=(audience(),), required=("sub",))
     except oidc.InvalidOidcToken as error:

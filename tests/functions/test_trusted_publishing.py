@@ -236,3 +236,44 @@ def test_deleting_the_feed_forgets_its_publishers(publisher, exchange, storage):
         "invalid-publisher",
         "no trusted publisher",
     )
+
+
+def test_a_generic_issuer_publishes_with_its_required_claims(upstream_settings, feed_name, tmp_path):
+    """Any https OpenID Connect provider: the registered claims must all hold exactly."""
+    from tests.support.tls import loopback_certificate
+
+    ca_file, context = loopback_certificate(tmp_path)
+    upstream_settings.setenv("SSL_CERT_FILE", str(ca_file))  # the app trusts the local CA
+    oidc.forget_issuers()
+    with LocalIssuer(ssl_context=context) as provider:
+        subject = f"project_path:web/widgets-{secrets.token_hex(3)}:ref_type:tag"
+        response = register(
+            feed_name,
+            {
+                "kind": "oidc",
+                "issuer": provider.url,
+                "claims": {"sub": subject, "project_path": "web/widgets"},
+            },
+        )
+        assert response.status_code == 201, response.get_body()
+        good = {"sub": subject, "project_path": "web/widgets"}
+        minted = mint(provider.issue(good, audience="feedhouse"))
+        assert minted.status_code == 200, minted.get_body()
+        refused(
+            mint(provider.issue({**good, "project_path": "web/other"}, audience="feedhouse")),
+            "invalid-publisher",
+            "project_path",
+        )
+        refused(
+            mint(provider.issue({**good, "sub": "other"}, audience="feedhouse")),
+            "invalid-publisher",
+            "No trusted publisher",
+        )
+    oidc.forget_issuers()
+
+
+def test_a_generic_issuer_on_a_private_network_is_refused(app_env, feed_name):
+    response = register(
+        feed_name, {"kind": "oidc", "issuer": "https://127.0.0.1:8443", "claims": {"sub": "x"}}
+    )
+    assert response.status_code == 400

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,13 +39,18 @@ class SigningKey:
 
 
 class LocalIssuer:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Over https with ``ssl_context`` (a provider a feed owner registers must be)."""
         self.keys = [SigningKey("RS256"), SigningKey("ES256")]
         self.published: list[SigningKey] = list(self.keys)
         self.jwks_fetches = 0
         self.actions_claims: dict[str, Any] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self.actions_token_url = f"{self.url}/actions/token?api-version=2.0"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
