@@ -161,6 +161,10 @@ def user_grants_partition(user: str) -> str:
 # Table publishers: a feed's trusted publishers, and the index the token exchange looks them up in --
 
 
+# The CI tokens exchanged already, by the SHA-256 of issuer and jti, until they expire.
+USED_TOKENS_PARTITION = "used"
+
+
 def publisher_feed_partition(feed_key: str) -> str:
     return f"feed:{feed_key}"
 

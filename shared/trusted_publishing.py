@@ -20,6 +20,7 @@ each holding the whole publisher, so an exchange costs one partition query.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import secrets
@@ -29,10 +30,15 @@ from typing import Any
 
 from shared import feeds, oidc, roles, settings, tokens
 from shared.errors import BadRequest, FeedhouseError, NotFound
-from shared.keys import PUBLISHERS_TABLE, publisher_feed_partition, publisher_match_partition
+from shared.keys import (
+    PUBLISHERS_TABLE,
+    USED_TOKENS_PARTITION,
+    publisher_feed_partition,
+    publisher_match_partition,
+)
 from shared.names import feed_name_key, publisher_key
 from shared.roles import Role
-from shared.storage import Storage
+from shared.storage import RecordExists, Storage
 from shared.tokens import Scope
 from shared.upstream.url_safety import allow_private_from_settings, check_fetchable_url
 
@@ -318,19 +324,44 @@ def mint(storage: Storage, body: Any) -> tuple[str, int]:
             )
         _check_reachable(issuer)  # again: what its name resolves to may have changed since
     try:
-        claims = oidc.validate(token, issuer=issuer, audiences=(audience(),), required=("sub",))
+        # GitHub's tokens always carry a jti, so each is used once (as on PyPI).
+        required = ("sub", "jti") if github else ("sub",)
+        claims = oidc.validate(token, issuer=issuer, audiences=(audience(),), required=required)
     except oidc.InvalidOidcToken as error:
         raise MintRefused("invalid-token", error.message) from None
     reasons = []
     for publisher in candidates:
         reason = _mismatch(publisher, claims)
         if reason is None:
+            _spend(storage, claims)
             return _mint_for(storage, publisher, claims)
         reasons.append(reason)
     detail = (
         "; ".join(sorted(set(reasons))) or f"none is registered for repository '{claims.get('repository')}'"
     )
     raise MintRefused("invalid-publisher", f"Valid token, but no trusted publisher matches it: {detail}.")
+
+
+def _spend(storage: Storage, claims: dict[str, Any]) -> None:
+    """Use a token's ``jti`` up, once and for all: a CI token copied out of a job's log cannot mint a
+    second publish token. Kept until the token expires (plus the leeway); each exchange drops the
+    rows of tokens that have, so the partition holds only the last few minutes' worth."""
+    jti = claims.get("jti")
+    if not isinstance(jti, str):
+        return
+    now = datetime.now(UTC).timestamp()
+    rows = storage.partition(PUBLISHERS_TABLE, USED_TOKENS_PARTITION)
+    storage.delete_records(PUBLISHERS_TABLE, [r for r in rows if r.get("Until", 0) < now])
+    digest = hashlib.sha256(f"{claims['iss']}\n{jti}".encode()).hexdigest()
+    until = int(claims["exp"]) + oidc.LEEWAY_SECONDS
+    try:
+        storage.insert(
+            PUBLISHERS_TABLE, {"PartitionKey": USED_TOKENS_PARTITION, "RowKey": digest, "Until": until}
+        )
+    except RecordExists:
+        raise MintRefused(
+            "invalid-reuse-token", "This token was exchanged already; each is used once."
+        ) from None
 
 
 def _mismatch(publisher: Publisher, claims: dict[str, Any]) -> str | None:

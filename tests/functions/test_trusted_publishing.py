@@ -277,3 +277,14 @@ def test_a_generic_issuer_on_a_private_network_is_refused(app_env, feed_name):
         feed_name, {"kind": "oidc", "issuer": "https://127.0.0.1:8443", "claims": {"sub": "x"}}
     )
     assert response.status_code == 400
+
+
+def test_a_ci_token_is_exchanged_once(publisher, exchange):
+    _, repository, _ = publisher
+    token = exchange.issue(actions_claims(repository, environment="pypi"), audience="feedhouse")
+    assert mint(token).status_code == 200
+    refused(mint(token), "invalid-reuse-token", "once")
+    no_jti = exchange.issue(
+        {**actions_claims(repository, environment="pypi"), "jti": None}, audience="feedhouse"
+    )
+    refused(mint(no_jti), "invalid-token", "jti")
