@@ -75,6 +75,6 @@ def whoami(req: func.HttpRequest) -> func.HttpResponse:
         body["groups"] = list(principal.groups)
     if principal.token is not None:
         body["token"] = principal.token.to_json()
-        granted = feeds.roles_by_feed_name(get_storage(), principal.name)
+        granted = feeds.roles_by_feed_name(get_storage(), principal.name, principal.groups)
         body["roles"] = {feed: role.value for feed, role in sorted(granted.items())}
     return json_response(body)

@@ -400,8 +400,8 @@ def sweep_deleted(storage: Storage, *, now: datetime) -> list[SweptFeed]:
     return swept
 
 
-def roles_by_feed_name(storage: Storage, user: str) -> dict[str, Role]:
-    """Feed name → the user's role there. Grants are stored by feed id; one under the id of a deleted
-    feed (not swept yet) names no feed and is left out."""
-    granted = roles.roles_of_user(storage, user)
+def roles_by_feed_name(storage: Storage, user: str, groups: tuple[str, ...] = ()) -> dict[str, Role]:
+    """Feed name → the user's role there (the best of theirs and their groups'). Grants are stored by
+    feed id; one under the id of a deleted feed (not swept yet) names no feed and is left out."""
+    granted = roles.roles_of_grantees(storage, user, groups)
     return {feed.name: granted[feed.key] for feed in list_feeds(storage) if feed.key in granted}

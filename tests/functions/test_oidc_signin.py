@@ -208,6 +208,7 @@ def test_a_group_granted_a_role_lets_its_members_in(signin, feed_name):
     assert simple(outsider).status_code == 403
     body = json_of(who(bearer(member)))
     assert f"group:{group}" in body["groups"]
+    assert body["roles"] == {feed_name: "reader"}
 
 
 def test_a_signed_in_user_creates_personal_access_tokens(signin):
