@@ -142,8 +142,12 @@ def validate(
     keys = _issuer(issuer).keys
     try:
         key = keys.get_signing_key(kid)
-    except jwt.PyJWKClientConnectionError as error:
-        raise IssuerUnavailable(f"The identity provider's keys could not be fetched: {error}.") from None
+    except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as error:
+        # Unreachable, or answering something that is no key set: the issuer's trouble, not the token's.
+        raise IssuerUnavailable(
+            f"The identity provider's keys could not be fetched: {error}; try again shortly.",
+            headers={"Retry-After": "30"},
+        ) from None
     except jwt.PyJWKClientError:
         raise InvalidOidcToken(
             f"The token is signed with key '{kid}', which the issuer does not publish (now)."

@@ -234,3 +234,45 @@ def test_a_group_grant_names_a_valid_group(app_env, feed_name):
     response = feed_permission(bad)
     assert response.status_code == 400
     assert "group:<object id>" in json_of(response)["message"]
+
+
+def test_an_issuer_that_never_answers_is_a_503_within_the_timeout(app_env, monkeypatch):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel does), never answers a byte
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    monkeypatch.setenv("FEEDHOUSE_OIDC_ISSUER", url)
+    monkeypatch.setenv("FEEDHOUSE_OIDC_AUDIENCE", AUDIENCE)
+    monkeypatch.setattr(oidc, "FETCH_TIMEOUT_SECONDS", 0.5)
+    settings.load.cache_clear()
+    oidc.forget_issuers()
+    try:
+        with LocalIssuer() as other:
+            token = other.issue({**user_claims(), "iss": url}, audience=AUDIENCE)
+        started = time.monotonic()
+        response = who(bearer(token))
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "30"
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
+        monkeypatch.undo()
+        settings.load.cache_clear()
+        oidc.forget_issuers()
+
+
+class _UnusableKey:
+    kid = "broken"
+
+    def jwk(self):
+        return {"kty": "nonsense", "kid": self.kid}
+
+
+def test_an_issuer_publishing_no_usable_keys_is_a_503(signin):
+    token = signin.issue(user_claims(), audience=AUDIENCE)
+    signin.published = [_UnusableKey()]
+    response = who(bearer(token))
+    assert response.status_code == 503, response.get_body()
+    assert "could not be fetched" in json_of(response)["message"]
