@@ -12,6 +12,7 @@ from functions import (
     pypi_json,
     simple,
     tokens_api,
+    trusted_publishing,
     upload,
 )
 
@@ -22,6 +23,7 @@ for blueprint in (
     health.bp,
     feeds_api.bp,
     tokens_api.bp,
+    trusted_publishing.bp,
     packages_api.bp,
     simple.bp,
     upload.bp,

@@ -14,8 +14,8 @@ import azure.functions as func
 from functions.http import authorize, caller, feed_access, json_errors, json_response, read_json
 from shared import auth, feeds, roles
 from shared.auth import Permission, Principal
-from shared.errors import Forbidden
-from shared.names import grantee_key, user_key
+from shared.errors import BadRequest, Forbidden
+from shared.names import grant_key, grantee_key, is_publisher_key, user_key
 from shared.roles import Role
 from shared.storage import Storage, get_storage
 
@@ -45,7 +45,7 @@ def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
         created = feeds.create_feed_owned_by(storage, feed, owner)
         return json_response(created.to_json(), 201, {"Location": f"/api/feeds/{created.name}"})
     principal = caller(req)
-    granted = roles.roles_of_user(storage, principal.name) if principal.token else {}
+    granted = roles.roles_of_grantees(storage, principal.name, principal.groups) if principal.token else {}
     readable = auth.readable_feeds(principal, feeds.list_feeds(storage), granted)
 
     def manager(feed: feeds.Feed) -> bool:
@@ -92,8 +92,13 @@ def feed_permissions(req: func.HttpRequest) -> func.HttpResponse:
 @json_errors
 def feed_permission(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.MANAGE)
-    user = user_key(req.route_params["user"])
+    user = grant_key(req.route_params["user"], giving=False)
     if req.method == "PUT":
+        if is_publisher_key(user):
+            raise BadRequest(
+                "A trusted publisher's role comes with its registration "
+                "(/api/feeds/{feed}/trusted-publishers)."
+            )
         body = read_json(req)
         role = roles.parse_role(body.get("role") if isinstance(body, dict) else None)
         return json_response(roles.grant(access.storage, access.feed.key, user, role).to_json())

@@ -149,7 +149,14 @@ def caller_token(req: func.HttpRequest) -> str | None:
 
 def caller(req: func.HttpRequest) -> Principal:
     """Who sent ``req``: ANONYMOUS without credentials; Unauthorized for credentials that are not live."""
-    principal = auth.authenticate(get_storage(), caller_token(req), settings.load().admin_token)
+    config = settings.load()
+    principal = auth.authenticate(
+        get_storage(),
+        caller_token(req),
+        config.admin_token,
+        issuer=config.oidc_issuer,
+        audiences=config.oidc_audiences,
+    )
     _caller.set(principal)
     return principal
 

@@ -41,7 +41,8 @@ def tokens_collection(req: func.HttpRequest) -> func.HttpResponse:
         scope=request.scope,
         feeds=request.feeds,
         expires=request.expires,
-        parent=principal.token,
+        # A signed-in caller's stand-in token is no stored token to descend from.
+        parent=None if principal.signed_in else principal.token,
     )
     # The only time the secret leaves the service: it is stored as a hash.
     return json_response({**token.to_json(), "token": secret}, 201, {"Cache-Control": "no-store"})
@@ -69,8 +70,11 @@ def whoami(req: func.HttpRequest) -> func.HttpResponse:
         "admin": principal.is_admin,
         "can_create_feeds": auth.may_create_feeds(principal),
     }
+    if principal.signed_in:
+        body["name"] = principal.display_name
+        body["groups"] = list(principal.groups)
     if principal.token is not None:
         body["token"] = principal.token.to_json()
-        granted = feeds.roles_by_feed_name(get_storage(), principal.name)
+        granted = feeds.roles_by_feed_name(get_storage(), principal.name, principal.groups)
         body["roles"] = {feed: role.value for feed, role in sorted(granted.items())}
     return json_response(body)

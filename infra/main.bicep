@@ -53,6 +53,18 @@ param downloadMode string = 'redirect'
 @description('How long one SAS download URL is handed out unchanged, in seconds (FEEDHOUSE_DOWNLOAD_URL_SECONDS).')
 param downloadUrlSeconds int = 300
 
+@description('Sign-in with Entra ID: the tenant whose access tokens are accepted (FEEDHOUSE_OIDC_ISSUER is its v2.0 issuer). Defaults to the deployment\'s tenant.')
+param oidcTenantId string = tenant().tenantId
+
+@description('Sign-in with Entra ID: the client id of the app registration that exposes Feedhouse\'s API. Empty: no sign-in, personal access tokens only.')
+param oidcClientId string = ''
+
+@description('The audiences accepted tokens must be for, comma-separated (FEEDHOUSE_OIDC_AUDIENCE). Empty: the client id (v2 tokens) and api://<client id> (v1 tokens).')
+param oidcAudience string = ''
+
+@description('Another OpenID Connect issuer instead of the Entra ID tenant (FEEDHOUSE_OIDC_ISSUER), exactly as its tokens\' iss reads; it needs oidcAudience.')
+param oidcIssuer string = ''
+
 @allowed(['3.11', '3.12'])
 @description('Python version of the Functions worker. The app and its requirements are tested on 3.11.')
 param pythonVersion string = '3.11'
@@ -102,7 +114,7 @@ param tags object = {}
 
 // The names the code uses: shared/storage.py BLOB_CONTAINER and TABLE_NAMES (tests/infra checks they match).
 var packagesContainerName = 'packages'
-var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin']
+var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin', 'publishers']
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
@@ -175,6 +187,13 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// Sign-in: the tenant's v2.0 issuer (what Entra ID v2 access tokens carry as iss) once an app
+// registration is named, or another provider's issuer; nothing when neither is.
+var entraIssuer = empty(oidcClientId) ? '' : '${environment().authentication.loginEndpoint}${oidcTenantId}/v2.0'
+var oidcIssuerUrl = empty(oidcIssuer) ? entraIssuer : oidcIssuer
+var entraAudiences = empty(oidcClientId) ? '' : '${oidcClientId},api://${oidcClientId}'
+var oidcAudiences = empty(oidcAudience) ? entraAudiences : oidcAudience
+
 // The settings go on last, once the identity holds its roles, so the first start resolves the Key Vault
 // reference and reaches storage instead of caching a failure.
 module appSettings 'app/appsettings.bicep' = {
@@ -191,6 +210,8 @@ module appSettings 'app/appsettings.bicep' = {
     recycleBinDays: recycleBinDays
     downloadMode: downloadMode
     downloadUrlSeconds: downloadUrlSeconds
+    oidcIssuer: oidcIssuerUrl
+    oidcAudience: oidcAudiences
   }
 }
 

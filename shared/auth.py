@@ -3,7 +3,9 @@
 Every handler asks ``authorize(storage, principal, feed, permission)`` before it touches a feed.
 What a caller may do on a feed is their role there (from a grant, or from the feed's visibility),
 narrowed by their token's scope and feed list. The bootstrap admin (FEEDHOUSE_ADMIN_TOKEN) may do
-everything. Credentials come from the Authorization header and are compared in constant time.
+everything. Credentials come from the Authorization header and are compared in constant time: a
+personal access token, or, where a deployment names an OpenID Connect issuer, that issuer's access
+token (shared/oidc.py), whose user's roles include those granted to their groups.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from shared import roles, settings, tokens
+from shared import oidc, roles, settings, tokens
 from shared.errors import Forbidden, Unauthorized
+from shared.names import InvalidUserName, grantee_key, group_key
 from shared.roles import Role
 from shared.tokens import Scope, Token
 
@@ -62,7 +66,13 @@ REQUIRED_SCOPE = {
 class Principal:
     name: str
     is_admin: bool = False
+    # A personal access token, or for a caller signed in with an OpenID Connect token, a stand-in that
+    # allows what their roles allow (scope manage, every feed) until the OIDC token expires.
     token: Token | None = None
+    # Signed in with an OpenID Connect token: their name there, and their groups' grantee keys.
+    display_name: str | None = None
+    groups: tuple[str, ...] = ()
+    signed_in: bool = False
 
     @property
     def authenticated(self) -> bool:
@@ -102,16 +112,74 @@ def is_admin_token(token: str | None, admin_token: str | None) -> bool:
     return hmac.compare_digest(_digest(token), _digest(admin_token))
 
 
-def authenticate(storage: Storage, token: str | None, admin_token: str | None) -> Principal:
-    """The principal a token belongs to; ANONYMOUS without one; Unauthorized for one that isn't live."""
+def authenticate(
+    storage: Storage,
+    token: str | None,
+    admin_token: str | None,
+    *,
+    issuer: str | None = None,
+    audiences: tuple[str, ...] = (),
+) -> Principal:
+    """The principal a token belongs to; ANONYMOUS without one; Unauthorized for one that isn't live.
+
+    With an OpenID Connect ``issuer``, a JWT is that issuer's access token (never a personal access
+    token, which has no dots): valid, it signs its subject in; otherwise it is refused, saying why.
+    """
     if token is None:
         return ANONYMOUS
     if is_admin_token(token, admin_token):
         return ADMIN
+    if oidc.looks_like_jwt(token):
+        if issuer is None:
+            raise oidc.InvalidOidcToken(
+                "The token is a JWT, but this deployment accepts no OpenID Connect tokens "
+                "(FEEDHOUSE_OIDC_ISSUER is not set); use a personal access token."
+            )
+        return _signed_in(token, issuer, audiences)
     found = tokens.verify(storage, token)
     if found is None:
         raise Unauthorized("The token is not valid: it is unknown, revoked or expired.")
     return Principal(found.user, token=found)
+
+
+def _signed_in(token: str, issuer: str, audiences: tuple[str, ...]) -> Principal:
+    """The user an issuer's access token names: its ``oid`` (Entra ID's object id of the user or service
+    principal, immutable; ``sub`` for other providers), shown with its ``name``. Names are mutable and
+    only shown, never authorized on."""
+    claims = oidc.validate(token, issuer=issuer, audiences=audiences)
+    subject = claims.get("oid") or claims.get("sub")
+    try:
+        user = grantee_key(subject if isinstance(subject, str) else "")
+    except InvalidUserName:
+        raise oidc.InvalidOidcToken(
+            f"The token's subject ({subject!r}, from 'oid' or 'sub') cannot be a Feedhouse user name."
+        ) from None
+    groups = claims.get("groups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise oidc.InvalidOidcToken("The token's 'groups' claim must be a list of group ids.")
+    try:
+        group_keys = tuple(sorted({group_key(g) for g in groups}))
+    except InvalidUserName:
+        raise oidc.InvalidOidcToken(
+            "The token's 'groups' claim holds an id that is no group object id."
+        ) from None
+    display = claims.get("name") or claims.get("preferred_username")
+    display = display if isinstance(display, str) else None
+    stand_in = Token(
+        id="oidc",
+        user=user,
+        name=display or user,
+        scope=Scope.MANAGE,
+        feeds=None,
+        created=_timestamp(claims["iat"]),
+        expires=_timestamp(claims["exp"]),
+    )
+    return Principal(user, token=stand_in, display_name=display, groups=group_keys, signed_in=True)
+
+
+def _timestamp(value: int | float) -> str:
+    # PyJWT has checked that iat and exp are numbers.
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _login_required() -> Unauthorized:
@@ -125,7 +193,9 @@ def feed_role(storage: Storage, principal: Principal, feed: Feed) -> Role | None
     """The caller's role on a feed: their grant, or what the feed's visibility gives everyone."""
     if principal.is_admin:
         return Role.OWNER
-    granted = roles.role_of(storage, feed.key, principal.name) if principal.token else None
+    granted = (
+        roles.best_role(storage, feed.key, principal.name, principal.groups) if principal.token else None
+    )
     visible = feed.visibility == "public" or (feed.visibility == "organization" and principal.authenticated)
     if visible and (granted is None or not granted.includes(Role.READER)):
         return Role.READER

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import memo, packages, roles
+from shared import memo, packages, roles, trusted_publishing
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import (
     FEEDS_PARTITION,
@@ -418,6 +418,7 @@ def delete_feed(storage: Storage, name: str) -> None:
 def _sweep(storage: Storage, key: str) -> None:
     """Remove everything stored under a deleted feed's id."""
     roles.revoke_all(storage, key)
+    trusted_publishing.forget_feed(storage, key)
     packages.delete_feed_contents(storage, key)
 
 
@@ -442,8 +443,8 @@ def sweep_deleted(storage: Storage, *, now: datetime) -> list[SweptFeed]:
     return swept
 
 
-def roles_by_feed_name(storage: Storage, user: str) -> dict[str, Role]:
-    """Feed name → the user's role there. Grants are stored by feed id; one under the id of a deleted
-    feed (not swept yet) names no feed and is left out."""
-    granted = roles.roles_of_user(storage, user)
+def roles_by_feed_name(storage: Storage, user: str, groups: tuple[str, ...] = ()) -> dict[str, Role]:
+    """Feed name → the user's role there (the best of theirs and their groups'). Grants are stored by
+    feed id; one under the id of a deleted feed (not swept yet) names no feed and is left out."""
+    granted = roles.roles_of_grantees(storage, user, groups)
     return {feed.name: granted[feed.key] for feed in list_feeds(storage) if feed.key in granted}

@@ -30,6 +30,7 @@ FILES_TABLE = "files"
 TOKENS_TABLE = "tokens"
 PERMISSIONS_TABLE = "permissions"
 RECYCLE_BIN_TABLE = "recyclebin"
+PUBLISHERS_TABLE = "publishers"
 TABLE_NAMES: tuple[str, ...] = (
     FEEDS_TABLE,
     PROJECTS_TABLE,
@@ -37,6 +38,7 @@ TABLE_NAMES: tuple[str, ...] = (
     TOKENS_TABLE,
     PERMISSIONS_TABLE,
     RECYCLE_BIN_TABLE,
+    PUBLISHERS_TABLE,
 )
 BLOB_CONTAINER = "packages"
 
@@ -154,6 +156,23 @@ def feed_grants_partition(feed_key: str) -> str:
 
 def user_grants_partition(user: str) -> str:
     return USER_GRANTS_PREFIX + user
+
+
+# Table publishers: a feed's trusted publishers, and the index the token exchange looks them up in --
+
+
+# The CI tokens exchanged already, by the SHA-256 of issuer and jti, until they expire.
+USED_TOKENS_PARTITION = "used"
+
+
+def publisher_feed_partition(feed_key: str) -> str:
+    return f"feed:{feed_key}"
+
+
+def publisher_match_partition(issuer: str, subject: str) -> str:
+    """Publishers whose tokens come from ``issuer`` for ``subject`` (a GitHub repository, or a token's
+    sub), hashed: issuer URLs and subjects hold characters no key may."""
+    return "match:" + hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
 
 
 # Blobs ------------------------------------------------------------------------------------------

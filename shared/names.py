@@ -135,6 +135,44 @@ def user_key(name: str) -> str:
     return key
 
 
+# A group of the identity provider (an Entra ID group's object id, from a token's 'groups' claim) as a
+# grantee: ':' is no user-name character, so no user name can spell one.
+GROUP_PREFIX = "group:"
+
+
+def group_key(object_id: str) -> str:
+    """``group:<object id>``, the object id in a user name's characters and lower case."""
+    return GROUP_PREFIX + user_key(object_id)
+
+
+# A trusted publisher (shared/trusted_publishing.py) as a grantee and as the user of the tokens it mints.
+PUBLISHER_PREFIX = "publisher:"
+
+
+def publisher_key(publisher_id: str) -> str:
+    return PUBLISHER_PREFIX + publisher_id
+
+
+def is_publisher_key(name: str) -> bool:
+    return name.startswith(PUBLISHER_PREFIX) and name[len(PUBLISHER_PREFIX) :].isalnum()
+
+
+def grant_key(name: str, *, giving: bool) -> str:
+    """Whom a feed role is for: ``group:<object id>`` for a group, else a user (``grantee_key`` when a
+    role is being given, ``user_key`` when an existing one is addressed)."""
+    if isinstance(name, str) and name.strip().lower().startswith(GROUP_PREFIX):
+        try:
+            return group_key(name.strip()[len(GROUP_PREFIX) :])
+        except InvalidUserName:
+            raise InvalidUserName(
+                f"'{name}' is not a valid group: write group:<object id>, the id in letters, digits, '-'."
+            ) from None
+    if isinstance(name, str) and is_publisher_key(name.strip().lower()):
+        # Given only by registering the publisher; addressed (read, revoked) like any grantee.
+        return name.strip().lower()
+    return grantee_key(name) if giving else user_key(name)
+
+
 def grantee_key(name: str) -> str:
     """``user_key`` of a user who is being given something (a token, a role, a feed, the right to
     create feeds): reserved names are refused, so they keep meaning only what they mean."""

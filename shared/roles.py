@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from shared import memo
 from shared.errors import BadRequest, Conflict, FeedhouseError, NotFound
 from shared.keys import PERMISSIONS_TABLE, USER_GRANTS_PREFIX, feed_grants_partition, user_grants_partition
-from shared.names import grantee_key, user_key
+from shared.names import grant_key, user_key
 from shared.storage import RecordChanged, RecordExists, Storage
 
 
@@ -91,7 +91,25 @@ def _feed_roles(storage: Storage, feed_key: str) -> dict[str, Role]:
 
 
 def role_of(storage: Storage, feed_key: str, user: str) -> Role | None:
-    return _feed_roles(storage, feed_key).get(user_key(user))
+    return _feed_roles(storage, feed_key).get(grant_key(user, giving=False))
+
+
+def best_role(storage: Storage, feed_key: str, user: str, groups: tuple[str, ...]) -> Role | None:
+    """The highest role a user holds on the feed, themselves or through one of their groups (their
+    ``group:<id>`` keys), from the feed's grants as this instance keeps them."""
+    roles = _feed_roles(storage, feed_key)
+    held = [roles[key] for key in (user_key(user), *groups) if key in roles]
+    return max(held, key=lambda r: r.rank, default=None)
+
+
+def roles_of_grantees(storage: Storage, user: str, groups: tuple[str, ...]) -> dict[str, Role]:
+    """Feed key → the highest role the user holds there, themselves or through their groups."""
+    best: dict[str, Role] = {}
+    for grantee in (user, *groups):
+        for feed_key, role in roles_of_user(storage, grantee).items():
+            if feed_key not in best or role.rank > best[feed_key].rank:
+                best[feed_key] = role
+    return best
 
 
 def grants(storage: Storage, feed_key: str) -> list[Grant]:
@@ -103,7 +121,7 @@ def grants(storage: Storage, feed_key: str) -> list[Grant]:
 
 def roles_of_user(storage: Storage, user: str) -> dict[str, Role]:
     """Feed key → role, for every feed the user holds a role on."""
-    user = user_key(user)
+    user = grant_key(user, giving=False)
     return dict(_of_user.get(user, lambda: _partition_roles(storage, user_grants_partition(user))))
 
 
@@ -116,13 +134,13 @@ def _forget(feed_key: str, users: list[str]) -> None:
 
 def grant(storage: Storage, feed_key: str, user: str, role: Role) -> Grant:
     """Give ``user`` ``role`` on the feed, replacing any role they had; the last owner stays an owner."""
-    user = grantee_key(user)
+    user = grant_key(user, giving=True)
     _change(storage, feed_key, user, role)
     return Grant(user, role)
 
 
 def revoke(storage: Storage, feed_key: str, user: str) -> None:
-    _change(storage, feed_key, user_key(user), None)
+    _change(storage, feed_key, grant_key(user, giving=False), None)
 
 
 def revoke_all(storage: Storage, feed_key: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from shared.downloads import REDIRECT, STREAM
 from shared.names import InvalidUserName, grantee_key
@@ -94,6 +95,34 @@ SETTINGS: tuple[Setting, ...] = (
         "more, is answered with a 302 to a short-lived SAS URL on the blob, as in redirect mode; an "
         "upstream file larger than this is passed through to a caller who may not save it not at all "
         "(401 or 403 saying who may download it).",
+        deployed=False,
+    ),
+    # Sign-in with OpenID Connect (issue 15). Unset: only personal access tokens are credentials.
+    Setting(
+        "FEEDHOUSE_OIDC_ISSUER",
+        None,
+        "The OpenID Connect issuer whose access tokens are accepted as credentials, exactly as its tokens' "
+        "'iss' reads (for Entra ID v2 tokens https://login.microsoftonline.com/<tenant id>/v2.0). Its keys "
+        "are found through <issuer>/.well-known/openid-configuration. Empty: tokens of no issuer are.",
+    ),
+    Setting(
+        "FEEDHOUSE_OIDC_AUDIENCE",
+        None,
+        "The audiences ('aud') such tokens must be for, comma-separated: for Entra ID the API app's client "
+        "id (v2 tokens) and its Application ID URI (api://<client id>, v1 tokens).",
+    ),
+    Setting(
+        "FEEDHOUSE_TRUSTED_PUBLISHING_AUDIENCE",
+        "feedhouse",
+        "The audience CI jobs ask their OpenID Connect token for when they exchange it for a publish "
+        "token (GET /_/oidc/audience answers it); tokens for any other audience are refused.",
+        deployed=False,
+    ),
+    Setting(
+        "FEEDHOUSE_GITHUB_OIDC_ISSUER",
+        "https://token.actions.githubusercontent.com",
+        "The issuer of GitHub Actions' OpenID Connect tokens (GitHub Enterprise Server has its own; tests "
+        "point it at a local provider).",
         deployed=False,
     ),
     # Upstream sources (issue 5). The defaults are the production values, so a deployment sets none.
@@ -235,6 +264,19 @@ def _user_names(name: str, value: str) -> frozenset[str]:
         raise InvalidSetting(f"{name}: {error.message}") from None
 
 
+def _issuer_url(name: str) -> str | None:
+    """An OpenID Connect issuer: https, or http on loopback only (a local provider in tests); keys fetched
+    over plain http from elsewhere could be anyone's."""
+    value = get(name)
+    if not value:
+        return None
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise InvalidSetting(f"{name} must be an https URL, not {value!r}")
+    return value
+
+
 def get_choice(name: str, choices: tuple[str, ...]) -> str:
     value = (get(name) or "").lower()
     if value not in choices:
@@ -255,6 +297,8 @@ class Settings:
     download_mode: str
     download_url_seconds: int
     stream_max_bytes: int
+    oidc_issuer: str | None
+    oidc_audiences: tuple[str, ...]
 
 
 @lru_cache(maxsize=1)
@@ -272,4 +316,14 @@ def load() -> Settings:
         download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),
         download_url_seconds=max(1, get_int("FEEDHOUSE_DOWNLOAD_URL_SECONDS")),
         stream_max_bytes=get_int("FEEDHOUSE_STREAM_MAX_BYTES"),
+        oidc_issuer=_issuer_url("FEEDHOUSE_OIDC_ISSUER"),
+        oidc_audiences=_audiences(),
     )
+
+
+def _audiences() -> tuple[str, ...]:
+    audiences = tuple(a.strip() for a in (get("FEEDHOUSE_OIDC_AUDIENCE") or "").split(",") if a.strip())
+    if get("FEEDHOUSE_OIDC_ISSUER") and not audiences:
+        # Without an audience any token the issuer signs for any app would do.
+        raise InvalidSetting("FEEDHOUSE_OIDC_AUDIENCE is required with FEEDHOUSE_OIDC_ISSUER")
+    return audiences

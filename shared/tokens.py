@@ -38,7 +38,7 @@ from typing import Any
 from shared import memo
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from shared.keys import TOKEN_ROW, TOKEN_TURN_ROW, TOKENS_TABLE, token_listing_partition, token_partition
-from shared.names import feed_name_key, grantee_key, user_key
+from shared.names import feed_name_key, grantee_key, is_publisher_key, user_key
 from shared.storage import Record, RecordChanged, RecordExists, Storage
 
 TOKEN_PREFIX = "fhpat_"  # noqa: S105 - the public prefix, not a secret
@@ -263,7 +263,9 @@ def create_token(
     ``parent`` is the token the request came with (None for the admin): the new token is no wider than
     it, and is revoked with it.
     """
-    user = grantee_key(user)
+    # A trusted publisher's tokens are minted for it (shared/trusted_publishing.py); no one else's name
+    # may be reserved or take another shape.
+    user = user if is_publisher_key(user) else grantee_key(user)
     if parent is not None:
         _no_wider_than(parent, scope, feeds, expires)
     now = _now()
@@ -407,9 +409,14 @@ def _listing(storage: Storage, user: str) -> dict[str, Token]:
     return {r["RowKey"]: Token.from_record(r) for r in rows if r["RowKey"] != TOKEN_TURN_ROW}
 
 
+def _holder_key(user: str) -> str:
+    """A token holder: a user, or a trusted publisher (whose name no user can have)."""
+    return user if is_publisher_key(user) else user_key(user)
+
+
 def list_tokens(storage: Storage, user: str) -> list[Token]:
     """A user's tokens, from their listing rows alone: one partition query."""
-    return sorted(_listing(storage, user_key(user)).values(), key=lambda t: (t.created, t.id))
+    return sorted(_listing(storage, _holder_key(user)).values(), key=lambda t: (t.created, t.id))
 
 
 def _id_record(storage: Storage, token_id: str) -> Record | None:
@@ -430,7 +437,7 @@ def revoke(storage: Storage, user: str, token_id: str) -> None:
     TokenNotFound if the user has no such token (a listing row left without its id row, by a crash
     between the two writes, can be revoked too).
     """
-    user = user_key(user)
+    user = _holder_key(user)
     listed = _listing(storage, user)
     if token_id not in listed:
         record = _id_record(storage, token_id)

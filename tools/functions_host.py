@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -609,7 +610,8 @@ class RunningHost:
         self._stopped = False
         self.port: int = server.server_address[1]
         host = server.server_address[0]
-        self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        scheme = "https" if server.ssl_context is not None else "http"
+        self.url = f"{scheme}://[{host}]:{self.port}" if ":" in host else f"{scheme}://{host}:{self.port}"
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -650,6 +652,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     access_log: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> RunningHost:
     """Serve ``app`` over HTTP/1.1 with keep-alive from a daemon thread; port 0 picks a free port.
 
@@ -660,7 +663,15 @@ def serve(
         access_log, int(os.environ.get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT") or _DEFAULT_BODY_LIMIT)
     )
     handler = type("_Handler", (_KeepAliveHandler,), {"state": state})
-    server = make_server(host, port, LocalFunctionsHost(app, root), threaded=True, request_handler=handler)
+    # TLS for clients that insist on https, such as uv's trusted publishing (tests give a local CA).
+    server = make_server(
+        host,
+        port,
+        LocalFunctionsHost(app, root),
+        threaded=True,
+        request_handler=handler,
+        ssl_context=ssl_context,
+    )
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="functions-host", daemon=True
     )

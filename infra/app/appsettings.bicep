@@ -12,6 +12,8 @@ param pageMaxAgeSeconds int
 param recycleBinDays int
 param downloadMode string
 param downloadUrlSeconds int
+param oidcIssuer string
+param oidcAudience string
 
 // The host's body limit sits above the app's own (maxUploadBytes + 1 MiB of form fields, functions/upload.py)
 // so a request the app would accept is never cut off by the host, and a too-large one gets the app's 413
@@ -65,5 +67,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEEDHOUSE_DOWNLOAD_MODE: downloadMode
     // Feedhouse: how long one SAS download URL is handed out unchanged.
     FEEDHOUSE_DOWNLOAD_URL_SECONDS: string(downloadUrlSeconds)
+    // Feedhouse: the OpenID Connect issuer whose access tokens sign users in (empty: none), and the
+    // audiences those tokens must be for.
+    FEEDHOUSE_OIDC_ISSUER: oidcIssuer
+    FEEDHOUSE_OIDC_AUDIENCE: oidcAudience
   }
 }

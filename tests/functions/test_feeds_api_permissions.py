@@ -27,6 +27,8 @@ from tools.functions_host import LocalFunctionsHost
 
 ANYONE = "anyone"  # no credentials needed at all
 LISTING = "listing"  # answers everyone, showing only what the caller may see
+# Trusted publishing's exchange: the credential is the CI token in the body, whatever the header says.
+EXCHANGE = "exchange"
 
 RULES: dict[tuple[str, str], Permission | str] = {
     ("health", "GET"): ANYONE,
@@ -69,6 +71,13 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("purge", "DELETE"): Permission.MANAGE,
     ("package_upstreaming", "GET"): Permission.READ,
     ("package_upstreaming", "PUT"): Permission.MANAGE,
+    # Trusted publishing (issue 15): uv asks every host for the audience before it has credentials.
+    ("oidc_audience", "GET"): ANYONE,
+    ("oidc_mint_token", "POST"): EXCHANGE,
+    ("oidc_burn_token", "POST"): EXCHANGE,
+    ("trusted_publishers", "GET"): Permission.MANAGE,
+    ("trusted_publishers", "POST"): Permission.MANAGE,
+    ("trusted_publisher", "DELETE"): Permission.MANAGE,
 }
 
 # The issue's model, written out independently of shared/auth.py: the least role for each permission.
@@ -148,6 +157,7 @@ BODIES = {
     ("feed_permission", "PUT"): {"role": "reader"},
     ("package_upstreaming", "PUT"): {"allow_external_versions": True},
     ("tokens_collection", "POST"): {"name": "made-by-matrix"},
+    ("trusted_publishers", "POST"): {"kind": "github", "repository": "o/r", "workflow": "release.yml"},
     ("feeds_collection", "POST"): None,  # filled per call: a fresh feed name
 }
 
@@ -160,6 +170,7 @@ def call(function: str, method: str, headers: dict[str, str], feed: str = "none"
         "user": "somebody",
         "token_id": "0123456789abcdef",
         "version": "1.0",
+        "publisher_id": "0123456789abcdef",
     }
     body = BODIES.get((function, method))
     if (function, method) == ("feeds_collection", "POST"):
@@ -211,6 +222,13 @@ def test_account_endpoint_rules(world, endpoint, permission):
 def test_open_endpoints(world, endpoint):
     for principal in PRINCIPALS:
         assert call(*endpoint, world.credentials[principal]).status_code == 200
+
+
+def test_the_exchange_answers_every_caller_alike(world):
+    """Minting and burning look only at the body: a refusal for a missing CI token, 202 for burning."""
+    for principal in PRINCIPALS:
+        assert call("oidc_mint_token", "POST", world.credentials[principal]).status_code == 422
+        assert call("oidc_burn_token", "POST", world.credentials[principal]).status_code == 202
 
 
 def test_missing_feed_is_401_for_anonymous_and_404_for_users(world):

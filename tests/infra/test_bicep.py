@@ -553,3 +553,34 @@ def test_readme_federated_credential_matches_the_deploy_job():
         assert subjects, f"{where} doesn't say which subject the federated credential needs"
         for subject in subjects:
             assert subject.endswith(f":environment:{environment}"), f"{where} names the subject {subject}"
+
+
+def test_sign_in_trusts_the_deployment_tenant_once_an_app_registration_is_named():
+    """Issue 15: with oidcClientId, FEEDHOUSE_OIDC_ISSUER is the tenant's Entra ID v2.0 issuer (the
+    deployment's tenant unless oidcTenantId says otherwise) and the audiences are the client id and its
+    api:// URI; without one, both settings are empty (personal access tokens only)."""
+    main = parsed(MAIN)
+    assert expr(main["parameters"]["oidcTenantId"]["default"]) == "tenant().tenantId"
+    assert main["parameters"]["oidcClientId"]["default"] == ""
+    variables = {
+        name: expr(v["value"])["conditional"]
+        for name, v in main["variables"].items()
+        if name.startswith(("entra", "oidc"))
+    }
+    assert variables["entraIssuer"] == {
+        "condition": "empty(oidcClientId)",
+        "true_value": "",
+        "false_value": "${environment().authentication.loginEndpoint}${oidcTenantId}/v2.0",
+    }
+    assert variables["entraAudiences"]["false_value"] == "${oidcClientId},api://${oidcClientId}"
+    assert variables["oidcIssuerUrl"] == {
+        "condition": "empty(oidcIssuer)",
+        "true_value": "entraIssuer",
+        "false_value": "oidcIssuer",
+    }
+    assert variables["oidcAudiences"]["true_value"] == "entraAudiences"
+    params = module_params("appSettings")
+    assert (params["oidcIssuer"], params["oidcAudience"]) == ("oidcIssuerUrl", "oidcAudiences")
+    settings = only_resource(module_path("appSettings"), "Microsoft.Web/sites/config")["properties"]
+    assert settings["FEEDHOUSE_OIDC_ISSUER"] == "oidcIssuer"
+    assert settings["FEEDHOUSE_OIDC_AUDIENCE"] == "oidcAudience"

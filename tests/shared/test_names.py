@@ -127,3 +127,20 @@ def test_reserved_user_names_cannot_be_given_anything(name):
         grantee_key(name)
     # ...but still name what was stored under them before, so it can be found and removed.
     assert user_key(name) == name.lower()
+
+
+def test_grant_keys_name_users_groups_and_publishers():
+    from shared.names import grant_key
+
+    assert grant_key("Alice", giving=True) == "alice"
+    assert grant_key("group:6F1E2D3C-AAAA-bbbb-cccc-000000000001", giving=True) == (
+        "group:6f1e2d3c-aaaa-bbbb-cccc-000000000001"
+    )
+    assert grant_key("publisher:0123456789abcdef", giving=False) == "publisher:0123456789abcdef"
+    for bad in ("group:", "group:a/b", "group:Кирилл", "publisher:../x"):
+        with pytest.raises(InvalidUserName):
+            grant_key(bad, giving=True)
+    with pytest.raises(InvalidUserName):
+        grant_key("admin", giving=True)  # reserved, as for users
+    with pytest.raises(InvalidUserName):
+        grantee_key("group:x")  # no token, feed or creator right for a group
