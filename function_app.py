@@ -1,4 +1,5 @@
-"""The Feedhouse Functions app: one FunctionApp, one Blueprint per HTTP surface (and one for timers)."""
+"""The Feedhouse Functions app: one FunctionApp, one Blueprint per HTTP surface (the web UI's too), and one
+for timers."""
 
 import azure.functions as func
 
@@ -13,6 +14,7 @@ from functions import (
     simple,
     tokens_api,
     upload,
+    web,
 )
 
 # Feedhouse authenticates callers itself (tokens as HTTP Basic passwords), so no function keys.
@@ -28,6 +30,7 @@ for blueprint in (
     files.bp,
     pypi_json.bp,
     client.bp,
+    web.bp,
     maintenance.bp,
 ):
     app.register_functions(blueprint)

@@ -30,6 +30,7 @@ FILES_TABLE = "files"
 TOKENS_TABLE = "tokens"
 PERMISSIONS_TABLE = "permissions"
 RECYCLE_BIN_TABLE = "recyclebin"
+SESSIONS_TABLE = "sessions"
 TABLE_NAMES: tuple[str, ...] = (
     FEEDS_TABLE,
     PROJECTS_TABLE,
@@ -37,6 +38,7 @@ TABLE_NAMES: tuple[str, ...] = (
     TOKENS_TABLE,
     PERMISSIONS_TABLE,
     RECYCLE_BIN_TABLE,
+    SESSIONS_TABLE,
 )
 BLOB_CONTAINER = "packages"
 
@@ -154,6 +156,17 @@ def feed_grants_partition(feed_key: str) -> str:
 
 def user_grants_partition(user: str) -> str:
     return USER_GRANTS_PREFIX + user
+
+
+# Table sessions: one row per browser session, in a partition of its own keyed by the hash of its id
+
+SESSION_ROW = "session"
+SESSIONS_PREFIX = "session:"  # what every session's partition starts with
+
+
+def session_partition(id_sha256: str) -> str:
+    """A session's partition: the SHA-256 of its id, never the id itself (which only the browser holds)."""
+    return SESSIONS_PREFIX + id_sha256
 
 
 # Blobs ------------------------------------------------------------------------------------------
