@@ -568,6 +568,9 @@ def web_tokens(ui: Page) -> func.HttpResponse:
             created = create_token(ui.storage, principal, body)
         except FeedhouseError as refused:
             error, status = refused.message, refused.status
+        else:
+            # Created: the form starts again empty, so a second click makes no twin by mistake.
+            form |= {"name": "", "scope": "read", "feeds": "", "expires_in_days": "90"}
     listed = tokens.list_tokens(ui.storage, user) if user else []
     response = ui.render(
         "tokens.html",
