@@ -4,6 +4,7 @@ the API's messages, hostile input shown as text, and where browsers are sent fro
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import subprocess
@@ -684,3 +685,42 @@ def test_the_app_starts_without_importing_the_uis_template_and_markup_libraries(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# What a page costs ------------------------------------------------------------------------------------
+
+
+def _storage_requests(caplog, handler, *args, **kwargs) -> int:
+    """The storage requests one call of a handler made, from its access line."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feedhouse.access"):
+        response = handler(*args, **kwargs)
+    assert response.status_code == 200, text(response)[:300]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "feedhouse.access"]
+    return int(re.search(r" storage=(\d+) ", line).group(1))
+
+
+def test_pages_cost_no_more_storage_requests_than_the_api_calls_they_stand_for(storage, feed_name, caplog):
+    """Signed in with a token, a page's session stands in for the API's token check."""
+    from functions import feeds_api, packages_api, pypi_json
+    from tests.support.publish import call
+
+    for version in ("1.0", "1.1"):
+        publish_wheel(feed_name, "budget-pkg", version)
+    browser, secret = user_browser(storage, "budget-user")
+    roles.grant(storage, key_of(feed_name), "budget-user", Role.OWNER)
+    route = {"feed": feed_name, "project": "budget-pkg"}
+
+    def api(handler, **params):
+        return _storage_requests(caplog, call, handler, "GET", "/", token=secret, **params)
+
+    def page(handler, **params):
+        return _storage_requests(caplog, visit, handler, "GET", "/", browser=browser, **params)
+
+    package_page = page(web.web_package, **route)
+    assert package_page <= api(packages_api.package_item, **route) + api(pypi_json.project_json, **route)
+    feed_page = page(web.web_feed, feed=feed_name)
+    assert feed_page <= api(feeds_api.feed_item, feed=feed_name) + api(
+        packages_api.packages_collection, feed=feed_name
+    )
+    assert page(web.web_home) <= api(feeds_api.feeds_collection)
