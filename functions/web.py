@@ -20,7 +20,7 @@ import azure.functions as func
 
 from functions import client
 from functions.feeds_api import create_feed, reader_check
-from functions.http import redirect, text_errors
+from functions.http import html_errors, redirect, text_errors
 from functions.tokens_api import create_token, revoke_token
 from functions.web_context import Page, page, segment
 from shared import auth, feeds, lifecycle, pypi_json, roles, settings, tokens, yanking
@@ -81,22 +81,24 @@ def web_create_feed(ui: Page) -> func.HttpResponse:
 
 
 @bp.route(route="-/static/{name}", methods=["GET"])
-@page
-def web_static(ui: Page) -> func.HttpResponse:
+@html_errors
+def web_static(req: func.HttpRequest) -> func.HttpResponse:
     """The stylesheet, the copy-button script and the icon: cached for good under a URL that names
-    their hash (render.static_url), briefly otherwise."""
+    their hash (render.static_url), briefly otherwise. The same for everyone, so no session is looked
+    up (a page's every asset would cost a storage read)."""
     from shared.web.render import static_file
 
-    found = static_file(ui.req.route_params["name"])
+    found = static_file(req.route_params["name"])
     if found is None:
         raise NotFound("No such file.")
     data, content_type, digest = found
-    response = ui.respond(func.HttpResponse(data, status_code=200, headers={"Content-Type": content_type}))
-    immutable = ui.req.params.get("v") == digest
-    response.headers["Cache-Control"] = (
-        "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
-    )
-    return response
+    immutable = req.params.get("v") == digest
+    headers = {
+        **security.PAGE_HEADERS,
+        "Content-Type": content_type,
+        "Cache-Control": "public, max-age=31536000, immutable" if immutable else "public, max-age=300",
+    }
+    return func.HttpResponse(data, status_code=200, headers=headers)
 
 
 # Signing in and out --------------------------------------------------------------------------------

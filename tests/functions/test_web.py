@@ -100,7 +100,13 @@ def test_pages_use_no_inline_script_or_style(storage, feed_name):
         assert re.search(r"<script src=\"/-/static/copy\.js\?v=[0-9a-f]{16}\" defer></script>", html)
 
 
-def test_static_files_are_cached_for_good_under_their_hash():
+def test_static_files_cost_no_storage_request_even_with_a_session(storage, caplog):
+    browser = admin_browser(storage)
+    cost = _storage_requests(caplog, visit, web.web_static, "GET", "/", browser=browser, name="style.css")
+    assert cost == 0
+
+
+def test_static_files_are_cached_for_good_under_their_hash(storage):
     page = text(visit(web.web_home, "GET", "/"))
     url = re.search(r'href="(/-/static/style\.css\?v=([0-9a-f]+))"', page)
     hashed = visit(web.web_static, "GET", "/-/static/style.css", params={"v": url.group(2)}, name="style.css")
