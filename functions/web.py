@@ -127,6 +127,9 @@ def web_signin(ui: Page) -> func.HttpResponse:
         principal = auth.authenticate(ui.storage, token, admin_token)
     except Unauthorized as error:
         return _signin_form(ui, target, status=401, error=error.message)
+    if ui.session_id:
+        # Signing in again replaces the browser's session: the one it held ends, not left to expire.
+        sessions.end(ui.storage, ui.session_id)
     session_id, _ = sessions.start(ui.storage, principal, admin_token=admin_token)
     cookie = security.cookie(
         security.SESSION_COOKIE, session_id, secure=ui.secure, max_age=int(sessions.ABSOLUTE.total_seconds())

@@ -84,6 +84,10 @@ def _notice(page: Page) -> object:
 def test_a_newcomer_runs_a_feed_from_the_browser(new_context, server, screenshot, tmp_path):
     clients = Clients(tmp_path / "home")
     page = new_context().new_page()
+    # Script errors and Content-Security-Policy violations (an inline script or style) end up here.
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
 
     # The landing page, signed out: the deployment, the client's install line, a way to sign in.
     page.goto("/")
@@ -126,7 +130,11 @@ def test_a_newcomer_runs_a_feed_from_the_browser(new_context, server, screenshot
 
     # The Connect panel: copy pip's line with its button, and install with it.
     page.goto(f"/-/feeds/{feed}/")
-    page.locator("label[for=tab-pip]").click()
+    # The Connect panel's tabs work from the keyboard: the first tab, then the arrow key to pip's.
+    page.locator("#tab-feedhouse").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#panel-pip")).to_be_visible()
+    expect(page.locator("#panel-feedhouse")).to_be_hidden()
     screenshot(page, "03-feed")
     page.get_by_role("button", name="Copy Install once (shell)").click()
     snippet = page.evaluate("navigator.clipboard.readText()")
@@ -172,6 +180,7 @@ def test_a_newcomer_runs_a_feed_from_the_browser(new_context, server, screenshot
     screenshot(page, "08-settings")
     page.goto("/")
     screenshot(page, "09-home-admin")
+    assert problems == []
 
 
 def test_a_user_creates_and_revokes_a_token(new_context, server, screenshot):

@@ -50,7 +50,9 @@ def _sign_in_form(storage, token: str, **request):
     shown = visit(web.web_signin, "GET", "/-/signin")
     secret = _signin_cookie(shown)
     assert f'value="{secret}"' in text(shown)
-    headers = {"Cookie": f"{security.SIGNIN_COOKIE}={secret}", **request.pop("headers", {})}
+    headers = dict(request.pop("headers", {}))
+    cookies = [f"{security.SIGNIN_COOKIE}={secret}", *([headers["Cookie"]] if "Cookie" in headers else [])]
+    headers["Cookie"] = "; ".join(cookies)
     return visit(
         web.web_signin,
         "POST",
@@ -191,6 +193,14 @@ def test_a_wrong_token_is_refused_with_the_apis_message(storage):
 def test_signing_in_never_sends_the_browser_to_another_site(storage, target):
     response = _sign_in_form(storage, ADMIN_TOKEN, params={"next": target})
     assert response.headers["Location"] == "/?done=signed-in"
+
+
+def test_signing_in_again_ends_the_browsers_earlier_session(storage):
+    earlier = admin_browser(storage)
+    _, secret = tokens.create_token(storage, user="switcher", name="t", scope=Scope.READ)
+    response = _sign_in_form(storage, secret, headers={"Cookie": earlier.cookie})
+    assert response.status_code == 303
+    assert _session_row(storage, earlier.session_id) is None
 
 
 def test_signing_out_ends_the_session_for_good(storage):
