@@ -199,9 +199,7 @@ def web_feed(ui: Page) -> func.HttpResponse:
     if query:
         # A search reads the feed's whole list, as its simple index does.
         matches = [p for p in access.index.projects() if views.project_matches(query, p.name)]
-        page_number = max(
-            1, int(ui.req.params.get("page", "1")) if ui.req.params.get("page", "1").isdigit() else 1
-        )
+        page_number = _page_number(ui.req.params.get("page"))
         start = (page_number - 1) * PROJECTS_PER_PAGE
         projects = matches[start : start + PROJECTS_PER_PAGE]
         more = len(matches) > start + PROJECTS_PER_PAGE
@@ -238,6 +236,15 @@ def web_feed(ui: Page) -> func.HttpResponse:
         index_url=f"{ui.base_url}/{segment(access.feed.name)}/simple/",
         upload_url=f"{ui.base_url}/{segment(access.feed.name)}/upload/",
     )
+
+
+def _page_number(text: str | None) -> int:
+    """A search's page number from the URL; anything but a plain number up to 10**6 is the first page
+    (``str.isdigit`` takes "²", and int() refuses thousands of digits)."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        return 1
+    return max(1, int(text))
 
 
 @bp.route(route="-/feeds/{feed}/settings", methods=["GET", "POST"])

@@ -588,6 +588,15 @@ def test_feed_search_matches_normalized_substrings(storage, feed_name):
     assert "2 packages whose name contains" in page
 
 
+@pytest.mark.parametrize("number", ["9" * 5000, "²", "-1", "0", "x", ""])
+def test_a_search_page_number_that_is_not_one_shows_the_first_page(storage, feed_name, number):
+    publish_wheel(feed_name, "numbered", "1.0")
+    browser = admin_browser(storage)
+    params = {"q": "numbered", "page": number}
+    response = visit(web.web_feed, "GET", "/", browser=browser, params=params, feed=feed_name)
+    assert response.status_code == 200 and ">numbered<" in text(response)
+
+
 def test_feed_pages_follow_the_storage_continuation(storage, feed_name, monkeypatch):
     monkeypatch.setattr(web, "PROJECTS_PER_PAGE", 2)
     for name in ("p-a", "p-b", "p-c"):
