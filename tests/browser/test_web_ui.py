@@ -207,6 +207,26 @@ def test_a_user_creates_and_revokes_a_token(new_context, server, screenshot):
     assert call(server, "GET", "/api/whoami", token=secret)[0] == 401
 
 
+def test_a_user_without_the_role_is_refused_with_the_apis_message(new_context, server, screenshot):
+    feed = create_feed(server, visibility="organization")
+    user = "carol-" + secrets.token_hex(3)
+    token = create_token(server, user, scope="manage")
+    page = new_context().new_page()
+    _sign_in(page, token)
+    page.goto(f"/-/feeds/{feed}/settings")
+    api_status, api_body = call(server, "PATCH", f"/api/feeds/{feed}", {"description": "x"}, token)
+    assert api_status == 403
+    expect(page.get_by_role("alert")).to_have_text(api_body["message"])
+    screenshot(page, "11-refused")
+    # A public feed's page, signed out: its packages and how to install, no owner's tabs.
+    public = create_feed(server, visibility="public", description="Open to everyone")
+    visitor = new_context().new_page()
+    visitor.goto(f"/-/feeds/{public}/")
+    expect(visitor.get_by_text("Anyone may install from this feed without a token")).to_be_visible()
+    assert visitor.get_by_role("link", name="Settings").count() == 0
+    screenshot(visitor, "12-public-feed-signed-out")
+
+
 @pytest.mark.parametrize("path", ["/-/feeds/{feed}/", "/-/feeds/{feed}/packages/acme-widgets/", "/-/tokens"])
 def test_a_signed_out_visitor_is_refused_private_pages(new_context, server, tmp_path, path):
     feed = create_feed(server, description="secret team")
