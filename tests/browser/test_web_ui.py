@@ -1,9 +1,10 @@
 """The web UI as a person uses it: headless Chromium against the local host and Azurite.
 
-A newcomer signs in with the admin token, creates a feed, publishes with twine, browses to the package,
-copies the Connect panel's pip line and installs with real pip; yanks a version and sees pip skip it;
-deletes and restores it from the recycle bin; grants a role. A user creates and revokes a token. A
-signed-out visitor is refused private pages. Each main page is kept as a screenshot
+A newcomer signs in with the admin token, creates a feed, publishes with the twine line the Connect
+panel gives, browses to the package, copies the panel's pip line and installs with real pip; yanks a
+version and sees pip skip it; deletes and restores it from the recycle bin; grants a role. A user creates
+and revokes a token; a user without the role is refused with the API's message. A signed-out visitor is
+refused private pages. Each main page is kept as a screenshot
 (test-artifacts/screenshots/).
 """
 
@@ -47,8 +48,8 @@ def _metadata(version: str) -> str:
     )
 
 
-def _publish(clients: Clients, server, feed: str, tmp_path: Path, *versions: str) -> None:
-    """Publish ``PACKAGE`` at ``versions`` with twine, as the Connect panel's twine tab does."""
+def _build(tmp_path: Path, *versions: str) -> list[Path]:
+    """``PACKAGE``'s wheels at ``versions``, in ``tmp_path``/dist/."""
     dist = tmp_path / "dist"
     dist.mkdir(exist_ok=True)
     files = []
@@ -56,7 +57,18 @@ def _publish(clients: Clients, server, feed: str, tmp_path: Path, *versions: str
         name, data = make_wheel(PACKAGE, version, metadata=_metadata(version))
         (dist / name).write_bytes(data)
         files.append(dist / name)
-    clients.twine_upload(f"{server.url}/{feed}/upload/", ADMIN_TOKEN, *files)
+    return files
+
+
+def _publish(clients: Clients, server, feed: str, tmp_path: Path, *versions: str) -> None:
+    clients.twine_upload(f"{server.url}/{feed}/upload/", ADMIN_TOKEN, *_build(tmp_path, *versions))
+
+
+def _copy(page: Page, tab: str, snippet: str) -> str:
+    """The Connect panel's ``snippet`` of ``tab``, copied with its button: the clipboard's text."""
+    page.locator(f"label[for=tab-{tab}]").click()
+    page.locator(f"#panel-{tab}").get_by_role("button", name=f"Copy {snippet}", exact=True).click()
+    return page.evaluate("navigator.clipboard.readText()")
 
 
 def _sign_in(page: Page, token: str) -> None:
@@ -110,7 +122,12 @@ def test_a_newcomer_runs_a_feed_from_the_browser(new_context, server, screenshot
     _notice(page).to_have_text("The feed was created.")
     expect(page.get_by_role("heading", level=1)).to_contain_text(feed)
 
-    _publish(clients, server, feed, tmp_path, "1.0", "1.1")
+    # Publish as the Connect panel's twine tab says (the token from the environment).
+    _build(tmp_path, "1.0", "1.1")
+    upload = _copy(page, "twine", "Shell, without ~/.pypirc")
+    assert upload.startswith("twine upload --repository-url")
+    command = upload.replace("twine", str(Path(sys.executable).parent / "twine"), 1)
+    clients.run("bash", "-c", command, cwd=tmp_path, env={"FEEDHOUSE_TOKEN": ADMIN_TOKEN})
     page.goto("/")
     page.get_by_role("link", name=feed, exact=True).click()
     page.get_by_role("link", name=PACKAGE).click()
