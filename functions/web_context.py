@@ -114,12 +114,6 @@ class Page:
             return {}
         return {key: form.getlist(key)[-1] for key in form}
 
-    def form_list(self, name: str) -> list[str]:
-        try:
-            return list(self.req.form.getlist(name))
-        except ValueError:
-            return []
-
     def field(self, name: str) -> str:
         return self.form.get(name, "")
 
