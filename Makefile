@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 AZURITE := tools/node_modules/.installed
 CLIENT_WHEEL := wheelhouse/.built
 
-.PHONY: run test lint bootstrap examples package checkov bench clean
+.PHONY: run test lint bootstrap browser examples package checkov bench clean
 
 bootstrap: $(VENV)/.installed $(AZURITE) $(CLIENT_WHEEL)
 
@@ -31,8 +31,16 @@ $(CLIENT_WHEEL): shared/version.py $(shell find clients/feedhouse -name '*.py' -
 run: bootstrap
 	$(PY) -m tools.run $(if $(FRESH),--fresh)
 
-test: bootstrap
+test: bootstrap browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The web UI's browser tests (tests/browser) drive Debian's chromium through Playwright: Playwright's own
+# browser download cannot work on our machines. Installed with apt where it is missing (with a font, so
+# pages and screenshots have legible text).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
 
 # Two tiny packages to try a feed with, built into examples/dist/: feedhouse-example-app depends on
 # feedhouse-example-greeting. Built again only when their sources change: a rebuilt sdist has other

@@ -1,4 +1,5 @@
-"""The Feedhouse Functions app: one FunctionApp, one Blueprint per HTTP surface (and one for timers)."""
+"""The Feedhouse Functions app: one FunctionApp, one Blueprint per HTTP surface (the web UI's too), and one
+for timers."""
 
 import azure.functions as func
 
@@ -14,6 +15,7 @@ from functions import (
     tokens_api,
     trusted_publishing,
     upload,
+    web,
 )
 
 # Feedhouse authenticates callers itself (tokens as HTTP Basic passwords), so no function keys.
@@ -30,6 +32,7 @@ for blueprint in (
     files.bp,
     pypi_json.bp,
     client.bp,
+    web.bp,
     maintenance.bp,
 ):
     app.register_functions(blueprint)

@@ -19,11 +19,10 @@ import html
 from email.utils import formatdate
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from functions.http import text_errors
+from functions.http import base_url, text_errors
 from functions.responses import file_response
 from shared.errors import NotFound
 from shared.http_cache import file_etag
@@ -62,11 +61,6 @@ def _page(body: str, content_type: str = "text/html; charset=utf-8") -> func.Htt
     )
 
 
-def _base_url(req: func.HttpRequest) -> str:
-    parts = urlsplit(req.url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def install_lines(base: str) -> list[str]:
     return [
         f"uv tool install --index {base}/-/client/simple/ feedhouse",
@@ -75,7 +69,7 @@ def install_lines(base: str) -> list[str]:
 
 
 def _landing(req: func.HttpRequest) -> func.HttpResponse:
-    base = _base_url(req)
+    base = base_url(req)
     wheel()  # a deployment without the wheel says so here too
     commands = "\n".join(f"<pre>{html.escape(line)}</pre>" for line in install_lines(base))
     body = (

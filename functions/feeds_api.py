@@ -8,6 +8,7 @@ and index upstreams by host only to everyone else.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import azure.functions as func
 
@@ -28,21 +29,7 @@ def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
     storage = get_storage()
     if req.method == "POST":
         principal = authorize(req, Permission.CREATE_FEED)
-        body = read_json(req)
-        feed = feeds.parse_new_feed(body)
-        config = feeds.configure_upstreams(
-            storage, feed.name, feed.upstream_config, body, may_read=_reader_check(storage, principal)
-        )
-        feed = replace(feed, upstream_config=config)
-        owner = body.get("owner")
-        if principal.is_admin:
-            owner = grantee_key(owner) if owner is not None else None
-        elif owner is not None and user_key(owner) != principal.name:
-            raise Forbidden("Only the admin names another owner; the user who creates a feed owns it.")
-        else:
-            # Checked before the feed is stored: a name reserved since it was given a token owns nothing.
-            owner = grantee_key(principal.name)
-        created = feeds.create_feed_owned_by(storage, feed, owner)
+        created = create_feed(storage, principal, read_json(req))
         return json_response(created.to_json(), 201, {"Location": f"/api/feeds/{created.name}"})
     principal = caller(req)
     granted = roles.roles_of_grantees(storage, principal.name, principal.groups) if principal.token else {}
@@ -55,7 +42,26 @@ def feeds_collection(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"feeds": [f.to_json(manager=manager(f)) for f in readable]})
 
 
-def _reader_check(storage: Storage, principal: Principal) -> feeds.MayRead:
+def create_feed(storage: Storage, principal: Principal, body: Any) -> feeds.Feed:
+    """Create the feed a create request (the API's JSON body, or the UI's form) describes, owned by its
+    creator (or, from the admin, by the ``owner`` named, if any). The caller holds CREATE_FEED."""
+    feed = feeds.parse_new_feed(body)
+    config = feeds.configure_upstreams(
+        storage, feed.name, feed.upstream_config, body, may_read=reader_check(storage, principal)
+    )
+    feed = replace(feed, upstream_config=config)
+    owner = body.get("owner")
+    if principal.is_admin:
+        owner = grantee_key(owner) if owner is not None else None
+    elif owner is not None and user_key(owner) != principal.name:
+        raise Forbidden("Only the admin names another owner; the user who creates a feed owns it.")
+    else:
+        # Checked before the feed is stored: a name reserved since it was given a token owns nothing.
+        owner = grantee_key(principal.name)
+    return feeds.create_feed_owned_by(storage, feed, owner)
+
+
+def reader_check(storage: Storage, principal: Principal) -> feeds.MayRead:
     """Whether the caller may read a feed they name as an upstream."""
     return lambda other: auth.may(storage, principal, other, Permission.READ)
 
@@ -73,7 +79,7 @@ def feed_item(req: func.HttpRequest) -> func.HttpResponse:
             access.storage,
             access.feed.name,
             read_json(req),
-            may_read=_reader_check(access.storage, access.principal),
+            may_read=reader_check(access.storage, access.principal),
         )
         return json_response(updated.to_json())
     feeds.delete_feed(access.storage, access.feed.name)

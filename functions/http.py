@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from shared.auth import REALM, Permission, Principal, token_from_authorization
 from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
 from shared.feed_index import FeedIndex
 from shared.storage import Storage, get_storage
+from shared.web.security import PAGE_HEADERS
 
 logger = logging.getLogger("feedhouse")
 # The access log: one line per request a handler answered (the handlers' wrapper writes it).
@@ -137,10 +139,23 @@ def _guarded(render: Callable[[FeedhouseError], func.HttpResponse]) -> Callable[
     return decorator
 
 
-# Decorators for handlers: errors become JSON (the management API) or plain text (the package API,
-# whose clients print a body as it is).
+def html_error(error: FeedhouseError) -> func.HttpResponse:
+    """A plain page for what a UI handler could not answer with its own (functions/web.py renders
+    every error it can with the site's templates)."""
+    body = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Feedhouse</title></head>'
+        f"<body><h1>{error.status}</h1><p>{html.escape(error.message)}</p></body></html>\n"
+    )
+    headers = {**_error_headers(error), **PAGE_HEADERS}
+    headers.pop("WWW-Authenticate", None)  # a browser would pop up a password dialog
+    return func.HttpResponse(body, status_code=error.status, headers=headers, mimetype="text/html")
+
+
+# Decorators for handlers: errors become JSON (the management API), plain text (the package API,
+# whose clients print a body as it is) or HTML (the UI).
 json_errors = _guarded(json_error)
 text_errors = _guarded(text_error)
+html_errors = _guarded(html_error)
 
 
 def caller_token(req: func.HttpRequest) -> str | None:
@@ -150,13 +165,20 @@ def caller_token(req: func.HttpRequest) -> str | None:
 def caller(req: func.HttpRequest) -> Principal:
     """Who sent ``req``: ANONYMOUS without credentials; Unauthorized for credentials that are not live."""
     config = settings.load()
-    principal = auth.authenticate(
-        get_storage(),
-        caller_token(req),
-        config.admin_token,
-        issuer=config.oidc_issuer,
-        audiences=config.oidc_audiences,
+    return identified(
+        auth.authenticate(
+            get_storage(),
+            caller_token(req),
+            config.admin_token,
+            issuer=config.oidc_issuer,
+            audiences=config.oidc_audiences,
+        )
     )
+
+
+def identified(principal: Principal) -> Principal:
+    """``principal``, noted as the request's caller for the access line (the UI's handlers know theirs
+    from a browser session, not from the Authorization header)."""
     _caller.set(principal)
     return principal
 
@@ -186,14 +208,23 @@ def feed_access(req: func.HttpRequest, permission: Permission) -> FeedAccess:
     The permission is checked before existence, so anonymous callers get the same 401 for a private
     feed and for one that doesn't exist.
     """
-    principal = caller(req)
+    return access_feed(caller(req), req.route_params["feed"], permission)
+
+
+def access_feed(principal: Principal, name: str, permission: Permission) -> FeedAccess:
+    """The feed ``name``, once ``principal`` is known to hold ``permission`` on it (as ``feed_access``)."""
     storage = get_storage()
-    name = req.route_params["feed"]
     feed = feeds.find_feed(storage, name)
     auth.authorize(storage, principal, feed, permission)
     if feed is None:
         raise feeds.feed_not_found(name)
     return FeedAccess(feed, principal, storage)
+
+
+def base_url(req: func.HttpRequest) -> str:
+    """This deployment's URL as the request reached it: scheme and host, no trailing slash."""
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def request_path(req: func.HttpRequest) -> str:

@@ -1,9 +1,9 @@
-"""Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, and the daily sweep of
-deleted feeds.
+"""Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, the daily sweep of
+deleted feeds, and the daily sweep of browser sessions that ended without being presented again.
 
-The work is ``shared.lifecycle.purge_expired`` and ``shared.feeds.sweep_deleted``, plain functions the
-tests call directly; this is only their schedule. (The local host serves HTTP triggers only, so under
-``make run`` neither runs.)
+The work is ``shared.lifecycle.purge_expired``, ``shared.feeds.sweep_deleted`` and
+``shared.web.sessions.sweep``, plain functions the tests call directly; this is only their schedule.
+(The local host serves HTTP triggers only, so under ``make run`` none runs.)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import azure.functions as func
 
 from shared import feeds, lifecycle, settings
 from shared.storage import get_storage
+from shared.web import sessions
 
 bp = func.Blueprint()
 logger = logging.getLogger("feedhouse")
@@ -23,6 +24,7 @@ logger = logging.getLogger("feedhouse")
 PURGE_SCHEDULE = "0 17 3 * * *"
 # Daily at 03:47 UTC: a timer of its own, so that one job failing never holds up the other.
 SWEEP_SCHEDULE = "0 47 3 * * *"
+SESSIONS_SCHEDULE = "0 7 4 * * *"
 
 
 @bp.timer_trigger(arg_name="timer", schedule=PURGE_SCHEDULE, run_on_startup=False, use_monitor=True)
@@ -40,3 +42,9 @@ def sweep_deleted_feeds(timer: func.TimerRequest) -> None:
     for feed in swept:
         logger.info("Swept deleted feed %s (id %s)", feed.name, feed.key)
     logger.info("Deleted-feed sweep done: %d feed(s) swept", len(swept))
+
+
+@bp.timer_trigger(arg_name="timer", schedule=SESSIONS_SCHEDULE, run_on_startup=False, use_monitor=True)
+def sweep_sessions(timer: func.TimerRequest) -> None:
+    swept = sessions.sweep(get_storage(), now=datetime.now(UTC))
+    logger.info("Session sweep done: %d ended session(s) deleted", swept)

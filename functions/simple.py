@@ -22,8 +22,9 @@ from shared import pages
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
-from shared.negotiation import SIMPLE_JSON
+from shared.negotiation import SIMPLE_JSON, opened_in_browser
 from shared.packages import ProjectNotFound
+from shared.web.views import feed_url, package_url
 
 bp = func.Blueprint()
 
@@ -34,11 +35,27 @@ def _query(req: func.HttpRequest) -> str:
     return f"?{query}" if query else ""
 
 
+def _browser_redirect(req: func.HttpRequest, location: str) -> func.HttpResponse | None:
+    """A person's browser is sent to the UI's page (shared/negotiation.py ``opened_in_browser``),
+    before any check: the UI page asks for sign-in itself, where a 401 here would pop up the browser's
+    password dialog. Never stored by a cache (the same URL serves installers the page itself)."""
+    if not opened_in_browser(
+        req.headers.get("Sec-Fetch-Mode"), req.headers.get("Sec-Fetch-Dest"), req.params.get("format")
+    ):
+        return None
+    return func.HttpResponse(
+        status_code=303,
+        headers={"Location": location, "Cache-Control": "no-store", "Vary": "Sec-Fetch-Mode, Sec-Fetch-Dest"},
+    )
+
+
 @bp.route(route="{feed}/simple", methods=["GET", "HEAD", "POST"])
 @text_errors
 def project_list(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "POST":
         return handle_upload(req)
+    if (to_ui := _browser_redirect(req, feed_url(req.route_params["feed"]))) is not None:
+        return to_ui
     path = request_path(req)
     if not path.endswith("/"):
         return redirect(path + "/" + _query(req))
@@ -60,6 +77,8 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
         project = normalize_project_name(requested)
     except BadRequest:
         raise ProjectNotFound(f"No project named '{requested}'.") from None
+    if (to_ui := _browser_redirect(req, package_url(req.route_params["feed"], project))) is not None:
+        return to_ui
     path = request_path(req)
     if requested != project or not path.endswith("/"):
         base = path.rstrip("/").rsplit("/", 1)[0]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import azure.functions as func
 
 from functions.http import authorize, caller, json_errors, json_response, read_json
 from shared import auth, feeds, tokens
-from shared.auth import Permission
+from shared.auth import Permission, Principal
 from shared.errors import BadRequest, Forbidden
-from shared.storage import get_storage
+from shared.storage import Storage, get_storage
 
 bp = func.Blueprint()
 
@@ -25,7 +27,16 @@ def tokens_collection(req: func.HttpRequest) -> func.HttpResponse:
         listed = tokens.list_tokens(storage, user or principal.name)
         return json_response({"tokens": [t.to_json() for t in listed]})
 
-    request = tokens.parse_token_request(read_json(req))
+    token, secret = create_token(storage, principal, read_json(req))
+    # The only time the secret leaves the service: it is stored as a hash.
+    return json_response({**token.to_json(), "token": secret}, 201, {"Cache-Control": "no-store"})
+
+
+def create_token(storage: Storage, principal: Principal, body: Any) -> tuple[tokens.Token, str]:
+    """Create the token a create request (the API's JSON body, or the UI's form) describes: the
+    admin's for the user it names, anyone else's for themselves, no wider than the caller's token.
+    The caller holds MANAGE_TOKENS."""
+    request = tokens.parse_token_request(body)
     if principal.is_admin:
         if request.user is None:
             raise BadRequest("The admin creates tokens for users: name one with 'user'.")
@@ -34,7 +45,7 @@ def tokens_collection(req: func.HttpRequest) -> func.HttpResponse:
         user = principal.name
         if request.user not in (None, user):
             raise Forbidden("Only the admin creates tokens for other users.")
-    token, secret = tokens.create_token(
+    return tokens.create_token(
         storage,
         user=user,
         name=request.name,
@@ -44,8 +55,13 @@ def tokens_collection(req: func.HttpRequest) -> func.HttpResponse:
         # A signed-in caller's stand-in token is no stored token to descend from.
         parent=None if principal.signed_in else principal.token,
     )
-    # The only time the secret leaves the service: it is stored as a hash.
-    return json_response({**token.to_json(), "token": secret}, 201, {"Cache-Control": "no-store"})
+
+
+def revoke_token(storage: Storage, principal: Principal, token_id: str) -> None:
+    """Revoke a token and those created with it: the caller's own, or for the admin anyone's."""
+    # A user's revocation looks only among their own tokens: someone else's is not theirs to know about.
+    user = tokens.get_token(storage, token_id).user if principal.is_admin else principal.name
+    tokens.revoke(storage, user, token_id)
 
 
 @bp.route(route="api/tokens/{token_id}", methods=["DELETE"])
@@ -53,10 +69,7 @@ def tokens_collection(req: func.HttpRequest) -> func.HttpResponse:
 def token_item(req: func.HttpRequest) -> func.HttpResponse:
     storage = get_storage()
     principal = authorize(req, Permission.MANAGE_TOKENS)
-    token_id = req.route_params["token_id"]
-    # A user's revocation looks only among their own tokens: someone else's is not theirs to know about.
-    user = tokens.get_token(storage, token_id).user if principal.is_admin else principal.name
-    tokens.revoke(storage, user, token_id)
+    revoke_token(storage, principal, req.route_params["token_id"])
     return func.HttpResponse(status_code=204)
 
 

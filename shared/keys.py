@@ -31,6 +31,7 @@ TOKENS_TABLE = "tokens"
 PERMISSIONS_TABLE = "permissions"
 RECYCLE_BIN_TABLE = "recyclebin"
 PUBLISHERS_TABLE = "publishers"
+SESSIONS_TABLE = "sessions"
 TABLE_NAMES: tuple[str, ...] = (
     FEEDS_TABLE,
     PROJECTS_TABLE,
@@ -39,6 +40,7 @@ TABLE_NAMES: tuple[str, ...] = (
     PERMISSIONS_TABLE,
     RECYCLE_BIN_TABLE,
     PUBLISHERS_TABLE,
+    SESSIONS_TABLE,
 )
 BLOB_CONTAINER = "packages"
 
@@ -173,6 +175,17 @@ def publisher_match_partition(issuer: str, subject: str) -> str:
     """Publishers whose tokens come from ``issuer`` for ``subject`` (a GitHub repository, or a token's
     sub), hashed: issuer URLs and subjects hold characters no key may."""
     return "match:" + hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
+
+
+# Table sessions: one row per browser session, in a partition of its own keyed by the hash of its id
+
+SESSION_ROW = "session"
+SESSIONS_PREFIX = "session:"  # what every session's partition starts with
+
+
+def session_partition(id_sha256: str) -> str:
+    """A session's partition: the SHA-256 of its id, never the id itself (which only the browser holds)."""
+    return SESSIONS_PREFIX + id_sha256
 
 
 # Blobs ------------------------------------------------------------------------------------------

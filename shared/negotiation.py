@@ -117,3 +117,22 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
             wildcard = q
     q = explicit if explicit is not None else wildcard
     return q is not None and q > 0
+
+
+def opened_in_browser(
+    sec_fetch_mode: str | None, sec_fetch_dest: str | None, format_param: str | None
+) -> bool:
+    """Whether a person opened a simple page in a browser tab, to be shown the UI's page instead.
+
+    Browsers (Chrome, Edge, Firefox, Safari 16.4+) send ``Sec-Fetch-Mode: navigate`` and
+    ``Sec-Fetch-Dest: document`` on a top-level navigation; no installer or publisher sends Sec-Fetch
+    headers at all, so pip, uv, poetry, pdm and hatch always get the page itself. The page is not
+    changed instead (a link to the UI in it): uv takes every ``<a>`` of a simple page for a file and
+    fails the whole page on one it cannot read (astral-sh/uv#8172), hatch takes every anchor's text
+    for a file name. ``?format=`` asks for the page itself, from a browser too.
+    """
+    return (
+        format_param is None
+        and (sec_fetch_mode or "").strip().lower() == "navigate"
+        and (sec_fetch_dest or "").strip().lower() == "document"
+    )

@@ -383,6 +383,20 @@ def verify(storage: Storage, token: str) -> Token | None:
         return None
     if not hmac.compare_digest(found.secret_sha256.encode(), _hash(secret).encode()):
         return None
+    return _in_use(storage, found)
+
+
+def live(storage: Storage, token_id: str) -> Token | None:
+    """The token ``token_id`` while it works (neither revoked nor expired), its use noted as ``verify``
+    notes it; None otherwise. For a browser session made from the token, which knows its id, never its
+    secret (shared/web/sessions.py): the session ends the moment the token does."""
+    record = _id_record(storage, token_id)
+    return _in_use(storage, Token.from_record(record)) if record is not None else None
+
+
+def _in_use(storage: Storage, found: Token) -> Token | None:
+    """``found``, just used, unless it has expired."""
+    token_id = found.id
     now = _now()
     if found.expired(now):
         return None

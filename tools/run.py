@@ -131,6 +131,7 @@ def _serve(port: int, fresh: bool) -> NoReturn:
         host = stack.enter_context(serve(app, root=ROOT, host="127.0.0.1", port=port, access_log=True))
         print(
             f"Feedhouse is running at {host.url}\nAdmin token: {token} ({origin})\n{storage}\n\n"
+            f"In a browser: open {host.url}/ and sign in with the admin token.\n\n"
             f"{instructions(host.url, token)}\n\n"
             f"Or with the feedhouse client (see {host.url}/-/client/):\n"
             f"  uv tool install --index {host.url}/-/client/simple/ feedhouse\n"

@@ -50,6 +50,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
     // Platform: the host's request body limit, in bytes (see above).
     FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxUploadBytes + bodyLimitHeadroomBytes)
+    // Platform: no "Your Functions app is up and running" page: `/` is the web UI's landing page (its
+    // route matches the empty path; the host's page would answer only if none did).
+    AzureWebJobsDisableHomepage: 'true'
 
     // Feedhouse: the account holding packages and metadata, reached with DefaultAzureCredential.
     FEEDHOUSE_STORAGE_ACCOUNT_NAME: storageAccountName

@@ -29,6 +29,16 @@ ANYONE = "anyone"  # no credentials needed at all
 LISTING = "listing"  # answers everyone, showing only what the caller may see
 # Trusted publishing's exchange: the credential is the CI token in the body, whatever the header says.
 EXCHANGE = "exchange"
+LEADS_TO_UI = "leads to the UI"  # a redirect to a UI page, which checks (tests/functions/test_web.py)
+
+
+@dataclass(frozen=True)
+class Web:
+    """A UI page or form (functions/web.py): what it needs of the browser's session. Run below for every
+    principal as for the API, signed in through a session instead of the Authorization header."""
+
+    needs: Permission | str
+
 
 RULES: dict[tuple[str, str], Permission | str] = {
     ("health", "GET"): ANYONE,
@@ -78,6 +88,34 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("trusted_publishers", "GET"): Permission.MANAGE,
     ("trusted_publishers", "POST"): Permission.MANAGE,
     ("trusted_publisher", "DELETE"): Permission.MANAGE,
+    # The URL hatch prints after an upload: a redirect to the package page.
+    ("upload_page", "GET"): LEADS_TO_UI,
+    # The web UI.
+    ("web_home", "GET"): Web(LISTING),
+    ("web_static", "GET"): Web(ANYONE),
+    ("web_signin", "GET"): Web(ANYONE),
+    ("web_signin", "POST"): Web(ANYONE),  # checks the token it is given (tests/functions/test_web.py)
+    ("web_signout", "POST"): Web(ANYONE),
+    ("web_create_feed", "POST"): Web(Permission.CREATE_FEED),
+    ("web_feed", "GET"): Web(Permission.READ),
+    ("web_feed_settings", "GET"): Web(Permission.MANAGE),
+    ("web_feed_settings", "POST"): Web(Permission.MANAGE),
+    ("web_delete_feed", "POST"): Web(Permission.MANAGE),
+    ("web_permissions", "GET"): Web(Permission.MANAGE),
+    ("web_permissions", "POST"): Web(Permission.MANAGE),
+    ("web_revoke_permission", "POST"): Web(Permission.MANAGE),
+    ("web_recycle_bin", "GET"): Web(Permission.MANAGE),
+    ("web_restore", "POST"): Web(Permission.MANAGE),
+    ("web_purge", "POST"): Web(Permission.MANAGE),
+    ("web_package", "GET"): Web(Permission.READ),
+    ("web_version", "GET"): Web(Permission.READ),
+    ("web_yank", "POST"): Web(Permission.PUBLISH),
+    ("web_unyank", "POST"): Web(Permission.PUBLISH),
+    ("web_delete_version", "POST"): Web(Permission.MANAGE),
+    ("web_delete_file", "POST"): Web(Permission.MANAGE),
+    ("web_tokens", "GET"): Web(Permission.MANAGE_TOKENS),
+    ("web_tokens", "POST"): Web(Permission.MANAGE_TOKENS),
+    ("web_revoke_token", "POST"): Web(Permission.MANAGE_TOKENS),
 }
 
 # The issue's model, written out independently of shared/auth.py: the least role for each permission.
@@ -229,6 +267,113 @@ def test_the_exchange_answers_every_caller_alike(world):
     for principal in PRINCIPALS:
         assert call("oidc_mint_token", "POST", world.credentials[principal]).status_code == 422
         assert call("oidc_burn_token", "POST", world.credentials[principal]).status_code == 202
+
+
+# The web UI: the same rules, for a browser signed in as each principal ------------------------------------
+
+WEB_FORMS = {
+    "web_create_feed": lambda feed, visibility: {"name": "w-" + secrets.token_hex(5)},
+    "web_feed_settings": lambda feed, visibility: {
+        "description": "changed",
+        "visibility": visibility,
+        "upstreams": "",
+        "claimed_patterns": "",
+        "readers_save": "on",
+    },
+    "web_delete_feed": lambda feed, visibility: {"confirm": feed},
+    "web_permissions": lambda feed, visibility: {"user": "somebody", "role": "reader"},
+    "web_yank": lambda feed, visibility: {"reason": "matrix"},
+    "web_delete_file": lambda feed, visibility: {"filename": "demo-1.0-py3-none-any.whl"},
+    "web_tokens": lambda feed, visibility: {"name": "made-by-matrix"},
+}
+
+
+@pytest.fixture(scope="module")
+def browsers(world):
+    """A browser session for each principal but the anonymous one, made from its token."""
+    from shared import auth
+    from shared.auth import ADMIN
+    from shared.storage import get_storage
+    from tests.support.web import sign_in
+
+    storage = get_storage()
+    made = {"anonymous": None, "admin": sign_in(storage, ADMIN)}
+    for principal in PRINCIPALS[1:-1]:
+        made[principal] = sign_in(storage, auth.authenticate(storage, _secret(world, principal), ADMIN_TOKEN))
+    return made
+
+
+def web_call(function: str, method: str, browser, feed: str = "none", visibility: str = "private"):
+    from tests.support.web import visit
+
+    route_params = {
+        "feed": feed,
+        "project": "demo",
+        "version": "1.0",
+        "user": "somebody",
+        "token_id": "0123456789abcdef",
+        "name": "style.css",
+    }
+    form = WEB_FORMS.get(function, lambda *_: {})(feed, visibility) if method == "POST" else None
+    return visit(
+        ROUTES[function].user_function, method, f"/-/{function}/", browser=browser, form=form, **route_params
+    )
+
+
+def _sent_to_sign_in(response) -> bool:
+    return response.status_code == 303 and response.headers["Location"].startswith("/-/signin")
+
+
+WEB_FEED_RULES = [(k, v.needs) for k, v in RULES.items() if isinstance(v, Web) and v.needs in LEAST_ROLE]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "permission"), WEB_FEED_RULES, ids=[f"{f}-{m}" for (f, m), _ in WEB_FEED_RULES]
+)
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+def test_web_feed_endpoint_rules(world, browsers, endpoint, permission, visibility):
+    feed = new_feed(world, visibility)
+    for principal in PRINCIPALS:
+        response = web_call(*endpoint, browsers[principal], feed, visibility)
+        body = response.get_body().decode()
+        if expected(principal, visibility, permission):
+            assert not _sent_to_sign_in(response) and response.status_code != 403, (
+                f"{principal} should be allowed ({response.status_code}: {body[:300]!r})"
+            )
+        elif principal == "anonymous":
+            assert _sent_to_sign_in(response), (
+                f"anonymous should be sent to sign in, got {response.status_code}"
+            )
+        else:
+            assert response.status_code == 403, f"{principal} should get 403, got {response.status_code}"
+            # The API's message, as the page shows it (escaped).
+            assert f"lacks the &#39;{permission.value}&#39; permission" in body
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        k
+        for k, v in RULES.items()
+        if isinstance(v, Web) and v.needs in (Permission.CREATE_FEED, Permission.MANAGE_TOKENS)
+    ],
+)
+def test_web_account_endpoint_rules(browsers, endpoint):
+    for principal in PRINCIPALS:
+        response = web_call(*endpoint, browsers[principal])
+        if principal == "anonymous":
+            assert _sent_to_sign_in(response)
+        else:
+            assert not _sent_to_sign_in(response) and response.status_code != 403, f"{principal}"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [k for k, v in RULES.items() if isinstance(v, Web) and v.needs in (ANYONE, LISTING) and k[1] == "GET"],
+)
+def test_web_open_pages(browsers, endpoint):
+    for principal in PRINCIPALS:
+        assert web_call(*endpoint, browsers[principal]).status_code == 200
 
 
 def test_missing_feed_is_401_for_anonymous_and_404_for_users(world):

@@ -1,10 +1,17 @@
-"""The timer wrappers around the recycle-bin purge and the sweep of deleted feeds."""
+"""The timer wrappers around the recycle-bin purge, the sweep of deleted feeds and that of sessions."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.maintenance import PURGE_SCHEDULE, SWEEP_SCHEDULE, purge_recycle_bin, sweep_deleted_feeds
+from functions.maintenance import (
+    PURGE_SCHEDULE,
+    SESSIONS_SCHEDULE,
+    SWEEP_SCHEDULE,
+    purge_recycle_bin,
+    sweep_deleted_feeds,
+    sweep_sessions,
+)
 from shared import feeds, roles, settings
 from shared.roles import Role
 from tests.support.publish import publish_wheel
@@ -42,7 +49,26 @@ def test_timer_sweeps_deleted_feeds(feed_name, storage, monkeypatch):
     assert feeds.sweep_deleted(storage, now=datetime.now(UTC)) == []  # every tombstone went with it
 
 
-@pytest.mark.parametrize("schedule", [PURGE_SCHEDULE, SWEEP_SCHEDULE])
+def test_timer_sweeps_ended_sessions(storage):
+    import hashlib
+
+    from shared.auth import ADMIN
+    from shared.keys import SESSION_ROW, SESSIONS_TABLE, session_partition
+    from shared.packages import format_time
+    from shared.web import sessions
+    from tests.conftest import ADMIN_TOKEN
+
+    ended, _ = sessions.start(storage, ADMIN, admin_token=ADMIN_TOKEN)
+    live, _ = sessions.start(storage, ADMIN, admin_token=ADMIN_TOKEN)
+    partition = session_partition(hashlib.sha256(ended.encode()).hexdigest())
+    long_ago = format_time(datetime.now(UTC) - timedelta(days=2))
+    storage.merge(SESSIONS_TABLE, {"PartitionKey": partition, "RowKey": SESSION_ROW, "Created": long_ago})
+    sweep_sessions(None)
+    assert storage.get(SESSIONS_TABLE, partition, SESSION_ROW) is None
+    assert sessions.resume(storage, live, admin_token=ADMIN_TOKEN) is not None
+
+
+@pytest.mark.parametrize("schedule", [PURGE_SCHEDULE, SWEEP_SCHEDULE, SESSIONS_SCHEDULE])
 def test_schedule_is_daily(schedule):
     fields = schedule.split()
     assert len(fields) == 6 and all(f.isdigit() for f in fields[:3]) and fields[3:] == ["*", "*", "*"]

@@ -46,6 +46,8 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     # The host's request body limit, raised above FEEDHOUSE_MAX_UPLOAD_BYTES so uploads reach the app.
     "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
+    # No host home page at `/`, which is the web UI's landing page.
+    "AzureWebJobsDisableHomepage",
 }
 
 # Deprecated, moved or ignored on Flex Consumption (runtime and deployment live in functionAppConfig), or
@@ -398,6 +400,7 @@ def test_app_settings_are_exactly_what_the_code_reads():
     )
     assert params[reference[1]] == "keyVault.outputs.adminTokenUri"
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+    assert settings["AzureWebJobsDisableHomepage"] == "true"
     # Settings go on after the role assignments, so the first start can resolve the reference.
     assert "rbac" in parsed(MAIN)["modules"]["appSettings"]["config"]["dependsOn"]
 

@@ -8,6 +8,7 @@ from shared.negotiation import (
     TEXT_HTML,
     accepts_gzip,
     choose_simple_format,
+    opened_in_browser,
     parse_accept,
 )
 
@@ -97,3 +98,22 @@ def test_parse_accept_defaults_q_and_reads_it():
 )
 def test_accepts_gzip(header, expected):
     assert accepts_gzip(header) is expected
+
+
+# opened_in_browser: a person's tab is sent to the UI; no installer ever is --------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "dest", "format_param", "browser"),
+    [
+        ("navigate", "document", None, True),
+        ("Navigate", " DOCUMENT ", None, True),
+        ("navigate", "document", "json", False),  # ?format= asks for the page itself
+        ("navigate", "iframe", None, False),
+        ("cors", "empty", None, False),  # a script's fetch()
+        (None, None, None, False),  # pip, uv, poetry, pdm, hatch, curl: no Sec-Fetch headers
+        ("navigate", None, None, False),
+    ],
+)
+def test_opened_in_browser(mode, dest, format_param, browser):
+    assert opened_in_browser(mode, dest, format_param) is browser

@@ -1,0 +1,135 @@
+"""Browser sessions: who a browser is signed in as, kept server-side in table ``sessions``.
+
+Signing in with a personal access token (or the admin token) creates a session. The browser's cookie
+holds only the session's random id; the table holds its SHA-256, the principal the session stands for,
+its CSRF secret and its times. It never holds the token: a session made from a personal token records
+the token's id, and each request looks the token up (``tokens.live``, one point read), so revoking or
+expiring the token ends the session at once; one made from the admin token records an HMAC of it, so
+changing FEEDHOUSE_ADMIN_TOKEN ends every admin session. A session acts as its principal through the
+same ``auth.authorize`` checks as the API, with the token's scope and feeds.
+
+``Kind`` says what a session was made from, so another way of signing in (an identity provider) adds a
+kind without changing what the UI does with a principal.
+
+A session ends after IDLE without a request or ABSOLUTE after it began, whichever comes first, or when
+the user signs out. Its last-seen time is written at most every TOUCH_EVERY, so browsing is not a write
+per page. Ended sessions are deleted when next presented, and by the daily sweep otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shared import tokens
+from shared.auth import ADMIN, Principal
+from shared.keys import SESSION_ROW, SESSIONS_PREFIX, SESSIONS_TABLE, session_partition
+from shared.packages import format_time, parse_time
+from shared.storage import Storage
+
+IDLE = timedelta(hours=8)
+ABSOLUTE = timedelta(hours=24)
+TOUCH_EVERY = timedelta(minutes=5)
+
+TOKEN_KIND = "token"  # noqa: S105 - a kind of session, not a secret; made from a personal access token: TokenId names it
+ADMIN_KIND = "admin"  # made from the bootstrap admin token: AdminProof binds it to that token's value
+_ADMIN_PROOF_LABEL = b"feedhouse browser session of the admin"
+
+
+@dataclass(frozen=True)
+class Session:
+    principal: Principal
+    csrf: str  # the secret every form of this session carries
+    created: datetime
+    seen: datetime
+
+
+def _sha256(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def _admin_proof(admin_token: str) -> str:
+    # An HMAC keyed by the admin token: nothing stored in the table reveals it or lets anyone forge it.
+    return hmac.new(admin_token.encode("utf-8"), _ADMIN_PROOF_LABEL, hashlib.sha256).hexdigest()
+
+
+def start(storage: Storage, principal: Principal, *, admin_token: str | None) -> tuple[str, Session]:
+    """A new session for ``principal`` (the admin or a token's user): its id, for the cookie only, and
+    the session."""
+    now = datetime.now(UTC)
+    session_id = secrets.token_urlsafe(32)
+    record = {
+        "PartitionKey": session_partition(_sha256(session_id)),
+        "RowKey": SESSION_ROW,
+        "User": principal.name,
+        "Csrf": secrets.token_urlsafe(32),
+        "Created": format_time(now),
+        "Seen": format_time(now),
+    }
+    if principal.is_admin:
+        if not admin_token:
+            raise ValueError("an admin session needs the admin token it is made from")
+        record |= {"Kind": ADMIN_KIND, "AdminProof": _admin_proof(admin_token)}
+    elif principal.token is not None:
+        record |= {"Kind": TOKEN_KIND, "TokenId": principal.token.id}
+    else:
+        raise ValueError("only a signed-in principal has a session")
+    storage.insert(SESSIONS_TABLE, record)
+    return session_id, Session(principal, record["Csrf"], now, now)
+
+
+def resume(storage: Storage, session_id: str, *, admin_token: str | None) -> Session | None:
+    """The live session with this id, or None: unknown, signed out, past IDLE or ABSOLUTE, or made from
+    a token that no longer works (an ended session is deleted)."""
+    if not session_id or len(session_id) > 100:
+        return None
+    partition = session_partition(_sha256(session_id))
+    record = storage.get(SESSIONS_TABLE, partition, SESSION_ROW)
+    if record is None:
+        return None
+    now = datetime.now(UTC)
+    created, seen = parse_time(record["Created"]), parse_time(record["Seen"])
+    principal = None
+    if now - created < ABSOLUTE and now - seen < IDLE:
+        principal = _principal(storage, record, admin_token)
+    if principal is None:
+        storage.delete(SESSIONS_TABLE, partition, SESSION_ROW)
+        return None
+    if now - seen >= TOUCH_EVERY:
+        touched = {"PartitionKey": partition, "RowKey": SESSION_ROW, "Seen": format_time(now)}
+        storage.merge(SESSIONS_TABLE, touched)
+        seen = now
+    return Session(principal, record["Csrf"], created, seen)
+
+
+def _principal(storage: Storage, record: dict, admin_token: str | None) -> Principal | None:
+    kind = record.get("Kind")
+    if kind == ADMIN_KIND:
+        proof = record.get("AdminProof") or ""
+        if admin_token and hmac.compare_digest(proof, _admin_proof(admin_token)):
+            return ADMIN
+        return None
+    if kind == TOKEN_KIND:
+        token = tokens.live(storage, record.get("TokenId") or "")
+        return Principal(token.user, token=token) if token is not None else None
+    return None
+
+
+def end(storage: Storage, session_id: str) -> None:
+    """Sign out: the session is gone, whatever the browser still holds."""
+    if session_id and len(session_id) <= 100:
+        storage.delete(SESSIONS_TABLE, session_partition(_sha256(session_id)), SESSION_ROW)
+
+
+def sweep(storage: Storage, *, now: datetime) -> int:
+    """Delete sessions that have ended without being presented again (the daily timer); how many."""
+    ended = [
+        r
+        for r in storage.partitions_with_prefix(SESSIONS_TABLE, SESSIONS_PREFIX, row=SESSION_ROW)
+        if now - parse_time(r["Created"]) >= ABSOLUTE or now - parse_time(r["Seen"]) >= IDLE
+    ]
+    storage.delete_records(SESSIONS_TABLE, ended)
+    return len(ended)
