@@ -230,6 +230,12 @@ def _entries(data: dict[str, Any], key: str, label: str) -> list[dict[str, Any]]
     return entries
 
 
+def _where(table: str, number: int, entry: Mapping[str, Any]) -> str:
+    """How messages name an entry: by its table, its number from 1 and its name if it has one."""
+    name = entry.get("name")
+    return f"{table} #{number}" + (f" ({name[:100]})" if isinstance(name, str) else "")
+
+
 def _name(entry: Mapping[str, Any], where: str) -> NormalizedName:
     name = entry.get("name")
     if not isinstance(name, str):
@@ -260,8 +266,8 @@ def _sha256(value: object, where: str) -> str | None:
     return _sha256_digest(digest, where) if algorithm.lower() == "sha256" else None
 
 
-def _sha256_digest(digest: object, where: str) -> str:
-    if not isinstance(digest, str) or not _SHA256_RE.match(digest.lower()):
+def _sha256_digest(digest: str, where: str) -> str:
+    if not _SHA256_RE.match(digest.lower()):
         raise MalformedLockfile(f"{where}: a sha256 hash is 64 hexadecimal digits.")
     return digest.lower()
 
@@ -276,9 +282,7 @@ def _basename(location: object) -> str | None:
 
 def _uv_pins(data: dict[str, Any]) -> Iterator[Pin]:
     for i, entry in enumerate(_entries(data, "package", "uv.lock"), start=1):
-        where = f"uv.lock [[package]] #{i}" + (
-            f" ({entry['name']})" if isinstance(entry.get("name"), str) else ""
-        )
+        where = _where("uv.lock [[package]]", i, entry)
         source = entry.get("source")
         if not isinstance(source, dict):
             raise MalformedLockfile(f"{where} has no source table.")
@@ -311,9 +315,7 @@ def _poetry_pins(data: dict[str, Any]) -> Iterator[Pin]:
     if not isinstance(old_files, dict):
         raise MalformedLockfile("poetry.lock: [metadata.files] must be a table.")
     for i, entry in enumerate(_entries(data, "package", "poetry.lock"), start=1):
-        where = f"poetry.lock [[package]] #{i}" + (
-            f" ({entry['name']})" if isinstance(entry.get("name"), str) else ""
-        )
+        where = _where("poetry.lock [[package]]", i, entry)
         source = entry.get("source", {})
         if not isinstance(source, dict):
             raise MalformedLockfile(f"{where}: [package.source] must be a table.")
@@ -360,16 +362,14 @@ def _pylock_pins(data: dict[str, Any]) -> Iterator[Pin]:
         if package.is_direct:
             continue  # a VCS, directory or archive source, from no index
         where = f"pylock.toml [[packages]] #{i} ({package.name})"
-        files = _pylock_files(package)
+        dists = [*([package.sdist] if package.sdist else []), *(package.wheels or ())]
+        files = tuple(
+            LockedFile(
+                d.filename, _sha256_digest(d.hashes["sha256"], where) if "sha256" in d.hashes else None
+            )
+            for d in dists
+        )
         yield Pin(package.name, package.version or _pylock_version(package, where), files)
-
-
-def _pylock_files(package: Package) -> tuple[LockedFile, ...]:
-    dists = [package.sdist] if package.sdist else []
-    return tuple(
-        LockedFile(d.filename, d.hashes["sha256"].lower() if "sha256" in d.hashes else None)
-        for d in [*dists, *(package.wheels or ())]
-    )
 
 
 def _pylock_version(package: Package, where: str) -> Version:

@@ -380,6 +380,13 @@ def test_pylock_without_version_takes_it_from_the_file_names_and_skips_direct_so
             MalformedLockfile,
             "pylock.toml: ",
         ),
+        (
+            "pylock.toml",
+            'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "a"\n'
+            'sdist = { name = "a-1.0.tar.gz", url = "https://x/a-1.0.tar.gz", hashes = { sha256 = "00" } }\n',
+            MalformedLockfile,
+            "pylock.toml [[packages]] #1 (a): a sha256 hash is 64 hexadecimal digits",
+        ),
         (None, 'name = "x"\n', UnknownLockfileFormat, "neither a uv.lock"),
         ("locks/app.lock", "[tool]\n", UnknownLockfileFormat, "give its file name"),
     ],
