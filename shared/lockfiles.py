@@ -392,24 +392,32 @@ _EDITABLE_OPTIONS = ("-e", "--editable")
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, line) of each logical line, comments removed, as pip joins them."""
+    """(first line number, line) of each logical line, comments removed, as pip joins them: a line
+    ending in a backslash goes on in the next one, unless it is a comment."""
     parts: list[str] = []
     first = 0
     for number, line in enumerate(text.splitlines(), start=1):
+        is_comment = line.lstrip().startswith("#")
         if not parts:
+            if is_comment or not line or line.isspace():
+                continue  # blank and comment lines, the most common, cheaply
             first = number
-        if line.endswith("\\") and not _COMMENT_RE.match(line):
+        if line.endswith("\\") and not is_comment:
             parts.append(line[:-1])
             continue
-        parts.append(line)
-        joined = _COMMENT_RE.sub("", "".join(parts)).strip()
+        # A comment ends the logical line; the space makes it one, as pip does.
+        parts.append(" " + line if is_comment else line)
+        joined = _without_comment("".join(parts))
         parts = []
         if joined:
             yield first, joined
-    if parts:
-        joined = _COMMENT_RE.sub("", "".join(parts)).strip()
-        if joined:
-            yield first, joined
+    joined = _without_comment("".join(parts))
+    if joined:
+        yield first, joined
+
+
+def _without_comment(line: str) -> str:
+    return (_COMMENT_RE.sub("", line) if "#" in line else line).strip()
 
 
 def _requirements_pins(text: str) -> Iterator[Pin]:

@@ -170,6 +170,9 @@ def test_a_requirements_file_as_pip_reads_it():
             # via app
         idna===3.7 --hash=sha512:{"c" * 128}
         typing_extensions==4.12.2; python_version < "3.12"  # only old Pythons
+        certifi==2026.10.19.post1\\
+        # a comment ends a line continued
+        --hash=sha256:{SHA_A}
         requests==2.32.3.0
         -e ./local-project
         wheelhouse-tool @ https://example.com/wheelhouse_tool-1.0-py3-none-any.whl
@@ -177,7 +180,13 @@ def test_a_requirements_file_as_pip_reads_it():
     lockfile = parse_lockfile(text.encode(), "requirements/prod.txt")
     assert lockfile.format is LockfileFormat.REQUIREMENTS
     # Names are canonical, 2.32.3.0 is 2.32.3 (merged), sha512 is not kept, URL and editable are no pins.
-    assert pins_of(lockfile) == [("idna", "3.7"), ("requests", "2.32.3"), ("typing-extensions", "4.12.2")]
+    assert pins_of(lockfile) == [
+        ("certifi", "2026.10.19.post1"),
+        ("idna", "3.7"),
+        ("requests", "2.32.3"),
+        ("typing-extensions", "4.12.2"),
+    ]
+    assert pin(lockfile, "certifi").files == ()  # the --hash line after the comment is an option line
     assert pin(lockfile, "requests").files == (LockedFile(None, SHA_A), LockedFile(None, SHA_B.lower()))
     assert pin(lockfile, "idna").files == ()
 
