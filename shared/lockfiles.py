@@ -405,7 +405,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         if line.endswith("\\") and not is_comment:
             parts.append(line[:-1])
             continue
-        # A comment ends the logical line; the space makes it one, as pip does.
+        # A comment line ends a continued line; pip puts a space before it, so that it reads as a comment.
         parts.append(" " + line if is_comment else line)
         joined = _without_comment("".join(parts))
         parts = []

@@ -39,7 +39,7 @@ from shared.packages import format_time
 LOCAL_VIEW = "local"
 # More versions than any project keeps; a larger N is a typing mistake, not a policy.
 MAX_VERSIONS_LIMIT = 10_000
-# Ten years.
+# Ten years: a version unused for longer is not in use.
 MAX_KEEP_DOWNLOADED_DAYS = 3650
 
 POLICY_FIELDS = ("max_versions", "keep_downloaded_days")
