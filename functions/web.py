@@ -26,7 +26,7 @@ from functions.web_context import Page, page, segment
 from shared import auth, feeds, lifecycle, pypi_json, roles, settings, tokens, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest, FeedhouseError, NotFound, Unauthorized
-from shared.names import normalize_project_name, user_key
+from shared.names import normalize_project_name
 from shared.packages import ProjectNotFound, parse_version
 from shared.storage import InvalidContinuation
 from shared.web import connect, security, sessions, views
@@ -333,7 +333,7 @@ def web_permissions(ui: Page) -> func.HttpResponse:
     if ui.req.method == "POST":
         try:
             role = roles.parse_role(ui.field("role"))
-            roles.grant(access.storage, access.feed.key, user_key(ui.field("user").strip()), role)
+            roles.grant(access.storage, access.feed.key, ui.field("user").strip(), role)
         except FeedhouseError as refused:
             error, status = refused.message, refused.status
         else:
@@ -354,7 +354,7 @@ def web_permissions(ui: Page) -> func.HttpResponse:
 def web_revoke_permission(ui: Page) -> func.HttpResponse:
     ui.check_form()
     access = ui.feed(Permission.MANAGE)
-    roles.revoke(access.storage, access.feed.key, user_key(ui.req.route_params["user"]))
+    roles.revoke(access.storage, access.feed.key, ui.req.route_params["user"])
     return ui.redirect(views.feed_url(access.feed.name) + "permissions", "role-revoked")
 
 

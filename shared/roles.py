@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from shared import memo
 from shared.errors import BadRequest, Conflict, FeedhouseError, NotFound
 from shared.keys import PERMISSIONS_TABLE, USER_GRANTS_PREFIX, feed_grants_partition, user_grants_partition
-from shared.names import grant_key, user_key
+from shared.names import grant_key
 from shared.storage import RecordChanged, RecordExists, Storage
 
 
@@ -98,7 +98,7 @@ def best_role(storage: Storage, feed_key: str, user: str, groups: tuple[str, ...
     """The highest role a user holds on the feed, themselves or through one of their groups (their
     ``group:<id>`` keys), from the feed's grants as this instance keeps them."""
     roles = _feed_roles(storage, feed_key)
-    held = [roles[key] for key in (user_key(user), *groups) if key in roles]
+    held = [roles[key] for key in (grant_key(user, giving=False), *groups) if key in roles]
     return max(held, key=lambda r: r.rank, default=None)
 
 
