@@ -28,16 +28,17 @@ def _before_first(
     monkeypatch, method: str, table: str, concurrently: Callable[[Any], None], *, row: str | None = None
 ) -> None:
     """Run ``concurrently`` once, just before the first ``method`` call on ``table`` (on the record
-    with RowKey ``row``, if given) goes through."""
+    with RowKey ``row``, if given) goes through. A transaction's records are those it inserts."""
     storage = get_storage()
     original = getattr(storage, method)
     pending = [concurrently]
 
-    def wrapped(table_name: str, records: Any, *args: Any, **kwargs: Any) -> Any:
+    def wrapped(table_name: str, *args: Any, **kwargs: Any) -> Any:
+        records = args[0] if args else kwargs.get("insert", [])
         first = records[0] if isinstance(records, list) else records
         if table_name == table and pending and row in (None, first["RowKey"]):
             pending.pop()(records)
-        return original(table_name, records, *args, **kwargs)
+        return original(table_name, *args, **kwargs)
 
     monkeypatch.setattr(storage, method, wrapped)
 
@@ -55,10 +56,11 @@ def test_an_upload_that_loses_to_the_same_file_deleted_meanwhile_keeps_its_blob(
     feed = new_feed()
     filename, data = make_wheel("racy", "1.0")
 
-    def winner_then_deleted(record: dict[str, Any]) -> None:
+    def winner_then_deleted(records: list[dict[str, Any]]) -> None:
+        record = records[0]
         get_storage().insert(FILES_TABLE, {**record, "State": "deleted", "DeletedAt": record["Uploaded"]})
 
-    _before_first(monkeypatch, "insert", FILES_TABLE, winner_then_deleted, row=filename)
+    _before_first(monkeypatch, "transact", FILES_TABLE, winner_then_deleted, row=filename)
     response = publish(feed, filename, data, "racy", "1.0")
     assert response.status_code == 400
     assert b"previously used by a file that has since been deleted" in response.get_body()
