@@ -47,7 +47,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
-from shared import lru
+from shared import lru, memo
 from shared import settings as settings_module
 from shared.errors import BadRequest, NotFound, ServiceUnavailable
 from shared.keys import BLOB_CONTAINER, FEEDS_TABLE, TABLE_NAMES
@@ -837,10 +837,11 @@ def get_storage() -> Storage:
 
 
 def reset() -> None:
-    """Forget the clients, settings and everything kept in memory (tests point the app at a fresh
-    Azurite)."""
+    """Forget the clients, the settings and every cache of what storage held (tests point the app at
+    a fresh Azurite)."""
     global _instance
     with _lock:
         _instance = None
     settings_module.load.cache_clear()
     lru.clear_all()
+    memo.forget_all()
