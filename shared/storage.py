@@ -302,10 +302,18 @@ def _entity(record: Record) -> dict[str, Any]:
 
 
 class RequestCount:
-    """How many HTTP requests storage was sent while it was being counted (see ``counting``)."""
+    """How many HTTP requests storage was sent while it was being counted (see ``counting``); each
+    also counts for the count it was started within (a test counting a handler that counts its own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, enclosing: RequestCount | None) -> None:
         self.value = 0
+        self._enclosing = enclosing
+
+    def add(self) -> None:
+        count: RequestCount | None = self
+        while count is not None:
+            count.value += 1
+            count = count._enclosing
 
 
 # The count of the request being served, if one is being counted. A context variable, so concurrent
@@ -318,7 +326,7 @@ _counting: ContextVar[RequestCount | None] = ContextVar("feedhouse_storage_reque
 def counting() -> Iterator[RequestCount]:
     """Count every HTTP request sent to storage (retries and pages of a query included) in this block:
     what a request costs in storage round trips, for the access log and for tests' budgets."""
-    count = RequestCount()
+    count = RequestCount(_counting.get())
     token = _counting.set(count)
     try:
         yield count
@@ -329,7 +337,7 @@ def counting() -> Iterator[RequestCount]:
 def _count_response(response: Any, *args: Any, **kwargs: Any) -> Any:
     count = _counting.get()
     if count is not None:
-        count.value += 1
+        count.add()
     return response
 
 

@@ -119,3 +119,12 @@ def test_every_http_request_to_storage_is_counted_for_the_request_that_made_it(s
         thread.join()
         seen.append(count.value)
     assert seen == [0]
+
+
+def test_a_count_inside_a_count_adds_to_both(storage):
+    """A handler counts its own requests (the access line) while a test counts the handler's call."""
+    with storage_module.counting() as outer:
+        storage.get(FEEDS_TABLE, "feed", "x")
+        with storage_module.counting() as inner:
+            storage.get(FEEDS_TABLE, "feed", "x")
+    assert (outer.value, inner.value) == (2, 1)
