@@ -27,7 +27,7 @@ from shared import packages, page_documents, pages
 from shared.auth import Principal
 from shared.downloads import Download
 from shared.feeds import Feed
-from shared.lru import LRU
+from shared.memo import Memo
 from shared.negotiation import SIMPLE_JSON
 from shared.packages import FileNotFound, Project, ProjectNotFound, ProjectRecords, StoredFile
 from shared.representations import Rendered
@@ -36,7 +36,8 @@ from shared.upstream.config import matches_claimed
 from shared.upstream.sources import FeedUpstreams, PassThrough
 
 # Pages rendered from documents, by the document's blob and ETag, what was merged in, and format.
-_RENDERED = LRU[Rendered](max_entries=10_000, max_bytes=256 * 1024 * 1024)
+# They never go stale (a changed document has a new ETag), so they are kept until evicted.
+_RENDERED = Memo[tuple[Any, ...], Rendered](max_size=256 * 1024 * 1024, size_of=lambda page: page.size)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Page:
 
 
 def _rendered(key: tuple[Any, ...], render: Callable[[], str]) -> Rendered:
-    return _RENDERED.get_or_make(key, lambda: Rendered.of(render()), lambda rendered: rendered.size)
+    return _RENDERED.get(key, lambda: Rendered.of(render()))
 
 
 @dataclass(frozen=True)

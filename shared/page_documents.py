@@ -61,7 +61,7 @@ from shared.keys import (
     projects_partition,
     release_of_row,
 )
-from shared.lru import LRU
+from shared.memo import Memo
 from shared.packages import (
     ACTIVE,
     LOCAL,
@@ -75,10 +75,22 @@ _CONTENT_TYPE = "application/json"
 _FORMAT = 1
 # Writers that keep losing the race for one document give up (a 409) after this many tries.
 _ATTEMPTS = 10
-# What an instance keeps of the documents it read: enough for every project a busy feed serves.
-_DOCUMENTS = LRU[Any](max_entries=20_000, max_bytes=256 * 1024 * 1024)
 # A parsed document takes a few times the bytes of its JSON.
 _PARSED_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A document as this instance read (or wrote) it: parsed, with its ETag and stored size."""
+
+    parsed: Any
+    etag: str
+    size: int
+
+
+# What an instance keeps of the documents it read, by blob: no time to live, as every use asks
+# storage whether it is still the blob's content (If-None-Match), and bounded by (parsed) bytes.
+_DOCUMENTS = Memo[str, _Kept](max_size=256 * 1024 * 1024, size_of=lambda kept: kept.size)
 
 
 class DocumentConflict(Conflict):
@@ -304,31 +316,27 @@ class Snapshot:
     blob: str
 
 
-def _stored_size(document_bytes: int) -> int:
-    return document_bytes * _PARSED_FACTOR
-
-
 def _read_stored(storage: Storage, blob: str, parse: Callable[[bytes], Any]) -> tuple[Any, str] | None:
     """The parsed document stored as ``blob`` and its ETag, from memory while storage says it is
     unchanged; None when none is stored."""
-    kept = _DOCUMENTS.get(blob)
-    state = storage.read_blob_state(blob, unless_etag=kept[1] if kept is not None else None)
+    kept = _DOCUMENTS.peek(blob)
+    state = storage.read_blob_state(blob, unless_etag=kept.etag if kept is not None else None)
     if state is UNCHANGED:
         assert kept is not None
-        return kept
+        return kept.parsed, kept.etag
     if state is None:
-        _DOCUMENTS.discard(blob)
+        _DOCUMENTS.invalidate(blob)
         return None
-    parsed = (parse(state.data), state.etag)
-    _DOCUMENTS.put(blob, parsed, _stored_size(len(state.data)))
-    return parsed
+    parsed = parse(state.data)
+    _DOCUMENTS.put(blob, _Kept(parsed, state.etag, len(state.data) * _PARSED_FACTOR))
+    return parsed, state.etag
 
 
 def _write(storage: Storage, blob: str, data: bytes, etag: str | None, parsed: Any) -> str:
     """Write a document on ``etag`` (If-None-Match: * for None), keep it in memory; its new ETag.
     RecordChanged or RecordExists when another writer got there first."""
     new_etag = storage.write_blob(blob, data, content_type=_CONTENT_TYPE, if_match=etag)
-    _DOCUMENTS.put(blob, (parsed, new_etag), _stored_size(len(data)))
+    _DOCUMENTS.put(blob, _Kept(parsed, new_etag, len(data) * _PARSED_FACTOR))
     return new_etag
 
 

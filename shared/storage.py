@@ -47,7 +47,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
-from shared import lru, memo
+from shared import memo
 from shared import settings as settings_module
 from shared.errors import BadRequest, NotFound, ServiceUnavailable
 from shared.keys import BLOB_CONTAINER, FEEDS_TABLE, TABLE_NAMES
@@ -851,5 +851,4 @@ def reset() -> None:
     with _lock:
         _instance = None
     settings_module.load.cache_clear()
-    lru.clear_all()
     memo.forget_all()
