@@ -37,6 +37,7 @@ module tells callers (headers, error messages) names upstreams by host only.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import io
 import logging
@@ -429,7 +430,12 @@ class FeedUpstreams:
         # Made here, so that the threads share one client and one cache.
         client, cache = self.client, self.cache
         pool = ThreadPoolExecutor(max_workers=max(1, len(upstreams)), thread_name_prefix="upstream")
-        futures = {u.key: pool.submit(self._index_listing, u, project, client, cache) for u in upstreams}
+        # Each in a copy of the request's context, so that its storage requests count for the request
+        # (shared.storage.counting); a straggler's late ones count for nobody's.
+        futures = {
+            u.key: pool.submit(contextvars.copy_context().run, self._index_listing, u, project, client, cache)
+            for u in upstreams
+        }
         pool.shutdown(wait=False)  # the request does not wait for stragglers, only for what it needs
 
         def listing(upstream: Upstream) -> _Listing:
