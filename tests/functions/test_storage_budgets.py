@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import functions.simple
+import functions.upload
 from functions.simple import project_detail, project_list
 from shared import memo, pages
 from shared import storage as storage_module
@@ -26,7 +27,7 @@ from shared.packages import release_row_key
 from shared.page_documents import ProjectDocument
 from shared.upstream.page_cache import UpstreamPageCache
 from tests.support.dists import make_wheel
-from tests.support.publish import call, publish_wheel
+from tests.support.publish import call, publish, publish_wheel
 from tests.support.stored import key_of
 from tests.support.upstream_server import FakeIndex
 from tests.support.upstreams import ScriptedIndex, index, new_feed, user
@@ -261,3 +262,14 @@ def test_a_2000_file_page_is_one_request_and_is_parsed_and_rendered_once(
     response, _whole, serving = budget.measure(page)  # warm: a 304 from storage, the page kept
     assert len(json.loads(response.get_body())["files"]) == BIG
     assert serving == 1
+
+
+def test_an_upload_of_a_new_file_costs_at_most_five_storage_requests(storage, budget):
+    """Besides authentication (the feed row): the page document, the file's blob,
+    its metadata blob, one transaction with its row and identity claim, the document written back."""
+    feed = new_feed()
+    publish_wheel(feed, "budget-up", "1.0")  # the project is listed, its document stored
+    filename, data = make_wheel("budget-up", "2.0")
+    response, _whole, serving = budget.measure(lambda: publish(feed, filename, data, "budget-up", "2.0"))
+    assert response.status_code == 200, response.get_body()
+    assert serving <= 5
