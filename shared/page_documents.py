@@ -44,6 +44,9 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import random
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -73,8 +76,16 @@ from shared.storage import UNCHANGED, Record, RecordChanged, RecordExists, Stora
 
 _CONTENT_TYPE = "application/json"
 _FORMAT = 1
-# Writers that keep losing the race for one document give up (a 409) after this many tries.
-_ATTEMPTS = 10
+# Writers that keep losing the race for one document give up (a 409) after this many tries, each
+# loser waiting a random while, up to twice as long as the last time (within a cap), before the next.
+_ATTEMPTS = 20
+_BACKOFF_SECONDS = 0.01
+_BACKOFF_CAP_SECONDS = 0.5
+# Writers of one document in this process take turns (one lock per document, striped): racing on
+# its ETag instead, each loser reads, applies and writes the whole document again, and with a big
+# document and a few concurrent uploaders nearly every attempt loses. Instances still race each
+# other; the backoff spreads those out.
+_TURNS = tuple(threading.Lock() for _ in range(64))
 # A parsed document takes a few times the bytes of its JSON.
 _PARSED_FACTOR = 4
 
@@ -345,6 +356,15 @@ def _rebuilt(storage: Storage, feed_key: str, project: str, *, listed: bool) -> 
     return ProjectDocument.from_rows(project, records, listed=listed)
 
 
+def _turn(blob: str) -> threading.Lock:
+    return _TURNS[hash(blob) % len(_TURNS)]
+
+
+def _back_off(attempt: int) -> None:
+    # Jitter, not a secret: any generator spreads writers out.
+    time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_SECONDS * 2**attempt)))  # noqa: S311
+
+
 def current(storage: Storage, feed_key: str, project: str) -> Snapshot:
     """The document as stored now, or, without one, built from the rows (and not stored): what a
     writer starts from."""
@@ -398,18 +418,20 @@ def update(
     first called with ``fresh`` False: it may apply the rows as it wrote them (see the module
     docstring). The document is written only if it changed.
     """
-    snapshot = start if start is not None else current(storage, feed_key, project)
-    fresh = start is None or not rows_after_start
-    for _attempt in range(_ATTEMPTS):
-        document = apply(snapshot.document, fresh)
-        if document == snapshot.document and (snapshot.etag is not None or document.blank):
-            return snapshot
-        try:
-            etag = _write(storage, snapshot.blob, document.to_bytes(), snapshot.etag, document)
-        except (RecordChanged, RecordExists):
-            snapshot, fresh = current(storage, feed_key, project), True
-            continue
-        return Snapshot(document, etag, snapshot.blob)
+    with _turn(project_document_blob(feed_key, project)):
+        snapshot = start if start is not None else current(storage, feed_key, project)
+        fresh = start is None or not rows_after_start
+        for attempt in range(_ATTEMPTS):
+            document = apply(snapshot.document, fresh)
+            if document == snapshot.document and (snapshot.etag is not None or document.blank):
+                return snapshot
+            try:
+                etag = _write(storage, snapshot.blob, document.to_bytes(), snapshot.etag, document)
+            except (RecordChanged, RecordExists):
+                _back_off(attempt)
+                snapshot, fresh = current(storage, feed_key, project), True
+                continue
+            return Snapshot(document, etag, snapshot.blob)
     raise DocumentConflict(f"The page of '{project}' kept changing meanwhile; try again.")
 
 
@@ -478,17 +500,19 @@ def _update_list(
     storage: Storage, feed_key: str, apply: Callable[[ProjectList | None], ProjectList]
 ) -> ListSnapshot:
     blob = project_list_blob(feed_key)
-    for _attempt in range(_ATTEMPTS):
-        stored = _read_stored(storage, blob, ProjectList.from_bytes)
-        current, etag = stored if stored is not None else (None, None)
-        listed = apply(current)
-        if etag is not None and listed == current:
-            return ListSnapshot(listed.projects, etag, blob)
-        try:
-            new_etag = _write(storage, blob, listed.to_bytes(), etag, listed)
-        except (RecordChanged, RecordExists):
-            continue
-        return ListSnapshot(listed.projects, new_etag, blob)
+    with _turn(blob):
+        for attempt in range(_ATTEMPTS):
+            stored = _read_stored(storage, blob, ProjectList.from_bytes)
+            current, etag = stored if stored is not None else (None, None)
+            listed = apply(current)
+            if etag is not None and listed == current:
+                return ListSnapshot(listed.projects, etag, blob)
+            try:
+                new_etag = _write(storage, blob, listed.to_bytes(), etag, listed)
+            except (RecordChanged, RecordExists):
+                _back_off(attempt)
+                continue
+            return ListSnapshot(listed.projects, new_etag, blob)
     raise DocumentConflict("The feed's project list kept changing meanwhile; try again.")
 
 
