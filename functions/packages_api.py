@@ -22,7 +22,7 @@ from urllib.parse import quote
 import azure.functions as func
 
 from functions.http import feed_access, json_errors, json_response, query_param, read_json
-from shared import lifecycle, packages, settings, untrusted, yanking
+from shared import lifecycle, publishing, settings, untrusted, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -268,7 +268,7 @@ def package_upstreaming(req: func.HttpRequest) -> func.HttpResponse:
         allow = body["allow_external_versions"]
         if not isinstance(allow, bool):
             raise BadRequest("'allow_external_versions' must be true or false.")
-        packages.set_allow_external(
+        publishing.set_allow_external(
             access.storage,
             access.feed.key,
             project,

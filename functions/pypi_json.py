@@ -14,6 +14,7 @@ from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.packages import ProjectNotFound
+from shared.representations import Rendered
 
 bp = func.Blueprint()
 
@@ -37,7 +38,7 @@ def _respond(req: func.HttpRequest, version: str | None) -> func.HttpResponse:
     document = pypi_json.project_document(access.index, project, version, base_url=base_url)
     body = json.dumps(document, indent=2) + "\n"
     return page_response(
-        req, body, media_type=JSON, public=access.feed.visibility == "public", vary=VARY_ENCODING
+        req, Rendered.of(body), media_type=JSON, public=access.feed.visibility == "public", vary=VARY_ENCODING
     )
 
 

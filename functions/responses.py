@@ -9,7 +9,6 @@ in ``shared/`` (negotiation, http_cache, ranges); this module only applies them 
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
 
 import azure.functions as func
@@ -17,19 +16,17 @@ import azure.functions as func
 from shared import settings
 from shared.errors import FeedhouseError
 from shared.http_cache import (
-    body_etag,
     file_cache_control,
     if_range_allows,
     none_match,
     page_cache_control,
 )
-from shared.negotiation import GZIP, SIMPLE_OFFERS, accepts_gzip, choose_simple_format
+from shared.negotiation import SIMPLE_OFFERS, accepts_gzip, choose_simple_format
 from shared.ranges import UnsatisfiableRange, parse_range
+from shared.representations import Rendered
 
 VARY_SIMPLE = "Accept, Accept-Encoding"
 VARY_ENCODING = "Accept-Encoding"
-# Below this, gzip's header costs more than it saves.
-_GZIP_MIN_BYTES = 200
 
 
 class NotAcceptable(FeedhouseError):
@@ -61,7 +58,7 @@ def content_type_header(media_type: str) -> str:
 
 def page_response(
     req: func.HttpRequest,
-    body: str,
+    page: Rendered,
     *,
     media_type: str,
     public: bool,
@@ -76,7 +73,7 @@ def page_response(
     as pip's, may serve several users' credentials). The ETag is made from the rendered body, so it
     changes whenever anything merged into it does.
     """
-    raw = body.encode("utf-8")
+    chosen = page.choose(gzip_accepted=accepts_gzip(req.headers.get("Accept-Encoding")))
     headers = {
         **(extra_headers or {}),
         "Content-Type": content_type_header(media_type),
@@ -84,21 +81,15 @@ def page_response(
             public=public and not per_caller, max_age=settings.load().page_max_age
         ),
         "Vary": f"{vary}, Authorization" if per_caller else vary,
+        "ETag": chosen.etag,
     }
-    payload = raw
-    if len(raw) >= _GZIP_MIN_BYTES and accepts_gzip(req.headers.get("Accept-Encoding")):
-        # mtime=0 keeps the bytes, and so the representation, the same on every instance.
-        payload = gzip.compress(raw, compresslevel=6, mtime=0)
-        headers["ETag"] = body_etag(raw, encoding=GZIP)
-    else:
-        headers["ETag"] = body_etag(raw)
-    if none_match(req.headers.get("If-None-Match"), headers["ETag"]):
+    if none_match(req.headers.get("If-None-Match"), chosen.etag):
         return _response(b"", 304, headers)
-    if payload is not raw:
-        headers["Content-Encoding"] = GZIP
+    if chosen.encoding is not None:
+        headers["Content-Encoding"] = chosen.encoding
     if req.method == "HEAD":
-        return _response(b"", 200, {**headers, "Content-Length": str(len(payload))})
-    return _response(payload, 200, headers)
+        return _response(b"", 200, {**headers, "Content-Length": str(len(chosen.body))})
+    return _response(chosen.body, 200, headers)
 
 
 def file_response(

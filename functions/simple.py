@@ -18,11 +18,10 @@ import azure.functions as func
 from functions.http import feed_access, redirect, request_path, text_errors
 from functions.responses import page_response, simple_format
 from functions.upload import handle_upload
-from shared import pages
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
-from shared.negotiation import SIMPLE_JSON, opened_in_browser
+from shared.negotiation import opened_in_browser
 from shared.packages import ProjectNotFound
 from shared.web.views import feed_url, package_url
 
@@ -61,12 +60,8 @@ def project_list(req: func.HttpRequest) -> func.HttpResponse:
         return redirect(path + "/" + _query(req))
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
-    projects = access.index.projects()
-    if media_type == SIMPLE_JSON:
-        body = pages.project_list_json(projects)
-    else:
-        body = pages.project_list_html(access.feed.name, projects)
-    return page_response(req, body, media_type=media_type, public=access.feed.visibility == "public")
+    rendered = access.index.project_list(media_type)
+    return page_response(req, rendered, media_type=media_type, public=access.feed.visibility == "public")
 
 
 @bp.route(route="{feed}/simple/{project}", methods=["GET", "HEAD"])
@@ -86,16 +81,12 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
-    view = access.index.project_page(project)
-    if media_type == SIMPLE_JSON:
-        body = pages.project_json(project, view.files, view.versions)
-    else:
-        body = pages.project_html(project, view.files)
+    page = access.index.project_page(project, media_type)
     return page_response(
         req,
-        body,
+        page.rendered,
         media_type=media_type,
         public=access.feed.visibility == "public",
-        per_caller=view.per_caller,
-        extra_headers=view.headers(),
+        per_caller=page.per_caller,
+        extra_headers=page.headers,
     )

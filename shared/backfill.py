@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 
-from shared import feeds, untrusted
+from shared import feeds, page_documents, untrusted
 from shared.distributions import (
     METADATA_MAX_BYTES,
     WHEEL,
@@ -89,7 +89,10 @@ def backfill_metadata(
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> BackfillReport:
-    """Backfill every feed (or those named); with ``dry_run``, only report what would be done."""
+    """Backfill every feed (or those named); with ``dry_run``, only report what would be done.
+
+    Each project's page document is rebuilt from its rows afterwards, so the pages offer the new
+    metadata files, and a run also repairs any document that is behind its rows."""
     report = BackfillReport()
     if feed_names:
         named = (feeds.find_feed(storage, name) for name in feed_names)
@@ -98,36 +101,50 @@ def backfill_metadata(
         selected = feeds.list_feeds(storage)
     for feed in selected:
         for project in storage.partition(PROJECTS_TABLE, projects_partition(feed.key)):
-            for record in storage.partition(FILES_TABLE, files_partition(feed.key, project["RowKey"])):
-                filename = record["RowKey"]
-                label = f"{feed.name}/{filename}"
-                if not is_file_row(filename) or record.get("State", ACTIVE) == PURGED:
-                    continue
-                if record.get("MetadataBlob"):
-                    report.already_done += 1
-                    continue
-                data = storage.read_blob(record["Blob"])
-                try:
-                    metadata = extract_metadata(data, filename)
-                except BadRequest as error:
-                    report.skipped.append((label, error.message))
-                    continue
-                if metadata is None:
-                    report.skipped.append((label, "no core metadata file found in the archive"))
-                    continue
-                served = serves_as_core_metadata(
-                    read_metadata_file(metadata), record["Filetype"]
-                ) and _agrees(metadata, record["Project"], record["Version"])
-                fields = metadata_fields(metadata_blob(record["Blob"]), metadata, served=served)
-                if not record.get("Md5"):
-                    fields["Md5"] = hashlib.md5(data, usedforsecurity=False).hexdigest()
-                if not dry_run:
-                    store_metadata_blob(storage, fields["MetadataBlob"], metadata)
-                    try:
-                        storage.replace(FILES_TABLE, {**record, **fields})
-                    except RecordChanged:
-                        report.skipped.append((label, "changed meanwhile; run the backfill again"))
-                        continue
-                report.backfilled.append(label)
-                progress(f"{'would backfill' if dry_run else 'backfilled'} {label} (served: {served})")
+            _backfill_project(storage, feed, project["RowKey"], report, dry_run=dry_run, progress=progress)
+            if not dry_run:
+                page_documents.follow_all(storage, feed.key, project["RowKey"])
     return report
+
+
+def _backfill_project(
+    storage: Storage,
+    feed: feeds.Feed,
+    project: str,
+    report: BackfillReport,
+    *,
+    dry_run: bool,
+    progress: Callable[[str], None],
+) -> None:
+    for record in storage.partition(FILES_TABLE, files_partition(feed.key, project)):
+        filename = record["RowKey"]
+        label = f"{feed.name}/{filename}"
+        if not is_file_row(filename) or record.get("State", ACTIVE) == PURGED:
+            continue
+        if record.get("MetadataBlob"):
+            report.already_done += 1
+            continue
+        data = storage.read_blob(record["Blob"])
+        try:
+            metadata = extract_metadata(data, filename)
+        except BadRequest as error:
+            report.skipped.append((label, error.message))
+            continue
+        if metadata is None:
+            report.skipped.append((label, "no core metadata file found in the archive"))
+            continue
+        served = serves_as_core_metadata(read_metadata_file(metadata), record["Filetype"]) and _agrees(
+            metadata, record["Project"], record["Version"]
+        )
+        fields = metadata_fields(metadata_blob(record["Blob"]), metadata, served=served)
+        if not record.get("Md5"):
+            fields["Md5"] = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if not dry_run:
+            store_metadata_blob(storage, fields["MetadataBlob"], metadata)
+            try:
+                storage.replace(FILES_TABLE, {**record, **fields})
+            except RecordChanged:
+                report.skipped.append((label, "changed meanwhile; run the backfill again"))
+                continue
+        report.backfilled.append(label)
+        progress(f"{'would backfill' if dry_run else 'backfilled'} {label} (served: {served})")

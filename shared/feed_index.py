@@ -8,25 +8,50 @@ not the handler's: a project page merges them, and a file the feed does not hold
 passed through from, the first upstream that lists it (shared/upstream/sources.py). It plays the
 part of Warehouse's ``_simple_detail(project, request)`` and devpi's ``stage.get_simplelinks``.
 
-Being the only road from handlers to project data, it is also where reads of that data may be kept
-between requests.
+Being the only road from handlers to project data, it is also where reads of that data are kept
+between requests: pages are read from page documents (shared/page_documents.py), one conditional
+read each, and what is rendered from a document is kept by its ETag (and, for a page with upstreams
+merged in, by each upstream listing's version), so a page that did not change costs that one read
+and is neither parsed nor rendered again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shared import memo, packages
+from shared import memo, packages, page_documents, pages
 from shared.auth import Principal
 from shared.downloads import Download
 from shared.feeds import Feed
+from shared.memo import Memo
+from shared.negotiation import SIMPLE_JSON
 from shared.packages import FileNotFound, Project, ProjectNotFound, ProjectRecords, StoredFile
-from shared.storage import Storage
+from shared.representations import Rendered
+from shared.storage import RecordExists, Storage
 from shared.upstream.config import matches_claimed
-from shared.upstream.sources import FeedUpstreams, PassThrough, ProjectView
+from shared.upstream.sources import FeedUpstreams, PassThrough
+
+# Pages rendered from documents, by the document's blob and ETag, what was merged in, and format.
+# They never go stale (a changed document has a new ETag), so they are kept until evicted.
+_RENDERED = Memo[tuple[Any, ...], Rendered](max_size=256 * 1024 * 1024, size_of=lambda page: page.size)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A simple page, rendered, with what its response must say about it."""
+
+    rendered: Rendered
+    per_caller: bool = False  # it shows what this caller may see (see FeedUpstreams.varies_by_caller)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _rendered(key: tuple[Any, ...], render: Callable[[], str]) -> Rendered:
+    return _RENDERED.get(key, lambda: Rendered.of(render()))
+
 
 # Core metadata files (PEP 658) by blob name, kept as long as memory allows: blob names are
 # content-addressed, so the bytes under one never change. A few KiB each, 64 MiB in all.
@@ -67,9 +92,17 @@ class FeedIndex:
 
     # The feed's own projects ------------------------------------------------------------------
 
-    def projects(self) -> list[Project]:
-        """The feed's projects, published or saved from upstreams (the simple index)."""
-        return packages.list_projects(self.storage, self.feed.key)
+    def project_list(self, media_type: str) -> Rendered:
+        """The simple index: the feed's projects, published or saved from upstreams."""
+        listed = page_documents.read_list(self.storage, self.feed.key)
+        as_json = media_type == SIMPLE_JSON
+
+        def render() -> str:
+            if as_json:
+                return pages.project_list_json(listed.projects)
+            return pages.project_list_html(self.feed.name, listed.projects)
+
+        return _rendered((listed.blob, listed.etag, as_json), render)
 
     def projects_page(self, *, continuation: str | None, limit: int) -> tuple[list[Project], str | None]:
         """Up to ``limit`` of the feed's projects and the continuation of the next page (None: the end)."""
@@ -94,20 +127,34 @@ class FeedIndex:
 
     # What installers read, upstreams merged in -------------------------------------------------
 
-    def project_page(self, project: str) -> ProjectView:
-        """The page of ``project``: the feed's files merged with its upstreams'.
+    def project_page(self, project: str, media_type: str) -> Page:
+        """The page of ``project`` as ``media_type``: the feed's files merged with its upstreams'.
 
         ProjectNotFound unless the feed or an upstream has the project; an upstream's failure when
         the feed has nothing and that upstream could not say whether it has it (a 502, which pip and
         uv report as a failure, rather than a 404 that reads as "no such project").
         """
-        view = self.upstreams.view(project, self.records(project))
+        snapshot = page_documents.read(self.storage, self.feed.key, project)
+        view = self.upstreams.view(project, snapshot)
         if not view.exists:
             if view.errors:
                 raise view.errors[0]
             hidden = f" {view.hidden_reason}" if view.hidden_reason else ""
             raise ProjectNotFound(f"No project named '{project}' in feed '{self.feed.name}'.{hidden}")
-        return view
+        if snapshot.etag is None:
+            # Only upstreams have it: its empty document is stored, so that the next page of it is
+            # one conditional read (a writer may have stored one meanwhile; it is read next time).
+            with contextlib.suppress(RecordExists):
+                snapshot = page_documents.keep(self.storage, snapshot)
+        as_json = media_type == SIMPLE_JSON
+
+        def render() -> str:
+            if as_json:
+                return pages.project_json(project, view.files, view.versions)
+            return pages.project_html(project, view.files)
+
+        rendered = _rendered((snapshot.blob, snapshot.etag, view.version, as_json), render)
+        return Page(rendered, per_caller=view.per_caller, headers=view.headers())
 
     def file(self, project: str, filename: str) -> Download:
         """A file of ``project``: the feed's own; else one saved from (or passed through from, for a
@@ -145,13 +192,13 @@ class FeedIndex:
 
     def upstreaming(self, project: str) -> Upstreaming:
         """Whether upstream versions of ``project`` show in this feed, and why not (nothing is fetched)."""
-        records = self.records(project)
+        document = page_documents.read(self.storage, self.feed.key, project).document
         config = self.feed.upstream_config
-        hidden = self.upstreams.hidden_reason(project, records)
+        hidden = self.upstreams.hidden_reason(project, document)
         return Upstreaming(
             project,
-            allow_external=records.allow_external,
-            published=records.published,
+            allow_external=document.allow_external,
+            published=document.published,
             claimed=matches_claimed(project, config.claimed_patterns),
             visible=bool(config.upstreams) and hidden is None,
             reason=hidden if config.upstreams else "This feed has no upstreams.",

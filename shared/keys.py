@@ -205,6 +205,22 @@ def metadata_blob(file_blob: str) -> str:
     return file_blob + ".metadata"
 
 
+def documents_prefix(feed_key: str) -> str:
+    """What the name of every page document of a feed starts with (shared/page_documents.py).
+    Normalized project names never start with '_', so these cannot meet a project's own blobs."""
+    return f"{feed_blobs_prefix(feed_key)}_documents/"
+
+
+def project_document_blob(feed_key: str, project: str) -> str:
+    """A project's page document."""
+    return f"{documents_prefix(feed_key)}projects/{project}.json"
+
+
+def project_list_blob(feed_key: str) -> str:
+    """The document of a feed's project list."""
+    return f"{documents_prefix(feed_key)}projects.json"
+
+
 def upstream_page_blob(feed_key: str, upstream_key: str, project: str) -> str:
     """An upstream's cached page of a project. Normalized project names never start with '_', so this
     cannot meet a project's own blobs."""

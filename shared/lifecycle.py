@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from shared import feeds
-from shared.errors import Conflict
+from shared import feeds, page_documents
+from shared.errors import Conflict, NotFound
 from shared.keys import FILES_TABLE, RECYCLE_BIN_TABLE, bin_partition, bin_row
 from shared.packages import (
     ACTIVE,
@@ -118,6 +118,19 @@ def _retrying(what: str, attempt: Callable[[], T]) -> T:
     raise Conflict(f"{what} kept changing meanwhile; read them again and retry.")
 
 
+def _documented(storage: Storage, feed_key: str, project: str, change: Callable[[], T]) -> T:
+    """Run a change of the project's file rows, then rebuild its page document from all of its rows,
+    also when there was nothing to change (a NotFound): doing it again then repairs a document that a
+    change which died halfway left behind."""
+    try:
+        result = change()
+    except NotFound:
+        page_documents.follow_all(storage, feed_key, project)
+        raise
+    page_documents.follow_all(storage, feed_key, project)
+    return result
+
+
 def _move_to_bin(
     storage: Storage,
     feed_key: str,
@@ -153,7 +166,9 @@ def delete_version(
             raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
         return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
 
-    return _retrying(f"The files of {project} {version}", attempt)
+    return _documented(
+        storage, feed_key, project, lambda: _retrying(f"The files of {project} {version}", attempt)
+    )
 
 
 def delete_file(
@@ -169,7 +184,7 @@ def delete_file(
         _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
         return record["Version"]
 
-    return _retrying(f"The files of {project}", attempt)
+    return _documented(storage, feed_key, project, lambda: _retrying(f"The files of {project}", attempt))
 
 
 def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
@@ -210,7 +225,9 @@ def restore_version(storage: Storage, feed_key: str, project: str, version: str)
         storage.replace_all(FILES_TABLE, restored)
         return [r["RowKey"] for r in records]
 
-    return _retrying(f"The files of {project} {version}", attempt)
+    return _documented(
+        storage, feed_key, project, lambda: _retrying(f"The files of {project} {version}", attempt)
+    )
 
 
 def _delete_blobs(storage: Storage, records: list[dict[str, Any]]) -> None:
@@ -224,7 +241,19 @@ def _purge(
     storage: Storage, feed_key: str, project: str, version: str, *, now: datetime, retention: timedelta | None
 ) -> list[str]:
     """Purge the version's binned files (all, or those past ``retention``): rows first, then blobs.
-    Once none of the version's files is left in the bin, its entry goes."""
+    Once none of the version's files is left in the bin, its entry goes. The page document follows
+    the rows, also on a run that finds nothing left to purge (see _documented)."""
+    return _documented(
+        storage,
+        feed_key,
+        project,
+        lambda: _purge_rows(storage, feed_key, project, version, now=now, retention=retention),
+    )
+
+
+def _purge_rows(
+    storage: Storage, feed_key: str, project: str, version: str, *, now: datetime, retention: timedelta | None
+) -> list[str]:
     # The entry is read before the rows: a deletion landing in between rewrites it, and it stays.
     entry = storage.get(RECYCLE_BIN_TABLE, bin_partition(feed_key), _entry_key(project, version))
     records = read_project(storage, feed_key, project).file_records(version=version)
@@ -253,10 +282,14 @@ def _purge(
 def purge_version(storage: Storage, feed_key: str, project: str, version: str, *, now: datetime) -> list[str]:
     """Purge one version's files from the recycle bin now, whatever their age."""
     parse_version(version, project)
-    records = read_project(storage, feed_key, project).file_records(version=version, state=DELETED)
-    if not records:
-        raise _not_in_bin(project, version)
-    return _purge(storage, feed_key, project, records[0]["Version"], now=now, retention=None)
+
+    def purge() -> list[str]:
+        records = read_project(storage, feed_key, project).file_records(version=version, state=DELETED)
+        if not records:
+            raise _not_in_bin(project, version)
+        return _purge_rows(storage, feed_key, project, records[0]["Version"], now=now, retention=None)
+
+    return _documented(storage, feed_key, project, purge)
 
 
 @dataclass(frozen=True)

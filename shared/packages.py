@@ -1,12 +1,13 @@
-"""A feed's projects and their files: the records pages are built from, and the blobs they name.
+"""A feed's projects and their files: the records, what they mean, and the blobs they name.
 
 Where each is stored is shared/keys.py: a feed's projects are one partition, a project's files are
-one partition, so every simple page is a single partition query. That partition also holds rows that
-are no file: one per release, carrying what belongs to a version rather than a file (its yanked state
-and the claim on its one sdist); the owner's choice whether upstream versions of the project may show
-(Azure Artifacts' "allow external versions"), kept there so a project page still costs one query; and
-per wheel identity the claim that makes one wheel file the only one of its version, build tag and tag
-set, whatever the spelling of its name (an sdist's claim is on its release row).
+one partition. That partition also holds rows that are no file: a release's row, carrying what
+belongs to a version rather than a file (its yanked state and the claim on its one sdist), made by
+its sdist or its first yank; the owner's choice whether upstream versions of the project may show
+(Azure Artifacts' "allow external versions"); and per wheel identity the claim that makes one wheel
+file the only one of its version, build tag and tag set, whatever the spelling of its name. Pages do
+not read these rows: they read the project's page document, which follows them
+(shared/page_documents.py); shared/publishing.py adds files.
 
 Files saved from an upstream have rows like uploaded ones, marked ``Origin = upstream`` with the
 upstream's key and label; only files with ``Origin = local`` (or none: rows from before upstreams)
@@ -19,19 +20,17 @@ are written before their record, so a record never names a missing blob.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from shared import memo, untrusted
-from shared.distributions import SDIST, WHEEL, parse_distribution_filename
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, NotFound
 from shared.keys import (
     FILES_TABLE,
     PROJECTS_TABLE,
@@ -40,27 +39,20 @@ from shared.keys import (
     bin_partition,
     feed_blobs_prefix,
     feed_files_prefix,
-    file_blob,
     files_partition,
     is_file_row,
-    metadata_blob,
     projects_partition,
     release_of_row,
     release_row,
-    wheel_claim_row,
 )
 from shared.names import validate_filename
-from shared.storage import RecordChanged, RecordExists, Storage
-from shared.upload import ValidatedUpload
+from shared.storage import Storage
 
 LOCAL = "local"  # Origin of a file published to the feed
 UPSTREAM = "upstream"  # Origin of a file saved from one of the feed's upstreams
 ACTIVE = "active"
 DELETED = "deleted"  # in the recycle bin: hidden, restorable
 PURGED = "purged"  # blobs gone; the row stays so the name is never reused
-# A claim whose upload never stored its file is void after this (uploads end within 230 s).
-CLAIM_TIMEOUT = timedelta(minutes=10)
-FILE_NAME_REUSE_HELP = "A file name can be used only once, even after its file is deleted."
 
 
 METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"  # a core metadata file is RFC 822 text
@@ -69,20 +61,6 @@ METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"  # a core metadata file is R
 def content_type_for(filename: str) -> str:
     """Wheels and .zip sdists are zip archives; the rest are gzipped tars."""
     return "application/gzip" if filename.endswith(".tar.gz") else "application/zip"
-
-
-class FileExists(BadRequest):
-    """Another file already has this name; the prefix 'File already exists' is what clients look for."""
-
-    code = "file_exists"
-
-
-class FilenameReused(BadRequest):
-    code = "filename_reused"
-
-
-class OneSdistPerRelease(BadRequest):
-    code = "sdist_exists"
 
 
 class ReleaseNotFound(NotFound):
@@ -306,11 +284,6 @@ def now_text() -> str:
     return format_time(datetime.now(UTC))
 
 
-def list_projects(storage: Storage, feed_key: str) -> list[Project]:
-    records = storage.partition(PROJECTS_TABLE, projects_partition(feed_key))
-    return sorted((Project.from_record(r) for r in records), key=lambda p: p.name)
-
-
 def list_projects_page(
     storage: Storage, feed_key: str, *, continuation: str | None, limit: int
 ) -> tuple[list[Project], str | None]:
@@ -385,245 +358,8 @@ def forget_files(feed_key: str, project: str, filenames: list[str]) -> None:
         _served.invalidate((feed_key, project, filename))
 
 
-def _same_file(existing: dict[str, Any], upload: ValidatedUpload) -> bool:
-    return existing["Sha256"] == upload.sha256 and existing["Blake2b256"] == upload.blake2_256
-
-
-_SAME_DISTRIBUTION = {
-    SDIST: "the release's one sdist",
-    WHEEL: "the same project, version, build tag and tags",
-}
-
-
-def _another_spelling(upload: ValidatedUpload, holder: str | None) -> str:
-    if holder is None or holder == upload.filename:
-        return ""
-    return f" It is another spelling of '{holder}' ({_SAME_DISTRIBUTION[upload.filetype]})."
-
-
-def _file_exists(upload: ValidatedUpload, holder: str | None = None) -> FileExists:
-    return FileExists(
-        f"File already exists ('{upload.filename}', with blake2_256 hash '{upload.blake2_256}')."
-        f"{_another_spelling(upload, holder)} {FILE_NAME_REUSE_HELP} Upload a new version instead."
-    )
-
-
-def _filename_reused(upload: ValidatedUpload, holder: str | None = None) -> FilenameReused:
-    return FilenameReused(
-        "This filename was previously used by a file that has since been deleted. Use a different "
-        f"version.{_another_spelling(upload, holder)} {FILE_NAME_REUSE_HELP}"
-    )
-
-
-def _ensure_project(storage: Storage, feed_key: str, upload: ValidatedUpload) -> None:
-    ensure_project_row(storage, feed_key, upload.project, upload.name)
-
-
-def ensure_project_row(storage: Storage, feed_key: str, project: str, display_name: str) -> None:
-    """List the project in the feed's index (a no-op when it is listed already)."""
-    with contextlib.suppress(RecordExists):
-        storage.insert(
-            PROJECTS_TABLE,
-            {
-                "PartitionKey": projects_partition(feed_key),
-                "RowKey": project,
-                "Name": display_name,
-                "Created": now_text(),
-            },
-        )
-
-
 def release_row_key(version: str) -> str:
     return release_row(version_key(version))
-
-
-def _ensure_release(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
-    _ensure_release_row(storage, partition, upload.version)
-
-
-def _ensure_release_row(storage: Storage, partition: str, version: str) -> None:
-    with contextlib.suppress(RecordExists):
-        storage.insert(
-            FILES_TABLE,
-            {
-                "PartitionKey": partition,
-                "RowKey": release_row_key(version),
-                "Version": version,
-                "Created": now_text(),
-            },
-        )
-
-
-@dataclass(frozen=True)
-class _Claim:
-    """Where a distribution's identity is claimed: an sdist's on its release row (a release has one
-    sdist), a wheel's on a row of its own keyed by a hash of its identity (a tag set can be longer than
-    a RowKey may be). ``holder`` names the field that names the file holding it; ``<holder>Claimed``
-    says when it was claimed."""
-
-    row_key: str
-    holder: str
-
-    @property
-    def claimed(self) -> str:
-        return self.holder + "Claimed"
-
-
-def _claim_of(upload: ValidatedUpload) -> _Claim:
-    if upload.filetype == SDIST:
-        return _Claim(release_row_key(upload.version), "Sdist")
-    return _Claim(wheel_claim_row(upload.identity), "Wheel")
-
-
-def _identity_of(record: dict[str, Any]) -> str | None:
-    with contextlib.suppress(BadRequest):
-        return parse_distribution_filename(record["RowKey"]).identity
-    return None
-
-
-def _identity_taken(upload: ValidatedUpload, holder: str, state: str) -> BadRequest:
-    """Why ``upload`` cannot be stored when ``holder``, another name, holds its identity."""
-    if state != ACTIVE:
-        return _filename_reused(upload, holder)
-    if upload.filetype == SDIST:
-        return OneSdistPerRelease("Only one sdist may be uploaded per release.")
-    return _file_exists(upload, holder)
-
-
-def _claim_identity(storage: Storage, partition: str, upload: ValidatedUpload) -> None:
-    """Make ``upload`` the one file of its identity (``DistributionFilename.identity``): a release's one
-    sdist (Warehouse: 'Only one sdist may be uploaded per release'), a wheel's one file per build tag
-    and tag set, whatever the spelling of its name. A deleted or purged holder keeps the identity, so
-    a new spelling of a deleted file counts as reusing its name.
-
-    The claim is an insert, or an ETag-conditioned replace of a claim whose upload never stored its
-    file, so two uploads racing for one identity under different names cannot both win. Files stored
-    before claims existed, and files saved from upstreams (which claim nothing), are found in the
-    partition.
-    """
-    key = version_key(upload.version)
-    for record in storage.partition(FILES_TABLE, partition):
-        if (
-            is_file_row(record["RowKey"])
-            and record["RowKey"] != upload.filename
-            and version_key(record["Version"]) == key
-            and _identity_of(record) == upload.identity
-        ):
-            raise _identity_taken(upload, record["RowKey"], record.get("State", ACTIVE))
-    claim = _claim_of(upload)
-    for _attempt in range(3):
-        now = datetime.now(UTC)
-        held = {claim.holder: upload.filename, claim.claimed: format_time(now)}
-        row = storage.get(FILES_TABLE, partition, claim.row_key)
-        try:
-            if row is None:
-                storage.insert(
-                    FILES_TABLE,
-                    {
-                        "PartitionKey": partition,
-                        "RowKey": claim.row_key,
-                        "Version": upload.version,
-                        "Created": format_time(now),
-                        **held,
-                    },
-                )
-                return
-            holder = row.get(claim.holder)
-            if holder == upload.filename:
-                return
-            if holder:
-                stored = storage.get(FILES_TABLE, partition, holder)
-                if stored is not None:
-                    raise _identity_taken(upload, holder, stored.get("State", ACTIVE))
-                claimed = row.get(claim.claimed)
-                if claimed is not None and now - parse_time(claimed) < CLAIM_TIMEOUT:
-                    raise _identity_taken(upload, holder, ACTIVE)  # its upload may still be running
-            storage.replace(FILES_TABLE, {**row, **held})
-            return
-        except (RecordExists, RecordChanged):
-            continue
-    raise Conflict(f"Version {upload.version} was changed by another upload meanwhile; retry.")
-
-
-def add_file(
-    storage: Storage, feed_key: str, upload: ValidatedUpload, *, uploader: str, uploaded: str | None = None
-) -> bool:
-    """Store a validated upload. True if stored now, False if the identical file was already there.
-    ``uploaded`` is the original upload time of an imported file (see original_upload_time), else now.
-
-    Raises FileExists when the name is taken by other bytes or another spelling of it holds the same
-    wheel, FilenameReused when it (or another spelling of it) belonged to a file that was deleted,
-    OneSdistPerRelease for a second sdist. Blobs are written before the record, so a
-    record never names a missing blob; a crash in between leaves only unreferenced blobs.
-    """
-    partition = files_partition(feed_key, upload.project)
-    existing = storage.get(FILES_TABLE, partition, upload.filename)
-    if existing is not None:
-        return _answer_existing(storage, feed_key, existing, upload)
-    _claim_identity(storage, partition, upload)
-
-    blob = file_blob(feed_key, upload.project, upload.sha256, upload.filename)
-    written = (
-        [blob]
-        if storage.create_blob(
-            blob,
-            upload.stream,
-            length=upload.size,
-            content_type=content_type_for(upload.filename),
-            metadata={"sha256": upload.sha256},
-        )
-        else []
-    )
-    record = {
-        "PartitionKey": partition,
-        "RowKey": upload.filename,
-        "Project": upload.project,
-        "Version": upload.version,
-        "Filetype": upload.filetype,
-        "Size": upload.size,
-        "Sha256": upload.sha256,
-        "Blake2b256": upload.blake2_256,
-        "Md5": upload.md5,
-        "PythonVersion": upload.python_version,
-        "RequiresPython": upload.requires_python,
-        "Uploaded": uploaded or now_text(),
-        "Uploader": uploader,
-        "Blob": blob,
-        "State": ACTIVE,
-    }
-    if upload.metadata is not None:
-        metadata = metadata_blob(blob)
-        if store_metadata_blob(storage, metadata, upload.metadata):
-            written.append(metadata)
-        record |= metadata_fields(metadata, upload.metadata, served=upload.metadata_served)
-    try:
-        storage.insert(FILES_TABLE, record)
-    except RecordExists:
-        # A concurrent upload of this filename won the race: answer as if this one came after it.
-        winner = storage.get(FILES_TABLE, partition, upload.filename)
-        if winner is None or not _same_file(winner, upload):
-            # Only then are the blobs this upload wrote nobody's (the same bytes have the same blob
-            # names, which the winner's record, in the recycle bin or not, names).
-            for name in written:
-                storage.delete_blob(name)
-        if winner is None:
-            raise _file_exists(upload) from None
-        return _answer_existing(storage, feed_key, winner, upload)
-    _ensure_release(storage, partition, upload)
-    _ensure_project(storage, feed_key, upload)
-    return True
-
-
-def _answer_existing(
-    storage: Storage, feed_key: str, existing: dict[str, Any], upload: ValidatedUpload
-) -> bool:
-    """An upload of a file name the feed has: False (nothing to do) for the identical active file."""
-    if existing.get("State", ACTIVE) != ACTIVE:
-        raise _filename_reused(upload)
-    if not _same_file(existing, upload):
-        raise _file_exists(upload)
-    _ensure_project(storage, feed_key, upload)
-    return False
 
 
 def store_metadata_blob(storage: Storage, name: str, metadata: bytes, *, sha256: str | None = None) -> bool:
@@ -656,106 +392,3 @@ def delete_feed_contents(storage: Storage, feed_key: str) -> None:
     )
     storage.delete_records(PROJECTS_TABLE, storage.partition(PROJECTS_TABLE, projects_partition(feed_key)))
     storage.delete_blobs(feed_blobs_prefix(feed_key))
-
-
-# Files saved from upstreams ---------------------------------------------------------------------
-
-
-def saved_file_record(
-    feed_key: str,
-    *,
-    project: str,
-    filename: str,
-    version: str,
-    filetype: str,
-    size: int,
-    sha256: str,
-    blake2_256: str,
-    requires_python: str | None,
-    upload_time: str | None,
-    blob: str,
-    metadata_blob: str | None,
-    metadata_sha256: str | None,
-    metadata_size: int | None,
-    upstream_key: str,
-    upstream_label: str,
-    source: str,
-    upstream_yanked: bool | str,
-    saved_by: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """The row of a file saved from an upstream.
-
-    ``Uploaded`` is when the upstream says the file was uploaded there (PEP 700's upload-time, which
-    uv's --exclude-newer compares), else when it was saved; ``SavedAt`` is always the latter.
-    """
-    saved_at = format_time(now)
-    uploaded = saved_at
-    if upload_time:
-        with contextlib.suppress(ValueError):
-            uploaded = format_time(parse_time(upload_time))
-    record: dict[str, Any] = {
-        "PartitionKey": files_partition(feed_key, project),
-        "RowKey": filename,
-        "Project": project,
-        "Version": version,
-        "Filetype": filetype,
-        "Size": size,
-        "Sha256": sha256,
-        "Blake2b256": blake2_256,
-        "RequiresPython": requires_python,
-        "Uploaded": uploaded,
-        "Uploader": f"upstream:{upstream_label}",
-        "Blob": blob,
-        "State": ACTIVE,
-        "Origin": UPSTREAM,
-        "Upstream": upstream_key,
-        "UpstreamLabel": upstream_label,
-        "Source": source,
-        "SavedAt": saved_at,
-        "SavedBy": saved_by,
-        "UpstreamYanked": bool(upstream_yanked),
-        "UpstreamYankedReason": upstream_yanked if isinstance(upstream_yanked, str) else None,
-    }
-    if metadata_blob and metadata_sha256:
-        record |= {
-            "MetadataBlob": metadata_blob,
-            "MetadataSha256": metadata_sha256,
-            "MetadataSize": metadata_size,
-            "MetadataServed": True,
-        }
-    return record
-
-
-def add_saved_file(storage: Storage, feed_key: str, record: dict[str, Any]) -> StoredFile:
-    """Insert the row of a saved file (its blobs are stored already); the file the feed now serves.
-
-    Rows are insert-only: when a concurrent download (or an upload) stored the name first, that file
-    is the one served, and FileNotFound if it has been deleted meanwhile.
-    """
-    stored = StoredFile.from_record(record)
-    try:
-        storage.insert(FILES_TABLE, record)
-    except RecordExists:
-        winner = storage.get(FILES_TABLE, record["PartitionKey"], record["RowKey"])
-        if winner is None or winner.get("State", ACTIVE) != ACTIVE:
-            raise FileNotFound(f"No file '{record['RowKey']}' in project '{record['Project']}'.") from None
-        stored = StoredFile.from_record(winner)
-    _ensure_release_row(storage, record["PartitionKey"], stored.version)
-    ensure_project_row(storage, feed_key, stored.project, stored.project)
-    return stored
-
-
-def set_allow_external(
-    storage: Storage, feed_key: str, project: str, *, allow: bool, by: str, now: datetime
-) -> dict[str, Any]:
-    """Record an owner's choice whether upstream versions of ``project`` may show (last write wins)."""
-    record = {
-        "PartitionKey": files_partition(feed_key, project),
-        "RowKey": UPSTREAMING_ROW,
-        "AllowExternal": allow,
-        "ChangedAt": format_time(now),
-        "ChangedBy": by,
-    }
-    storage.upsert(FILES_TABLE, record)
-    return record

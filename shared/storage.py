@@ -117,6 +117,18 @@ class _Ignored(enum.Enum):
     IGNORED = "ignored"
 
 
+class Unchanged(enum.Enum):
+    UNCHANGED = "unchanged"
+
+
+# What a conditional read answers when the blob still has the ETag the caller holds.
+UNCHANGED = Unchanged.UNCHANGED
+
+
+class _NotModified(Exception):
+    """A conditional read's 304, on its way out of ``_translated``."""
+
+
 # An SDK error that means the operation simply did nothing (a row already deleted, a blob already there).
 IGNORED = _Ignored.IGNORED
 # What an SDK error that means something for one operation becomes: a named error, made with where it
@@ -131,15 +143,17 @@ def _translated(
     exists: Outcome = None,
     changed: Outcome = None,
     missing: Outcome = None,
+    not_modified: Outcome = None,
     inserts: int = 0,
     ignore_if: Callable[[], bool] | None = None,
 ) -> Iterator[None]:
     """The one place where the Azure SDKs' exceptions become Feedhouse's, for the operation in the block.
 
     ``exists`` is what a 409 becomes (the record or blob is there), ``changed`` a 412 (its ETag no
-    longer matches), ``missing`` a 404. In a transaction whose first ``inserts`` operations are
-    inserts, a 409 on one of them is ``exists``, any other 404, 409 or 412 ``changed``. Any other
-    error answer is ignored when ``ignore_if()`` says so. Everything else is a StorageError.
+    longer matches), ``missing`` a 404, ``not_modified`` a 304 (a conditional read's ETag matches).
+    In a transaction whose first ``inserts`` operations are inserts, a 409 on one of them is
+    ``exists``, any other 404, 409 or 412 ``changed``. Any other error answer is ignored when
+    ``ignore_if()`` says so. Everything else is a StorageError.
 
     The SDK's exception is let go of with its traceback cleared: azure-data-tables' exceptions sit in
     reference cycles with the frames they passed through, and a frame holds every frame that called
@@ -150,7 +164,9 @@ def _translated(
         yield
         return
     except AzureError as exc:
-        outcome = _outcome(exc, exists=exists, changed=changed, missing=missing, inserts=inserts)
+        outcome = _outcome(
+            exc, exists=exists, changed=changed, missing=missing, not_modified=not_modified, inserts=inserts
+        )
         detail = type(exc).__name__
         answered = isinstance(exc, HttpResponseError)
         _let_go(exc)
@@ -162,7 +178,13 @@ def _translated(
 
 
 def _outcome(
-    exc: AzureError, *, exists: Outcome, changed: Outcome, missing: Outcome, inserts: int
+    exc: AzureError,
+    *,
+    exists: Outcome,
+    changed: Outcome,
+    missing: Outcome,
+    not_modified: Outcome,
+    inserts: int,
 ) -> Outcome:
     from azure.data.tables import TableTransactionError
 
@@ -170,6 +192,9 @@ def _outcome(
         if exc.status_code == 409 and exc.index < inserts:
             return exists
         return changed if exc.status_code in (404, 409, 412) else None
+    if isinstance(exc, HttpResponseError) and exc.status_code == 304:
+        # Before ResourceModifiedError: the blob SDK raises that for a read's 304 too.
+        return not_modified
     if isinstance(exc, ResourceExistsError):
         return exists
     if isinstance(exc, ResourceModifiedError):
@@ -628,17 +653,26 @@ class Storage:
         """Begin a create-only blob written block by block (see BlockUpload)."""
         return BlockUpload(self._container.get_blob_client(name))
 
-    def read_blob_state(self, name: str) -> BlobState | None:
-        """A small blob with its metadata and ETag, or None if there is none.
+    def read_blob_state(self, name: str, *, unless_etag: str | None = None) -> BlobState | Unchanged | None:
+        """A small blob with its metadata and ETag, or None if there is none; with ``unless_etag``,
+        UNCHANGED when the blob still has that ETag (one conditional request, nothing transferred).
 
         Keep blobs read this way non-empty: the SDK reads an empty blob in two requests, so a write
         in between can pair the new metadata and ETag with the old (empty) content.
         """
-        with _translated(missing=IGNORED):
-            downloader = self._container.download_blob(name)
-            data = downloader.readall()
-            properties = downloader.properties
-            return BlobState(data, dict(properties.metadata or {}), properties.etag)
+        from azure.core import MatchConditions
+
+        conditions: dict[str, Any] = (
+            {"etag": unless_etag, "match_condition": MatchConditions.IfModified} if unless_etag else {}
+        )
+        try:
+            with _translated(missing=IGNORED, not_modified=_NotModified):
+                downloader = self._container.download_blob(name, **conditions)
+                data = downloader.readall()
+                properties = downloader.properties
+                return BlobState(data, dict(properties.metadata or {}), properties.etag)
+        except _NotModified:
+            return UNCHANGED
         return None
 
     def blob_info(self, name: str) -> BlobInfo | None:

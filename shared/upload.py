@@ -1,7 +1,7 @@
 """The legacy upload API's rules: what a publish request must carry, checked in Warehouse's order.
 
 Each check raises an error whose message tells the publisher what to change. Nothing here stores
-anything; ``shared.packages.add_file`` does that once every check has passed.
+anything; ``shared.publishing.add_file`` does that once every check has passed.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def _check_normalized_filename(filename: str, filetype: str, project: str, versi
     wheel starts with the normalized name (PEP 427, lower case, '_' for runs of '-_.'); an sdist is
     named exactly ``<normalized name>-<normalized version>`` (PEP 625). Like PyPI, the version in a
     wheel's name only has to equal the form's; other spellings of one file are caught when it is
-    stored (``packages.add_file``)."""
+    stored (``publishing.add_file``)."""
     normalized = project.replace("-", "_")
     if filetype == WHEEL:
         written = filename.split("-", 1)[0]

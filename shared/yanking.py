@@ -1,8 +1,9 @@
 """Yanking (PEP 592): a yanked version stays downloadable, but installers skip it unless it is pinned.
 
 Yanking belongs to a release, not to a file, so it is stored on the release row in the project's files
-partition: every file of the version, including ones uploaded later, is yanked with it, and the page
-still costs one partition query.
+partition: every file of the version, including ones uploaded later, is yanked with it. The project's
+page document follows the row (shared/page_documents.py), also when the yank was there already, so
+yanking again repairs a document that a yank which died halfway left behind.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared import page_documents
 from shared.errors import BadRequest, Conflict
 from shared.keys import FILES_TABLE, files_partition
 from shared.packages import (
@@ -17,7 +19,6 @@ from shared.packages import (
     ReleaseNotFound,
     format_time,
     parse_version,
-    read_project,
     release_row_key,
     version_key,
 )
@@ -59,8 +60,8 @@ def set_yanked(
 ) -> Release:
     """Yank or unyank one version (yanking again replaces the reason); the release as it is now."""
     parse_version(version, project)
-    records = read_project(storage, feed_key, project)
-    files = [f for f in records.active if f.version_key == version_key(version)]
+    document = page_documents.current(storage, feed_key, project).document
+    files = [f for f in document.files if f.release == version_key(version)]
     if not files:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
     partition = files_partition(feed_key, project)
@@ -82,5 +83,6 @@ def set_yanked(
                 storage.replace(FILES_TABLE, record)
         except (RecordExists, RecordChanged):
             continue
+        page_documents.follow_rows(storage, feed_key, project, [row_key])
         return Release.from_record(record)
     raise Conflict(f"Version {version} of {project} was changed meanwhile; retry.")

@@ -37,23 +37,27 @@ module tells callers (headers, error messages) names upstreams by host only.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import io
 import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import auth, feeds, keys, packages, settings, untrusted
+from shared import auth, feeds, keys, packages, page_documents, publishing, settings, untrusted
 from shared.auth import Permission, Principal
 from shared.digests import BLAKE2B_256, HashMismatch, Promise, RunningHashes, checked
 from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
 from shared.feeds import Feed
-from shared.packages import ACTIVE, LOCAL, FileNotFound, ProjectRecords, StoredFile
+from shared.packages import LOCAL, FileNotFound, StoredFile
+from shared.page_documents import DocumentFile, ProjectDocument, Snapshot
+from shared.pages import PageFile
 from shared.storage import Storage
 from shared.upstream.client import UpstreamClient, UpstreamTimeout
 from shared.upstream.config import FEED, INDEX, Upstream, matches_claimed
@@ -121,20 +125,6 @@ class ListedFile:
     uploaded: str | None = None  # upload time, when known
 
     @classmethod
-    def from_stored(cls, f: StoredFile) -> ListedFile:
-        return cls(
-            filename=f.filename,
-            version=f.version,
-            sha256=f.sha256,
-            requires_python=f.requires_python,
-            yanked=f.yanked,
-            yanked_reason=f.yanked_reason,
-            core_metadata_sha256=f.core_metadata_sha256,
-            size=f.size,
-            uploaded=f.uploaded,
-        )
-
-    @classmethod
     def from_upstream(cls, f: UpstreamFile) -> ListedFile:
         metadata = f.core_metadata.get("sha256") if not isinstance(f.core_metadata, bool) else None
         return cls(
@@ -159,8 +149,8 @@ def _normalized_time(value: str | None) -> str | None:
         return None
 
 
-def _yank_of(item: UpstreamFile | StoredFile) -> tuple[bool, str | None]:
-    if isinstance(item, StoredFile):
+def _yank_of(item: UpstreamFile | DocumentFile) -> tuple[bool, str | None]:
+    if isinstance(item, DocumentFile):
         return item.yanked, item.yanked_reason
     return bool(item.yanked), item.yanked if isinstance(item.yanked, str) else None
 
@@ -171,25 +161,35 @@ class _Listing:
 
     upstream: Upstream
     exists: bool = False
-    files: dict[str, UpstreamFile | StoredFile] = field(default_factory=dict)
+    # An upstream feed's files as its page document lists them, or an index upstream's page.
+    files: dict[str, UpstreamFile | DocumentFile] = field(default_factory=dict)
     published: bool = False  # feed upstreams: the project has files published to that feed
     source_feed: Feed | None = None
     stale: bool = False
     error: BadGateway | None = None
+    # Which version of the upstream's listing this is: what a merged page is kept by (its document's
+    # ETag and whether the caller may read it, for a feed; when its page was fetched, for an index).
+    version: Hashable = None
 
-    def listed(self, item: UpstreamFile | StoredFile) -> ListedFile:
-        if isinstance(item, StoredFile):
-            return ListedFile.from_stored(item)
+    def listed(self, item: UpstreamFile | DocumentFile) -> PageFile:
+        if isinstance(item, DocumentFile):
+            return item
         return ListedFile.from_upstream(item)
 
 
 @dataclass(frozen=True)
 class ProjectView:
-    """A project page's contents: the merged files, and how the upstreams fared."""
+    """A project page's contents: the merged files, and how the upstreams fared.
+
+    The files are merged only when asked for (``files``): ``version`` says what they are made of, so
+    a page rendered from them can be kept and served again, unmerged, while it is the same.
+    """
 
     project: str
-    files: list[ListedFile]
     exists: bool
+    # What ``files`` are a function of, besides the project's document (its ETag keeps that apart).
+    version: Hashable
+    merge: Callable[[], list[PageFile]]
     hidden_reason: str | None = None  # why external upstreams were not consulted, if they were not
     stale: tuple[str, ...] = ()  # public labels of upstreams served from an old copy
     unavailable: tuple[str, ...] = ()  # public labels of upstreams that failed with no copy
@@ -197,7 +197,11 @@ class ProjectView:
     # What it shows depends on who asks (see FeedUpstreams.varies_by_caller): no shared cache keeps it.
     per_caller: bool = False
 
-    @property
+    @functools.cached_property
+    def files(self) -> list[PageFile]:
+        return self.merge()
+
+    @functools.cached_property
     def versions(self) -> list[str]:
         """PEP 700 ``versions``: those of the listed files, oldest first."""
         return _sorted_versions(f.version for f in self.files)
@@ -209,6 +213,38 @@ class ProjectView:
         if self.unavailable:
             headers[UNAVAILABLE_HEADER] = ", ".join(self.unavailable)
         return headers
+
+
+def _merged(document: ProjectDocument, listings: list[_Listing]) -> list[PageFile]:
+    """The files of a merged page: the feed's own (published, then saved), then each upstream's in
+    order, a name once. A name the feed has used never comes from an upstream (a deleted file stays
+    deleted); a saved file follows its upstream's yanks while the upstream lists it (a local yank,
+    its release's, wins)."""
+    local = [f for f in document.files if f.origin == LOCAL]
+    saved = [f for f in document.files if f.origin != LOCAL]
+    taken = document.taken
+    merged: dict[str, PageFile] = {f.filename: f for f in local}
+    saved_names = {f.filename for f in saved}
+    live_yanks: dict[str, tuple[bool, str | None]] = {}
+    live: list[PageFile] = []
+    for listing in listings:
+        for name, item in listing.files.items():
+            if name in saved_names:
+                live_yanks.setdefault(name, _yank_of(item))
+            elif name not in taken:
+                live.append(listing.listed(item))
+    for f in saved:
+        entry = f
+        if f.filename in live_yanks:
+            release = document.releases.get(f.release)
+            yanked, reason = live_yanks[f.filename]
+            if release is not None and release.yanked:
+                yanked, reason = True, release.reason
+            entry = replace(f, yanked=yanked, yanked_reason=reason if yanked else None)
+        merged.setdefault(f.filename, entry)
+    for entry in live:
+        merged.setdefault(entry.filename, entry)
+    return list(merged.values())
 
 
 def _sorted_versions(versions: Any) -> list[str]:
@@ -253,7 +289,7 @@ class _Candidate:
     """Where a file that is not in the feed would come from: the first upstream listing it."""
 
     listing: _Listing
-    item: UpstreamFile | StoredFile
+    item: UpstreamFile | DocumentFile
 
 
 class FeedUpstreams:
@@ -310,25 +346,27 @@ class FeedUpstreams:
         )
 
     def _feed_listing(self, upstream: Upstream, project: str) -> _Listing:
-        """A feed upstream's records of ``project``: whether the name is published there counts for
-        every caller, its files only for callers who may read that feed.
+        """A feed upstream's page document of ``project``: whether the name is published there counts
+        for every caller, its files only for callers who may read that feed.
 
         Dependency-confusion protection must not depend on who asks: a caller who could not see that
         a name is published in an upstream feed would be shown (and save into this feed, for everyone)
         an attacker's version of it from an external upstream. So that feed is consulted with the
         feed's own view, as its owner could read it when setting it up.
         """
-        listing = _Listing(upstream)
+        listing = _Listing(upstream, version=(upstream.key, None))
         other = self._upstream_feed(upstream)
         if other is None:
             return listing
-        records = packages.read_project(self.storage, other.key, project)
-        listing.published = records.published
-        if not auth.may(self.storage, self.principal, other, Permission.READ):
+        snapshot = page_documents.read(self.storage, other.key, project)
+        listing.published = snapshot.document.published
+        readable = auth.may(self.storage, self.principal, other, Permission.READ)
+        listing.version = (upstream.key, other.key, snapshot.etag, readable)
+        if not readable:
             return listing
         listing.source_feed = other
-        listing.exists = records.exists
-        listing.files = {f.filename: f for f in records.active}
+        listing.exists = snapshot.document.exists
+        listing.files = {f.filename: f for f in snapshot.document.files}
         return listing
 
     def _index_listing(
@@ -339,7 +377,7 @@ class FeedUpstreams:
         An upstream remembered as not answering is not asked (its copy is served, stale), and one that
         times out now is remembered so (see UnansweredUpstreams); one that answers is forgotten.
         """
-        listing = _Listing(upstream)
+        listing = _Listing(upstream, version=(upstream.key, None))
         left = self.unanswered.remaining(upstream.key)
         unanswered = (
             f"it did not answer in time lately; Feedhouse asks it again in {math.ceil(left)} s "
@@ -370,6 +408,7 @@ class FeedUpstreams:
             return listing
         listing.exists = cached.page.exists
         listing.stale = cached.stale
+        listing.version = (upstream.key, cached.fetched_at)
         # Only files with a sha256 can be checked, and so saved or passed through.
         listing.files = {
             f.filename: f for f in cached.page.files if f.sha256 and _SHA256_RE.fullmatch(f.sha256)
@@ -391,7 +430,12 @@ class FeedUpstreams:
         # Made here, so that the threads share one client and one cache.
         client, cache = self.client, self.cache
         pool = ThreadPoolExecutor(max_workers=max(1, len(upstreams)), thread_name_prefix="upstream")
-        futures = {u.key: pool.submit(self._index_listing, u, project, client, cache) for u in upstreams}
+        # Each in a copy of the request's context, so that its storage requests count for the request
+        # (shared.storage.counting); a straggler's late ones count for nobody's.
+        futures = {
+            u.key: pool.submit(contextvars.copy_context().run, self._index_listing, u, project, client, cache)
+            for u in upstreams
+        }
         pool.shutdown(wait=False)  # the request does not wait for stragglers, only for what it needs
 
         def listing(upstream: Upstream) -> _Listing:
@@ -399,7 +443,7 @@ class FeedUpstreams:
                 return futures[upstream.key].result(timeout=max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 self.unanswered.remember(upstream.key, settings.get_seconds(RETRY_SETTING))
-                late = _Listing(upstream)
+                late = _Listing(upstream, version=(upstream.key, None))
                 late.error = _public_error(
                     upstream,
                     UpstreamTimeout(f"did not answer within {seconds:g} s ({DEADLINE_SETTING})."),
@@ -408,20 +452,20 @@ class FeedUpstreams:
 
         return listing
 
-    def _sources(self, project: str, records: ProjectRecords) -> tuple[str | None, Iterator[_Listing]]:
+    def _sources(self, project: str, document: ProjectDocument) -> tuple[str | None, Iterator[_Listing]]:
         """Why external upstreams are hidden for ``project`` (None if they may show), which the feed
         upstreams help decide, and each upstream's listing in order: once iteration starts, the
         external ones are asked all at once, and each is waited for when its turn comes."""
         upstreams = self.config.upstreams
         internal = {u.key: self._feed_listing(u, project) for u in upstreams if u.kind == FEED}
-        published = records.published or any(listing.published for listing in internal.values())
+        published = document.published or any(listing.published for listing in internal.values())
         policy = ConfusionPolicy.build(
             published=[project] if published else [],
-            allow_external=[project] if records.allow_external else [],
+            allow_external=[project] if document.allow_external else [],
             claimed_patterns=self.config.claimed_patterns,
         )
         hidden = why_upstream_hidden(project, policy)
-        if hidden and not records.published and not matches_claimed(project, self.config.claimed_patterns):
+        if hidden and not document.published and not matches_claimed(project, self.config.claimed_patterns):
             # Only feeds the caller may read are named.
             names = ", ".join(
                 f"'{u.feed}'"
@@ -445,7 +489,7 @@ class FeedUpstreams:
                         listing.files = {
                             name: f
                             for name, f in listing.files.items()
-                            if isinstance(f, StoredFile) and f.origin == LOCAL
+                            if isinstance(f, DocumentFile) and f.origin == LOCAL
                         }
                     yield listing
                 elif not hidden:
@@ -453,32 +497,25 @@ class FeedUpstreams:
 
         return hidden, listings()
 
-    def hidden_reason(self, project: str, records: ProjectRecords) -> str | None:
+    def hidden_reason(self, project: str, document: ProjectDocument) -> str | None:
         """Why external upstream versions of ``project`` are hidden in this feed, or None (no fetch)."""
-        hidden, _listings = self._sources(project, records)
+        hidden, _listings = self._sources(project, document)
         return hidden
 
     # Pages --------------------------------------------------------------------------------------
 
-    def view(self, project: str, records: ProjectRecords) -> ProjectView:
-        """The merged page of ``project``, given the feed's own records of it."""
-        local = [f for f in records.active if not f.from_upstream]
-        saved = [f for f in records.active if f.from_upstream]
+    def view(self, project: str, snapshot: Snapshot) -> ProjectView:
+        """The merged page of ``project``, given the feed's own document of it."""
+        document = snapshot.document
         if not self.config.upstreams:
-            files = [ListedFile.from_stored(f) for f in local + saved]
-            return ProjectView(project, files, records.exists)
+            return ProjectView(project, document.exists, (), lambda: list(document.files))
 
-        taken = records.taken
-        merged: dict[str, ListedFile] = {f.filename: ListedFile.from_stored(f) for f in local}
-        saved_names = {f.filename for f in saved}
-        live_yanks: dict[str, tuple[bool, str | None]] = {}
-        exists = records.exists
+        exists = document.exists
         stale: list[str] = []
         unavailable: list[str] = []
         errors: list[BadGateway] = []
-        live: list[ListedFile] = []
-
-        hidden, listings = self._sources(project, records)
+        answered: list[_Listing] = []
+        hidden, listings = self._sources(project, document)
         for listing in listings:
             if listing.error is not None:
                 unavailable.append(public_label(listing.upstream))
@@ -487,28 +524,19 @@ class FeedUpstreams:
             if listing.stale:
                 stale.append(public_label(listing.upstream))
             exists = exists or listing.exists
-            for name, item in listing.files.items():
-                if name in saved_names:
-                    live_yanks.setdefault(name, _yank_of(item))
-                elif name not in taken:
-                    live.append(listing.listed(item))
-
-        for f in saved:
-            # A saved file follows its upstream's yanks while the upstream lists it (a local yank wins).
-            entry = ListedFile.from_stored(f)
-            if f.filename in live_yanks:
-                release = records.releases.get(f.version_key)
-                yanked, reason = live_yanks[f.filename]
-                if release is not None and release.yanked:
-                    yanked, reason = True, release.yanked_reason
-                entry = replace(entry, yanked=yanked, yanked_reason=reason if yanked else None)
-            merged.setdefault(f.filename, entry)
-        for entry in live:
-            merged.setdefault(entry.filename, entry)
+            answered.append(listing)
+        # The merge is a function of the document and of each listing's version, in the
+        # configuration's order (hidden follows from those and the claimed patterns).
+        version = (
+            self.config.upstreams,
+            self.config.claimed_patterns,
+            tuple(listing.version for listing in answered),
+        )
         return ProjectView(
             project,
-            list(merged.values()),
             exists,
+            version,
+            lambda: _merged(document, answered),
             hidden_reason=hidden,
             stale=tuple(stale),
             unavailable=tuple(unavailable),
@@ -528,14 +556,14 @@ class FeedUpstreams:
         (a deleted saved file never comes back from the upstream).
         """
         missing = FileNotFound(f"No file '{filename}' in project '{project}' (nor on this feed's upstreams).")
-        records = packages.read_project(self.storage, self.feed.key, project)
-        own = next((f for f in records.files if f.filename == filename), None)
-        if own is not None:
-            if own.state != ACTIVE:
-                raise missing
-            return own
+        document = page_documents.read(self.storage, self.feed.key, project).document
+        if filename in document.taken:
+            try:
+                return packages.get_file(self.storage, self.feed.key, project, filename)
+            except FileNotFound:
+                raise missing from None
         errors: list[BadGateway] = []
-        _hidden, listings = self._sources(project, records)
+        _hidden, listings = self._sources(project, document)
         for listing in listings:
             if listing.error is not None:
                 errors.append(listing.error)
@@ -577,12 +605,13 @@ class FeedUpstreams:
             return candidate
         upstream = candidate.listing.upstream
         try:
-            if isinstance(candidate.item, StoredFile):
+            if isinstance(candidate.item, DocumentFile):
                 source = candidate.listing.source_feed
                 assert source is not None
+                stored = self._source_file(source, project, filename)
                 if not self.may_save() or not self._copy_keeps_readers(source):
-                    return candidate.item
-                return self._copy_from_feed(candidate.listing, candidate.item)
+                    return stored
+                return self._copy_from_feed(candidate.listing, stored)
             if not self.may_save():
                 return self._pass_through(upstream, candidate.item)
             return self._save(upstream, candidate.item)
@@ -598,10 +627,12 @@ class FeedUpstreams:
             return candidate
         item = candidate.item
         no_metadata = FileNotFound(f"No metadata file for '{filename}'.")
-        if isinstance(item, StoredFile):
-            if not item.core_metadata_sha256:
+        if isinstance(item, DocumentFile):
+            assert candidate.listing.source_feed is not None
+            stored = self._source_file(candidate.listing.source_feed, project, filename)
+            if not stored.core_metadata_sha256:
                 raise no_metadata
-            return item
+            return stored
         expected = ListedFile.from_upstream(item).core_metadata_sha256
         if not expected:
             raise no_metadata
@@ -615,6 +646,14 @@ class FeedUpstreams:
             raise _public_error(upstream, error) from None
         return PassThrough.held(data, expected, packages.METADATA_CONTENT_TYPE, packages.now_text())
 
+    def _source_file(self, source: Feed, project: str, filename: str) -> StoredFile:
+        """An upstream feed's record of a file its page document lists (FileNotFound once it is
+        deleted there)."""
+        try:
+            return packages.get_file(self.storage, source.key, project, filename)
+        except FileNotFound:
+            raise FileNotFound(f"No file '{filename}' in project '{project}'.") from None
+
     def _save(self, upstream: Upstream, entry: UpstreamFile) -> StoredFile:
         saved = save_upstream_file(
             self.storage,
@@ -627,7 +666,7 @@ class FeedUpstreams:
         if saved.metadata_blob:
             info = self.storage.blob_info(saved.metadata_blob)
             metadata_size = info.size if info is not None else None
-        record = packages.saved_file_record(
+        record = publishing.saved_file_record(
             self.feed.key,
             project=saved.project,
             filename=saved.filename,
@@ -650,7 +689,7 @@ class FeedUpstreams:
             now=datetime.now(UTC),
         )
         logger.info("Saved %s into feed %s from upstream %s", saved.filename, self.feed.name, upstream.label)
-        return packages.add_saved_file(self.storage, self.feed.key, record)
+        return publishing.add_saved_file(self.storage, self.feed.key, record)
 
     def _copy_from_feed(self, listing: _Listing, source: StoredFile) -> StoredFile:
         """Copy a file of an upstream feed into this feed, checked against that feed's record."""
@@ -680,7 +719,7 @@ class FeedUpstreams:
                 metadata_blob = keys.metadata_blob(blob)
                 metadata_sha256, metadata_size = source.core_metadata_sha256, len(data)
                 packages.store_metadata_blob(self.storage, metadata_blob, data, sha256=metadata_sha256)
-        record = packages.saved_file_record(
+        record = publishing.saved_file_record(
             self.feed.key,
             project=source.project,
             filename=source.filename,
@@ -703,7 +742,7 @@ class FeedUpstreams:
             now=datetime.now(UTC),
         )
         logger.info("Saved %s into feed %s from feed %s", source.filename, self.feed.name, other.name)
-        return packages.add_saved_file(self.storage, self.feed.key, record)
+        return publishing.add_saved_file(self.storage, self.feed.key, record)
 
     def _pass_through(self, upstream: Upstream, entry: UpstreamFile) -> PassThrough:
         """An upstream file served to a caller who may not save it: checked (size, every listed hash

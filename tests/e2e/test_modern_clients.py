@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from functions import simple
+from shared import page_documents
 from shared.keys import FILES_TABLE, files_partition
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.api import call, create_feed, downloads, fetched, installed, unique
@@ -111,6 +112,8 @@ def test_pip_uses_and_verifies_metadata_hashes(server, app_with_dep, clients, st
     wheel = f"{module(app)}-1.0-py3-none-any.whl"
     record = storage.get(FILES_TABLE, files_partition(key_of(feed), app), wheel)
     storage.replace(FILES_TABLE, {**record, "MetadataSha256": "0" * 64})
+    # Pages are served from the project's page document, which the app's writers keep up to date.
+    page_documents.follow_rows(storage, key_of(feed), app, [wheel])
     result = clients.pip_install(f"{server.url}/{feed}/simple/", tmp_path / "bad", app, check=False)
     assert result.returncode != 0
     assert "DO NOT MATCH THE HASHES" in result.stderr
@@ -177,6 +180,7 @@ def test_uv_exclude_newer_and_pip_uploaded_prior_to_pick_the_older_upload(
     for record in storage.partition(FILES_TABLE, files_partition(key_of(feed), name)):
         if record.get("Version") == "1.0":
             storage.replace(FILES_TABLE, {**record, "Uploaded": "2020-06-01T00:00:00.000000Z"})
+    page_documents.follow_all(storage, key_of(feed), name)  # the page document follows the rows
     index = f"{server.url}/{feed}/simple/"
     clients.uv_install(index, tmp_path / "uv", name, "--exclude-newer", "2021-01-01T00:00:00Z")
     assert installed(tmp_path / "uv") == {f"{module(name)}-1.0.dist-info"}

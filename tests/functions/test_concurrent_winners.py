@@ -7,6 +7,7 @@ Each test opens the race's window deterministically: a wrapper around one storag
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from shared.keys import FEEDS_TABLE, FILES_TABLE, files_partition
 from shared.storage import get_storage
 from tests.support.dists import make_wheel
 from tests.support.http import json_of
-from tests.support.publish import call, publish, publish_wheel
+from tests.support.publish import call, json_page, publish, publish_wheel
 from tests.support.stored import key_of
 from tests.support.upstreams import new_feed
 
@@ -28,16 +29,17 @@ def _before_first(
     monkeypatch, method: str, table: str, concurrently: Callable[[Any], None], *, row: str | None = None
 ) -> None:
     """Run ``concurrently`` once, just before the first ``method`` call on ``table`` (on the record
-    with RowKey ``row``, if given) goes through."""
+    with RowKey ``row``, if given) goes through. A transaction's records are those it inserts."""
     storage = get_storage()
     original = getattr(storage, method)
     pending = [concurrently]
 
-    def wrapped(table_name: str, records: Any, *args: Any, **kwargs: Any) -> Any:
+    def wrapped(table_name: str, *args: Any, **kwargs: Any) -> Any:
+        records = args[0] if args else kwargs.get("insert", [])
         first = records[0] if isinstance(records, list) else records
         if table_name == table and pending and row in (None, first["RowKey"]):
             pending.pop()(records)
-        return original(table_name, records, *args, **kwargs)
+        return original(table_name, *args, **kwargs)
 
     monkeypatch.setattr(storage, method, wrapped)
 
@@ -55,10 +57,11 @@ def test_an_upload_that_loses_to_the_same_file_deleted_meanwhile_keeps_its_blob(
     feed = new_feed()
     filename, data = make_wheel("racy", "1.0")
 
-    def winner_then_deleted(record: dict[str, Any]) -> None:
+    def winner_then_deleted(records: list[dict[str, Any]]) -> None:
+        record = records[0]
         get_storage().insert(FILES_TABLE, {**record, "State": "deleted", "DeletedAt": record["Uploaded"]})
 
-    _before_first(monkeypatch, "insert", FILES_TABLE, winner_then_deleted, row=filename)
+    _before_first(monkeypatch, "transact", FILES_TABLE, winner_then_deleted, row=filename)
     response = publish(feed, filename, data, "racy", "1.0")
     assert response.status_code == 400
     assert b"previously used by a file that has since been deleted" in response.get_body()
@@ -132,3 +135,20 @@ def test_two_patches_of_a_feed_at_once_both_apply(monkeypatch):
     assert response.status_code == 200, json_of(response)
     body = json_of(call(feed_item, "GET", "/", feed=feed))
     assert body["description"] == "theirs" and body["readers_save"] is False
+
+
+def test_many_uploads_into_one_project_at_once_all_succeed_and_all_show():
+    """Every upload updates the project's page document on its ETag: concurrent uploaders into one
+    project must take turns on it rather than give up (a 409) after losing a few times."""
+    feed = new_feed(visibility="public")
+    wheels = [make_wheel("crowded", f"1.{i}") for i in range(48)]
+
+    def upload(wheel: tuple[str, bytes]) -> int:
+        filename, data = wheel
+        return publish(feed, filename, data, "crowded", filename.split("-")[1]).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(upload, wheels))
+    assert statuses == [200] * len(wheels)
+    page = json_page(feed, "crowded")
+    assert sorted(f["filename"] for f in page["files"]) == sorted(name for name, _ in wheels)

@@ -17,14 +17,13 @@ from functions.simple import project_list
 from functions.tokens_api import whoami
 from functions.upload import upload
 from shared import tokens
-from shared.packages import list_projects
 from shared.tokens import Scope
 from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_wheel
 from tests.support.http import basic, request
 from tests.support.multipart import encode, upload_fields
 from tests.support.publish import call
-from tests.support.stored import key_of
+from tests.support.stored import listed_projects
 
 CHUNKED = {"Transfer-Encoding": "chunked"}
 
@@ -48,7 +47,7 @@ def test_an_upload_whose_chunked_body_was_not_passed_on_is_a_411_and_stores_noth
     assert response.status_code == 411
     assert "Transfer-Encoding: chunked" in response.get_body().decode()
     assert "Content-Length" in response.get_body().decode()
-    assert list_projects(storage, key_of(feed_name)) == []
+    assert listed_projects(feed_name) == []
 
 
 def test_a_json_request_whose_chunked_body_was_not_passed_on_is_a_411(storage):

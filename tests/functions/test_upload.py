@@ -8,13 +8,13 @@ from azure.storage.blob import ContainerClient
 from functions.simple import project_list
 from functions.upload import upload
 from shared import settings
-from shared.keys import BLOB_CONTAINER
-from shared.packages import list_projects, read_project
+from shared.keys import BLOB_CONTAINER, documents_prefix
+from shared.packages import read_project
 from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_sdist, make_wheel, tar_gz, tar_link, zip_archive, zip_symlink
 from tests.support.http import basic, request
 from tests.support.multipart import encode, upload_fields
-from tests.support.stored import key_of
+from tests.support.stored import key_of, listed_projects
 
 
 def post(feed, items, *, headers=None, handler=upload, path="upload/"):
@@ -30,14 +30,16 @@ def text(response) -> str:
 
 
 def blobs(app_env, feed) -> list[str]:
+    """The feed's file and metadata blobs (not its page documents, which describe them)."""
     container = ContainerClient.from_connection_string(
         app_env["FEEDHOUSE_STORAGE_CONNECTION_STRING"], BLOB_CONTAINER, api_version="2025-11-05"
     )
-    return [b.name for b in container.list_blobs(name_starts_with=key_of(feed) + "/")]
+    names = (b.name for b in container.list_blobs(name_starts_with=key_of(feed) + "/"))
+    return [name for name in names if not name.startswith(documents_prefix(key_of(feed)))]
 
 
 def assert_nothing_stored(storage, app_env, feed):
-    assert list_projects(storage, key_of(feed)) == []
+    assert listed_projects(feed) == []
     assert blobs(app_env, feed) == []
 
 
@@ -53,7 +55,7 @@ def test_wheel_and_sdist_upload(storage, feed_name):
     assert stored.sha256 == hashlib.sha256(wheel_bytes).hexdigest()
     assert stored.size == len(wheel_bytes)
     assert stored.requires_python == ">=3.8"
-    assert [p.name for p in list_projects(storage, key_of(feed_name))] == ["demo-pkg"]
+    assert listed_projects(feed_name) == ["demo-pkg"]
 
 
 def test_post_to_simple_url_uploads_too(storage, feed_name):

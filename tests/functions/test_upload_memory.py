@@ -16,14 +16,13 @@ import pytest
 
 import functions.upload
 from functions.upload import upload
-from shared import packages, settings
-from shared.packages import list_projects
+from shared import publishing, settings
 from shared.upload import UploadBudget, UploadsBusy
 from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_wheel
 from tests.support.http import basic, request
 from tests.support.multipart import encode, upload_fields
-from tests.support.stored import key_of
+from tests.support.stored import listed_projects
 
 MIB = 1024 * 1024
 
@@ -97,7 +96,7 @@ class HeldUpload:
 @pytest.fixture
 def held(monkeypatch, budget, storage, feed_name):
     held = HeldUpload(upload_request(feed_name, "first", "1.0"))
-    real_add_file = packages.add_file
+    real_add_file = publishing.add_file
 
     def add_file(*args, **kwargs):
         if threading.current_thread() is held.thread:
@@ -105,7 +104,7 @@ def held(monkeypatch, budget, storage, feed_name):
             held.release.wait(30)
         return real_add_file(*args, **kwargs)
 
-    monkeypatch.setattr(packages, "add_file", add_file)
+    monkeypatch.setattr(publishing, "add_file", add_file)
     held.thread.start()
     assert held.entered.wait(30)
     yield held
@@ -122,7 +121,7 @@ def test_an_upload_beyond_the_budget_gets_503_with_retry_after(storage, feed_nam
     held.release.set()
     held.thread.join(30)
     assert held.results["held"].status_code == 200
-    assert [p.name for p in list_projects(storage, key_of(feed_name))] == ["first"]
+    assert listed_projects(feed_name) == ["first"]
 
 
 def test_an_upload_waits_for_room_then_goes_through(storage, feed_name, budget, held):

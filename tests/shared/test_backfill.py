@@ -7,7 +7,7 @@ import pytest
 
 from functions.files import download
 from shared.backfill import backfill_metadata
-from shared.keys import FILES_TABLE, files_partition
+from shared.keys import FILES_TABLE, files_partition, project_document_blob
 from tests.support.dists import make_wheel
 from tests.support.publish import call, json_page, publish_sdist, publish_wheel
 from tests.support.stored import key_of
@@ -16,11 +16,13 @@ LEGACY_FIELDS = ("MetadataBlob", "MetadataSha256", "MetadataSize", "MetadataServ
 
 
 def make_legacy(storage, feed, project, filename):
-    """Turn a stored file into one uploaded before metadata was kept: no fields, no blob."""
+    """Turn a stored file into one uploaded before metadata was kept: no fields, no blob (and its
+    project, stored before page documents, without one)."""
     record = storage.get(FILES_TABLE, files_partition(feed, project), filename)
     if record.get("MetadataBlob"):
         storage.delete_blob(record["MetadataBlob"])
     storage.replace(FILES_TABLE, {k: v for k, v in record.items() if k not in LEGACY_FIELDS})
+    storage.delete_blob(project_document_blob(feed, project))
     return record
 
 

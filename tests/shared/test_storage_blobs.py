@@ -7,7 +7,8 @@ import secrets
 import pytest
 
 import shared.storage
-from shared.storage import RecordChanged, RecordExists
+from shared.storage import UNCHANGED, RecordChanged, RecordExists
+from tests.support.storage_requests import requests_made
 
 
 @pytest.fixture
@@ -35,6 +36,19 @@ def test_write_blob_create_only_then_if_match(storage):
     with pytest.raises(RecordChanged):
         storage.write_blob(name, b"three", content_type="application/json", if_match=etag)
     assert storage.read_blob_state(name).data == b"two"
+
+
+def test_a_conditional_read_of_an_unchanged_blob_is_one_request_that_transfers_nothing(storage):
+    name = _name()
+    etag = storage.write_blob(name, b"page", content_type="application/json")
+    unchanged, requests = requests_made(lambda: storage.read_blob_state(name, unless_etag=etag))
+    assert (unchanged, requests) == (UNCHANGED, 1)
+
+    new_etag = storage.write_blob(name, b"page two", content_type="application/json", if_match=etag)
+    state = storage.read_blob_state(name, unless_etag=etag)
+    assert (state.data, state.etag) == (b"page two", new_etag)
+    storage.delete_blob(name)
+    assert storage.read_blob_state(name, unless_etag=new_etag) is None
 
 
 def test_set_blob_metadata_is_etag_guarded(storage):

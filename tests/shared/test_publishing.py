@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.keys import FILES_TABLE, files_partition
-from shared.packages import CLAIM_TIMEOUT, format_time, release_row_key
+from shared.packages import format_time, release_row_key
+from shared.publishing import CLAIM_TIMEOUT
 from tests.support.dists import make_sdist
 from tests.support.publish import publish
 from tests.support.stored import key_of

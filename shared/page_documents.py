@@ -1,0 +1,531 @@
+"""Page documents: what a project's simple pages (and the upstream merge) need, in one blob, and the
+feed's project list in another, so that a page costs one conditional storage read.
+
+A project's files partition holds a row per file, release, claim and setting; a page served from it
+queries every row (4,000 entities for 2,000 wheels, each parsed by the SDK). Instead, every change of
+those rows also updates the project's *document* (``keys.project_document_blob``): its active files
+with what pages show of them, the releases that have a row and their yanks, the owner's
+allow-external choice, every file name the feed has used (a deleted or purged name never comes back,
+from an upload or an upstream), whether a file was ever published to the feed (dependency-confusion
+protection), and whether the feed's project list names the project. The feed's project list has a
+document of its own (``keys.project_list_blob``). The rows stay the truth; documents follow them.
+
+**Reading.** An instance keeps the documents it read in memory with their ETags and reads each again
+with If-None-Match: while it is unchanged storage answers 304, so a page costs one request and no
+parsing, and is exact on every instance (a change made through another instance is seen by the next
+read). What is rendered from a document is kept keyed by its ETag (shared/feed_index.py). A project
+stored before documents existed has none: the first read builds it from the rows and stores it.
+
+**Writing.** Every writer of a project's rows (an upload, a file saved from an upstream, a yank or an
+unyank, a delete, restore or purge, the allow-external choice, the metadata backfill) updates the
+document after its own row writes: it reads the document and its ETag, *then* reads the rows it
+changed (or the whole partition), applies them, and writes the document only if it still has that
+ETag (If-Match; If-None-Match: * when there is none yet), starting again from the read when another
+writer got there first. So the last document written reflects every write that completed before it:
+a writer W whose document write succeeds read the document after every earlier successful document
+write, and its rows after that; a writer X that changed the same rows and wrote the document before
+W wrote those rows before that, so W read X's rows, and X's other changes are in the document W read.
+(An upload reads the document before writing its rows, to check names against it, and applies the
+rows as it wrote them while that read still holds: as nobody can have written the document in
+between, nobody who completed can have changed those new rows.)
+
+A process that dies between its row writes and its document write leaves the document without its
+change; the next change of another kind applies only its own rows and does not repair that. Trying
+the same operation again does: every writer updates the document also when it finds its rows
+written already (an identical re-upload, a second yank, deleting or restoring what already is, a
+purge run, setting allow-external again, a backfill run), and then writes it only if it differs. A
+file saved from an upstream is the exception: its retry is a download, which finds the file and
+does not save it again; until a delete, restore or purge in the project (which rebuild the document
+from all of its rows) or a backfill run, its page lists it as its upstream does.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shared import untrusted
+from shared.errors import Conflict
+from shared.keys import (
+    FILES_TABLE,
+    PROJECTS_TABLE,
+    UPSTREAMING_ROW,
+    files_partition,
+    is_file_row,
+    project_document_blob,
+    project_list_blob,
+    projects_partition,
+    release_of_row,
+)
+from shared.memo import Memo
+from shared.packages import (
+    ACTIVE,
+    LOCAL,
+    Project,
+    Release,
+    StoredFile,
+)
+from shared.storage import UNCHANGED, Record, RecordChanged, RecordExists, Storage
+
+_CONTENT_TYPE = "application/json"
+_FORMAT = 1
+# Writers that keep losing the race for one document give up (a 409) after this many tries, each
+# loser waiting a random while, up to twice as long as the last time (within a cap), before the next.
+_ATTEMPTS = 20
+_BACKOFF_SECONDS = 0.01
+_BACKOFF_CAP_SECONDS = 0.5
+# Writers of one document in this process take turns (one lock per document, striped): racing on
+# its ETag instead, each loser reads, applies and writes the whole document again, and with a big
+# document and a few concurrent uploaders nearly every attempt loses. Instances still race each
+# other; the backoff spreads those out.
+_TURNS = tuple(threading.Lock() for _ in range(64))
+# A parsed document takes a few times the bytes of its JSON.
+_PARSED_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A document as this instance read (or wrote) it: parsed, with its ETag and stored size."""
+
+    parsed: Any
+    etag: str
+    size: int
+
+
+# What an instance keeps of the documents it read, by blob: no time to live, as every use asks
+# storage whether it is still the blob's content (If-None-Match), and bounded by (parsed) bytes.
+_DOCUMENTS = Memo[str, _Kept](max_size=256 * 1024 * 1024, size_of=lambda kept: kept.size)
+
+
+class DocumentConflict(Conflict):
+    code = "busy"
+
+
+# A project's document ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentFile:
+    """An active file as pages show it (shared.pages.PageFile), with what the upstream merge needs."""
+
+    filename: str
+    version: str
+    release: str  # the canonical version: its release's row key
+    sha256: str
+    requires_python: str | None
+    core_metadata_sha256: str | None  # only when the metadata file is served (PEP 658)
+    size: int
+    uploaded: str
+    origin: str  # packages.LOCAL or packages.UPSTREAM
+    upstream_yanked: bool | str  # a saved file's yank upstream when it was saved (True or the reason)
+    # As pages show it: the release's yank, else a saved file's yank upstream.
+    yanked: bool = False
+    yanked_reason: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[Any, ...]:
+        return (untrusted.version_order(self.version), self.filename)
+
+    @classmethod
+    def of(cls, stored: StoredFile) -> DocumentFile:
+        return cls(
+            filename=stored.filename,
+            version=stored.version,
+            release=stored.version_key,
+            sha256=stored.sha256,
+            requires_python=stored.requires_python,
+            core_metadata_sha256=stored.core_metadata_sha256,
+            size=stored.size,
+            uploaded=stored.uploaded,
+            origin=stored.origin,
+            upstream_yanked=stored.upstream_yanked,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "version": self.version,
+            "release": self.release,
+            "sha256": self.sha256,
+            "requires_python": self.requires_python,
+            "core_metadata_sha256": self.core_metadata_sha256,
+            "size": self.size,
+            "uploaded": self.uploaded,
+            "origin": self.origin,
+            "upstream_yanked": self.upstream_yanked,
+        }
+
+    def yanked_by(self, release: ReleaseState | None) -> DocumentFile:
+        """This file with its yank as pages show it, under ``release`` (its release's state)."""
+        if release is not None and release.yanked:
+            yanked, reason = True, release.reason
+        elif self.upstream_yanked:
+            yanked, reason = True, self.upstream_yanked if isinstance(self.upstream_yanked, str) else None
+        else:
+            yanked, reason = False, None
+        if (yanked, reason) == (self.yanked, self.yanked_reason):
+            return self
+        return replace(self, yanked=yanked, yanked_reason=reason)
+
+
+@dataclass(frozen=True)
+class ReleaseState:
+    """A release that has a row: whether it is yanked, and why."""
+
+    yanked: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectDocument:
+    """What the project's pages and the upstream merge need of its rows (see the module docstring)."""
+
+    project: str
+    files: tuple[DocumentFile, ...] = ()  # active files, in page order (version, then name)
+    retired: Mapping[str, str] = field(default_factory=dict)  # deleted and purged names → release
+    releases: Mapping[str, ReleaseState] = field(default_factory=dict)  # by canonical version
+    allow_external: bool = False
+    published: bool = False  # a file of it was published here (deleted ones included)
+    listed: bool = False  # the feed's project list (its row and document) names it
+
+    @property
+    def exists(self) -> bool:
+        """Whether the feed has (or had) files of this project (the allow-external row alone is none)."""
+        return bool(self.files or self.retired or self.releases)
+
+    @property
+    def blank(self) -> bool:
+        """Whether the project has no rows at all: such a document is not worth storing by itself."""
+        return not (self.exists or self.allow_external or self.listed)
+
+    @functools.cached_property
+    def taken(self) -> frozenset[str]:
+        """Every file name this feed has used."""
+        return frozenset(f.filename for f in self.files) | frozenset(self.retired)
+
+    @functools.cached_property
+    def versions(self) -> list[str]:
+        """PEP 700 ``versions``: those of the active files, oldest first, one spelling each."""
+        unique: dict[str, str] = {}
+        for f in self.files:
+            unique.setdefault(f.release, f.version)
+        return sorted(unique.values(), key=untrusted.version_order)
+
+    def names_of_release(self, release: str) -> list[tuple[str, bool]]:
+        """The file names used for ``release`` (canonical version), each with whether it is active."""
+        active = [(f.filename, True) for f in self.files if f.release == release]
+        return active + [(name, False) for name, key in self.retired.items() if key == release]
+
+    # Building and changing ----------------------------------------------------------------------
+
+    @classmethod
+    def from_rows(cls, project: str, records: Iterable[Record], *, listed: bool) -> ProjectDocument:
+        """The document of a whole files partition (its rows in any order)."""
+        document = cls(project, listed=listed)
+        return document.with_rows(records)
+
+    def with_rows(self, records: Iterable[Record]) -> ProjectDocument:
+        """This document with ``records`` (rows of the project's partition, as they are now) applied."""
+        files = {f.filename: f for f in self.files}
+        retired = dict(self.retired)
+        releases = dict(self.releases)
+        allow_external, published = self.allow_external, self.published
+        for record in records:
+            row = record["RowKey"]
+            if row == UPSTREAMING_ROW:
+                allow_external = bool(record.get("AllowExternal", False))
+            elif (release := release_of_row(row)) is not None:
+                state = Release.from_record(record)
+                releases[release] = ReleaseState(state.yanked, state.yanked_reason)
+            elif is_file_row(row):
+                stored = StoredFile.from_record(record)
+                published = published or stored.origin == LOCAL
+                if stored.state == ACTIVE:
+                    files[row] = DocumentFile.of(stored)
+                    retired.pop(row, None)
+                else:
+                    files.pop(row, None)
+                    retired[row] = stored.version_key
+        ordered = sorted(
+            (f.yanked_by(releases.get(f.release)) for f in files.values()), key=lambda f: f.sort_key
+        )
+        return replace(
+            self,
+            files=tuple(ordered),
+            retired=retired,
+            releases=releases,
+            allow_external=allow_external,
+            published=published,
+        )
+
+    def with_new_file(self, record: Record) -> ProjectDocument:
+        """This document with one new active file row, put in its place in page order without sorting
+        the others again (an upload into a project of thousands of files)."""
+        stored = StoredFile.from_record(record)
+        added = DocumentFile.of(stored).yanked_by(self.releases.get(stored.version_key))
+        files = list(self.files)
+        bisect.insort(files, added, key=lambda f: f.sort_key)
+        return replace(self, files=tuple(files), published=self.published or stored.origin == LOCAL)
+
+    def with_release(self, release: str) -> ProjectDocument:
+        """This document knowing that ``release`` has a row (created unyanked by this writer)."""
+        if release in self.releases:
+            return self
+        return replace(self, releases={**self.releases, release: ReleaseState()})
+
+    def now_listed(self) -> ProjectDocument:
+        return self if self.listed else replace(self, listed=True)
+
+    # Stored form ----------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "format": _FORMAT,
+            "project": self.project,
+            "files": [f.to_json() for f in self.files],
+            "retired": self.retired,
+            "releases": {key: [state.yanked, state.reason] for key, state in self.releases.items()},
+            "allow_external": self.allow_external,
+            "published": self.published,
+            "listed": self.listed,
+        }
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ProjectDocument:
+        document = json.loads(data)
+        releases = {
+            key: ReleaseState(yanked, reason) for key, (yanked, reason) in document["releases"].items()
+        }
+        files = tuple(
+            DocumentFile(**entry).yanked_by(releases.get(entry["release"])) for entry in document["files"]
+        )
+        return cls(
+            project=document["project"],
+            files=files,
+            retired=document["retired"],
+            releases=releases,
+            allow_external=document["allow_external"],
+            published=document["published"],
+            listed=document["listed"],
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A project's document as read, with the ETag it has in storage (None: none is stored)."""
+
+    document: ProjectDocument
+    etag: str | None
+    blob: str
+
+
+def _read_stored(storage: Storage, blob: str, parse: Callable[[bytes], Any]) -> tuple[Any, str] | None:
+    """The parsed document stored as ``blob`` and its ETag, from memory while storage says it is
+    unchanged; None when none is stored."""
+    kept = _DOCUMENTS.peek(blob)
+    state = storage.read_blob_state(blob, unless_etag=kept.etag if kept is not None else None)
+    if state is UNCHANGED:
+        assert kept is not None
+        return kept.parsed, kept.etag
+    if state is None:
+        _DOCUMENTS.invalidate(blob)
+        return None
+    parsed = parse(state.data)
+    _DOCUMENTS.put(blob, _Kept(parsed, state.etag, len(state.data) * _PARSED_FACTOR))
+    return parsed, state.etag
+
+
+def _write(storage: Storage, blob: str, data: bytes, etag: str | None, parsed: Any) -> str:
+    """Write a document on ``etag`` (If-None-Match: * for None), keep it in memory; its new ETag.
+    RecordChanged or RecordExists when another writer got there first."""
+    new_etag = storage.write_blob(blob, data, content_type=_CONTENT_TYPE, if_match=etag)
+    _DOCUMENTS.put(blob, _Kept(parsed, new_etag, len(data) * _PARSED_FACTOR))
+    return new_etag
+
+
+def _rebuilt(storage: Storage, feed_key: str, project: str, *, listed: bool) -> ProjectDocument:
+    records = storage.partition(FILES_TABLE, files_partition(feed_key, project))
+    return ProjectDocument.from_rows(project, records, listed=listed)
+
+
+def _turn(blob: str) -> threading.Lock:
+    return _TURNS[hash(blob) % len(_TURNS)]
+
+
+def _back_off(attempt: int) -> None:
+    # Jitter, not a secret: any generator spreads writers out.
+    time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_SECONDS * 2**attempt)))  # noqa: S311
+
+
+def current(storage: Storage, feed_key: str, project: str) -> Snapshot:
+    """The document as stored now, or, without one, built from the rows (and not stored): what a
+    writer starts from."""
+    blob = project_document_blob(feed_key, project)
+    stored = _read_stored(storage, blob, ProjectDocument.from_bytes)
+    if stored is not None:
+        return Snapshot(stored[0], stored[1], blob)
+    return Snapshot(_rebuilt(storage, feed_key, project, listed=False), None, blob)
+
+
+def read(storage: Storage, feed_key: str, project: str) -> Snapshot:
+    """A project's document for a page: one conditional read on a warm instance.
+
+    Without a stored document (a project stored before documents, or none at all) it is built from
+    the rows, and stored when there are any, so that the next read is cheap again; a project without
+    rows gets an empty, unstored document (``keep`` stores it when a page is worth it).
+    """
+    for _attempt in range(_ATTEMPTS):
+        snapshot = current(storage, feed_key, project)
+        if snapshot.etag is not None or snapshot.document.blank:
+            return snapshot
+        try:
+            return keep(storage, snapshot)
+        except (RecordExists, RecordChanged):
+            continue  # a writer stored one meanwhile: read that
+    raise DocumentConflict(f"The page of '{project}' keeps changing; try again.")
+
+
+def keep(storage: Storage, snapshot: Snapshot) -> Snapshot:
+    """Store a document read without one (If-None-Match: *), so that the next read of it is one
+    conditional read; RecordExists if a writer stored one meanwhile."""
+    document = snapshot.document
+    etag = _write(storage, snapshot.blob, document.to_bytes(), None, document)
+    return Snapshot(document, etag, snapshot.blob)
+
+
+def update(
+    storage: Storage,
+    feed_key: str,
+    project: str,
+    apply: Callable[[ProjectDocument, bool], ProjectDocument],
+    *,
+    start: Snapshot | None = None,
+    rows_after_start: bool = False,
+) -> Snapshot:
+    """Apply a writer's rows to the project's document, on its ETag, until that write succeeds.
+
+    ``apply(document, fresh)`` returns ``document`` with the writer's rows applied, read after the
+    document was (``fresh``). ``start`` is the document the caller read already (else it is read
+    now); with ``rows_after_start`` the caller wrote its rows after reading it, and ``apply`` is
+    first called with ``fresh`` False: it may apply the rows as it wrote them (see the module
+    docstring). The document is written only if it changed.
+    """
+    with _turn(project_document_blob(feed_key, project)):
+        snapshot = start if start is not None else current(storage, feed_key, project)
+        fresh = start is None or not rows_after_start
+        for attempt in range(_ATTEMPTS):
+            document = apply(snapshot.document, fresh)
+            if document == snapshot.document and (snapshot.etag is not None or document.blank):
+                return snapshot
+            try:
+                etag = _write(storage, snapshot.blob, document.to_bytes(), snapshot.etag, document)
+            except (RecordChanged, RecordExists):
+                _back_off(attempt)
+                snapshot, fresh = current(storage, feed_key, project), True
+                continue
+            return Snapshot(document, etag, snapshot.blob)
+    raise DocumentConflict(f"The page of '{project}' kept changing meanwhile; try again.")
+
+
+def follow_rows(storage: Storage, feed_key: str, project: str, rows: Iterable[str]) -> Snapshot:
+    """Update the document with the rows named (read after the document), as they are now."""
+    partition = files_partition(feed_key, project)
+    names = list(rows)
+
+    def apply(document: ProjectDocument, _fresh: bool) -> ProjectDocument:
+        records = [r for r in (storage.get(FILES_TABLE, partition, row) for row in names) if r is not None]
+        return document.with_rows(records)
+
+    return update(storage, feed_key, project, apply)
+
+
+def follow_all(storage: Storage, feed_key: str, project: str) -> Snapshot:
+    """Rebuild the document from all of the project's rows (read after the document): for writers
+    that change many rows, and to repair."""
+
+    def apply(document: ProjectDocument, _fresh: bool) -> ProjectDocument:
+        return _rebuilt(storage, feed_key, project, listed=document.listed)
+
+    return update(storage, feed_key, project, apply)
+
+
+# The feed's project list -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectList:
+    """The feed's projects in name order, as its simple index lists them."""
+
+    projects: tuple[Project, ...] = ()
+
+    def with_project(self, project: Project) -> ProjectList:
+        if any(p.name == project.name for p in self.projects):
+            return self
+        return ProjectList(tuple(sorted((*self.projects, project), key=lambda p: p.name)))
+
+    def to_bytes(self) -> bytes:
+        listed = [[p.name, p.display_name, p.created] for p in self.projects]
+        return json.dumps({"format": _FORMAT, "projects": listed}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ProjectList:
+        return cls(
+            tuple(Project(name, display, created) for name, display, created in json.loads(data)["projects"])
+        )
+
+
+@dataclass(frozen=True)
+class ListSnapshot:
+    """The feed's project list as read, with its ETag."""
+
+    projects: tuple[Project, ...]
+    etag: str
+    blob: str
+
+
+def _list_from_rows(storage: Storage, feed_key: str) -> ProjectList:
+    records = storage.partition(PROJECTS_TABLE, projects_partition(feed_key))
+    return ProjectList(tuple(sorted((Project.from_record(r) for r in records), key=lambda p: p.name)))
+
+
+def _update_list(
+    storage: Storage, feed_key: str, apply: Callable[[ProjectList | None], ProjectList]
+) -> ListSnapshot:
+    blob = project_list_blob(feed_key)
+    with _turn(blob):
+        for attempt in range(_ATTEMPTS):
+            stored = _read_stored(storage, blob, ProjectList.from_bytes)
+            current, etag = stored if stored is not None else (None, None)
+            listed = apply(current)
+            if etag is not None and listed == current:
+                return ListSnapshot(listed.projects, etag, blob)
+            try:
+                new_etag = _write(storage, blob, listed.to_bytes(), etag, listed)
+            except (RecordChanged, RecordExists):
+                _back_off(attempt)
+                continue
+            return ListSnapshot(listed.projects, new_etag, blob)
+    raise DocumentConflict("The feed's project list kept changing meanwhile; try again.")
+
+
+def read_list(storage: Storage, feed_key: str) -> ListSnapshot:
+    """The feed's project list: one conditional read on a warm instance; built from the projects
+    partition and stored when the feed has none yet (a feed from before documents)."""
+    return _update_list(storage, feed_key, lambda current: current or _list_from_rows(storage, feed_key))
+
+
+def add_to_list(storage: Storage, feed_key: str, project: Project) -> None:
+    """Add a project (whose row is written) to the feed's project list, if it is not there."""
+
+    def apply(current: ProjectList | None) -> ProjectList:
+        return (current or _list_from_rows(storage, feed_key)).with_project(project)
+
+    _update_list(storage, feed_key, apply)

@@ -1,0 +1,267 @@
+"""Storage requests per request on a warm instance (issue 11): what pages, the project list and an
+upload cost, counted at the storage layer (shared.storage.counting), never timed.
+
+Each budget is asserted twice. ``serving`` leaves out what authentication (the feed row, the
+token, the grants) and the upstream page cache cost, which are kept in memory (shared/memo.py):
+what a page costs besides is its document, one conditional read. ``whole`` is the issue's budget
+for the whole request, authentication included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import functions.simple
+import functions.upload
+from functions.simple import project_detail, project_list
+from shared import memo, pages
+from shared import storage as storage_module
+from shared.keys import FILES_TABLE, files_partition
+from shared.packages import release_row_key
+from shared.page_documents import ProjectDocument
+from shared.upstream.page_cache import UpstreamPageCache
+from tests.support.dists import make_wheel
+from tests.support.publish import call, publish, publish_wheel
+from tests.support.stored import key_of
+from tests.support.upstream_server import FakeIndex
+from tests.support.upstreams import ScriptedIndex, index, new_feed, user
+
+JSON_ACCEPT = {"Accept": "application/vnd.pypi.simple.v1+json"}
+HTML_ACCEPT = {"Accept": "text/html"}
+
+
+class Budget:
+    """Counts a request's storage requests: all of them, and those outside the left-out callables."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.left_out = 0
+        left_out = (
+            (functions.simple, "feed_access"),
+            (functions.upload, "feed_access"),
+            (UpstreamPageCache, "get"),
+        )
+        for owner, name in left_out:
+            monkeypatch.setattr(owner, name, self._leaving_out(getattr(owner, name)))
+
+    def _leaving_out(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with storage_module.counting() as count:
+                try:
+                    return real(*args, **kwargs)
+                finally:
+                    self.left_out += count.value
+
+        return counted
+
+    def measure(self, action: Callable[[], Any]) -> tuple[Any, int, int]:
+        """``action()``'s result, its storage requests, and those outside the left-out callables."""
+        self.left_out = 0
+        with storage_module.counting() as count:
+            result = action()
+        return result, count.value, count.value - self.left_out
+
+
+@pytest.fixture
+def budget(monkeypatch) -> Budget:
+    return Budget(monkeypatch)
+
+
+def _warm(action: Callable[[], Any]) -> Callable[[], Any]:
+    """``action``, called once (the cold instance pays then) and checked to succeed."""
+    response = action()
+    assert response.status_code == 200, response.get_body()
+    return action
+
+
+def _page(feed: str, project: str, headers: dict[str, str], token: str | None = None) -> Callable[[], Any]:
+    kwargs = {"token": token} if token else {}
+    return _warm(
+        lambda: call(
+            project_detail,
+            "GET",
+            f"/{feed}/simple/{project}/",
+            feed=feed,
+            project=project,
+            headers=headers,
+            **kwargs,
+        )
+    )
+
+
+def _list(feed: str, headers: dict[str, str], token: str | None = None) -> Callable[[], Any]:
+    kwargs = {"token": token} if token else {}
+    return _warm(lambda: call(project_list, "GET", f"/{feed}/simple/", feed=feed, headers=headers, **kwargs))
+
+
+def _published(visibility: str) -> tuple[str, str]:
+    """A feed of ``visibility`` with a project of a few files; the feed and a reader's token."""
+    feed = new_feed(visibility=visibility)
+    for version in ("1.0", "1.1", "2.0"):
+        publish_wheel(feed, "budget-demo", version)
+    from shared.roles import Role
+
+    return feed, user(feed, Role.READER)
+
+
+FORMATS = pytest.mark.parametrize("headers", [HTML_ACCEPT, JSON_ACCEPT], ids=["html", "json"])
+
+
+@FORMATS
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_a_project_page_costs_one_conditional_read_besides_authentication(
+    storage, budget, visibility, headers
+):
+    feed, reader = _published(visibility)
+    page = _page(feed, "budget-demo", headers, token=reader)
+    response, _whole, serving = budget.measure(page)
+    assert response.status_code == 200
+    assert serving <= 1
+
+
+@FORMATS
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_the_project_list_costs_one_conditional_read_besides_authentication(
+    storage, budget, visibility, headers
+):
+    feed, reader = _published(visibility)
+    response, _whole, serving = budget.measure(_list(feed, headers, token=reader))
+    assert response.status_code == 200
+    assert b"budget-demo" in response.get_body()
+    assert serving <= 1
+
+
+def test_a_page_read_again_after_a_change_through_another_writer_shows_it(storage, budget):
+    """The document kept in memory is asked about every time: a new file is seen by the next page."""
+    feed, reader = _published("public")
+    page = _page(feed, "budget-demo", JSON_ACCEPT, token=reader)
+    publish_wheel(feed, "budget-demo", "3.0")
+    response, _whole, serving = budget.measure(page)
+    assert b"budget_demo-3.0-py3-none-any.whl" in response.get_body()
+    assert serving <= 1
+
+
+@pytest.mark.usefixtures("upstream_settings")
+@FORMATS
+def test_a_page_merging_a_fresh_upstream_costs_one_conditional_read_besides_it(storage, budget, headers):
+    with FakeIndex() as fake:
+        upstream = ScriptedIndex(fake)
+        filename, data = make_wheel("budget-up", "1.0")
+        upstream.project("budget-up", [upstream.entry(filename, data)])
+        feed = new_feed([index(upstream.url)], visibility="public")
+        publish_wheel(feed, "budget-mixed", "1.0")
+        for project in ("budget-up", "budget-mixed"):
+            response, _whole, serving = budget.measure(_page(feed, project, headers))
+            assert response.status_code == 200
+            assert serving <= 1
+        assert upstream.page_requests("budget-up") == 1  # fresh: fetched once, when cold
+
+
+@FORMATS
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_a_whole_page_request_costs_at_most_one_storage_request(storage, budget, visibility, headers):
+    feed, reader = _published(visibility)
+    for request in (_page(feed, "budget-demo", headers, token=reader), _list(feed, headers, token=reader)):
+        _response, whole, _serving = budget.measure(request)
+        assert whole <= 1
+
+
+@pytest.mark.usefixtures("upstream_settings")
+def test_a_whole_page_request_merging_a_fresh_upstream_costs_at_most_one(storage, budget):
+    with FakeIndex() as fake:
+        upstream = ScriptedIndex(fake)
+        filename, data = make_wheel("budget-up", "1.0")
+        upstream.project("budget-up", [upstream.entry(filename, data)])
+        feed = new_feed([index(upstream.url)], visibility="public")
+        _response, whole, _serving = budget.measure(_page(feed, "budget-up", JSON_ACCEPT))
+        assert whole <= 1
+
+
+BIG = 2000
+
+
+def _stored_before_documents(feed: str, project: str) -> list[str]:
+    """A project of BIG files (and BIG release rows: the issue's 4,000 entities) stored as rows only,
+    as a feed from before page documents has them; its file names, in page order."""
+    partition = files_partition(key_of(feed), project)
+    rows: list[dict[str, Any]] = []
+    names = []
+    for i in range(BIG):
+        version = f"{i}.0"
+        filename = f"{project.replace('-', '_')}-{version}-py3-none-any.whl"
+        names.append(filename)
+        rows.append({"PartitionKey": partition, "RowKey": release_row_key(version), "Version": version})
+        rows.append(
+            {
+                "PartitionKey": partition,
+                "RowKey": filename,
+                "Project": project,
+                "Version": version,
+                "Filetype": "bdist_wheel",
+                "Size": 1000 + i,
+                "Sha256": hashlib.sha256(filename.encode()).hexdigest(),
+                "Blake2b256": hashlib.blake2b(filename.encode(), digest_size=32).hexdigest(),
+                "Uploaded": "2024-01-01T00:00:00.000000Z",
+                "Blob": f"{key_of(feed)}/{project}/{filename}",
+                "State": "active",
+            }
+        )
+    for start in range(0, len(rows), 100):
+        storage_module.get_storage().transact(FILES_TABLE, insert=rows[start : start + 100])
+    return names
+
+
+@pytest.fixture
+def nothing_parsed_or_rendered(monkeypatch):
+    """Arms a check that fails the test if a page queries rows, parses a document or renders a page."""
+
+    def refused(name: str) -> Callable[..., Any]:
+        def call(*_args: Any, **_kwargs: Any) -> Any:
+            raise AssertionError(f"{name} was called")
+
+        return call
+
+    def arm() -> None:
+        monkeypatch.setattr(storage_module.Storage, "partition", refused("Storage.partition"))
+        monkeypatch.setattr(ProjectDocument, "from_bytes", refused("ProjectDocument.from_bytes"))
+        monkeypatch.setattr(pages, "project_json", refused("pages.project_json"))
+        monkeypatch.setattr(pages, "project_html", refused("pages.project_html"))
+
+    return arm
+
+
+def test_a_2000_file_page_is_one_request_and_is_parsed_and_rendered_once(
+    storage, budget, nothing_parsed_or_rendered
+):
+    """A big project stored before page documents: its first page builds the document from the rows
+    (once, on any instance); then a cold instance reads one blob, a warm one asks whether it changed
+    and neither parses nor renders again."""
+    feed = new_feed(visibility="public")
+    names = _stored_before_documents(feed, "big-demo")
+    page = _page(feed, "big-demo", JSON_ACCEPT)  # builds and stores the document
+    assert [f["filename"] for f in json.loads(page().get_body())["files"]] == names
+
+    memo.forget_all()  # another, cold instance: the document is read, not the rows
+    response, _whole, serving = budget.measure(page)
+    assert len(json.loads(response.get_body())["files"]) == BIG
+    assert serving == 1
+
+    nothing_parsed_or_rendered()
+    response, _whole, serving = budget.measure(page)  # warm: a 304 from storage, the page kept
+    assert len(json.loads(response.get_body())["files"]) == BIG
+    assert serving == 1
+
+
+def test_an_upload_of_a_new_file_costs_at_most_five_storage_requests(storage, budget):
+    """Besides authentication (the feed row): the page document, the file's blob,
+    its metadata blob, one transaction with its row and identity claim, the document written back."""
+    feed = new_feed()
+    publish_wheel(feed, "budget-up", "1.0")  # the project is listed, its document stored
+    filename, data = make_wheel("budget-up", "2.0")
+    response, _whole, serving = budget.measure(lambda: publish(feed, filename, data, "budget-up", "2.0"))
+    assert response.status_code == 200, response.get_body()
+    assert serving <= 5
