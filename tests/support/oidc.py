@@ -150,9 +150,11 @@ class LocalIssuer:
             back["code"] = code
         return redirect_uri + "?" + urlencode(back)
 
-    def _tokens(self, nonce: str | None = None, *, refresh: bool = False) -> dict[str, Any]:
+    def _tokens(self, nonce: str | None = None, *, refresh: bool = False, scope: str = "") -> dict[str, Any]:
         claims = {**self.user, **({"nonce": nonce} if nonce else {})}
         answer = {
+            # The scopes granted, as Entra ID names them (msal files the access token under them).
+            "scope": scope,
             "token_type": "Bearer",
             "expires_in": 600,
             "access_token": self.issue(dict(self.user), audience=self.access_audience),
@@ -183,7 +185,7 @@ class LocalIssuer:
             digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
             if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != request["code_challenge"]:
                 return 400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
-            return 200, self._tokens(request.get("nonce"))
+            return 200, self._tokens(request.get("nonce"), scope=request.get("scope", ""))
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             with self._lock:
                 found = next(
@@ -195,20 +197,25 @@ class LocalIssuer:
                 if not found["approved"]:
                     return 400, {"error": "authorization_pending"}
                 found["used"] = True
-            return 200, self._tokens(refresh=True)
+            return 200, self._tokens(refresh=True, scope=found["scope"])
         if grant == "refresh_token":
             with self._lock:
                 if form.get("refresh_token") not in self._refresh_tokens:
                     return 400, {"error": "invalid_grant", "error_description": "unknown refresh token"}
                 self._refresh_tokens.discard(form["refresh_token"])
-            return 200, self._tokens(refresh=True)
+            return 200, self._tokens(refresh=True, scope=form.get("scope", ""))
         return 400, {"error": "unsupported_grant_type"}
 
     def _device_code(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if form.get("client_id") != self.client_id:
             return 400, {"error": "invalid_client"}
         user_code = secrets.token_hex(4).upper()
-        grant = {"device_code": secrets.token_urlsafe(24), "approved": False, "used": False}
+        grant = {
+            "device_code": secrets.token_urlsafe(24),
+            "scope": form.get("scope", ""),
+            "approved": False,
+            "used": False,
+        }
         with self._lock:
             self.device_codes[user_code] = grant
         verification = f"{self.url}/device"
