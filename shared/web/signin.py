@@ -12,8 +12,8 @@ sent. Only then is its subject a principal (auth.principal_from_claims, as for a
 
 Hand-written rather than with an OAuth library: the flow is these two requests, and every check is
 shared/oidc.py's, which access tokens already go through; a library would bring a second JWT
-validation. msal cannot serve here: it talks to Entra-shaped authorities only, and the app uses none of
-its caching.
+validation. msal (which the feedhouse client uses for the device code flow) would not do: it decodes
+the ID token without checking its signature, relying on TLS to the token endpoint.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 import re
 import secrets
+import socket
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -274,3 +276,36 @@ def test_abandoned_sign_ins_are_swept(signin, storage):
     later = datetime.now(UTC) + sessions.SIGNIN_LIFETIME + timedelta(seconds=1)
     assert sessions.sweep(storage, now=later) >= 1
     refused(callback(authorize(location), pending), "not started in this browser")
+
+
+def test_an_unreachable_provider_leaves_the_token_form(signin, monkeypatch):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("FEEDHOUSE_OIDC_ISSUER", f"http://127.0.0.1:{port}")
+    settings.load.cache_clear()
+    oidc.forget_issuers()
+    page = web_signin(request("GET", "/-/signin"))
+    assert page.status_code == 200
+    assert "Sign in with" not in text(page) and 'name="token"' in text(page)
+    assert "form-action 'self';" in page.headers["Content-Security-Policy"]
+
+
+def test_two_way_backs_at_once_take_a_sign_in_once(storage):
+    """The sign-in under way is deleted on its ETag: of two requests that read it, one gets it."""
+    for _ in range(20):
+        pending = sessions.PendingSignin("state", "nonce", "verifier-" + secrets.token_hex(8), "/")
+        signin_id = sessions.start_signin(storage, pending)
+        barrier = threading.Barrier(2)
+        taken: list = []
+
+        def take(signin_id=signin_id, barrier=barrier, taken=taken) -> None:
+            barrier.wait()
+            taken.append(sessions.take_signin(storage, signin_id))
+
+        threads = [threading.Thread(target=take) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(t is not None for t in taken) == [False, True]
