@@ -8,6 +8,10 @@ it from the deployment's own URL without a checkout or credentials:
   stable URL (``uv tool install --index <deployment>/-/client/simple/ feedhouse``); cached briefly, as
   it changes with each deployment.
 - ``/-/client/``: a page that shows both lines.
+- ``/-/client/config``: what the client needs to sign in through the deployment's identity provider
+  (`feedhouse login --device-code`): ``{"version", "signin": {"issuer", "client_id", "scopes"}}``, or
+  ``"signin": null`` where tokens are the only way in. Public: it names no secret, and the client asks
+  before it has any credential.
 
 One catch-all route: ``-`` is a reserved feed name (shared/names.py), so no feed route reaches here.
 """
@@ -22,8 +26,9 @@ from pathlib import Path
 
 import azure.functions as func
 
-from functions.http import base_url, text_errors
+from functions.http import base_url, json_response, text_errors
 from functions.responses import file_response
+from shared import settings
 from shared.errors import NotFound
 from shared.http_cache import file_etag
 from shared.version import VERSION
@@ -83,6 +88,20 @@ def _landing(req: func.HttpRequest) -> func.HttpResponse:
     return _page(body)
 
 
+def _config() -> func.HttpResponse:
+    config = settings.load()
+    signin = None
+    if config.oidc_issuer and config.oidc_client_id and config.oidc_scopes:
+        signin = {
+            "issuer": config.oidc_issuer,
+            "client_id": config.oidc_client_id,
+            "scopes": list(config.oidc_scopes),
+        }
+    return json_response(
+        {"version": VERSION, "signin": signin}, headers={"Cache-Control": PAGE_CACHE_CONTROL}
+    )
+
+
 @bp.route(route="-/client/{*path}", methods=["GET", "HEAD"])
 @text_errors
 def client(req: func.HttpRequest) -> func.HttpResponse:
@@ -96,6 +115,8 @@ def client(req: func.HttpRequest) -> func.HttpResponse:
         _, sha256, _ = wheel()
         link = f'<a href="../../{WHEEL}#sha256={sha256}" data-requires-python="&gt;=3.9">{WHEEL}</a>'
         return _page(f"<!DOCTYPE html>\n<html><body>\n{link}\n</body></html>\n")
+    if parts == ["config"]:
+        return _config()
     if parts == [WHEEL]:
         data, sha256, mtime = wheel()
         return file_response(

@@ -29,7 +29,7 @@ from shared.errors import BadRequest, FeedhouseError, NotFound, Unauthorized
 from shared.names import normalize_project_name
 from shared.packages import ProjectNotFound, parse_version
 from shared.storage import InvalidContinuation
-from shared.web import connect, security, sessions, views
+from shared.web import connect, security, sessions, signin, views
 
 bp = func.Blueprint()
 
@@ -54,7 +54,8 @@ def _home(
 ) -> func.HttpResponse:
     storage = ui.storage
     principal = ui.principal
-    granted = roles.roles_of_user(storage, principal.name) if principal.token else {}
+    # A user signed in through the issuer also holds their groups' roles.
+    granted = roles.roles_of_grantees(storage, principal.name, principal.groups) if principal.token else {}
     readable = auth.readable_feeds(principal, feeds.list_feeds(storage), granted)
     return ui.render(
         "home.html",
@@ -64,7 +65,14 @@ def _home(
         error=error,
         form=form or {"visibility": feeds.DEFAULT_VISIBILITY},
         visibilities=feeds.VISIBILITIES,
+        provider=_provider_name(),
     )
+
+
+def _provider_name() -> str | None:
+    """The issuer people may sign in through, by name; None where only tokens sign in."""
+    provider = signin.client(settings.load())
+    return provider.provider_name if provider else None
 
 
 @bp.route(route="-/feeds", methods=["POST"])
@@ -144,11 +152,14 @@ def _signin_form(
     from functions.web_context import SIGN_IN_REASONS
 
     secret = security.new_form_secret()
+    provider = signin.client(settings.load())
+    origin = signin.authorization_origin(provider) if provider else None
     response = ui.render(
         "signin.html",
         status,
         target=target,
         signin_secret=secret,
+        provider=provider.provider_name if provider and origin else None,
         error=error,
         reason=SIGN_IN_REASONS.get(reason or ""),
         idle_hours=int(sessions.IDLE.total_seconds() // 3600),
@@ -156,6 +167,74 @@ def _signin_form(
     )
     cookie = security.cookie(
         security.SIGNIN_COOKIE, secret, secure=ui.secure, max_age=security.SIGNIN_FORM_SECONDS
+    )
+    response = ui.respond(response, cookie)
+    if origin:
+        response.headers["Content-Security-Policy"] = security.content_security_policy(origin)
+    return response
+
+
+@bp.route(route="-/signin/start", methods=["POST"])
+@page
+def web_signin_start(ui: Page) -> func.HttpResponse:
+    """Sign in through the deployment's OpenID Connect issuer: off to its authorization endpoint, with
+    the state, nonce and PKCE challenge of a sign-in under way that this browser's cookie names
+    (shared/web/signin.py). Started only from the sign-in form (its secret), so no link from elsewhere
+    records sign-ins."""
+    provider = signin.client(settings.load())
+    if provider is None:
+        raise NotFound("This deployment signs in with tokens only (no FEEDHOUSE_OIDC_CLIENT_ID).")
+    target = security.local_path(ui.req.params.get("next"))
+    if not security.same_secret(ui.field("signin"), ui.cookie(security.SIGNIN_COOKIE)):
+        return _signin_form(
+            ui,
+            target,
+            status=403,
+            error="This sign-in form had expired or did not come from this site. Try again.",
+        )
+    signin_id, location = signin.begin(ui.storage, provider, ui.base_url + signin.CALLBACK_PATH, target)
+    cookie = security.cookie(
+        security.PENDING_SIGNIN_COOKIE,
+        signin_id,
+        secure=ui.secure,
+        max_age=int(sessions.SIGNIN_LIFETIME.total_seconds()),
+        same_site="Lax",
+    )
+    return ui.respond(func.HttpResponse(status_code=303, headers={"Location": location}), cookie)
+
+
+@bp.route(route="-/signin/callback", methods=["GET"])
+@page
+def web_signin_callback(ui: Page) -> func.HttpResponse:
+    """The way back from the issuer: its answer checked against the sign-in under way (used up
+    whatever the outcome), the code redeemed, the ID token validated; then a session for its user, whose
+    cookie lasts no longer than the ID token. A refusal shows the sign-in page saying why."""
+    provider = signin.client(settings.load())
+    if provider is None:
+        raise NotFound("This deployment signs in with tokens only (no FEEDHOUSE_OIDC_CLIENT_ID).")
+    params = {key: ui.req.params.get(key) or "" for key in ("code", "state", "error", "error_description")}
+    try:
+        principal, target = signin.finish(
+            ui.storage,
+            provider,
+            ui.cookie(security.PENDING_SIGNIN_COOKIE),
+            params,
+            ui.base_url + signin.CALLBACK_PATH,
+        )
+    except signin.SigninRefused as refused:
+        return _signin_form(ui, "/", status=refused.status, error=refused.message)
+    if ui.session_id:
+        sessions.end(ui.storage, ui.session_id)
+    session_id, session = sessions.start(ui.storage, principal, admin_token=None)
+    lifetime = int((session.ends - datetime.now(UTC)).total_seconds())
+    cookie = security.cookie(security.SESSION_COOKIE, session_id, secure=ui.secure, max_age=max(lifetime, 0))
+    response = ui.render(
+        "signed_in.html",
+        principal=principal,
+        signed_in=True,
+        csrf=session.csrf,
+        target=target,
+        provider=provider.provider_name,
     )
     return ui.respond(response, cookie)
 

@@ -65,6 +65,16 @@ param oidcAudience string = ''
 @description('Another OpenID Connect issuer instead of the Entra ID tenant (FEEDHOUSE_OIDC_ISSUER), exactly as its tokens\' iss reads; it needs oidcAudience.')
 param oidcIssuer string = ''
 
+@description('Sign-in in the web UI and with `feedhouse login --device-code`: the client id people sign in with (FEEDHOUSE_OIDC_CLIENT_ID; redirect URI https://<app host>/-/signin/callback). Empty: oidcClientId for Entra ID, none with oidcIssuer.')
+param oidcSigninClientId string = ''
+
+@secure()
+@description('The web UI\'s client secret (FEEDHOUSE_OIDC_CLIENT_SECRET): Entra ID redeems a web app\'s authorization code only with one. It lands in Key Vault only; the app setting is a Key Vault reference. Empty: a public client (PKCE only).')
+param oidcClientSecret string = ''
+
+@description('The scopes `feedhouse login --device-code` asks for, space-separated (FEEDHOUSE_OIDC_SCOPES). Empty: api://<oidcClientId>/user_impersonation for Entra ID.')
+param oidcScopes string = ''
+
 @allowed(['3.11', '3.12'])
 @description('Python version of the Functions worker. The app and its requirements are tested on 3.11.')
 param pythonVersion string = '3.11'
@@ -157,6 +167,7 @@ module keyVault 'app/keyvault.bicep' = {
     softDeleteRetentionInDays: keyVaultSoftDeleteDays
     adminTokenSecretName: adminTokenSecretName
     adminToken: adminToken
+    oidcClientSecret: oidcClientSecret
   }
 }
 
@@ -193,6 +204,12 @@ var entraIssuer = empty(oidcClientId) ? '' : '${environment().authentication.log
 var oidcIssuerUrl = empty(oidcIssuer) ? entraIssuer : oidcIssuer
 var entraAudiences = empty(oidcClientId) ? '' : '${oidcClientId},api://${oidcClientId}'
 var oidcAudiences = empty(oidcAudience) ? entraAudiences : oidcAudience
+// Who signs in (the web UI, the feedhouse client): for Entra ID the API's own app registration, which
+// can ask for a token for itself, unless another is named; the device code flow asks for its scope.
+var entraSigninClientId = empty(oidcIssuer) ? oidcClientId : ''
+var signinClientId = empty(oidcSigninClientId) ? entraSigninClientId : oidcSigninClientId
+var entraScopes = (empty(oidcClientId) || !empty(oidcIssuer)) ? '' : 'api://${oidcClientId}/user_impersonation'
+var signinScopes = empty(oidcScopes) ? entraScopes : oidcScopes
 
 // The settings go on last, once the identity holds its roles, so the first start resolves the Key Vault
 // reference and reaches storage instead of caching a failure.
@@ -212,6 +229,9 @@ module appSettings 'app/appsettings.bicep' = {
     downloadUrlSeconds: downloadUrlSeconds
     oidcIssuer: oidcIssuerUrl
     oidcAudience: oidcAudiences
+    oidcClientId: signinClientId
+    oidcClientSecretUri: keyVault.outputs.oidcClientSecretUri
+    oidcScopes: signinScopes
   }
 }
 

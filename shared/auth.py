@@ -143,10 +143,13 @@ def authenticate(
 
 
 def _signed_in(token: str, issuer: str, audiences: tuple[str, ...]) -> Principal:
-    """The user an issuer's access token names: its ``oid`` (Entra ID's object id of the user or service
-    principal, immutable; ``sub`` for other providers), shown with its ``name``. Names are mutable and
-    only shown, never authorized on."""
-    claims = oidc.validate(token, issuer=issuer, audiences=audiences)
+    return principal_from_claims(oidc.validate(token, issuer=issuer, audiences=audiences))
+
+
+def principal_from_claims(claims: dict) -> Principal:
+    """The user validated claims name (an access token's, or the ID token of a browser sign-in): its
+    ``oid`` (Entra ID's object id of the user or service principal, immutable; ``sub`` for other
+    providers), shown with its ``name``. Names are mutable and only shown, never authorized on."""
     subject = claims.get("oid") or claims.get("sub")
     try:
         user = grantee_key(subject if isinstance(subject, str) else "")
@@ -165,16 +168,26 @@ def _signed_in(token: str, issuer: str, audiences: tuple[str, ...]) -> Principal
         ) from None
     display = claims.get("name") or claims.get("preferred_username")
     display = display if isinstance(display, str) else None
+    return oidc_principal(
+        user, display, group_keys, created=_timestamp(claims["iat"]), expires=_timestamp(claims["exp"])
+    )
+
+
+def oidc_principal(
+    user: str, display: str | None, groups: tuple[str, ...], *, created: str, expires: str
+) -> Principal:
+    """A user signed in through the OpenID Connect issuer until ``expires``: with a stand-in token that
+    allows what their roles allow (scope manage, every feed), as long as the proof of it lasts."""
     stand_in = Token(
         id="oidc",
         user=user,
         name=display or user,
         scope=Scope.MANAGE,
         feeds=None,
-        created=_timestamp(claims["iat"]),
-        expires=_timestamp(claims["exp"]),
+        created=created,
+        expires=expires,
     )
-    return Principal(user, token=stand_in, display_name=display, groups=group_keys, signed_in=True)
+    return Principal(user, token=stand_in, display_name=display, groups=groups, signed_in=True)
 
 
 def _timestamp(value: int | float) -> str:

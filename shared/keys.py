@@ -188,6 +188,16 @@ def session_partition(id_sha256: str) -> str:
     return SESSIONS_PREFIX + id_sha256
 
 
+# A sign-in through the OpenID Connect issuer under way (between the redirect there and the way back),
+# likewise keyed by the hash of the id its browser holds.
+SIGNIN_ROW = "signin"
+SIGNINS_PREFIX = "signin:"
+
+
+def signin_partition(id_sha256: str) -> str:
+    return SIGNINS_PREFIX + id_sha256
+
+
 # Blobs ------------------------------------------------------------------------------------------
 
 

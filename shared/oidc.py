@@ -75,6 +75,8 @@ def _fetch_json(url: str) -> Any:
 class _Issuer:
     url: str
     keys: jwt.PyJWKClient
+    # The discovery document: the browser sign-in (shared/web/signin.py) takes its endpoints from it.
+    discovery: dict[str, Any]
 
 
 _issuers: dict[str, _Issuer] = {}
@@ -105,9 +107,15 @@ def _issuer(url: str) -> _Issuer:
             timeout=FETCH_TIMEOUT_SECONDS,
             cooldown_duration=REFRESH_COOLDOWN_SECONDS,
         ),
+        discovery,
     )
     with _issuers_lock:
         return _issuers.setdefault(url, issuer)
+
+
+def discovery(url: str) -> dict[str, Any]:
+    """The issuer's OpenID Connect discovery document (fetched once, as for its keys)."""
+    return _issuer(url).discovery
 
 
 def forget_issuers() -> None:

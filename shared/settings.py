@@ -8,7 +8,7 @@ it and the infra tests check that the Bicep templates set exactly the deployed o
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -110,6 +110,25 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "The audiences ('aud') such tokens must be for, comma-separated: for Entra ID the API app's client "
         "id (v2 tokens) and its Application ID URI (api://<client id>, v1 tokens).",
+    ),
+    Setting(
+        "FEEDHOUSE_OIDC_CLIENT_ID",
+        None,
+        "The client id people sign in with through the issuer: the web UI's (authorization code flow with "
+        "PKCE, redirect URI <deployment>/-/signin/callback) and the feedhouse client's (device code flow). "
+        "Empty: the UI takes pasted tokens only.",
+    ),
+    Setting(
+        "FEEDHOUSE_OIDC_CLIENT_SECRET",
+        None,
+        "The web UI's client secret, for a provider that redeems a web app's code only with one (Entra ID "
+        "does): in Azure a Key Vault reference. Empty: the UI is a public client (PKCE only).",
+    ),
+    Setting(
+        "FEEDHOUSE_OIDC_SCOPES",
+        None,
+        "The scopes the feedhouse client asks the issuer for, space-separated, so that the access token "
+        "it gets is for FEEDHOUSE_OIDC_AUDIENCE (Entra ID: api://<client id>/<scope>).",
     ),
     Setting(
         "FEEDHOUSE_TRUSTED_PUBLISHING_AUDIENCE",
@@ -299,6 +318,9 @@ class Settings:
     stream_max_bytes: int
     oidc_issuer: str | None
     oidc_audiences: tuple[str, ...]
+    oidc_client_id: str | None
+    oidc_client_secret: str | None = field(repr=False)
+    oidc_scopes: tuple[str, ...]
 
 
 @lru_cache(maxsize=1)
@@ -318,6 +340,9 @@ def load() -> Settings:
         stream_max_bytes=get_int("FEEDHOUSE_STREAM_MAX_BYTES"),
         oidc_issuer=_issuer_url("FEEDHOUSE_OIDC_ISSUER"),
         oidc_audiences=_audiences(),
+        oidc_client_id=get("FEEDHOUSE_OIDC_CLIENT_ID"),
+        oidc_client_secret=get("FEEDHOUSE_OIDC_CLIENT_SECRET"),
+        oidc_scopes=tuple((get("FEEDHOUSE_OIDC_SCOPES") or "").split()),
     )
 
 

@@ -14,6 +14,9 @@ param downloadMode string
 param downloadUrlSeconds int
 param oidcIssuer string
 param oidcAudience string
+param oidcClientId string
+param oidcClientSecretUri string
+param oidcScopes string
 
 // The host's body limit sits above the app's own (maxUploadBytes + 1 MiB of form fields, functions/upload.py)
 // so a request the app would accept is never cut off by the host, and a too-large one gets the app's 413
@@ -74,5 +77,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // audiences those tokens must be for.
     FEEDHOUSE_OIDC_ISSUER: oidcIssuer
     FEEDHOUSE_OIDC_AUDIENCE: oidcAudience
+    // Feedhouse: the client people sign in with (the web UI, `feedhouse login --device-code`), the web
+    // UI's client secret resolved from Key Vault (empty: a public client), and the client's scopes.
+    FEEDHOUSE_OIDC_CLIENT_ID: oidcClientId
+    FEEDHOUSE_OIDC_CLIENT_SECRET: empty(oidcClientSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${oidcClientSecretUri})'
+    FEEDHOUSE_OIDC_SCOPES: oidcScopes
   }
 }

@@ -1,4 +1,4 @@
-// Key Vault holding the bootstrap admin token. Access is Azure RBAC only (no access policies); the app's
+// Key Vault holding the bootstrap admin token, and the web UI's client secret where one is given. Access is Azure RBAC only (no access policies); the app's
 // identity gets Key Vault Secrets User in rbac.bicep and reads the token through a Key Vault reference.
 
 param name string
@@ -13,6 +13,10 @@ param adminTokenSecretName string
 
 @secure()
 param adminToken string
+
+// The web UI's client secret for signing in through Entra ID; empty: none (a public client).
+@secure()
+param oidcClientSecret string = ''
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109:The Flex Consumption app has no VNet integration and no fixed outbound addresses, so firewall rules would block its Key Vault reference. Access is Entra ID + RBAC only (enableRbacAuthorization).
@@ -59,8 +63,24 @@ resource adminTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource oidcClientSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(oidcClientSecret)) {
+  // checkov:skip=CKV_AZURE_114:contentType is set below; checkov does not read the properties of a conditional resource (= if (...)).
+  // checkov:skip=CKV_AZURE_41:The client secret expires in Entra ID, where it is issued; rotating it there means redeploying with the new one. An expiry here too would only stop the sign-in earlier than Entra ID does.
+  parent: vault
+  name: 'oidc-client-secret'
+  properties: {
+    value: oidcClientSecret
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+    }
+  }
+}
+
 output name string = vault.name
 output id string = vault.id
 // Versionless: the app picks up a new token (a redeploy with another adminToken) within 24 hours, or at
 // once on restart.
 output adminTokenUri string = adminTokenSecret.properties.secretUri
+// Empty when no client secret was given.
+output oidcClientSecretUri string = empty(oidcClientSecret) ? '' : oidcClientSecretValue.properties.secretUri

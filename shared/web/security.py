@@ -7,6 +7,11 @@
   keeps a copy of a signed-in page on disk. Only the static files are cached.
 - The session cookie holds a random id only (shared/web/sessions.py): ``HttpOnly`` (no script reads
   it), ``SameSite=Strict`` (no other site's link or form sends it), ``Secure`` over https, ``Path=/``.
+- A sign-in through the issuer keeps the random id of the sign-in under way in a cookie that lives
+  for that sign-in only and is ``SameSite=Lax``: the issuer's redirect back is a navigation from
+  another site, which a Strict cookie would not be sent with. That is also why the way back answers
+  with a page of ours that moves on to the target, not a redirect: a navigation another site started
+  does not carry the Strict session cookie, the one our page starts does.
 - Every form that changes something carries the session's CSRF secret, compared in constant time. The
   sign-in form, before there is a session, carries a random value that must equal the one in a cookie
   set with the form (a double-submit token), so no other site can sign a browser in as someone else.
@@ -17,10 +22,18 @@ from __future__ import annotations
 import hmac
 import secrets
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+
+def content_security_policy(form_action: str = "") -> str:
+    """The policy of every page; ``form_action`` adds an origin forms may lead to (the sign-in form's
+    redirect to the identity provider: browsers check form-action on a form's redirects too)."""
+    return (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+        f"form-action 'self'{' ' + form_action if form_action else ''}; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -31,14 +44,15 @@ NO_STORE = "private, no-store"
 
 SESSION_COOKIE = "feedhouse_session"
 SIGNIN_COOKIE = "feedhouse_signin"
+PENDING_SIGNIN_COOKIE = "feedhouse_signin_pending"
 # How long a sign-in form stays usable after it was shown.
 SIGNIN_FORM_SECONDS = 3600
 CSRF_FIELD = "csrf"
 
 
-def cookie(name: str, value: str, *, secure: bool, max_age: int) -> str:
+def cookie(name: str, value: str, *, secure: bool, max_age: int, same_site: str = "Strict") -> str:
     """A Set-Cookie value. ``max_age`` 0 deletes the cookie."""
-    attributes = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", "SameSite=Strict"]
+    attributes = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", f"SameSite={same_site}"]
     if secure:
         attributes.append("Secure")
     return "; ".join(attributes)

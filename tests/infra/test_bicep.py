@@ -348,7 +348,7 @@ def test_key_vault_holds_the_admin_token():
     assert vault["enablePurgeProtection"] is True
     assert 7 <= parsed(path)["parameters"]["softDeleteRetentionInDays"]["default"] <= 90
 
-    secret = only_resource(path, "Microsoft.KeyVault/vaults/secrets")
+    secret = resources(path, "Microsoft.KeyVault/vaults/secrets")["adminTokenSecret"]["config"]
     token_param = secret["properties"]["value"]
     assert {"type": "secure"} in parsed(path)["parameters"][token_param]["decorators"]
     assert expr(parsed(path)["outputs"]["adminTokenUri"]["value"]).endswith(".properties.secretUri")
@@ -587,3 +587,53 @@ def test_sign_in_trusts_the_deployment_tenant_once_an_app_registration_is_named(
     settings = only_resource(module_path("appSettings"), "Microsoft.Web/sites/config")["properties"]
     assert settings["FEEDHOUSE_OIDC_ISSUER"] == "oidcIssuer"
     assert settings["FEEDHOUSE_OIDC_AUDIENCE"] == "oidcAudience"
+
+
+def test_sign_in_through_entra_id_is_configured_for_the_web_ui_and_the_client():
+    """Issue 15: the client people sign in with is the API's own app registration for Entra ID unless
+    oidcSigninClientId names another (none with another issuer unless named); the device code flow asks
+    for api://<client id>/user_impersonation unless oidcScopes says otherwise; the web UI's client
+    secret lands in Key Vault only (a secure parameter, a secret created only when given) and the app
+    setting is a Key Vault reference to it, empty without one."""
+    main = parsed(MAIN)
+    secret_param = main["parameters"]["oidcClientSecret"]
+    assert {"type": "secure"} in secret_param["decorators"] and secret_param["default"] == ""
+    variables = {
+        name: expr(v["value"])["conditional"]
+        for name, v in main["variables"].items()
+        if name in ("entraSigninClientId", "signinClientId", "entraScopes", "signinScopes")
+    }
+    assert variables["entraSigninClientId"] == {
+        "condition": "empty(oidcIssuer)",
+        "true_value": "oidcClientId",
+        "false_value": "",
+    }
+    assert variables["signinClientId"] == {
+        "condition": "empty(oidcSigninClientId)",
+        "true_value": "entraSigninClientId",
+        "false_value": "oidcSigninClientId",
+    }
+    assert variables["entraScopes"]["false_value"] == "api://${oidcClientId}/user_impersonation"
+    assert variables["signinScopes"]["true_value"] == "entraScopes"
+
+    vault = module_path("keyVault")
+    assert module_params("keyVault")["oidcClientSecret"] == "oidcClientSecret"
+    assert {"type": "secure"} in parsed(vault)["parameters"]["oidcClientSecret"]["decorators"]
+    stored = resources(vault, "Microsoft.KeyVault/vaults/secrets")["oidcClientSecretValue"]["config"]
+    assert expr(stored["condition"]) == {"not": {"bool_value": "empty(oidcClientSecret)"}}
+    assert stored["config"]["properties"]["value"] == "oidcClientSecret"
+
+    params = module_params("appSettings")
+    assert params["oidcClientId"] == "signinClientId"
+    assert params["oidcScopes"] == "signinScopes"
+    assert params["oidcClientSecretUri"] == "keyVault.outputs.oidcClientSecretUri"
+    settings = only_resource(module_path("appSettings"), "Microsoft.Web/sites/config")["properties"]
+    assert settings["FEEDHOUSE_OIDC_CLIENT_ID"] == "oidcClientId"
+    assert settings["FEEDHOUSE_OIDC_SCOPES"] == "oidcScopes"
+    assert expr(settings["FEEDHOUSE_OIDC_CLIENT_SECRET"]) == {
+        "conditional": {
+            "condition": "empty(oidcClientSecretUri)",
+            "true_value": "",
+            "false_value": "@Microsoft.KeyVault(SecretUri=${oidcClientSecretUri})",
+        }
+    }

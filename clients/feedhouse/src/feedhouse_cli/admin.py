@@ -45,8 +45,14 @@ def whoami(args: argparse.Namespace) -> None:
     def render(d: dict) -> None:
         token = d.get("token") or {}
         who = "the admin" if d.get("admin") else d.get("user")
+        if d.get("name"):  # signed in through the identity provider: their name, and their groups
+            who = f"{d['name']} ({d.get('user')})"
         print(f"{who} on {config.target(args.url).url}")
-        if token:
+        if d.get("groups"):
+            print("groups: " + ", ".join(d["groups"]))
+        if token and token.get("id") == "oidc":
+            print(f"signed in through the identity provider until {token.get('expires')}")
+        elif token:
             feeds = ", ".join(token["feeds"]) if token.get("feeds") else "all feeds"
             expires = token.get("expires") or "never"
             print(

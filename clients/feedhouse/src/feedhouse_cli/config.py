@@ -77,13 +77,29 @@ def target(url: str | None = None, *, need_token: bool = True) -> Target:
 
 
 def stored_token(url: str) -> str | None:
-    """What login stored for ``url`` (the credentials file, or the system keyring)."""
+    """The token for what login stored for ``url`` (the credentials file, or the system keyring): the
+    token, or a sign-in's current access token."""
     for base, token in feedhouse_keyring.file_tokens():
         if normalize_url(base) == url:
-            return token
+            return feedhouse_keyring.usable_token(base, token, in_keyring=False)
     if url in keyring_deployments():
-        return feedhouse_keyring.system_token(url)
+        stored = feedhouse_keyring.system_token(url)
+        return feedhouse_keyring.usable_token(url, stored, in_keyring=True) if stored else None
     return None
+
+
+def keep_signin(url: str, stored: str, *, in_keyring: bool) -> None:
+    """Store a sign-in again where it was, once using it changed it (a rotated refresh token)."""
+    if in_keyring:
+        backend = feedhouse_keyring.system_keyring()
+        if backend is not None:
+            with contextlib.suppress(KeyringError):
+                backend.set_password(feedhouse_keyring.SERVICE, url, stored)
+        return
+    path, parser = _credentials()
+    if parser.has_section(url):
+        parser[url]["token"] = stored
+        _write_credentials(path, parser)
 
 
 def keyring_deployments() -> list[str]:

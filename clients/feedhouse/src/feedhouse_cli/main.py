@@ -18,14 +18,41 @@ def login(args: argparse.Namespace) -> None:
     url = normalize_url(args.deployment) if args.deployment else config.default_url()
     if url is None:
         raise CliError("Which deployment? `feedhouse login https://feeds.contoso.com`", USAGE)
-    token = _read_token(args)
+    if args.device_code:
+        token, stored = _device_code(url)
+    else:
+        token = stored = _read_token(args)
     who = Api(url, token).call("GET", "/api/whoami")
     if not who.get("authenticated"):
         raise CliError(f"{url} did not take the token as a login.", AUTH)
-    where = config.store_login(url, token, use_keyring=not args.no_keyring)
-    name = "the admin" if who.get("admin") else who.get("user")
-    print(f"Logged in to {url} as {name}. The token is kept in {where}.")
+    where = config.store_login(url, stored, use_keyring=not args.no_keyring)
+    name = "the admin" if who.get("admin") else _user(who)
+    kept = "The sign-in (a refresh token) is" if args.device_code else "The token is"
+    print(f"Logged in to {url} as {name}. {kept} kept in {where}.")
     print(f"Next: `feedhouse connect <feed>` points pip, uv, twine, poetry and pdm at a feed of {url}.")
+
+
+def _user(who: dict) -> str:
+    """A user as whoami shows them: signed in through the identity provider, with their name."""
+    return f"{who['name']} ({who.get('user')})" if who.get("name") else str(who.get("user"))
+
+
+def _device_code(url: str) -> tuple[str, str]:
+    """Sign in through the deployment's identity provider with a device code (what it advertises at
+    /-/client/config): its access token, and the sign-in to keep."""
+    from feedhouse_keyring import signin
+
+    advertised = (Api(url, None).call("GET", "/-/client/config") or {}).get("signin")
+    if not advertised:
+        raise CliError(
+            f"{url} signs in with tokens only (no identity provider is configured): "
+            f"`feedhouse login {url}` with a personal access token.",
+            USAGE,
+        )
+    try:
+        return signin.device_login(advertised, lambda message: print(message, file=sys.stderr, flush=True))
+    except signin.SigninError as error:
+        raise CliError(f"The sign-in did not succeed: {error}", AUTH) from None
 
 
 def _read_token(args: argparse.Namespace) -> str:
@@ -71,9 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"feedhouse {version('feedhouse')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("login", help="check a token against a deployment and keep it for every client")
+    p = sub.add_parser(
+        "login", help="check a token (or sign in) against a deployment and keep it for every client"
+    )
     p.add_argument("deployment", nargs="?", help="the deployment URL, e.g. https://feeds.contoso.com")
-    p.add_argument("--token-stdin", action="store_true", help="read the token from standard input (CI)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--token-stdin", action="store_true", help="read the token from standard input (CI)")
+    how.add_argument(
+        "--device-code",
+        action="store_true",
+        help="sign in through the deployment's identity provider (Entra ID): open the URL shown and "
+        "enter the code; keeps the sign-in, from which every client gets a current access token",
+    )
     p.add_argument(
         "--no-keyring",
         action="store_true",

@@ -1,5 +1,8 @@
 """A keyring backend for Feedhouse feeds: the token for a configured URL, from the environment, the
-credentials file, or the system keyring where `feedhouse login` put it."""
+credentials file, or the system keyring where `feedhouse login` put it. Where login kept a sign-in
+through the deployment's identity provider (`--device-code`), the token is a current access token from
+it (feedhouse_keyring.signin), and a sign-in that changed on the way (a new refresh token) is kept
+again where it was."""
 
 from __future__ import annotations
 
@@ -115,15 +118,30 @@ def matches(service: str, base_url: str) -> bool:
     return s_port in (None, port)
 
 
+def usable_token(base_url: str, stored: str, *, in_keyring: bool) -> str | None:
+    """The token to send for what login stored: a token as it is, a sign-in's current access token."""
+    from feedhouse_keyring import signin
+
+    if not signin.is_signin(stored):
+        return stored
+    token, changed = signin.access_token(stored)
+    if changed is not None:
+        from feedhouse_cli import config
+
+        config.keep_signin(base_url, changed, in_keyring=in_keyring)
+    return token
+
+
 def token_for(service: str) -> str | None:
     for base_url, token in configured_tokens():
         if matches(service, base_url):
-            return token
+            return usable_token(base_url, token, in_keyring=False)
     # Last, and only for a URL of ours: the system keyring may prompt or unlock, so it is not asked
     # about every other host pip or uv looks up.
     for base_url in keyring_deployments():
         if matches(service, base_url):
-            return system_token(base_url)
+            stored = system_token(base_url)
+            return usable_token(base_url, stored, in_keyring=True) if stored else None
     return None
 
 
