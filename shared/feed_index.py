@@ -104,6 +104,11 @@ class FeedIndex:
 
         return _rendered((listed.blob, listed.etag, as_json), render)
 
+    def projects(self) -> tuple[Project, ...]:
+        """Every project of the feed, in name order, from the list document its simple index is
+        rendered from (one conditional read)."""
+        return page_documents.read_list(self.storage, self.feed.key).projects
+
     def projects_page(self, *, continuation: str | None, limit: int) -> tuple[list[Project], str | None]:
         """Up to ``limit`` of the feed's projects and the continuation of the next page (None: the end)."""
         return packages.list_projects_page(

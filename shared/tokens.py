@@ -389,9 +389,10 @@ def verify(storage: Storage, token: str) -> Token | None:
 def live(storage: Storage, token_id: str) -> Token | None:
     """The token ``token_id`` while it works (neither revoked nor expired), its use noted as ``verify``
     notes it; None otherwise. For a browser session made from the token, which knows its id, never its
-    secret (shared/web/sessions.py): the session ends the moment the token does."""
-    record = _id_record(storage, token_id)
-    return _in_use(storage, Token.from_record(record)) if record is not None else None
+    secret (shared/web/sessions.py): the session ends when the token does, within the bound that
+    ``verify`` keeps to."""
+    found = _checked_token(storage, token_id) if _is_token_id(token_id) else None
+    return _in_use(storage, found) if found is not None else None
 
 
 def _in_use(storage: Storage, found: Token) -> Token | None:

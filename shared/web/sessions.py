@@ -3,8 +3,9 @@
 Signing in with a personal access token (or the admin token) creates a session. The browser's cookie
 holds only the session's random id; the table holds its SHA-256, the principal the session stands for,
 its CSRF secret and its times. It never holds the token: a session made from a personal token records
-the token's id, and each request looks the token up (``tokens.live``, one point read), so revoking or
-expiring the token ends the session at once; one made from the admin token records an HMAC of it, so
+the token's id, and each request checks the token (``tokens.live``, as the API checks one), so
+revoking or expiring the token ends the session (revoking: at once on this instance, within
+memo.STALE_SECONDS on others); one made from the admin token records an HMAC of it, so
 changing FEEDHOUSE_ADMIN_TOKEN ends every admin session. A session acts as its principal through the
 same ``auth.authorize`` checks as the API, with the token's scope and feeds.
 
@@ -18,6 +19,11 @@ is kept: the session needs none of them again, and a stored token would be a cre
 A session ends after IDLE without a request or ABSOLUTE after it began, whichever comes first, or when
 the user signs out. Its last-seen time is written at most every TOUCH_EVERY, so browsing is not a write
 per page. Ended sessions are deleted when next presented, and by the daily sweep otherwise.
+
+A session's row is kept in memory (shared/memo.py) for at most memo.STALE_SECONDS, as a token's is:
+a page costs no more storage requests than the API call it stands for. Signing out through this
+instance ends the session here at once, through another instance within that bound; the token or
+admin token behind a session is checked on every request all the same (tokens keep their own bound).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared import tokens
+from shared import memo, tokens
 from shared.auth import ADMIN, Principal, oidc_principal
 from shared.keys import (
     SESSION_ROW,
@@ -69,6 +75,28 @@ class Session:
         if self.principal.signed_in and token is not None and token.expires is not None:
             ends = min(ends, parse_time(token.expires))
         return ends
+
+
+# Session rows by partition (the SHA-256 of the id); a row that is not there is not kept, so a session
+# started through another instance is found at once. Some 300 bytes a row.
+_rows: memo.Memo[str, dict] = memo.Memo(max_size=100_000, seconds=memo.STALE_SECONDS)
+
+
+class _NoSession(Exception):
+    pass
+
+
+def _row(storage: Storage, partition: str) -> dict | None:
+    def load() -> dict:
+        record = storage.get(SESSIONS_TABLE, partition, SESSION_ROW)
+        if record is None:
+            raise _NoSession  # raising keeps nothing
+        return dict(record)
+
+    try:
+        return _rows.get(partition, load)
+    except _NoSession:
+        return None
 
 
 def _sha256(session_id: str) -> str:
@@ -118,7 +146,7 @@ def resume(storage: Storage, session_id: str, *, admin_token: str | None) -> Ses
     if not session_id or len(session_id) > 100:
         return None
     partition = session_partition(_sha256(session_id))
-    record = storage.get(SESSIONS_TABLE, partition, SESSION_ROW)
+    record = _row(storage, partition)
     if record is None:
         return None
     now = datetime.now(UTC)
@@ -128,10 +156,12 @@ def resume(storage: Storage, session_id: str, *, admin_token: str | None) -> Ses
         principal = _principal(storage, record, admin_token)
     if principal is None:
         storage.delete(SESSIONS_TABLE, partition, SESSION_ROW)
+        _rows.invalidate(partition)
         return None
     if now - seen >= TOUCH_EVERY:
         touched = {"PartitionKey": partition, "RowKey": SESSION_ROW, "Seen": format_time(now)}
         storage.merge(SESSIONS_TABLE, touched)
+        _rows.invalidate(partition)
         seen = now
     return Session(principal, record["Csrf"], created, seen)
 
@@ -163,7 +193,9 @@ def _principal(storage: Storage, record: dict, admin_token: str | None) -> Princ
 def end(storage: Storage, session_id: str) -> None:
     """Sign out: the session is gone, whatever the browser still holds."""
     if session_id and len(session_id) <= 100:
-        storage.delete(SESSIONS_TABLE, session_partition(_sha256(session_id)), SESSION_ROW)
+        partition = session_partition(_sha256(session_id))
+        storage.delete(SESSIONS_TABLE, partition, SESSION_ROW)
+        _rows.invalidate(partition)
 
 
 def sweep(storage: Storage, *, now: datetime) -> int:

@@ -726,7 +726,9 @@ def _storage_requests(caplog, handler, *args, **kwargs) -> int:
 
 
 def test_pages_cost_no_more_storage_requests_than_the_api_calls_they_stand_for(storage, feed_name, caplog):
-    """Signed in with a token, a page's session stands in for the API's token check."""
+    """Signed in with a token, a page's session stands in for the API's token check. Each is counted
+    on a warm instance (its second call), as the API's budgets are: what the first call reads into
+    this instance's memory (the feed, grants, token) would otherwise count against whichever ran first."""
     from functions import feeds_api, packages_api, pypi_json
     from tests.support.publish import call
 
@@ -737,9 +739,11 @@ def test_pages_cost_no_more_storage_requests_than_the_api_calls_they_stand_for(s
     route = {"feed": feed_name, "project": "budget-pkg"}
 
     def api(handler, **params):
+        _storage_requests(caplog, call, handler, "GET", "/", token=secret, **params)
         return _storage_requests(caplog, call, handler, "GET", "/", token=secret, **params)
 
     def page(handler, **params):
+        _storage_requests(caplog, visit, handler, "GET", "/", browser=browser, **params)
         return _storage_requests(caplog, visit, handler, "GET", "/", browser=browser, **params)
 
     package_page = page(web.web_package, **route)
