@@ -30,6 +30,9 @@ LISTING = "listing"  # answers everyone, showing only what the caller may see
 # Trusted publishing's exchange: the credential is the CI token in the body, whatever the header says.
 EXCHANGE = "exchange"
 LEADS_TO_UI = "leads to the UI"  # a redirect to a UI page, which checks (tests/functions/test_web.py)
+# The OpenID Connect sign-in's steps: anyone may take them; what they check (state, nonce, PKCE, the ID
+# token) is tests/functions/test_web_signin.py's. Without an issuer configured they are 404s.
+ISSUER_SIGN_IN = "issuer sign-in"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("web_static", "GET"): Web(ANYONE),
     ("web_signin", "GET"): Web(ANYONE),
     ("web_signin", "POST"): Web(ANYONE),  # checks the token it is given (tests/functions/test_web.py)
+    # Signing in through the OpenID Connect issuer: its checks are tests/functions/test_web_signin.py's.
+    ("web_signin_start", "POST"): Web(ISSUER_SIGN_IN),
+    ("web_signin_callback", "GET"): Web(ISSUER_SIGN_IN),
     ("web_signout", "POST"): Web(ANYONE),
     ("web_create_feed", "POST"): Web(Permission.CREATE_FEED),
     ("web_feed", "GET"): Web(Permission.READ),

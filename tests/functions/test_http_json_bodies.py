@@ -23,8 +23,40 @@ JSON_BODY_ENDPOINTS = {
     ("tokens_collection", "POST"),
     ("yank", "POST"),
     ("package_upstreaming", "PUT"),
+    ("trusted_publishers", "POST"),
 }
-OTHER_BODIES = {("upload", "POST"), ("project_list", "POST"), ("unyank", "POST"), ("restore", "POST")}
+OTHER_BODIES = {
+    ("upload", "POST"),
+    ("project_list", "POST"),
+    ("unyank", "POST"),
+    ("restore", "POST"),
+    # PyPI's trusted-publishing exchange reads JSON but answers as Warehouse does: a body it cannot use
+    # is a 422 with its error codes (mint), or the 202 that burning always is.
+    ("oidc_mint_token", "POST"),
+    ("oidc_burn_token", "POST"),
+    # The web UI's forms: URL-encoded fields, never JSON (tests/functions/test_web.py sends them hostile).
+    *{
+        (name, "POST")
+        for name in (
+            "web_create_feed",
+            "web_delete_feed",
+            "web_delete_file",
+            "web_delete_version",
+            "web_feed_settings",
+            "web_permissions",
+            "web_purge",
+            "web_restore",
+            "web_revoke_permission",
+            "web_revoke_token",
+            "web_signin",
+            "web_signin_start",
+            "web_signout",
+            "web_tokens",
+            "web_unyank",
+            "web_yank",
+        )
+    },
+}
 
 DEEP = 100_000
 FIELDS = (
