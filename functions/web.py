@@ -317,7 +317,7 @@ def web_delete_feed(ui: Page) -> func.HttpResponse:
             status=400,
             error=f"The feed was not deleted: type its name, {access.feed.name}, exactly to confirm.",
         )
-    feeds.delete_feed(access.storage, access.feed.name)
+    feeds.delete_feed(access.storage, access.feed.name, by=access.principal.name)
     return ui.redirect("/", "feed-deleted")
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from shared import feeds
+from shared import feeds, history
 from shared.errors import Conflict
 from shared.keys import FILES_TABLE, RECYCLE_BIN_TABLE, bin_partition, bin_row
 from shared.packages import (
@@ -153,7 +153,11 @@ def delete_version(
             raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
         return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
 
-    return _retrying(f"The files of {project} {version}", attempt)
+    moved = _retrying(f"The files of {project} {version}", attempt)
+    history.record(
+        storage, feed_key, history.VERSION_DELETE, by=by, project=project, version=version, files=len(moved)
+    )
+    return moved
 
 
 def delete_file(
@@ -169,7 +173,11 @@ def delete_file(
         _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
         return record["Version"]
 
-    return _retrying(f"The files of {project}", attempt)
+    version = _retrying(f"The files of {project}", attempt)
+    history.record(
+        storage, feed_key, history.FILE_DELETE, by=by, project=project, version=version, filename=filename
+    )
+    return version
 
 
 def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
@@ -210,7 +218,11 @@ def restore_version(storage: Storage, feed_key: str, project: str, version: str)
         storage.replace_all(FILES_TABLE, restored)
         return [r["RowKey"] for r in records]
 
-    return _retrying(f"The files of {project} {version}", attempt)
+    names = _retrying(f"The files of {project} {version}", attempt)
+    history.record(
+        storage, feed_key, history.VERSION_RESTORE, project=project, version=version, files=len(names)
+    )
+    return names
 
 
 def _delete_blobs(storage: Storage, records: list[dict[str, Any]]) -> None:
@@ -247,6 +259,15 @@ def _purge(
         _delete_blobs(storage, earlier)
         with contextlib.suppress(RecordChanged):
             storage.delete_unchanged(RECYCLE_BIN_TABLE, entry)
+    if due:
+        history.record(
+            storage,
+            feed_key,
+            history.VERSION_PURGE,
+            project=project,
+            version=version,
+            files=len(due),
+        )
     return [r["RowKey"] for r in due]
 
 

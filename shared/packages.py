@@ -29,7 +29,7 @@ from typing import Any
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from shared import memo, untrusted
+from shared import history, memo, untrusted
 from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import (
@@ -611,6 +611,15 @@ def add_file(
         return _answer_existing(storage, feed_key, winner, upload)
     _ensure_release(storage, partition, upload)
     _ensure_project(storage, feed_key, upload)
+    history.record(
+        storage,
+        feed_key,
+        history.PUBLISH,
+        by=uploader,
+        project=upload.project,
+        version=upload.version,
+        filename=upload.filename,
+    )
     return True
 
 
@@ -741,6 +750,17 @@ def add_saved_file(storage: Storage, feed_key: str, record: dict[str, Any]) -> S
         if winner is None or winner.get("State", ACTIVE) != ACTIVE:
             raise FileNotFound(f"No file '{record['RowKey']}' in project '{record['Project']}'.") from None
         stored = StoredFile.from_record(winner)
+    else:
+        history.record(
+            storage,
+            feed_key,
+            history.SAVE,
+            by=record["SavedBy"],
+            project=stored.project,
+            version=stored.version,
+            filename=stored.filename,
+            upstream=record.get("UpstreamLabel"),
+        )
     _ensure_release_row(storage, record["PartitionKey"], stored.version)
     ensure_project_row(storage, feed_key, stored.project, stored.project)
     return stored

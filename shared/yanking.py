@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared import history
 from shared.errors import BadRequest, Conflict
 from shared.keys import FILES_TABLE, files_partition
 from shared.packages import (
@@ -82,5 +83,14 @@ def set_yanked(
                 storage.replace(FILES_TABLE, record)
         except (RecordExists, RecordChanged):
             continue
+        history.record(
+            storage,
+            feed_key,
+            history.YANK if yanked else history.UNYANK,
+            by=by,
+            project=project,
+            version=files[0].version,
+            reason=reason if yanked else None,
+        )
         return Release.from_record(record)
     raise Conflict(f"Version {version} of {project} was changed meanwhile; retry.")

@@ -54,6 +54,12 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("feed_permissions", "GET"): Permission.MANAGE,
     ("feed_permission", "PUT"): Permission.MANAGE,
     ("feed_permission", "DELETE"): Permission.MANAGE,
+    # The feed recycle bin: a feed that is not in it is a 409 for those allowed.
+    ("feed_changes", "GET"): Permission.MANAGE,
+    ("token_changes", "GET"): Permission.MANAGE_TOKENS,
+    ("feed_bin", "GET"): LISTING,
+    ("feed_bin_restore", "POST"): Permission.MANAGE,
+    ("feed_bin_purge", "DELETE"): Permission.MANAGE,
     ("tokens_collection", "GET"): Permission.MANAGE_TOKENS,
     ("tokens_collection", "POST"): Permission.MANAGE_TOKENS,
     ("token_item", "DELETE"): Permission.MANAGE_TOKENS,
