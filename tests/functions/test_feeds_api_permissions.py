@@ -107,6 +107,10 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("web_feed_settings", "GET"): Web(Permission.MANAGE),
     ("web_feed_settings", "POST"): Web(Permission.MANAGE),
     ("web_delete_feed", "POST"): Web(Permission.MANAGE),
+    ("web_deleted_feeds", "GET"): Web(LISTING),
+    # A live feed (the one these checks use) is a 409 for those allowed, as in the API.
+    ("web_restore_feed", "POST"): Web(Permission.MANAGE),
+    ("web_purge_feed", "POST"): Web(Permission.MANAGE),
     ("web_permissions", "GET"): Web(Permission.MANAGE),
     ("web_permissions", "POST"): Web(Permission.MANAGE),
     ("web_revoke_permission", "POST"): Web(Permission.MANAGE),
