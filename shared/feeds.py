@@ -239,7 +239,7 @@ def _forget(name: str) -> None:
 
 def create_feed(storage: Storage, feed: Feed) -> Feed:
     _save(storage, feed, previous=None)
-    history.record(storage, feed.key, history.FEED_CREATE, settings=feed.to_json())
+    history.record(storage, feed.key, history.FEED_CREATE, settings=feed.to_json(manager=False))
     return get_feed(storage, feed.name)
 
 
@@ -400,9 +400,10 @@ def update_feed(
 
 
 def _changed(before: Feed, after: Feed) -> dict[str, dict[str, Any]]:
-    """The settings a change changed, each as ``{"from", "to"}``: what a feed's history keeps of it
-    (settings hold no secret: credentials are named by their app setting)."""
-    old, new = before.to_json(), after.to_json()
+    """The settings a change changed, each as ``{"from", "to"}``: what a feed's history keeps of it.
+    Settings name credentials by their app setting, never hold them; index upstreams are kept by
+    host only all the same, as for readers: an index URL's path can hold an access token."""
+    old, new = before.to_json(manager=False), after.to_json(manager=False)
     return {k: {"from": old[k], "to": new[k]} for k in new if old[k] != new[k]}
 
 

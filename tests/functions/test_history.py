@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -307,3 +308,19 @@ def test_simultaneous_entries_never_collide(storage, feed_name):
     assert sorted(burst) == [(r, n) for r in range(10) for n in range(writers)]
     newest = [(c["round"], c["n"]) for c in changes(feed_name) if c["action"] == "test.burst"]
     assert sorted(newest) == sorted(burst)
+
+
+def test_an_index_upstreams_url_is_kept_by_host_only(upstream):
+    """An index URL's path can hold an access token (some hosted indexes put it there): the history
+    keeps the host, as readers see the upstream."""
+    name = "h-idx-" + secrets.token_hex(4)
+    host = urlsplit(upstream.url).hostname
+    secret_path = f"{upstream.url.rstrip('/')}/t0ken-{secrets.token_hex(8)}/simple/"
+    body = {"name": name, "upstreams": [{"type": "index", "url": secret_path}]}
+    created = call(feeds_collection, "POST", "/", json_body=body)
+    assert created.status_code == 201, created.get_body()
+    assert api(feed_item, "PATCH", json_body={"upstreams": []}, feed=name).status_code == 200
+    entries = changes(name, order="oldest")
+    assert "t0ken-" not in repr(entries)
+    assert entries[0]["settings"]["upstreams"] == [{"type": "index", "host": host}]
+    assert entries[1]["changes"]["upstreams"]["from"] == [{"type": "index", "host": host}]
