@@ -124,6 +124,21 @@ def record(storage: Storage, feed_key: str, action: str, *, by: str | None = Non
     _write(storage, feed_history_partition(feed_key), action, by, details)
 
 
+def file_added(
+    storage: Storage,
+    feed_key: str,
+    action: str,
+    project: str,
+    version: str,
+    filename: str,
+    *,
+    by: str,
+    **details: Any,
+) -> None:
+    """A file published (PUBLISH) or saved from an upstream (SAVE): one call where a file is added."""
+    record(storage, feed_key, action, by=by, project=project, version=version, filename=filename, **details)
+
+
 def record_for_user(
     storage: Storage, user: str, action: str, *, by: str | None = None, **details: Any
 ) -> None:

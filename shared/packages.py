@@ -611,14 +611,8 @@ def add_file(
         return _answer_existing(storage, feed_key, winner, upload)
     _ensure_release(storage, partition, upload)
     _ensure_project(storage, feed_key, upload)
-    history.record(
-        storage,
-        feed_key,
-        history.PUBLISH,
-        by=uploader,
-        project=upload.project,
-        version=upload.version,
-        filename=upload.filename,
+    history.file_added(
+        storage, feed_key, history.PUBLISH, upload.project, upload.version, upload.filename, by=uploader
     )
     return True
 
@@ -751,15 +745,15 @@ def add_saved_file(storage: Storage, feed_key: str, record: dict[str, Any]) -> S
             raise FileNotFound(f"No file '{record['RowKey']}' in project '{record['Project']}'.") from None
         stored = StoredFile.from_record(winner)
     else:
-        history.record(
+        history.file_added(
             storage,
             feed_key,
             history.SAVE,
+            record["Project"],
+            record["Version"],
+            record["RowKey"],
             by=record["SavedBy"],
-            project=stored.project,
-            version=stored.version,
-            filename=stored.filename,
-            upstream=record.get("UpstreamLabel"),
+            upstream=record["UpstreamLabel"],
         )
     _ensure_release_row(storage, record["PartitionKey"], stored.version)
     ensure_project_row(storage, feed_key, stored.project, stored.project)
