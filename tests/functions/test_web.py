@@ -449,6 +449,16 @@ def test_a_deleted_feed_is_listed_to_its_owners_and_restored_or_purged_from_the_
         and restored.headers["Location"] == f"/-/feeds/{feed_name}/?done=feed-restored"
     )
     assert feeds.find_feed(storage, feed_name) is not None
+    # The UI records as the API does: who, from which browser.
+    from shared import history
+
+    recorded, _ = history.feed_changes(
+        storage, key_of(feed_name), order=history.ORDERS["newest"], continuation=None, limit=2
+    )
+    assert [(c.action, c.user) for c in recorded] == [
+        (history.FEED_RESTORE, owner),
+        (history.FEED_DELETE, owner),
+    ]
     again = visit(web.web_restore_feed, "POST", "/", browser=browser, form={}, feed=feed_name)
     assert again.status_code == 409 and "not in the recycle bin" in text(again)
 
