@@ -506,14 +506,14 @@ def restore_feed(storage: Storage, name: str) -> Feed:
 def purge_feed(storage: Storage, name: str) -> Feed:
     """Remove a feed in the recycle bin for good, with everything stored under its id, blobs included;
     its name is free again."""
-    return _purge(storage, _binned_feed(storage, name), lambda: _binned_feed(storage, name))
+    return _purge(storage, _binned_feed(storage, name))
 
 
-def _purge(storage: Storage, feed: Feed, read_again: Callable[[], Feed]) -> Feed:
+def _purge(storage: Storage, feed: Feed) -> Feed:
     """Delete a deleted feed's row, read as ``feed``, in one transaction with a tombstone of its id
     (the tombstone says the id is to be swept, so its contents always are, even if this process
-    dies before its sweep), then sweep. The row's ETag is the condition: a restore that came first
-    wins, and ``read_again`` says how (409: the feed is live again)."""
+    dies before its sweep), then sweep. The row's ETag is the condition: a restore or purge that
+    came first wins, and the row read again says which (409: live again; 404: gone)."""
     tombstone = {
         "PartitionKey": FEEDS_PARTITION,
         "RowKey": tombstone_row(feed.key),
@@ -524,7 +524,7 @@ def _purge(storage: Storage, feed: Feed, read_again: Callable[[], Feed]) -> Feed
     try:
         storage.transact(FEEDS_TABLE, insert=[tombstone], delete=[feed.to_record()])
     except (RecordChanged, RecordExists):
-        read_again()
+        _binned_feed(storage, feed.name)
         raise Conflict(f"Feed '{feed.name}' changed meanwhile; read the recycle bin again.") from None
     finally:
         _forget(feed.name)
@@ -554,7 +554,7 @@ def purge_expired(storage: Storage, *, now: datetime, days: int) -> list[Feed]:
         if now < feed.purge_after(days):
             continue
         with contextlib.suppress(Conflict, NotFound):
-            purged.append(_purge(storage, feed, lambda f=feed: _binned_feed(storage, f.name)))
+            purged.append(_purge(storage, feed))
     return purged
 
 
