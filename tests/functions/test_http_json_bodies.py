@@ -24,7 +24,16 @@ JSON_BODY_ENDPOINTS = {
     ("yank", "POST"),
     ("package_upstreaming", "PUT"),
 }
-OTHER_BODIES = {("upload", "POST"), ("project_list", "POST"), ("unyank", "POST"), ("restore", "POST")}
+OTHER_BODIES = {
+    ("upload", "POST"),
+    ("project_list", "POST"),
+    ("unyank", "POST"),
+    ("restore", "POST"),
+    # The feed recycle bin's restore, and the UI's forms for it, read no JSON.
+    ("feed_bin_restore", "POST"),
+    ("web_restore_feed", "POST"),
+    ("web_purge_feed", "POST"),
+}
 
 DEEP = 100_000
 FIELDS = (
