@@ -239,8 +239,10 @@ def run_mode(
                         nginx_root=tree,
                     )
             finally:
-                # Azurite holds its blobs in memory: let this mode's go.
+                # Azurite holds its blobs in memory: let this mode's go (a delete only moves the feed
+                # to the recycle bin; the purge frees its blobs).
                 feedhouse.request("DELETE", f"/api/feeds/{feed}")
+                feedhouse.request("DELETE", f"/api/recycle-bin/feeds/{feed}")
     return mode
 
 

@@ -1,4 +1,6 @@
-"""The management API for feeds: ``/api/feeds``, ``/api/feeds/{feed}`` and its permissions.
+"""The management API for feeds: ``/api/feeds``, ``/api/feeds/{feed}`` and its permissions, and the
+feed recycle bin: ``/api/recycle-bin/feeds`` (deleted feeds, for their owners and the admin), with
+``POST .../{feed}/restore`` and ``DELETE .../{feed}`` (purge now).
 
 Creating and PATCHing a feed also sets its upstreams (``upstreams``, ``claimed_patterns``,
 ``readers_save``; see shared/upstream/config.py); GET shows them in full to those who may manage the feed,
@@ -9,11 +11,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import azure.functions as func
 
-from functions.http import authorize, caller, feed_access, json_errors, json_response, read_json
-from shared import auth, feeds, roles
+from functions.http import (
+    authorize,
+    caller,
+    changes_page,
+    feed_access,
+    json_errors,
+    json_response,
+    read_json,
+)
+from shared import auth, feeds, history, roles, settings
 from shared.auth import Permission, Principal
 from shared.errors import BadRequest, Forbidden
 from shared.names import grant_key, grantee_key, is_publisher_key, user_key
@@ -82,7 +93,74 @@ def feed_item(req: func.HttpRequest) -> func.HttpResponse:
             may_read=reader_check(access.storage, access.principal),
         )
         return json_response(updated.to_json())
-    feeds.delete_feed(access.storage, access.feed.name)
+    feeds.delete_feed(access.storage, access.feed.name, by=access.principal.name)
+    return func.HttpResponse(status_code=204)
+
+
+@bp.route(route="api/feeds/{feed}/changes", methods=["GET"])
+@json_errors
+def feed_changes(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.MANAGE)
+    return changes_page(
+        req,
+        f"/api/feeds/{quote(access.feed.name)}/changes",
+        lambda order, continuation, limit: history.feed_changes(
+            access.storage, access.feed.key, order=order, continuation=continuation, limit=limit
+        ),
+    )
+
+
+@bp.route(route="api/recycle-bin/feeds", methods=["GET"])
+@json_errors
+def feed_bin(req: func.HttpRequest) -> func.HttpResponse:
+    storage = get_storage()
+    principal = caller(req)
+    days = settings.load().feed_recycle_bin_days
+    listed = deleted_feeds(storage, principal)
+    return json_response({"feeds": [f.deleted_json(days) for f in listed]})
+
+
+def deleted_feeds(storage: Storage, principal: Principal) -> list[feeds.Feed]:
+    """The feeds in the recycle bin that the caller may restore or purge: all for the admin, those
+    they own (within their token's feeds) for anyone else; none for an anonymous caller."""
+    if not principal.authenticated:
+        return []
+    deleted = feeds.list_deleted_feeds(storage)
+    if principal.is_admin:
+        return deleted
+    granted = roles.roles_of_grantees(storage, principal.name, principal.groups) if principal.token else {}
+    return [
+        f
+        for f in deleted
+        if granted.get(f.key) == Role.OWNER and auth.may(storage, principal, f, Permission.MANAGE)
+    ]
+
+
+def binned_feed(storage: Storage, principal: Principal, name: str) -> feeds.Feed:
+    """The feed ``name``, live or deleted, once the caller may manage it (as feed_access: 401 for an
+    anonymous caller whether or not it exists, then 404); restore_feed and purge_feed then say 409
+    if it is live."""
+    feed = feeds.find_feed_even_deleted(storage, name)
+    auth.authorize(storage, principal, feed, Permission.MANAGE)
+    if feed is None:
+        raise feeds.FeedNotFound(f"No feed named '{name}' is in the recycle bin.")
+    return feed
+
+
+@bp.route(route="api/recycle-bin/feeds/{feed}/restore", methods=["POST"])
+@json_errors
+def feed_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
+    storage = get_storage()
+    feed = binned_feed(storage, caller(req), req.route_params["feed"])
+    return json_response(feeds.restore_feed(storage, feed.name).to_json())
+
+
+@bp.route(route="api/recycle-bin/feeds/{feed}", methods=["DELETE"])
+@json_errors
+def feed_bin_purge(req: func.HttpRequest) -> func.HttpResponse:
+    storage = get_storage()
+    feed = binned_feed(storage, caller(req), req.route_params["feed"])
+    feeds.purge_feed(storage, feed.name)
     return func.HttpResponse(status_code=204)
 
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import azure.functions as func
 
-from shared import auth, feeds, settings
+from shared import auth, feeds, history, settings, untrusted
 from shared import storage as storage_module
 from shared.auth import REALM, Permission, Principal, token_from_authorization
 from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
@@ -30,6 +30,8 @@ access_logger = logging.getLogger("feedhouse.access")
 _caller: ContextVar[Principal | None] = ContextVar("feedhouse_caller", default=None)
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
+# A page of a history: (order, continuation, limit) -> its changes and the next page's continuation.
+ChangesReader = Callable[[str, str | None, int], tuple[list[history.Change], str | None]]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -87,7 +89,10 @@ def _access_logged(handler: Handler) -> Handler:
         started = time.perf_counter()
         caller_set = _caller.set(None)
         response = None
-        with storage_module.counting() as storage_requests:
+        with (
+            storage_module.counting() as storage_requests,
+            history.request_origin(req.headers.get("User-Agent")),
+        ):
             try:
                 response = handler(req)
                 return response
@@ -180,6 +185,7 @@ def identified(principal: Principal) -> Principal:
     """``principal``, noted as the request's caller for the access line (the UI's handlers know theirs
     from a browser session, not from the Authorization header)."""
     _caller.set(principal)
+    history.note_user(principal.name)
     return principal
 
 
@@ -237,6 +243,38 @@ def query_param(req: func.HttpRequest, name: str) -> str | None:
     so a parameter sent empty by mistake would pass for one not sent."""
     values = parse_qs(urlsplit(req.url).query, keep_blank_values=True).get(name)
     return ",".join(values) if values is not None else None
+
+
+# A listing's page (?limit=): one page here is one page from Table Storage.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = storage_module.MAX_PAGE_RECORDS
+
+
+def page_limit(req: func.HttpRequest) -> int:
+    """The ``limit`` of a paged listing (the packages, a history)."""
+    value = query_param(req, "limit")
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    limit = untrusted.whole_number(value)
+    if limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    return limit
+
+
+def changes_page(req: func.HttpRequest, base: str, read_page: ChangesReader) -> func.HttpResponse:
+    """A page of a history (``?order=oldest|newest``, default newest; ``?limit=``; ``?continuation=``,
+    as the packages listing pages): ``changes``, ``continuation`` and ``next`` (null after the last)."""
+    order = query_param(req, "order")
+    limit = page_limit(req)
+    # An empty continuation is a malformed one, not "from the start".
+    changes, following = read_page(history.parse_order(order), query_param(req, "continuation"), limit)
+    query = {"order": order or "newest", "limit": limit}
+    body = {
+        "changes": [c.to_json() for c in changes],
+        "continuation": following,
+        "next": f"{base}?{urlencode({**query, 'continuation': following})}" if following else None,
+    }
+    return json_response(body)
 
 
 def redirect(location: str, status: int = 301) -> func.HttpResponse:

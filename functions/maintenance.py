@@ -1,8 +1,10 @@
-"""Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, the daily sweep of
-deleted feeds, and the daily sweep of browser sessions that ended without being presented again.
+"""Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, the daily purge of
+expired deleted feeds and sweep of purged ones, and the daily sweep of browser sessions that ended
+without being presented again.
 
-The work is ``shared.lifecycle.purge_expired``, ``shared.feeds.sweep_deleted`` and
-``shared.web.sessions.sweep``, plain functions the tests call directly; this is only their schedule.
+The work is ``shared.lifecycle.purge_expired``, ``shared.feeds.purge_expired``,
+``shared.feeds.sweep_deleted`` and ``shared.web.sessions.sweep``, plain functions the tests call
+directly; this is only their schedule.
 (The local host serves HTTP triggers only, so under ``make run`` none runs.)
 """
 
@@ -38,6 +40,9 @@ def purge_recycle_bin(timer: func.TimerRequest) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
 def sweep_deleted_feeds(timer: func.TimerRequest) -> None:
+    days = settings.load().feed_recycle_bin_days
+    for feed in feeds.purge_expired(get_storage(), now=datetime.now(UTC), days=days):
+        logger.info("Purged deleted feed %s (id %s) from the recycle bin", feed.name, feed.key)
     swept = feeds.sweep_deleted(get_storage(), now=datetime.now(UTC))
     for feed in swept:
         logger.info("Swept deleted feed %s (id %s)", feed.name, feed.key)

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import azure.functions as func
 
-from functions.http import feed_access, json_errors, json_response, query_param, read_json
-from shared import lifecycle, publishing, settings, untrusted, yanking
+from functions.http import feed_access, json_errors, json_response, page_limit, query_param, read_json
+from shared import lifecycle, publishing, settings, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -35,12 +35,8 @@ from shared.packages import (
     parse_version,
     version_key,
 )
-from shared.storage import MAX_PAGE_RECORDS
 
 bp = func.Blueprint()
-
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = MAX_PAGE_RECORDS  # one page here is one page from Table Storage
 
 
 def _project(req: func.HttpRequest) -> str:
@@ -51,21 +47,11 @@ def _project(req: func.HttpRequest) -> str:
         raise ProjectNotFound(f"No project named '{requested}'.") from None
 
 
-def _limit(req: func.HttpRequest) -> int:
-    value = query_param(req, "limit")
-    if value is None:
-        return DEFAULT_PAGE_SIZE
-    limit = untrusted.whole_number(value)
-    if limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
-    return limit
-
-
 @bp.route(route="api/feeds/{feed}/packages", methods=["GET"])
 @json_errors
 def packages_collection(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
-    limit = _limit(req)
+    limit = page_limit(req)
     # An empty continuation is a malformed one, not "from the start".
     continuation = query_param(req, "continuation")
     projects, following = access.index.projects_page(continuation=continuation, limit=limit)

@@ -6,8 +6,8 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.http import authorize, caller, json_errors, json_response, read_json
-from shared import auth, feeds, tokens
+from functions.http import authorize, caller, changes_page, json_errors, json_response, read_json
+from shared import auth, feeds, history, tokens
 from shared.auth import Permission, Principal
 from shared.errors import BadRequest, Forbidden
 from shared.storage import Storage, get_storage
@@ -71,6 +71,25 @@ def token_item(req: func.HttpRequest) -> func.HttpResponse:
     principal = authorize(req, Permission.MANAGE_TOKENS)
     revoke_token(storage, principal, req.route_params["token_id"])
     return func.HttpResponse(status_code=204)
+
+
+@bp.route(route="api/tokens/changes", methods=["GET"])
+@json_errors
+def token_changes(req: func.HttpRequest) -> func.HttpResponse:
+    """The caller's token history: creations and revocations (the admin: ``?user=<name>``'s)."""
+    storage = get_storage()
+    principal = authorize(req, Permission.MANAGE_TOKENS)
+    user = req.params.get("user") if principal.is_admin else None
+    if principal.is_admin and not user:
+        raise BadRequest("The admin has no tokens of its own; name a user: /api/tokens/changes?user=<name>.")
+    holder = tokens.holder_key(user) if user else principal.name
+    return changes_page(
+        req,
+        "/api/tokens/changes",
+        lambda order, continuation, limit: history.user_changes(
+            storage, holder, order=order, continuation=continuation, limit=limit
+        ),
+    )
 
 
 @bp.route(route="api/whoami", methods=["GET"])

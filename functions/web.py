@@ -3,8 +3,8 @@
 ``/`` (the deployment, its feeds, the client), ``/-/signin`` and ``/-/signout``, ``/-/feeds/{feed}/``
 (packages, search, the Connect panel) with its settings, permissions and recycle bin,
 ``/-/feeds/{feed}/packages/{project}/[{version}/]`` (a package page, with yank and delete), and
-``/-/tokens/``. Under ``/-/``, which no feed can be named (shared/names.py), so no UI route can take a
-feed's URL. Static files are at ``/-/static/``.
+``/-/tokens/`` and ``/-/recycle-bin`` (deleted feeds, to restore or purge). Under ``/-/``, which no
+feed can be named (shared/names.py), so no UI route can take a feed's URL. Static files are at ``/-/static/``.
 
 Handlers here are thin: who may do what is ``auth.authorize``, asked through ``Page.feed`` and
 ``Page.require`` exactly as the JSON API asks it (a refusal shows the API's message); changes are the
@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 
 from functions import client
-from functions.feeds_api import create_feed, reader_check
+from functions.feeds_api import binned_feed, create_feed, deleted_feeds, reader_check
 from functions.http import html_errors, redirect, text_errors
 from functions.tokens_api import create_token, revoke_token
 from functions.web_context import Page, page, segment
@@ -377,6 +377,7 @@ def _settings_form(
         patterns_text=patterns if isinstance(patterns, str) else "\n".join(patterns),
         upstream_help=views.UPSTREAM_LINES_HELP,
         visibilities=feeds.VISIBILITIES,
+        feed_bin_days=settings.load().feed_recycle_bin_days,
         error=error,
     )
 
@@ -396,8 +397,35 @@ def web_delete_feed(ui: Page) -> func.HttpResponse:
             status=400,
             error=f"The feed was not deleted: type its name, {access.feed.name}, exactly to confirm.",
         )
-    feeds.delete_feed(access.storage, access.feed.name)
+    feeds.delete_feed(access.storage, access.feed.name, by=access.principal.name)
     return ui.redirect("/", "feed-deleted")
+
+
+@bp.route(route="-/recycle-bin", methods=["GET"])
+@page
+def web_deleted_feeds(ui: Page) -> func.HttpResponse:
+    """The feeds in the recycle bin the visitor may restore or purge (the API's list)."""
+    days = settings.load().feed_recycle_bin_days
+    listed = deleted_feeds(ui.storage, ui.principal)
+    return ui.render("deleted_feeds.html", feeds=[f.deleted_json(days) for f in listed], days=days)
+
+
+@bp.route(route="-/recycle-bin/{feed}/restore", methods=["POST"])
+@page
+def web_restore_feed(ui: Page) -> func.HttpResponse:
+    ui.check_form()
+    feed = binned_feed(ui.storage, ui.principal, ui.req.route_params["feed"])
+    restored = feeds.restore_feed(ui.storage, feed.name)
+    return ui.redirect(views.feed_url(restored.name), "feed-restored")
+
+
+@bp.route(route="-/recycle-bin/{feed}/purge", methods=["POST"])
+@page
+def web_purge_feed(ui: Page) -> func.HttpResponse:
+    ui.check_form()
+    feed = binned_feed(ui.storage, ui.principal, ui.req.route_params["feed"])
+    feeds.purge_feed(ui.storage, feed.name)
+    return ui.redirect("/-/recycle-bin", "feed-purged")
 
 
 @bp.route(route="-/feeds/{feed}/permissions", methods=["GET", "POST"])

@@ -44,6 +44,11 @@ param pageMaxAgeSeconds int = 600
 @description('Days deleted versions stay restorable in a feed\'s recycle bin (FEEDHOUSE_RECYCLE_BIN_DAYS).')
 param recycleBinDays int = 30
 
+@minValue(1)
+@maxValue(365)
+@description('Days a deleted feed stays in the recycle bin, its name reserved and restorable, before the daily sweep purges it (FEEDHOUSE_FEED_RECYCLE_BIN_DAYS).')
+param feedRecycleBinDays int = 30
+
 @allowed(['redirect', 'stream'])
 @description('redirect: files are a 302 to a short-lived user-delegation SAS URL, so no file passes through the function; stream: the function sends the bytes (FEEDHOUSE_DOWNLOAD_MODE).')
 param downloadMode string = 'redirect'
@@ -124,7 +129,7 @@ param tags object = {}
 
 // The names the code uses: shared/storage.py BLOB_CONTAINER and TABLE_NAMES (tests/infra checks they match).
 var packagesContainerName = 'packages'
-var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin', 'publishers', 'sessions']
+var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin', 'publishers', 'sessions', 'history']
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
@@ -225,6 +230,7 @@ module appSettings 'app/appsettings.bicep' = {
     maxUploadBytes: maxUploadBytes
     pageMaxAgeSeconds: pageMaxAgeSeconds
     recycleBinDays: recycleBinDays
+    feedRecycleBinDays: feedRecycleBinDays
     downloadMode: downloadMode
     downloadUrlSeconds: downloadUrlSeconds
     oidcIssuer: oidcIssuerUrl

@@ -11,10 +11,18 @@ A feed's upstream configuration (shared/upstream/config.py: its ordered upstream
 whether readers' downloads save) is one property of the feed's record, ``Upstreams``, holding
 ``UpstreamConfig.dumps()``: reading the feed, which every request does anyway, reads it too.
 
+Deleting a feed moves it to the feed recycle bin: its row stays, marked ``Deleted``, so its name stays
+reserved and nothing it holds is touched; no request finds it (every URL of it answers 404) until an
+owner or the admin restores it, exactly as it was, or purges it, or the daily sweep purges it once
+FEEDHOUSE_FEED_RECYCLE_BIN_DAYS have passed. Only a purge removes the row and what is stored under
+the feed's id.
+
 Requests find feeds through a copy kept in memory (shared.memo) for at most STALE_SECONDS: a change
-through this instance (create, PATCH, delete) forgets it at once, a change through another is seen
-here within that. What changes a feed reads its row as it is now, never the kept copy: its ETag
-is what the write is conditional on, and the upstream-cycle check must see every feed's upstreams.
+through this instance (create, PATCH, delete, restore) forgets it at once, a change through another
+is seen here within that (so another instance may serve a feed for up to that long after its delete,
+and answer 404 for that long after its restore). What changes a feed reads its row as it is now,
+never the kept copy: its ETag is what the write is conditional on, and the upstream-cycle check must
+see every feed's upstreams (those of feeds in the recycle bin too, which a restore brings back).
 """
 
 from __future__ import annotations
@@ -23,12 +31,12 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import memo, packages, roles, trusted_publishing
+from shared import history, memo, packages, roles, trusted_publishing
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import (
     FEEDS_PARTITION,
@@ -54,9 +62,9 @@ DEFAULT_VISIBILITY = "private"
 DESCRIPTION_MAX_LENGTH = 1024
 # Rows of the feeds partition that are no feed (shared/keys.py): the upstream graph's, pinned in the
 # same transaction as a feed's row by a write that adds a feed upstream, so such writes happen one at
-# a time (_save); and tombstones of deleted feeds, written in the transaction that deletes the feed's
-# row (delete_feed), so that a deleted feed's contents are always swept.
-# A deleted feed's id is swept again, and its tombstone dropped, once no request that read the feed
+# a time (_save); and tombstones of purged feeds, written in the transaction that deletes the feed's
+# row (purge_feed), so that a purged feed's contents are always swept.
+# A purged feed's id is swept again, and its tombstone dropped, once no request that read the feed
 # before it was deleted can still be writing under it: host.json stops any invocation after 30 minutes
 # (functionTimeout), and each storage operation gives up within seconds.
 SWEEP_AFTER = timedelta(hours=1)
@@ -74,6 +82,14 @@ class FeedExists(Conflict):
 
 class InvalidFeed(BadRequest):
     code = "invalid_feed"
+
+
+class FeedInRecycleBin(Conflict):
+    code = "feed_in_recycle_bin"
+
+
+class FeedNotInRecycleBin(Conflict):
+    code = "feed_not_in_recycle_bin"
 
 
 def _upstream_summary(upstream: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +126,23 @@ class Feed:
     key: str
     etag: str | None = None
     upstream_config: UpstreamConfig = field(default_factory=UpstreamConfig)
+    # In the feed recycle bin since then (module docstring), and by whom; None while it is live.
+    deleted: str | None = None
+    deleted_by: str | None = None
+
+    def purge_after(self, days: int) -> datetime:
+        """When the daily sweep purges this deleted feed."""
+        assert self.deleted is not None
+        return packages.parse_time(self.deleted) + timedelta(days=days)
+
+    def deleted_json(self, days: int) -> dict[str, Any]:
+        """A deleted feed as the recycle bin lists it, to its owners and the admin."""
+        return {
+            **self.to_json(),
+            "deleted_at": self.deleted,
+            "deleted_by": self.deleted_by,
+            "purge_after": packages.format_time(self.purge_after(days)),
+        }
 
     def to_json(self, *, manager: bool = True) -> dict[str, Any]:
         """The API form; ``manager`` (a caller who may manage the feed) sees the upstreams in full.
@@ -136,6 +169,8 @@ class Feed:
             key=record.get("Id") or record["RowKey"],
             etag=record.get("_etag"),
             upstream_config=_load_config(record["Name"], record.get("Upstreams")),
+            deleted=record.get("Deleted"),
+            deleted_by=record.get("DeletedBy"),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -148,6 +183,8 @@ class Feed:
             "Visibility": self.visibility,
             "Created": self.created,
             "Upstreams": self.upstream_config.dumps() if self.upstream_config != UpstreamConfig() else None,
+            "Deleted": self.deleted,
+            "DeletedBy": self.deleted_by,
             "_etag": self.etag,
         }
 
@@ -202,6 +239,7 @@ def _forget(name: str) -> None:
 
 def create_feed(storage: Storage, feed: Feed) -> Feed:
     _save(storage, feed, previous=None)
+    history.record(storage, feed.key, history.FEED_CREATE, settings=feed.to_json(manager=False))
     return get_feed(storage, feed.name)
 
 
@@ -214,39 +252,68 @@ def create_feed_owned_by(storage: Storage, feed: Feed, owner: str | None) -> Fee
 
 
 def list_feeds(storage: Storage) -> list[Feed]:
-    """Every feed, by name (kept for at most STALE_SECONDS, see the module docstring)."""
+    """Every feed but those in the recycle bin, by name (kept for at most STALE_SECONDS, see the
+    module docstring)."""
     # A list of its own for each caller: the kept tuple is shared by concurrent requests.
-    return list(_listed.get(_ALL, lambda: tuple(_stored_feeds(storage))))
+    live = _listed.get(_ALL, lambda: tuple(f for f in _stored_feeds(storage) if f.deleted is None))
+    return list(live)
+
+
+def list_deleted_feeds(storage: Storage) -> list[Feed]:
+    """The feeds in the recycle bin, by name, as storage has them now."""
+    return [f for f in _stored_feeds(storage) if f.deleted is not None]
 
 
 def _stored_feeds(storage: Storage) -> list[Feed]:
-    """Every feed as storage has it now."""
+    """Every feed as storage has it now, those in the recycle bin too."""
     records = storage.partition(FEEDS_TABLE, FEEDS_PARTITION)
     feeds = [Feed.from_record(r) for r in records if is_feed_row(r["RowKey"])]
     return sorted(feeds, key=lambda f: feed_name_key(f.name))
 
 
 def find_feed(storage: Storage, name: str) -> Feed | None:
-    """The feed named ``name`` (kept for at most STALE_SECONDS, see the module docstring)."""
+    """The feed named ``name``, None for one in the recycle bin (kept for at most STALE_SECONDS, see
+    the module docstring)."""
     try:
         row = feed_row(name)
     except BadRequest:
         # A name that can never be a feed is simply not found (it may be any URL segment).
         return None
-    return _found.get(row, lambda: _stored_feed(storage, name))
+    feed = _found.get(row, lambda: _stored_feed(storage, name))
+    return feed if feed is not None and feed.deleted is None else None
+
+
+def find_feed_even_deleted(storage: Storage, name: str) -> Feed | None:
+    """The feed named ``name`` as storage has it now, live or in the recycle bin: what the recycle
+    bin's requests authorize against (a deleted feed's grants stay, under its id)."""
+    try:
+        return _stored_feed(storage, name)
+    except BadRequest:
+        return None
 
 
 def _stored_feed(storage: Storage, name: str) -> Feed | None:
-    """The feed named ``name`` as storage has it now, with the ETag a change is conditional on."""
+    """The feed named ``name`` as storage has it now, with the ETag a change is conditional on (also
+    one in the recycle bin)."""
     record = storage.get(FEEDS_TABLE, FEEDS_PARTITION, feed_row(name))
     return Feed.from_record(record) if record else None
 
 
 def _current_feed(storage: Storage, name: str) -> Feed:
-    """The feed a change is about, as storage has it now (see the module docstring)."""
+    """The live feed a change is about, as storage has it now (see the module docstring)."""
+    feed = _stored_feed(storage, name)
+    if feed is None or feed.deleted is not None:
+        raise feed_not_found(name)
+    return feed
+
+
+def _binned_feed(storage: Storage, name: str) -> Feed:
+    """The feed in the recycle bin a restore or purge is about, as storage has it now."""
     feed = _stored_feed(storage, name)
     if feed is None:
-        raise feed_not_found(name)
+        raise FeedNotFound(f"No feed named '{name}' is in the recycle bin.")
+    if feed.deleted is None:
+        raise FeedNotInRecycleBin(f"Feed '{feed.name}' is not in the recycle bin: it was not deleted.")
     return feed
 
 
@@ -327,8 +394,17 @@ def update_feed(
             # Another change landed since the read. A PATCH names only what it changes, so it is
             # applied again to the feed as it is now, as it would be had it come a moment later.
             continue
+        history.record(storage, feed.key, history.FEED_UPDATE, changes=_changed(feed, updated))
         return get_feed(storage, feed.name)
     raise Conflict(f"Feed '{name}' kept changing meanwhile; read it again and retry.")
+
+
+def _changed(before: Feed, after: Feed) -> dict[str, dict[str, Any]]:
+    """The settings a change changed, each as ``{"from", "to"}``: what a feed's history keeps of it.
+    Settings name credentials by their app setting, never hold them; index upstreams are kept by
+    host only all the same, as for readers: an index URL's path can hold an access token."""
+    old, new = before.to_json(manager=False), after.to_json(manager=False)
+    return {k: {"from": old[k], "to": new[k]} for k in new if old[k] != new[k]}
 
 
 def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
@@ -360,12 +436,18 @@ def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
                 storage.transact(FEEDS_TABLE, replace=[record], pin=pin)
             return
         except RecordExists:
+            there = _stored_feed(storage, feed.name)
+            if there is not None and there.deleted is not None:
+                raise FeedInRecycleBin(
+                    f"A feed named '{there.name}' is in the recycle bin (deleted {there.deleted}): its name "
+                    "stays reserved until it is purged. Restore it, or purge it, first."
+                ) from None
             raise FeedExists(
                 f"A feed named '{feed.name}' already exists (names are case-insensitive)."
             ) from None
         except RecordChanged:
             now = _stored_feed(storage, feed.name) if previous is not None else None
-            if previous is not None and now is None:
+            if previous is not None and (now is None or now.deleted is not None):
                 raise feed_not_found(feed.name) from None
             if previous is not None and now.etag != previous.etag:
                 raise  # the feed itself changed: the caller applies its change again
@@ -383,42 +465,78 @@ def _upstream_graph(storage: Storage) -> dict[str, Any]:
     return record
 
 
-def delete_feed(storage: Storage, name: str) -> None:
-    """Delete a feed, then everything in it.
-
-    The feed's row goes first, in one transaction with a tombstone of its id: from then on no request
-    finds the feed, and the tombstone says its id is to be swept. The sweep follows at once. A request
-    that read the feed just before may still write under the id after that sweep (an upload, a saved
-    upstream file, a grant): nothing reads the id any more, so that write is never seen, and the
-    maintenance timer sweeps the id again once no such request can be running (``sweep_deleted``).
-    Such a request answers as if it had come just before the delete, which it did.
-    """
+def delete_feed(storage: Storage, name: str, *, by: str) -> Feed:
+    """Move a feed to the recycle bin: one conditional write of its row, which stays (its name stays
+    reserved) marked ``Deleted``; nothing stored under its id is touched, so a restore brings it all
+    back. From then on no request finds the feed. A request that read it just before (an upload, a
+    grant) may still write under its id: that write is there again after a restore, as if it had come
+    just before the delete, which it did, and is swept with the rest by a purge."""
     for _attempt in range(_ATTEMPTS):
         feed = _current_feed(storage, name)
-        tombstone = {
-            "PartitionKey": FEEDS_PARTITION,
-            "RowKey": tombstone_row(feed.key),
-            "Id": feed.key,
-            "Name": feed.name,
-            "Deleted": packages.format_time(datetime.now(UTC)),
-        }
+        deleted = replace(feed, deleted=packages.format_time(datetime.now(UTC)), deleted_by=by)
         try:
-            storage.transact(FEEDS_TABLE, insert=[tombstone], delete=[feed.to_record()])
-        except (RecordChanged, RecordExists):
-            # Changed meanwhile (delete it as it is now), or deleted by another request (whose
-            # tombstone is there already): the feed is read again.
-            continue
+            stored = storage.replace(FEEDS_TABLE, deleted.to_record())
+        except RecordChanged:
+            continue  # changed meanwhile: delete it as it is now (or 404, deleted by another request)
         finally:
             _forget(feed.name)
-        _sweep(storage, feed.key)
-        return
+        history.record(storage, feed.key, history.FEED_DELETE, by=by)
+        return Feed.from_record(stored)
     raise Conflict(f"Feed '{name}' kept changing meanwhile; try again.")
 
 
+def restore_feed(storage: Storage, name: str) -> Feed:
+    """Bring a feed back from the recycle bin as it was deleted: the same id, so its files, settings,
+    grants, trusted publishers and history are all there again. Of two restores at once one wins;
+    the other finds the feed live (409), as does a restore that races a purge and loses (404)."""
+    feed = _binned_feed(storage, name)
+    restored = replace(feed, deleted=None, deleted_by=None)
+    try:
+        storage.replace(FEEDS_TABLE, restored.to_record())
+    except RecordChanged:
+        # Another restore or a purge came first: say which, as a later request would.
+        _binned_feed(storage, name)
+        raise Conflict(f"Feed '{feed.name}' changed meanwhile; read the recycle bin again.") from None
+    finally:
+        _forget(feed.name)
+    history.record(storage, feed.key, history.FEED_RESTORE)
+    return get_feed(storage, feed.name)
+
+
+def purge_feed(storage: Storage, name: str) -> Feed:
+    """Remove a feed in the recycle bin for good, with everything stored under its id, blobs included;
+    its name is free again."""
+    return _purge(storage, _binned_feed(storage, name))
+
+
+def _purge(storage: Storage, feed: Feed) -> Feed:
+    """Delete a deleted feed's row, read as ``feed``, in one transaction with a tombstone of its id
+    (the tombstone says the id is to be swept, so its contents always are, even if this process
+    dies before its sweep), then sweep. The row's ETag is the condition: a restore or purge that
+    came first wins, and the row read again says which (409: live again; 404: gone)."""
+    tombstone = {
+        "PartitionKey": FEEDS_PARTITION,
+        "RowKey": tombstone_row(feed.key),
+        "Id": feed.key,
+        "Name": feed.name,
+        "Deleted": packages.format_time(datetime.now(UTC)),
+    }
+    try:
+        storage.transact(FEEDS_TABLE, insert=[tombstone], delete=[feed.to_record()])
+    except (RecordChanged, RecordExists):
+        _binned_feed(storage, feed.name)
+        raise Conflict(f"Feed '{feed.name}' changed meanwhile; read the recycle bin again.") from None
+    finally:
+        _forget(feed.name)
+    _sweep(storage, feed.key)
+    return feed
+
+
 def _sweep(storage: Storage, key: str) -> None:
-    """Remove everything stored under a deleted feed's id."""
+    """Remove everything stored under a purged feed's id."""
     roles.revoke_all(storage, key)
     trusted_publishing.forget_feed(storage, key)
+    history.forget_feed(storage, key)
     packages.delete_feed_contents(storage, key)
 
 
@@ -428,8 +546,20 @@ class SweptFeed:
     key: str
 
 
+def purge_expired(storage: Storage, *, now: datetime, days: int) -> list[Feed]:
+    """Purge the feeds deleted ``days`` or more ago (the daily timer). One restored or purged by a
+    request meanwhile is left as that request left it."""
+    purged = []
+    for feed in list_deleted_feeds(storage):
+        if now < feed.purge_after(days):
+            continue
+        with contextlib.suppress(Conflict, NotFound):
+            purged.append(_purge(storage, feed))
+    return purged
+
+
 def sweep_deleted(storage: Storage, *, now: datetime) -> list[SweptFeed]:
-    """Sweep the ids of feeds deleted ``SWEEP_AFTER`` or longer ago once more, then drop their
+    """Sweep the ids of feeds purged ``SWEEP_AFTER`` or longer ago once more, then drop their
     tombstones: what requests that raced a delete wrote is gone with them. (The daily timer.)"""
     swept = []
     for record in storage.partition(FEEDS_TABLE, FEEDS_PARTITION):

@@ -20,6 +20,7 @@ the insert-only file record decides which one the feed serves.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from shared.names import feed_name_key
 
@@ -32,6 +33,7 @@ PERMISSIONS_TABLE = "permissions"
 RECYCLE_BIN_TABLE = "recyclebin"
 PUBLISHERS_TABLE = "publishers"
 SESSIONS_TABLE = "sessions"
+HISTORY_TABLE = "history"
 TABLE_NAMES: tuple[str, ...] = (
     FEEDS_TABLE,
     PROJECTS_TABLE,
@@ -41,6 +43,7 @@ TABLE_NAMES: tuple[str, ...] = (
     RECYCLE_BIN_TABLE,
     PUBLISHERS_TABLE,
     SESSIONS_TABLE,
+    HISTORY_TABLE,
 )
 BLOB_CONTAINER = "packages"
 
@@ -196,6 +199,30 @@ SIGNINS_PREFIX = "signin:"
 
 def signin_partition(id_sha256: str) -> str:
     return SIGNINS_PREFIX + id_sha256
+
+
+# Table history: a feed's change history, and a user's (tokens), each entry two rows (shared/history.py)
+
+OLDEST_FIRST = "o:"
+NEWEST_FIRST = "n:"
+# Microseconds since 1970 have 16 digits until the year 2286; inverted, they count down from this.
+_LAST_MICROSECOND = 10**17 - 1
+
+
+def feed_history_partition(feed_key: str) -> str:
+    return f"feed:{feed_key}"
+
+
+def user_history_partition(user: str) -> str:
+    return f"user:{user}"
+
+
+def history_row(order: str, at: datetime, unique: str) -> str:
+    """An entry's row in ``order`` (OLDEST_FIRST or NEWEST_FIRST): its time to the microsecond, as
+    17 digits or inverted, then what makes it unique among entries of the same microsecond."""
+    micros = int(at.timestamp()) * 1_000_000 + at.microsecond
+    sortable = micros if order == OLDEST_FIRST else _LAST_MICROSECOND - micros
+    return f"{order}{sortable:017d}:{unique}"
 
 
 # Blobs ------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from shared import feeds, page_documents
+from shared import feeds, history, page_documents
 from shared.errors import Conflict, NotFound
 from shared.keys import FILES_TABLE, RECYCLE_BIN_TABLE, bin_partition, bin_row
 from shared.packages import (
@@ -166,9 +166,13 @@ def delete_version(
             raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
         return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
 
-    return _documented(
+    moved = _documented(
         storage, feed_key, project, lambda: _retrying(f"The files of {project} {version}", attempt)
     )
+    history.record(
+        storage, feed_key, history.VERSION_DELETE, by=by, project=project, version=version, files=len(moved)
+    )
+    return moved
 
 
 def delete_file(
@@ -184,7 +188,11 @@ def delete_file(
         _move_to_bin(storage, feed_key, project, record["Version"], [record], by, now)
         return record["Version"]
 
-    return _documented(storage, feed_key, project, lambda: _retrying(f"The files of {project}", attempt))
+    version = _documented(storage, feed_key, project, lambda: _retrying(f"The files of {project}", attempt))
+    history.record(
+        storage, feed_key, history.FILE_DELETE, by=by, project=project, version=version, filename=filename
+    )
+    return version
 
 
 def list_recycle_bin(storage: Storage, feed_key: str) -> list[BinEntry]:
@@ -225,9 +233,13 @@ def restore_version(storage: Storage, feed_key: str, project: str, version: str)
         storage.replace_all(FILES_TABLE, restored)
         return [r["RowKey"] for r in records]
 
-    return _documented(
+    names = _documented(
         storage, feed_key, project, lambda: _retrying(f"The files of {project} {version}", attempt)
     )
+    history.record(
+        storage, feed_key, history.VERSION_RESTORE, project=project, version=version, files=len(names)
+    )
+    return names
 
 
 def _delete_blobs(storage: Storage, records: list[dict[str, Any]]) -> None:
@@ -276,6 +288,15 @@ def _purge_rows(
         _delete_blobs(storage, earlier)
         with contextlib.suppress(RecordChanged):
             storage.delete_unchanged(RECYCLE_BIN_TABLE, entry)
+    if due:
+        history.record(
+            storage,
+            feed_key,
+            history.VERSION_PURGE,
+            project=project,
+            version=version,
+            files=len(due),
+        )
     return [r["RowKey"] for r in due]
 
 

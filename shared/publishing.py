@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared import page_documents
+from shared import history, page_documents
 from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict
 from shared.keys import (
@@ -343,6 +343,9 @@ def add_file(
         return document.with_new_file(record)
 
     _follow(storage, feed_key, project, apply, start=snapshot, rows_after_start=True, list_as=upload.name)
+    history.file_added(
+        storage, feed_key, history.PUBLISH, project, upload.version, upload.filename, by=uploader
+    )
     return True
 
 
@@ -464,6 +467,17 @@ def add_saved_file(storage: Storage, feed_key: str, record: Record) -> StoredFil
         if winner is None or winner.get("State", ACTIVE) != ACTIVE:
             raise FileNotFound(f"No file '{filename}' in project '{stored.project}'.") from None
         stored = StoredFile.from_record(winner)
+    else:
+        history.file_added(
+            storage,
+            feed_key,
+            history.SAVE,
+            stored.project,
+            stored.version,
+            filename,
+            by=record["SavedBy"],
+            upstream=record["UpstreamLabel"],
+        )
 
     def apply(document: ProjectDocument, _fresh: bool) -> ProjectDocument:
         return document.with_rows(_rows_as_now(storage, partition, [filename]))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from shared import memo
+from shared import history, memo
 from shared.errors import BadRequest, Conflict, FeedhouseError, NotFound
 from shared.keys import PERMISSIONS_TABLE, USER_GRANTS_PREFIX, feed_grants_partition, user_grants_partition
 from shared.names import grant_key
@@ -136,11 +136,13 @@ def grant(storage: Storage, feed_key: str, user: str, role: Role) -> Grant:
     """Give ``user`` ``role`` on the feed, replacing any role they had; the last owner stays an owner."""
     user = grant_key(user, giving=True)
     _change(storage, feed_key, user, role)
+    history.record(storage, feed_key, history.PERMISSION_GRANT, grantee=user, role=role.value)
     return Grant(user, role)
 
 
 def revoke(storage: Storage, feed_key: str, user: str) -> None:
     _change(storage, feed_key, grant_key(user, giving=False), None)
+    history.record(storage, feed_key, history.PERMISSION_REVOKE, grantee=grant_key(user, giving=False))
 
 
 def revoke_all(storage: Storage, feed_key: str) -> None:

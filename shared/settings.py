@@ -75,6 +75,12 @@ SETTINGS: tuple[Setting, ...] = (
         "daily purge removes them, blobs included.",
     ),
     Setting(
+        "FEEDHOUSE_FEED_RECYCLE_BIN_DAYS",
+        "30",
+        "How many days a deleted feed stays in the recycle bin, its name reserved and restorable as it "
+        "was, before the daily sweep purges it with everything in it, blobs included.",
+    ),
+    Setting(
         "FEEDHOUSE_DOWNLOAD_MODE",
         STREAM,
         "How package files are served: 'stream' sends the bytes through the function; 'redirect' answers "
@@ -313,6 +319,7 @@ class Settings:
     upload_concurrency_bytes: int
     page_max_age: int
     recycle_bin_days: int
+    feed_recycle_bin_days: int
     download_mode: str
     download_url_seconds: int
     stream_max_bytes: int
@@ -335,6 +342,7 @@ def load() -> Settings:
         upload_concurrency_bytes=get_int("FEEDHOUSE_UPLOAD_CONCURRENCY_BYTES"),
         page_max_age=get_int("FEEDHOUSE_PAGE_MAX_AGE_SECONDS"),
         recycle_bin_days=get_int("FEEDHOUSE_RECYCLE_BIN_DAYS"),
+        feed_recycle_bin_days=get_int("FEEDHOUSE_FEED_RECYCLE_BIN_DAYS"),
         download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),
         download_url_seconds=max(1, get_int("FEEDHOUSE_DOWNLOAD_URL_SECONDS")),
         stream_max_bytes=get_int("FEEDHOUSE_STREAM_MAX_BYTES"),

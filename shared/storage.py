@@ -589,27 +589,34 @@ class Storage:
             )
 
     def partition_page(
-        self, table: str, partition: str, *, continuation: str | None, limit: int
+        self, table: str, partition: str, *, continuation: str | None, limit: int, row_prefix: str = ""
     ) -> tuple[list[Record], str | None]:
-        """One page of a partition too large to read at once, in RowKey order, for one request to the
-        service: up to ``limit`` records (at most MAX_PAGE_RECORDS) and the continuation of the next
-        page, None after the last. The service may end a page early, even with no records, and still
-        have more: only a None continuation means the end.
+        """One page of a partition too large to read at once (of its rows whose RowKey starts with
+        ``row_prefix``), in RowKey order, for one request to the service: up to ``limit`` records (at
+        most MAX_PAGE_RECORDS) and the continuation of the next page, None after the last. The service
+        may end a page early, even with no records, and still have more: only a None continuation
+        means the end.
 
-        ``continuation`` is one this method returned for the same partition; InvalidContinuation for
-        anything else.
+        ``continuation`` is one this method returned for the same partition and prefix;
+        InvalidContinuation for anything else.
         """
         if not 1 <= limit <= MAX_PAGE_RECORDS:
             raise ValueError(f"a page holds 1 to {MAX_PAGE_RECORDS} records")
-        token = _decode_continuation(partition, continuation) if continuation is not None else None
+        # The prefix is part of what a continuation belongs to: one of another prefix is refused.
+        scope = partition + ("\n" + row_prefix if row_prefix else "")
+        token = _decode_continuation(scope, continuation) if continuation is not None else None
+        query, parameters = "PartitionKey eq @pk", {"pk": partition}
+        if row_prefix:
+            query += " and RowKey ge @low and RowKey lt @high"
+            parameters |= {"low": row_prefix, "high": row_prefix[:-1] + chr(ord(row_prefix[-1]) + 1)}
         with _translated():
             pages = (
                 self._table_clients[table]
-                .query_entities("PartitionKey eq @pk", parameters={"pk": partition}, results_per_page=limit)
+                .query_entities(query, parameters=parameters, results_per_page=limit)
                 .by_page(continuation_token=token)
             )
             records = [_record(e) for e in next(pages)]
-        return records, _encode_continuation(partition, pages.continuation_token)
+        return records, _encode_continuation(scope, pages.continuation_token)
 
     def delete(self, table: str, partition: str, row: str) -> None:
         """Delete a record if it is there."""

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import memo
+from shared import history, memo
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from shared.keys import TOKEN_ROW, TOKEN_TURN_ROW, TOKENS_TABLE, token_listing_partition, token_partition
 from shared.names import feed_name_key, grantee_key, is_publisher_key, user_key
@@ -97,6 +97,17 @@ class Token:
 
     def allows_feed(self, feed_name: str) -> bool:
         return self.feeds is None or feed_name_key(feed_name) in self.feeds
+
+    def change_json(self) -> dict[str, Any]:
+        """What a user's history says of the token: never its secret, nor its hash."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scope": self.scope.value,
+            "feeds": list(self.feeds) if self.feeds is not None else None,
+            "expires": self.expires,
+            "parent": self.parent,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -328,6 +339,7 @@ def create_token(
         storage.delete(TOKENS_TABLE, token_partition(gone.id), TOKEN_ROW)
         _forget({gone.id})
         storage.delete(TOKENS_TABLE, token_listing_partition(user), gone.id)
+    history.record_for_user(storage, user, history.TOKEN_CREATE, **token.change_json())
     return token, f"{TOKEN_PREFIX}{token.id}_{secret}"
 
 
@@ -424,14 +436,14 @@ def _listing(storage: Storage, user: str) -> dict[str, Token]:
     return {r["RowKey"]: Token.from_record(r) for r in rows if r["RowKey"] != TOKEN_TURN_ROW}
 
 
-def _holder_key(user: str) -> str:
+def holder_key(user: str) -> str:
     """A token holder: a user, or a trusted publisher (whose name no user can have)."""
     return user if is_publisher_key(user) else user_key(user)
 
 
 def list_tokens(storage: Storage, user: str) -> list[Token]:
     """A user's tokens, from their listing rows alone: one partition query."""
-    return sorted(_listing(storage, _holder_key(user)).values(), key=lambda t: (t.created, t.id))
+    return sorted(_listing(storage, holder_key(user)).values(), key=lambda t: (t.created, t.id))
 
 
 def _id_record(storage: Storage, token_id: str) -> Record | None:
@@ -452,13 +464,14 @@ def revoke(storage: Storage, user: str, token_id: str) -> None:
     TokenNotFound if the user has no such token (a listing row left without its id row, by a crash
     between the two writes, can be revoked too).
     """
-    user = _holder_key(user)
+    user = holder_key(user)
     listed = _listing(storage, user)
     if token_id not in listed:
         record = _id_record(storage, token_id)
         if record is None or record["User"] != user:
             raise TokenNotFound(f"No token with id '{token_id}'.")
     _end(storage, user, {token_id} | _descendants({token_id}, listed))
+    history.record_for_user(storage, user, history.TOKEN_REVOKE, id=token_id)
 
 
 def _end(storage: Storage, user: str, doomed: set[str]) -> None:

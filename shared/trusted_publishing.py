@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import feeds, oidc, roles, settings, tokens
+from shared import feeds, history, oidc, roles, settings, tokens
 from shared.errors import BadRequest, FeedhouseError, NotFound
 from shared.keys import (
     PUBLISHERS_TABLE,
@@ -247,6 +247,7 @@ def register(storage: Storage, publisher: Publisher) -> Publisher:
     storage.insert(PUBLISHERS_TABLE, publisher.listing_record())
     storage.insert(PUBLISHERS_TABLE, publisher.match_record())
     roles.grant(storage, publisher.feed_key, publisher.grantee, Role.CONTRIBUTOR)
+    history.record(storage, publisher.feed_key, history.PUBLISHER_ADD, publisher=publisher.to_json())
     return publisher
 
 
@@ -265,6 +266,9 @@ def remove(storage: Storage, feed_key: str, publisher_id: str) -> None:
     if record is None:
         raise PublisherNotFound(f"No trusted publisher '{publisher_id}' on this feed.")
     _forget(storage, Publisher.from_record(record))
+    history.record(
+        storage, feed_key, history.PUBLISHER_REMOVE, publisher=Publisher.from_record(record).to_json()
+    )
 
 
 def forget_feed(storage: Storage, feed_key: str) -> None:

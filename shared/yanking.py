@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared import page_documents
+from shared import history, page_documents
 from shared.errors import BadRequest, Conflict
 from shared.keys import FILES_TABLE, files_partition
 from shared.packages import (
@@ -84,5 +84,14 @@ def set_yanked(
         except (RecordExists, RecordChanged):
             continue
         page_documents.follow_rows(storage, feed_key, project, [row_key])
+        history.record(
+            storage,
+            feed_key,
+            history.YANK if yanked else history.UNYANK,
+            by=by,
+            project=project,
+            version=files[0].version,
+            reason=reason if yanked else None,
+        )
         return Release.from_record(record)
     raise Conflict(f"Version {version} of {project} was changed meanwhile; retry.")

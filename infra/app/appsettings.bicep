@@ -10,6 +10,7 @@ param feedCreators string
 param maxUploadBytes int
 param pageMaxAgeSeconds int
 param recycleBinDays int
+param feedRecycleBinDays int
 param downloadMode string
 param downloadUrlSeconds int
 param oidcIssuer string
@@ -69,6 +70,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEEDHOUSE_PAGE_MAX_AGE_SECONDS: string(pageMaxAgeSeconds)
     // Feedhouse: how long deleted versions stay restorable before the daily purge.
     FEEDHOUSE_RECYCLE_BIN_DAYS: string(recycleBinDays)
+    // Feedhouse: how long a deleted feed stays restorable before the daily sweep purges it.
+    FEEDHOUSE_FEED_RECYCLE_BIN_DAYS: string(feedRecycleBinDays)
     // Feedhouse: files as a 302 to a user-delegation SAS URL (redirect) or through the function (stream).
     FEEDHOUSE_DOWNLOAD_MODE: downloadMode
     // Feedhouse: how long one SAS download URL is handed out unchanged.

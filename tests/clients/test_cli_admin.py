@@ -182,3 +182,52 @@ def test_packages_yank_delete_and_the_recycle_bin(server, logged_in):
 
     upstreaming = json.loads(cli.ok("packages", "upstreaming", feed, name, "--allow", "--json").out)
     assert upstreaming["allow_external_versions"] is True
+
+
+def test_deleted_feeds_restore_purge_and_change_histories(server, logged_in):
+    cli = logged_in
+    feed = unique("cli-bin")
+    cli.ok("feeds", "create", feed)
+    name = unique("fh-hist")
+    upload(server, feed, *make_wheel(name, "1.0"), name, "1.0")
+
+    refused = cli("feeds", "delete", feed)
+    assert refused.code == errors.USAGE and "recycle bin" in refused.err
+    assert "recycle bin" in cli.ok("feeds", "delete", feed, "--yes").out
+    assert cli("feeds", "show", feed).code == errors.NOT_FOUND
+    binned = json.loads(cli.ok("feeds", "deleted", "--json").out)["feeds"]
+    assert feed in [f["name"] for f in binned]
+    assert feed in cli.ok("feeds", "deleted").out
+    taken = cli("feeds", "create", feed)
+    assert taken.code != 0 and "recycle bin" in taken.err
+
+    assert f"Restored feed {feed}" in cli.ok("feeds", "restore", feed).out
+    assert name in cli.ok("packages", "list", feed).out
+    again = cli("feeds", "restore", feed)
+    assert again.code != 0 and "not in the recycle bin" in again.err
+
+    history = json.loads(cli.ok("feeds", "changes", feed, "--order", "oldest", "--json").out)["changes"]
+    assert [e["action"] for e in history] == [
+        "feed.create",
+        "file.publish",
+        "feed.delete",
+        "feed.restore",
+    ]
+    assert history[0]["agent"].startswith("feedhouse/")  # the CLI's own user agent
+    newest = json.loads(cli.ok("feeds", "changes", feed, "--limit", "1", "--json").out)["changes"]
+    assert [e["action"] for e in newest] == ["feed.restore"]
+    assert "file.publish" in cli.ok("feeds", "changes", feed).out
+    assert cli("feeds", "changes", feed, "--limit", "0").code == errors.USAGE
+
+    user = unique("dave")
+    created = json.loads(cli.ok("tokens", "create", "ci", "--user", user, "--json").out)
+    cli.ok("tokens", "revoke", created["id"])
+    tokens = json.loads(cli.ok("tokens", "changes", "--user", user, "--json").out)["changes"]
+    assert [e["action"] for e in tokens] == ["token.revoke", "token.create"]
+    assert created["token"] not in json.dumps(tokens)
+
+    cli.ok("feeds", "delete", feed, "--yes")
+    assert cli("feeds", "purge", feed).code == errors.USAGE
+    assert "its name is free" in cli.ok("feeds", "purge", feed, "--yes").out
+    assert cli("feeds", "purge", feed, "--yes").code == errors.NOT_FOUND
+    cli.ok("feeds", "create", feed)

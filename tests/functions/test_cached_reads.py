@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import azure.functions as func
 import pytest
 
-from functions.feeds_api import feed_item, feed_permission, feeds_collection
+from functions.feeds_api import feed_bin_purge, feed_bin_restore, feed_item, feed_permission, feeds_collection
 from functions.files import download
 from functions.packages_api import file_item, version_item
 from functions.tokens_api import token_item, tokens_collection, whoami
@@ -159,6 +159,11 @@ def test_a_feed_deleted_through_this_instance_is_gone_at_once_and_its_name_free(
     listed = json_of(call(feeds_collection, "GET", "/api/feeds"))["feeds"]
     assert reader.feed not in [f["name"] for f in listed]
     assert get_file(Reader(reader.feed, reader.filename, ADMIN_TOKEN)).status_code == 404
+    # Restored, it is back at once; deleted again and purged, its name is free at once.
+    assert call(feed_bin_restore, "POST", "/", feed=reader.feed).status_code == 200
+    assert get_file(reader).status_code == 200
+    assert call(feed_item, "DELETE", "/", feed=reader.feed).status_code == 204
+    assert call(feed_bin_purge, "DELETE", "/", feed=reader.feed).status_code == 204
     new_feed(name=reader.feed, visibility="public")
     assert get_file(Reader(reader.feed, reader.filename, None)).status_code == 404  # an empty new feed
 

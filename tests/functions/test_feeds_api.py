@@ -2,7 +2,7 @@ import secrets
 
 import pytest
 
-from functions.feeds_api import feed_item, feeds_collection
+from functions.feeds_api import feed_bin_purge, feed_item, feeds_collection
 from tests.conftest import ADMIN_TOKEN
 from tests.support.http import basic, json_of, request
 
@@ -146,4 +146,9 @@ def test_a_feed_has_a_read_only_id_of_its_own_and_a_new_feed_of_its_name_another
     )
     assert json_of(patched)["id"] == first
     assert feed_item(request("DELETE", "/", route_params={"feed": name}, headers=ADMIN)).status_code == 204
+    # In the recycle bin the name stays taken; once purged, a new feed of it is another feed.
+    assert create({"name": name}).status_code == 409
+    assert (
+        feed_bin_purge(request("DELETE", "/", route_params={"feed": name}, headers=ADMIN)).status_code == 204
+    )
     assert json_of(create({"name": name}))["id"] != first

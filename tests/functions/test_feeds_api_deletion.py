@@ -1,4 +1,7 @@
-"""Deleting a feed: nothing of it survives, not even what a request racing the delete writes.
+"""Purging a deleted feed: nothing of it survives, not even what a request racing the delete writes.
+
+(Deleting a feed moves it to the recycle bin, tests/functions/test_feed_recycle_bin.py; here each
+delete is followed at once by the purge, which is what frees the name.)
 
 A feed's contents are stored under its id, given at creation, never under its name: a write that
 raced the delete lands under the old id, which no later feed of that name uses, and the maintenance
@@ -16,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 import pytest
 
-from functions.feeds_api import feed_item, feed_permission, feeds_collection
+from functions.feeds_api import feed_bin_purge, feed_item, feed_permission, feeds_collection
 from functions.files import download
 from functions.simple import project_list
 from shared import feeds, roles, tokens
@@ -77,8 +80,15 @@ def grant_request(feed: str, user: str) -> Callable[[], func.HttpResponse]:
 
 
 def delete_request(feed: str) -> Callable[[], func.HttpResponse]:
+    """The delete, then the purge at once: its status is the delete's, or the purge's if that fails."""
     req = request("DELETE", f"/api/feeds/{feed}", route_params={"feed": feed}, headers=ADMIN)
-    return lambda: feed_item(req)
+    purge = request("DELETE", f"/api/recycle-bin/feeds/{feed}", route_params={"feed": feed}, headers=ADMIN)
+
+    def send() -> func.HttpResponse:
+        deleted = feed_item(req)
+        return feed_bin_purge(purge) if deleted.status_code == 204 else deleted
+
+    return send
 
 
 def create(name: str, **fields) -> dict:

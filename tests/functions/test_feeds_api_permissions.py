@@ -57,6 +57,12 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("feed_permissions", "GET"): Permission.MANAGE,
     ("feed_permission", "PUT"): Permission.MANAGE,
     ("feed_permission", "DELETE"): Permission.MANAGE,
+    # The feed recycle bin: a feed that is not in it is a 409 for those allowed.
+    ("feed_changes", "GET"): Permission.MANAGE,
+    ("token_changes", "GET"): Permission.MANAGE_TOKENS,
+    ("feed_bin", "GET"): LISTING,
+    ("feed_bin_restore", "POST"): Permission.MANAGE,
+    ("feed_bin_purge", "DELETE"): Permission.MANAGE,
     ("tokens_collection", "GET"): Permission.MANAGE_TOKENS,
     ("tokens_collection", "POST"): Permission.MANAGE_TOKENS,
     ("token_item", "DELETE"): Permission.MANAGE_TOKENS,
@@ -107,6 +113,10 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("web_feed_settings", "GET"): Web(Permission.MANAGE),
     ("web_feed_settings", "POST"): Web(Permission.MANAGE),
     ("web_delete_feed", "POST"): Web(Permission.MANAGE),
+    ("web_deleted_feeds", "GET"): Web(LISTING),
+    # A live feed (the one these checks use) is a 409 for those allowed, as in the API.
+    ("web_restore_feed", "POST"): Web(Permission.MANAGE),
+    ("web_purge_feed", "POST"): Web(Permission.MANAGE),
     ("web_permissions", "GET"): Web(Permission.MANAGE),
     ("web_permissions", "POST"): Web(Permission.MANAGE),
     ("web_revoke_permission", "POST"): Web(Permission.MANAGE),

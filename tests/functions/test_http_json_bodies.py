@@ -34,6 +34,8 @@ OTHER_BODIES = {
     # is a 422 with its error codes (mint), or the 202 that burning always is.
     ("oidc_mint_token", "POST"),
     ("oidc_burn_token", "POST"),
+    # The feed recycle bin's restore reads no body.
+    ("feed_bin_restore", "POST"),
     # The web UI's forms: URL-encoded fields, never JSON (tests/functions/test_web.py sends them hostile).
     *{
         (name, "POST")
@@ -45,7 +47,9 @@ OTHER_BODIES = {
             "web_feed_settings",
             "web_permissions",
             "web_purge",
+            "web_purge_feed",
             "web_restore",
+            "web_restore_feed",
             "web_revoke_permission",
             "web_revoke_token",
             "web_signin",

@@ -39,7 +39,8 @@ def test_timer_purges_what_is_past_the_retention(feed_name, storage, monkeypatch
 def test_timer_sweeps_deleted_feeds(feed_name, storage, monkeypatch):
     publish_wheel(feed_name, "swept", "1.0")
     key = key_of(feed_name)
-    feeds.delete_feed(storage, feed_name)
+    feeds.delete_feed(storage, feed_name, by="admin")
+    feeds.purge_feed(storage, feed_name)
     # A grant that read the feed before its delete and wrote after the delete's own sweep.
     roles.grant(storage, key, "straggler", Role.READER)
     monkeypatch.setattr(feeds, "SWEEP_AFTER", timedelta(0))

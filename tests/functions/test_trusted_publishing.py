@@ -228,7 +228,15 @@ def test_deleting_the_feed_forgets_its_publishers(publisher, exchange, storage):
     minted = json_of(
         mint(exchange.issue(actions_claims(repository, environment="pypi"), audience="feedhouse"))
     )
-    feeds.delete_feed(storage, feed)
+    feeds.delete_feed(storage, feed, by="admin")
+    # In the recycle bin the publishers stay, for a restore, but mint nothing for the deleted feed.
+    assert len(trusted_publishing.list_publishers(storage, key)) == 1
+    refused(
+        mint(exchange.issue(actions_claims(repository, environment="pypi"), audience="feedhouse")),
+        "invalid-publisher",
+        "was deleted",
+    )
+    feeds.purge_feed(storage, feed)
     assert trusted_publishing.list_publishers(storage, key) == []
     assert whoami(request("GET", "/api/whoami", headers=basic(minted["token"]))).status_code == 401
     refused(

@@ -421,6 +421,54 @@ def test_deleting_a_feed_needs_its_name_typed(storage, feed_name):
     assert feeds.find_feed(storage, feed_name) is None
 
 
+def test_a_deleted_feed_is_listed_to_its_owners_and_restored_or_purged_from_the_ui(storage, feed_name):
+    owner = "bin-owner-" + secrets.token_hex(3)
+    roles.grant(storage, key_of(feed_name), owner, Role.OWNER)
+    browser, _ = user_browser(storage, owner)
+    other, _ = user_browser(storage, "bin-other-" + secrets.token_hex(3))
+    settings_page = text(visit(web.web_feed_settings, "GET", "/", browser=browser, feed=feed_name))
+    assert "for 30 days" in settings_page and "restore it as it was" in settings_page
+
+    deleted = visit(
+        web.web_delete_feed, "POST", "/", browser=browser, form={"confirm": feed_name}, feed=feed_name
+    )
+    assert deleted.status_code == 303
+    assert "moved to the recycle bin" in text(
+        visit(web.web_home, "GET", "/", browser=browser, params={"done": "feed-deleted"})
+    )
+    listing = text(visit(web.web_deleted_feeds, "GET", "/-/recycle-bin", browser=browser))
+    assert feed_name in listing and f"/-/recycle-bin/{feed_name}/restore" in listing
+    assert feed_name in text(visit(web.web_deleted_feeds, "GET", "/", browser=admin_browser(storage)))
+    assert feed_name not in text(visit(web.web_deleted_feeds, "GET", "/", browser=other))
+    refused = visit(web.web_restore_feed, "POST", "/", browser=other, form={}, feed=feed_name)
+    assert refused.status_code == 403
+
+    restored = visit(web.web_restore_feed, "POST", "/", browser=browser, form={}, feed=feed_name)
+    assert (
+        restored.status_code == 303
+        and restored.headers["Location"] == f"/-/feeds/{feed_name}/?done=feed-restored"
+    )
+    assert feeds.find_feed(storage, feed_name) is not None
+    # The UI records as the API does: who, from which browser.
+    from shared import history
+
+    recorded, _ = history.feed_changes(
+        storage, key_of(feed_name), order=history.ORDERS["newest"], continuation=None, limit=2
+    )
+    assert [(c.action, c.user) for c in recorded] == [
+        (history.FEED_RESTORE, owner),
+        (history.FEED_DELETE, owner),
+    ]
+    again = visit(web.web_restore_feed, "POST", "/", browser=browser, form={}, feed=feed_name)
+    assert again.status_code == 409 and "not in the recycle bin" in text(again)
+
+    visit(web.web_delete_feed, "POST", "/", browser=browser, form={"confirm": feed_name}, feed=feed_name)
+    purged = visit(web.web_purge_feed, "POST", "/", browser=browser, form={}, feed=feed_name)
+    assert purged.status_code == 303 and purged.headers["Location"] == "/-/recycle-bin?done=feed-purged"
+    assert feeds.find_feed_even_deleted(storage, feed_name) is None
+    assert feed_name not in text(visit(web.web_deleted_feeds, "GET", "/", browser=browser))
+
+
 def test_a_signed_out_visitor_is_sent_to_sign_in_for_private_pages_and_learns_nothing(storage, feed_name):
     for feed in (feed_name, "no-such-feed-" + secrets.token_hex(3)):
         response = visit(web.web_feed, "GET", f"/-/feeds/{feed}/", feed=feed)

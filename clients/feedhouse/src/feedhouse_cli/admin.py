@@ -1,5 +1,6 @@
-"""Every operation of the JSON API as a subcommand: feeds, permissions, tokens, packages, the recycle
-bin, whoami. Each prints a table (or a line) for people, or the server's JSON with ``--json``."""
+"""Every operation of the JSON API as a subcommand: feeds (and deleted feeds), permissions, tokens,
+packages, the recycle bin, change histories, whoami. Each prints a table (or a line) for people, or
+the server's JSON with ``--json``."""
 
 from __future__ import annotations
 
@@ -166,9 +167,96 @@ def feeds_update(args: argparse.Namespace) -> None:
 
 def feeds_delete(args: argparse.Namespace) -> None:
     if not args.yes:
-        raise CliError(f"Deleting feed {args.feed!r} deletes all its files: add --yes to do it.", USAGE)
+        raise CliError(
+            f"Deleting feed {args.feed!r} moves it, with all its files, to the recycle bin, where it is"
+            " purged after the deployment's days (30 unless changed): add --yes to do it.",
+            USAGE,
+        )
     api_for(args).call("DELETE", _feed_path(args.feed))
-    _show(args, {"deleted": args.feed}, lambda d: print(f"Deleted feed {args.feed}."))
+    _show(
+        args,
+        {"deleted": args.feed},
+        lambda d: print(
+            f"Moved feed {args.feed} to the recycle bin ('feedhouse feeds restore' brings it back)."
+        ),
+    )
+
+
+def _bin_path(feed: str) -> str:
+    return f"/api/recycle-bin/feeds/{segment(feed)}"
+
+
+def feeds_deleted(args: argparse.Namespace) -> None:
+    data = api_for(args).call("GET", "/api/recycle-bin/feeds")
+    _show(
+        args,
+        data,
+        lambda d: table(
+            [(f["name"], f["deleted_at"], f["deleted_by"], f["purge_after"]) for f in d["feeds"]],
+            ("feed", "deleted", "by", "purged after"),
+        ),
+    )
+
+
+def feeds_restore(args: argparse.Namespace) -> None:
+    data = api_for(args).call("POST", f"{_bin_path(args.feed)}/restore")
+    _show(args, data, lambda d: print(f"Restored feed {d['name']}, as it was deleted."))
+
+
+def feeds_purge(args: argparse.Namespace) -> None:
+    if not args.yes:
+        raise CliError(
+            f"Purging feed {args.feed!r} deletes it and all its files for good: add --yes to do it.", USAGE
+        )
+    api_for(args).call("DELETE", _bin_path(args.feed))
+    _show(args, {"purged": args.feed}, lambda d: print(f"Purged feed {args.feed}; its name is free."))
+
+
+# change histories
+
+
+def _changes(args: argparse.Namespace, path: str, params: dict[str, Any]) -> None:
+    """Up to --limit entries of a history, page after page (a page may be short, even empty)."""
+    if args.limit < 1:
+        raise CliError("--limit is a number of entries, 1 or more.", USAGE)
+    api = api_for(args)
+    entries: list[dict[str, Any]] = []
+    continuation = None
+    while len(entries) < args.limit:
+        query = {**params, "order": args.order, "limit": min(1000, args.limit - len(entries))}
+        page = api.call(
+            "GET", path, params={**query, **({"continuation": continuation} if continuation else {})}
+        )
+        entries += page["changes"]
+        continuation = page.get("continuation")
+        if not continuation:
+            break
+    fixed = ("at", "user", "agent", "action")
+    _show(
+        args,
+        {"changes": entries},
+        lambda d: table(
+            [
+                (
+                    e["at"],
+                    e["user"],
+                    e.get("agent") or "",
+                    e["action"],
+                    " ".join(f"{k}={v}" for k, v in e.items() if k not in fixed),
+                )
+                for e in d["changes"]
+            ],
+            ("at", "user", "client", "action", "what"),
+        ),
+    )
+
+
+def feeds_changes(args: argparse.Namespace) -> None:
+    _changes(args, f"{_feed_path(args.feed)}/changes", {})
+
+
+def tokens_changes(args: argparse.Namespace) -> None:
+    _changes(args, "/api/tokens/changes", {"user": args.user} if args.user else {})
 
 
 # permissions
@@ -423,9 +511,22 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     feed_options(
         leaf(feeds, "update", feeds_update, "change a feed; what you leave out stays"), creating=False
     )
-    delete = leaf(feeds, "delete", feeds_delete, "delete a feed with all its files")
+    delete = leaf(feeds, "delete", feeds_delete, "move a feed with all its files to the recycle bin")
     delete.add_argument("feed")
     delete.add_argument("--yes", action="store_true", help="yes, delete it")
+    leaf(feeds, "deleted", feeds_deleted, "the deleted feeds you own (the admin: all), until purged")
+    leaf(feeds, "restore", feeds_restore, "bring a deleted feed back as it was").add_argument("feed")
+    purge = leaf(feeds, "purge", feeds_purge, "delete a deleted feed for good, blobs included")
+    purge.add_argument("feed")
+    purge.add_argument("--yes", action="store_true", help="yes, purge it")
+
+    def history_options(p):
+        p.add_argument("--order", choices=("newest", "oldest"), default="newest")
+        p.add_argument("--limit", type=int, default=50, help="at most this many entries (default 50)")
+
+    feed_history = leaf(feeds, "changes", feeds_changes, "a feed's change history (owners)")
+    feed_history.add_argument("feed")
+    history_options(feed_history)
 
     perms = group("permissions", "who holds which role on a feed")
     leaf(perms, "list", permissions_list, "a feed's grants").add_argument("feed")
@@ -448,6 +549,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     expiry.add_argument("--expires", metavar="ISO-8601")
     create.add_argument("--user", help="(the admin) whose token it is")
     leaf(tokens, "revoke", tokens_revoke, "revoke a token and the tokens created from it").add_argument("id")
+    token_history = leaf(tokens, "changes", tokens_changes, "your token creations and revocations")
+    token_history.add_argument("--user", help="(the admin) whose history")
+    history_options(token_history)
 
     packages = group("packages", "a feed's projects, versions and files")
     leaf(packages, "list", packages_list, "a feed's projects").add_argument("feed")
