@@ -179,6 +179,8 @@ class _Listing:
     def restrict(self, project: str, cooldown: Cooldown, as_of: AsOf | None) -> None:
         """Leave out what an as-of page of ``as_of`` does not show (files uploaded later, or at an
         unknown time: their moment cannot be told) and what the cooldown holds back."""
+        if not cooldown.days and as_of is None:
+            return  # the live page without a cooldown: nothing to look at (PyPI lists thousands)
         kept: dict[str, UpstreamFile | DocumentFile] = {}
         for name, item in self.files.items():
             uploaded = item.uploaded if isinstance(item, DocumentFile) else _normalized_time(item.upload_time)
