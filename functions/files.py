@@ -20,6 +20,7 @@ import azure.functions as func
 from functions.http import feed_access, text_errors
 from functions.responses import file_response
 from shared import packages, settings
+from shared.as_of import parse_as_of
 from shared.auth import Permission
 from shared.downloads import REDIRECT, Download, sas_window
 from shared.errors import BadRequest
@@ -33,6 +34,19 @@ bp = func.Blueprint()
 @bp.route(route="{feed}/files/{project}/{filename}", methods=["GET", "HEAD"])
 @text_errors
 def download(req: func.HttpRequest) -> func.HttpResponse:
+    return _download(req)
+
+
+@bp.route(route="{feed}/as-of/{moment}/files/{project}/{filename}", methods=["GET", "HEAD"])
+@text_errors
+def download_as_of(req: func.HttpRequest) -> func.HttpResponse:
+    """Where an as-of page's relative links lead: the feed's file, whatever the moment (a file's bytes
+    never change; one deleted since is gone), once the moment is a valid one."""
+    parse_as_of(req.route_params["moment"], now=datetime.now(UTC))
+    return _download(req)
+
+
+def _download(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     try:
         project = normalize_project_name(req.route_params["project"])

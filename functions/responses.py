@@ -65,20 +65,22 @@ def page_response(
     per_caller: bool = False,
     vary: str = VARY_SIMPLE,
     extra_headers: dict[str, str] | None = None,
+    max_age: int | None = None,
 ) -> func.HttpResponse:
     """A page in one representation: 304 when the client has it, gzip when it takes it.
 
     ``public``: the feed is public. ``per_caller``: what the page shows depends on the caller's
     credentials, so it is ``private`` even then, and varies on Authorization (a private cache, such
     as pip's, may serve several users' credentials). The ETag is made from the rendered body, so it
-    changes whenever anything merged into it does.
+    changes whenever anything merged into it does. ``max_age`` replaces the configured page max-age.
     """
     chosen = page.choose(gzip_accepted=accepts_gzip(req.headers.get("Accept-Encoding")))
     headers = {
         **(extra_headers or {}),
         "Content-Type": content_type_header(media_type),
         "Cache-Control": page_cache_control(
-            public=public and not per_caller, max_age=settings.load().page_max_age
+            public=public and not per_caller,
+            max_age=max_age if max_age is not None else settings.load().page_max_age,
         ),
         "Vary": f"{vary}, Authorization" if per_caller else vary,
         "ETag": chosen.etag,

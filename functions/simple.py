@@ -7,17 +7,22 @@ A project page merges the feed's upstreams (shared/feed_index.py): a project fou
 has a page too, so one index URL is enough. The project list shows the feed's own projects, published
 or saved from upstreams; it does not list what upstreams have (PyPI's list is half a million names, and
 installers never read the list).
+
+Both serve the feed as it was at a past moment (shared/as_of.py) under ``/{feed}/as-of/{moment}/simple/``
+(an index URL installers can use) or with ``?as-of={moment}``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from functions.http import feed_access, redirect, request_path, text_errors
+from functions.http import feed_access, query_param, redirect, request_path, text_errors
 from functions.responses import page_response, simple_format
 from functions.upload import handle_upload
+from shared.as_of import AS_OF_MAX_AGE, SETTLED, AsOf, InvalidAsOf, parse_as_of
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -48,31 +53,78 @@ def _browser_redirect(req: func.HttpRequest, location: str) -> func.HttpResponse
     )
 
 
+def _as_of(req: func.HttpRequest) -> AsOf | None:
+    """The moment the request asks the index as of: the path's (``/{feed}/as-of/{moment}/simple/``,
+    which installers can use as an index URL: pip and uv drop or mangle an index URL's query when
+    they add a project's name to it) or the ``as-of`` query parameter's; None for the feed as it is."""
+    in_path = req.route_params.get("moment")
+    in_query = query_param(req, "as-of")
+    if in_path is not None and in_query is not None:
+        raise InvalidAsOf("Give the as-of time once: in the path or as ?as-of=, not both.")
+    value = in_path if in_path is not None else in_query
+    return None if value is None else parse_as_of(value, now=datetime.now(UTC))
+
+
+def _max_age(as_of: AsOf | None) -> int | None:
+    """How long a page may be kept: a page of a moment long enough past changes only when a file is
+    deleted (or an upstream changes a yank), so it is kept a day; the feed's own pages as configured.
+    A moment just past may still gain a file whose upload was under way then."""
+    if as_of is not None and as_of.moment < datetime.now(UTC) - SETTLED:
+        return AS_OF_MAX_AGE
+    return None
+
+
 @bp.route(route="{feed}/simple", methods=["GET", "HEAD", "POST"])
 @text_errors
 def project_list(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "POST":
         return handle_upload(req)
-    if (to_ui := _browser_redirect(req, feed_url(req.route_params["feed"]))) is not None:
+    return _project_list(req)
+
+
+@bp.route(route="{feed}/as-of/{moment}/simple", methods=["GET", "HEAD"])
+@text_errors
+def project_list_as_of(req: func.HttpRequest) -> func.HttpResponse:
+    return _project_list(req)
+
+
+def _project_list(req: func.HttpRequest) -> func.HttpResponse:
+    as_of = _as_of(req)
+    if as_of is None and (to_ui := _browser_redirect(req, feed_url(req.route_params["feed"]))) is not None:
         return to_ui
     path = request_path(req)
     if not path.endswith("/"):
         return redirect(path + "/" + _query(req))
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
-    rendered = access.index.project_list(media_type)
-    return page_response(req, rendered, media_type=media_type, public=access.feed.visibility == "public")
+    rendered = access.index.project_list(media_type, as_of)
+    public = access.feed.visibility == "public"
+    return page_response(req, rendered, media_type=media_type, public=public, max_age=_max_age(as_of))
 
 
 @bp.route(route="{feed}/simple/{project}", methods=["GET", "HEAD"])
 @text_errors
 def project_detail(req: func.HttpRequest) -> func.HttpResponse:
+    return _project_detail(req)
+
+
+@bp.route(route="{feed}/as-of/{moment}/simple/{project}", methods=["GET", "HEAD"])
+@text_errors
+def project_detail_as_of(req: func.HttpRequest) -> func.HttpResponse:
+    return _project_detail(req)
+
+
+def _project_detail(req: func.HttpRequest) -> func.HttpResponse:
     requested = req.route_params["project"]
     try:
         project = normalize_project_name(requested)
     except BadRequest:
         raise ProjectNotFound(f"No project named '{requested}'.") from None
-    if (to_ui := _browser_redirect(req, package_url(req.route_params["feed"], project))) is not None:
+    as_of = _as_of(req)
+    if (
+        as_of is None
+        and (to_ui := _browser_redirect(req, package_url(req.route_params["feed"], project))) is not None
+    ):
         return to_ui
     path = request_path(req)
     if requested != project or not path.endswith("/"):
@@ -81,7 +133,7 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
     media_type = simple_format(req)
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
-    page = access.index.project_page(project, media_type)
+    page = access.index.project_page(project, media_type, as_of)
     return page_response(
         req,
         page.rendered,
@@ -89,4 +141,5 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
         public=access.feed.visibility == "public",
         per_caller=page.per_caller,
         extra_headers=page.headers,
+        max_age=_max_age(as_of),
     )

@@ -263,6 +263,8 @@ def _feed_nav(ui: Page, access, active: str) -> dict:
         "upstreams": views.upstream_rows(feed_json["upstreams"]),
         "claimed_patterns": feed_json["claimed_patterns"],
         "readers_save": feed_json["readers_save"],
+        "upstream_cooldown_days": feed_json["upstream_cooldown_days"],
+        "cooldown_exceptions": feed_json["cooldown_exceptions"],
     }
 
 
@@ -329,7 +331,8 @@ def _page_number(text: str | None) -> int:
 @bp.route(route="-/feeds/{feed}/settings", methods=["GET", "POST"])
 @page
 def web_feed_settings(ui: Page) -> func.HttpResponse:
-    """The owners' form: description, visibility, upstreams, claimed patterns, readers-save; and the
+    """The owners' form: description, visibility, upstreams, claimed patterns, readers-save, the
+    upstream cooldown and its exceptions; and the
     feed's deletion, confirmed by its name."""
     if ui.req.method == "POST":
         ui.check_form()
@@ -343,6 +346,8 @@ def web_feed_settings(ui: Page) -> func.HttpResponse:
         "upstreams": ui.field("upstreams"),
         "claimed_patterns": ui.field("claimed_patterns"),
         "readers_save": ui.field("readers_save") == "on",
+        "upstream_cooldown_days": ui.field("upstream_cooldown_days"),
+        "cooldown_exceptions": ui.field("cooldown_exceptions"),
     }
     changes: dict = {"description": form["description"], "visibility": form["visibility"]}
     try:
@@ -356,6 +361,12 @@ def web_feed_settings(ui: Page) -> func.HttpResponse:
             changes["claimed_patterns"] = patterns
         if form["readers_save"] != current["readers_save"]:
             changes["readers_save"] = form["readers_save"]
+        days = views.whole_number(form["upstream_cooldown_days"], "Upstream cooldown")
+        if days != current["upstream_cooldown_days"]:
+            changes["upstream_cooldown_days"] = days
+        exceptions = views.pattern_lines(form["cooldown_exceptions"])
+        if exceptions != current["cooldown_exceptions"]:
+            changes["cooldown_exceptions"] = exceptions
         feeds.update_feed(
             access.storage, access.feed.name, changes, may_read=reader_check(access.storage, access.principal)
         )
@@ -368,6 +379,7 @@ def _settings_form(
     ui: Page, access, values: dict, upstream_text: str, *, status: int = 200, error: str | None = None
 ):
     patterns = values["claimed_patterns"]
+    exceptions = values["cooldown_exceptions"]
     return ui.render(
         "feed_settings.html",
         status,
@@ -375,6 +387,7 @@ def _settings_form(
         values=values,
         upstream_text=upstream_text,
         patterns_text=patterns if isinstance(patterns, str) else "\n".join(patterns),
+        exceptions_text=exceptions if isinstance(exceptions, str) else "\n".join(exceptions),
         upstream_help=views.UPSTREAM_LINES_HELP,
         visibilities=feeds.VISIBILITIES,
         feed_bin_days=settings.load().feed_recycle_bin_days,

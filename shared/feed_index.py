@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import memo, packages, page_documents, pages
+from shared.as_of import AsOf
 from shared.auth import Principal
 from shared.downloads import Download
 from shared.feeds import Feed
@@ -33,7 +34,7 @@ from shared.packages import FileNotFound, Project, ProjectNotFound, ProjectRecor
 from shared.representations import Rendered
 from shared.storage import RecordExists, Storage
 from shared.upstream.config import matches_claimed
-from shared.upstream.sources import FeedUpstreams, PassThrough
+from shared.upstream.sources import FeedUpstreams, HeldBack, PassThrough
 
 # Pages rendered from documents, by the document's blob and ETag, what was merged in, and format.
 # They never go stale (a changed document has a new ETag), so they are kept until evicted.
@@ -69,6 +70,13 @@ class Upstreaming:
     claimed: bool  # its name matches a pattern the feed claims
     visible: bool
     reason: str | None  # why they do not show
+    # The feed's upstream cooldown (shared/upstream/cooldown.py): its days, whether this project (or
+    # which of its versions) is excepted, the versions held back now and until when, and how many
+    # upstream files showed without an upload time (which the cooldown cannot judge).
+    cooldown_days: int = 0
+    cooldown_exceptions: tuple[str, ...] = ()
+    held_back: tuple[HeldBack, ...] = ()
+    untimed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +86,12 @@ class Upstreaming:
             "claimed": self.claimed,
             "upstream_versions_visible": self.visible,
             "reason": self.reason,
+            "cooldown": {
+                "days": self.cooldown_days,
+                "exceptions": list(self.cooldown_exceptions),
+                "held_back": [h.to_json() for h in self.held_back],
+                "files_without_upload_time": self.untimed,
+            },
         }
 
 
@@ -92,17 +106,21 @@ class FeedIndex:
 
     # The feed's own projects ------------------------------------------------------------------
 
-    def project_list(self, media_type: str) -> Rendered:
-        """The simple index: the feed's projects, published or saved from upstreams."""
+    def project_list(self, media_type: str, as_of: AsOf | None = None) -> Rendered:
+        """The simple index: the feed's projects, published or saved from upstreams (as of ``as_of``:
+        those created by then, or at a time not recorded)."""
         listed = page_documents.read_list(self.storage, self.feed.key)
         as_json = media_type == SIMPLE_JSON
+        projects = listed.projects
+        if as_of is not None:
+            projects = tuple(p for p in projects if p.created is None or as_of.includes(p.created))
 
         def render() -> str:
             if as_json:
-                return pages.project_list_json(listed.projects)
-            return pages.project_list_html(self.feed.name, listed.projects)
+                return pages.project_list_json(projects)
+            return pages.project_list_html(self.feed.name, projects)
 
-        return _rendered((listed.blob, listed.etag, as_json), render)
+        return _rendered((listed.blob, listed.etag, as_json, as_of), render)
 
     def projects(self) -> tuple[Project, ...]:
         """Every project of the feed, in name order, from the list document its simple index is
@@ -132,15 +150,17 @@ class FeedIndex:
 
     # What installers read, upstreams merged in -------------------------------------------------
 
-    def project_page(self, project: str, media_type: str) -> Page:
-        """The page of ``project`` as ``media_type``: the feed's files merged with its upstreams'.
+    def project_page(self, project: str, media_type: str, as_of: AsOf | None = None) -> Page:
+        """The page of ``project`` as ``media_type``: the feed's files merged with its upstreams', as
+        of the moment ``as_of`` if given (shared/as_of.py).
 
         ProjectNotFound unless the feed or an upstream has the project; an upstream's failure when
         the feed has nothing and that upstream could not say whether it has it (a 502, which pip and
         uv report as a failure, rather than a 404 that reads as "no such project").
         """
         snapshot = page_documents.read(self.storage, self.feed.key, project)
-        view = self.upstreams.view(project, snapshot)
+        shown = snapshot if as_of is None else replace(snapshot, document=snapshot.document.as_of(as_of))
+        view = self.upstreams.view(project, shown, as_of)
         if not view.exists:
             if view.errors:
                 raise view.errors[0]
@@ -158,7 +178,7 @@ class FeedIndex:
                 return pages.project_json(project, view.files, view.versions)
             return pages.project_html(project, view.files)
 
-        rendered = _rendered((snapshot.blob, snapshot.etag, view.version, as_json), render)
+        rendered = _rendered((snapshot.blob, snapshot.etag, view.version, as_json, as_of), render)
         return Page(rendered, per_caller=view.per_caller, headers=view.headers())
 
     def file(self, project: str, filename: str) -> Download:
@@ -196,10 +216,15 @@ class FeedIndex:
         )
 
     def upstreaming(self, project: str) -> Upstreaming:
-        """Whether upstream versions of ``project`` show in this feed, and why not (nothing is fetched)."""
+        """Whether upstream versions of ``project`` show in this feed, and why not; with a cooldown,
+        the versions it holds back (read from the upstreams as a page reads them)."""
         document = page_documents.read(self.storage, self.feed.key, project).document
         config = self.feed.upstream_config
         hidden = self.upstreams.hidden_reason(project, document)
+        held: list[HeldBack] = []
+        untimed = 0
+        if config.cooldown_days and config.upstreams and hidden is None:
+            held, untimed = self.upstreams.held_back(project, document)
         return Upstreaming(
             project,
             allow_external=document.allow_external,
@@ -207,6 +232,12 @@ class FeedIndex:
             claimed=matches_claimed(project, config.claimed_patterns),
             visible=bool(config.upstreams) and hidden is None,
             reason=hidden if config.upstreams else "This feed has no upstreams.",
+            cooldown_days=config.cooldown_days,
+            cooldown_exceptions=tuple(
+                e for e in config.cooldown_exceptions if e == project or e.startswith(f"{project}==")
+            ),
+            held_back=tuple(held),
+            untimed=untimed,
         )
 
     # Files -------------------------------------------------------------------------------------

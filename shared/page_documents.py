@@ -52,6 +52,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared import untrusted
+from shared.as_of import AsOf
 from shared.errors import Conflict
 from shared.keys import (
     FILES_TABLE,
@@ -76,6 +77,9 @@ from shared.storage import UNCHANGED, Record, RecordChanged, RecordExists, Stora
 
 _CONTENT_TYPE = "application/json"
 _FORMAT = 1
+# Format 2 keeps each yank's time (as-of pages, shared/as_of.py). A format 1 document with a yank
+# lacks it: it is rebuilt from its rows when read (``read``); one without yanks loses nothing.
+_PROJECT_FORMAT = 2
 # Writers that keep losing the race for one document give up (a 409) after this many tries, each
 # loser waiting a random while, up to twice as long as the last time (within a cap), before the next.
 _ATTEMPTS = 20
@@ -177,10 +181,11 @@ class DocumentFile:
 
 @dataclass(frozen=True)
 class ReleaseState:
-    """A release that has a row: whether it is yanked, and why."""
+    """A release that has a row: whether it is yanked, why, and since when (None: not known)."""
 
     yanked: bool = False
     reason: str | None = None
+    yanked_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,7 @@ class ProjectDocument:
     allow_external: bool = False
     published: bool = False  # a file of it was published here (deleted ones included)
     listed: bool = False  # the feed's project list (its row and document) names it
+    outdated: bool = False  # read from a format that lacks what this one keeps (see _PROJECT_FORMAT)
 
     @property
     def exists(self) -> bool:
@@ -243,7 +249,9 @@ class ProjectDocument:
                 allow_external = bool(record.get("AllowExternal", False))
             elif (release := release_of_row(row)) is not None:
                 state = Release.from_record(record)
-                releases[release] = ReleaseState(state.yanked, state.yanked_reason)
+                releases[release] = ReleaseState(
+                    state.yanked, state.yanked_reason, state.yanked_at if state.yanked else None
+                )
             elif is_file_row(row):
                 stored = StoredFile.from_record(record)
                 published = published or stored.origin == LOCAL
@@ -283,15 +291,32 @@ class ProjectDocument:
     def now_listed(self) -> ProjectDocument:
         return self if self.listed else replace(self, listed=True)
 
+    def as_of(self, as_of: AsOf) -> ProjectDocument:
+        """This document as pages of the moment ``as_of`` show it (shared/as_of.py): the files
+        uploaded by then, and the yanks made by then (or at an unknown time)."""
+        files = [f for f in self.files if as_of.includes(f.uploaded)]
+        shown = {f.release for f in files}
+        releases = {
+            key: state
+            if not state.yanked or state.yanked_at is None or as_of.includes(state.yanked_at)
+            else ReleaseState()
+            for key, state in self.releases.items()
+            if key in shown
+        }
+        shown_files = tuple(f.yanked_by(releases.get(f.release)) for f in files)
+        return replace(self, files=shown_files, releases=releases)
+
     # Stored form ----------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
         document = {
-            "format": _FORMAT,
+            "format": _PROJECT_FORMAT,
             "project": self.project,
             "files": [f.to_json() for f in self.files],
             "retired": self.retired,
-            "releases": {key: [state.yanked, state.reason] for key, state in self.releases.items()},
+            "releases": {
+                key: [state.yanked, state.reason, state.yanked_at] for key, state in self.releases.items()
+            },
             "allow_external": self.allow_external,
             "published": self.published,
             "listed": self.listed,
@@ -301,9 +326,7 @@ class ProjectDocument:
     @classmethod
     def from_bytes(cls, data: bytes) -> ProjectDocument:
         document = json.loads(data)
-        releases = {
-            key: ReleaseState(yanked, reason) for key, (yanked, reason) in document["releases"].items()
-        }
+        releases = {key: ReleaseState(*state) for key, state in document["releases"].items()}
         files = tuple(
             DocumentFile(**entry).yanked_by(releases.get(entry["release"])) for entry in document["files"]
         )
@@ -315,6 +338,7 @@ class ProjectDocument:
             allow_external=document["allow_external"],
             published=document["published"],
             listed=document["listed"],
+            outdated=document["format"] < _PROJECT_FORMAT and any(r.yanked for r in releases.values()),
         )
 
 
@@ -384,6 +408,8 @@ def read(storage: Storage, feed_key: str, project: str) -> Snapshot:
     """
     for _attempt in range(_ATTEMPTS):
         snapshot = current(storage, feed_key, project)
+        if snapshot.document.outdated:
+            return follow_all(storage, feed_key, project)
         if snapshot.etag is not None or snapshot.document.blank:
             return snapshot
         try:

@@ -80,6 +80,9 @@ def set_yanked(
                 storage.insert(FILES_TABLE, record)
             else:
                 record = {**release, **state}
+                if yanked and release.get("Yanked") and release.get("YankedAt"):
+                    # A new reason for a yank is no new yank: as-of pages show it from its first time.
+                    record["YankedAt"] = release["YankedAt"]
                 storage.replace(FILES_TABLE, record)
         except (RecordExists, RecordChanged):
             continue

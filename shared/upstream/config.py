@@ -13,7 +13,8 @@ A feed has an ordered list of upstreams. Each is one of:
   rights; cycles are refused.
 
 With the list go the feed's claimed name patterns (``contoso-*``: names that never come from upstream)
-and whether a reader's download saves upstream files (default on). The whole configuration is one JSON
+whether a reader's download saves upstream files (default on), and the upstream cooldown
+(shared/upstream/cooldown.py). The whole configuration is one JSON
 string, small enough for a Table property, and holds no secret.
 """
 
@@ -27,11 +28,13 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from shared.errors import BadGateway, BadRequest
 from shared.names import feed_name_key, validate_feed_name
+from shared.upstream.cooldown import Cooldown, parse_cooldown_days, parse_exceptions
 from shared.upstream.url_safety import (
     Resolver,
     UnsafeUpstreamURL,
@@ -61,7 +64,13 @@ MAX_STORED_BYTES = 64 * 1024
 _FORMAT_VERSION = 1
 
 # The fields of a feed's API representation that this module owns.
-API_FIELDS = ("upstreams", "claimed_patterns", "readers_save")
+API_FIELDS = (
+    "upstreams",
+    "claimed_patterns",
+    "readers_save",
+    "upstream_cooldown_days",
+    "cooldown_exceptions",
+)
 
 
 class InvalidUpstreams(BadRequest):
@@ -229,6 +238,12 @@ class UpstreamConfig:
     upstreams: tuple[Upstream, ...] = ()
     claimed_patterns: tuple[str, ...] = ()
     readers_save: bool = True
+    cooldown_days: int = 0  # shared/upstream/cooldown.py
+    cooldown_exceptions: tuple[str, ...] = ()
+
+    def cooldown(self, reference: datetime) -> Cooldown:
+        """The feed's upstream cooldown as of ``reference`` (now, or an as-of page's moment)."""
+        return Cooldown(self.cooldown_days, self.cooldown_exceptions, reference)
 
     @property
     def upstream_feeds(self) -> tuple[str, ...]:
@@ -241,6 +256,8 @@ class UpstreamConfig:
             "upstreams": [u.to_json() for u in self.upstreams],
             "claimed_patterns": list(self.claimed_patterns),
             "readers_save": self.readers_save,
+            "upstream_cooldown_days": self.cooldown_days,
+            "cooldown_exceptions": list(self.cooldown_exceptions),
         }
 
     def dumps(self) -> str:
@@ -264,6 +281,8 @@ class UpstreamConfig:
             ),
             claimed_patterns=tuple(data.get("claimed_patterns", ())),
             readers_save=bool(data.get("readers_save", True)),
+            cooldown_days=int(data.get("upstream_cooldown_days", 0)),
+            cooldown_exceptions=tuple(data.get("cooldown_exceptions", ())),
         )
 
 
@@ -405,7 +424,13 @@ def apply_changes(
         if not isinstance(changes["readers_save"], bool):
             raise InvalidUpstreams("'readers_save' must be true or false.")
         readers_save = changes["readers_save"]
-    config = UpstreamConfig(upstreams, claimed, readers_save)
+    cooldown_days = current.cooldown_days
+    if "upstream_cooldown_days" in changes:
+        cooldown_days = parse_cooldown_days(changes["upstream_cooldown_days"])
+    exceptions = current.cooldown_exceptions
+    if "cooldown_exceptions" in changes:
+        exceptions = parse_exceptions(changes["cooldown_exceptions"])
+    config = UpstreamConfig(upstreams, claimed, readers_save, cooldown_days, exceptions)
     config.dumps()  # refuses a configuration too large to store
     return config
 

@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import auth, feeds, keys, packages, page_documents, publishing, settings, untrusted
+from shared.as_of import AsOf
 from shared.auth import Permission, Principal
 from shared.digests import BLAKE2B_256, HashMismatch, Promise, RunningHashes, checked
 from shared.errors import BadGateway, BadRequest, Forbidden, Unauthorized
@@ -62,6 +63,7 @@ from shared.storage import Storage
 from shared.upstream.client import UpstreamClient, UpstreamTimeout
 from shared.upstream.config import FEED, INDEX, Upstream, matches_claimed
 from shared.upstream.confusion import ConfusionPolicy, why_upstream_hidden
+from shared.upstream.cooldown import Cooldown
 from shared.upstream.page_cache import UNANSWERED, UnansweredUpstreams, UpstreamPageCache
 from shared.upstream.page_parser import ProjectPage, UpstreamFile
 from shared.upstream.saving import (
@@ -170,6 +172,29 @@ class _Listing:
     # Which version of the upstream's listing this is: what a merged page is kept by (its document's
     # ETag and whether the caller may read it, for a feed; when its page was fetched, for an index).
     version: Hashable = None
+    # Files left out by the cooldown (shared/upstream/cooldown.py): name → (version, held until).
+    held: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    untimed: int = 0  # external files shown without an upload time (the cooldown cannot judge them)
+
+    def restrict(self, project: str, cooldown: Cooldown, as_of: AsOf | None) -> None:
+        """Leave out what an as-of page of ``as_of`` does not show (files uploaded later, or at an
+        unknown time: their moment cannot be told) and what the cooldown holds back."""
+        if not cooldown.days and as_of is None:
+            return  # the live page without a cooldown: nothing to look at (PyPI lists thousands)
+        kept: dict[str, UpstreamFile | DocumentFile] = {}
+        for name, item in self.files.items():
+            uploaded = item.uploaded if isinstance(item, DocumentFile) else _normalized_time(item.upload_time)
+            if as_of is not None and not as_of.includes(uploaded):
+                continue
+            if not isinstance(item, DocumentFile) or item.origin != LOCAL:
+                if uploaded is None:
+                    self.untimed += 1
+                until = cooldown.held_until(project, item.version, uploaded)
+                if until is not None:
+                    self.held[name] = (item.version, until)
+                    continue
+            kept[name] = item
+        self.files = kept
 
     def listed(self, item: UpstreamFile | DocumentFile) -> PageFile:
         if isinstance(item, DocumentFile):
@@ -292,6 +317,18 @@ class _Candidate:
     item: UpstreamFile | DocumentFile
 
 
+@dataclass(frozen=True)
+class HeldBack:
+    """An upstream version the cooldown holds back, and until when (its youngest file's age)."""
+
+    version: str
+    upstream: str  # its public label
+    until: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"version": self.version, "upstream": self.upstream, "until": packages.format_time(self.until)}
+
+
 class FeedUpstreams:
     """One request's view of a feed's upstreams, for the caller ``principal``."""
 
@@ -345,7 +382,7 @@ class FeedUpstreams:
             if upstream.kind == FEED
         )
 
-    def _feed_listing(self, upstream: Upstream, project: str) -> _Listing:
+    def _feed_listing(self, upstream: Upstream, project: str, as_of: AsOf | None) -> _Listing:
         """A feed upstream's page document of ``project``: whether the name is published there counts
         for every caller, its files only for callers who may read that feed.
 
@@ -364,9 +401,10 @@ class FeedUpstreams:
         listing.version = (upstream.key, other.key, snapshot.etag, readable)
         if not readable:
             return listing
+        document = snapshot.document if as_of is None else snapshot.document.as_of(as_of)
         listing.source_feed = other
-        listing.exists = snapshot.document.exists
-        listing.files = {f.filename: f for f in snapshot.document.files}
+        listing.exists = document.exists
+        listing.files = {f.filename: f for f in document.files}
         return listing
 
     def _index_listing(
@@ -452,12 +490,16 @@ class FeedUpstreams:
 
         return listing
 
-    def _sources(self, project: str, document: ProjectDocument) -> tuple[str | None, Iterator[_Listing]]:
+    def _sources(
+        self, project: str, document: ProjectDocument, as_of: AsOf | None = None
+    ) -> tuple[str | None, Iterator[_Listing]]:
         """Why external upstreams are hidden for ``project`` (None if they may show), which the feed
         upstreams help decide, and each upstream's listing in order: once iteration starts, the
-        external ones are asked all at once, and each is waited for when its turn comes."""
+        external ones are asked all at once, and each is waited for when its turn comes. Listings
+        are restricted to the moment ``as_of`` (None: now) and by the feed's cooldown as of then."""
         upstreams = self.config.upstreams
-        internal = {u.key: self._feed_listing(u, project) for u in upstreams if u.kind == FEED}
+        cooldown = self.config.cooldown(as_of.moment if as_of is not None else datetime.now(UTC))
+        internal = {u.key: self._feed_listing(u, project, as_of) for u in upstreams if u.kind == FEED}
         published = document.published or any(listing.published for listing in internal.values())
         policy = ConfusionPolicy.build(
             published=[project] if published else [],
@@ -491,9 +533,12 @@ class FeedUpstreams:
                             for name, f in listing.files.items()
                             if isinstance(f, DocumentFile) and f.origin == LOCAL
                         }
+                    listing.restrict(project, cooldown, as_of)
                     yield listing
                 elif not hidden:
-                    yield asked(upstream)
+                    listing = asked(upstream)
+                    listing.restrict(project, cooldown, as_of)
+                    yield listing
 
         return hidden, listings()
 
@@ -504,8 +549,26 @@ class FeedUpstreams:
 
     # Pages --------------------------------------------------------------------------------------
 
-    def view(self, project: str, snapshot: Snapshot) -> ProjectView:
-        """The merged page of ``project``, given the feed's own document of it."""
+    def held_back(self, project: str, document: ProjectDocument) -> tuple[list[HeldBack], int]:
+        """The upstream versions the cooldown holds back now, and how many upstream files it could
+        not judge (no upload time): what the package API shows. Fetches as a page does."""
+        held: dict[tuple[str, str], datetime] = {}
+        untimed = 0
+        _hidden, listings = self._sources(project, document)
+        for listing in listings:
+            untimed += listing.untimed
+            for name, (version, until) in listing.held.items():
+                if name in document.taken:
+                    continue  # saved into the feed already: it shows
+                key = (packages.version_key(version), public_label(listing.upstream))
+                held[key] = max(until, held.get(key, until))
+        return [
+            HeldBack(version, upstream, until) for (version, upstream), until in sorted(held.items())
+        ], untimed
+
+    def view(self, project: str, snapshot: Snapshot, as_of: AsOf | None = None) -> ProjectView:
+        """The merged page of ``project``, given the feed's own document of it (as of ``as_of``,
+        already, when that is given: see FeedIndex.project_page)."""
         document = snapshot.document
         if not self.config.upstreams:
             return ProjectView(project, document.exists, (), lambda: list(document.files))
@@ -515,7 +578,7 @@ class FeedUpstreams:
         unavailable: list[str] = []
         errors: list[BadGateway] = []
         answered: list[_Listing] = []
-        hidden, listings = self._sources(project, document)
+        hidden, listings = self._sources(project, document, as_of)
         for listing in listings:
             if listing.error is not None:
                 unavailable.append(public_label(listing.upstream))
@@ -530,7 +593,7 @@ class FeedUpstreams:
         version = (
             self.config.upstreams,
             self.config.claimed_patterns,
-            tuple(listing.version for listing in answered),
+            tuple((listing.version, tuple(sorted(listing.held))) for listing in answered),
         )
         return ProjectView(
             project,

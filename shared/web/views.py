@@ -126,6 +126,17 @@ def pattern_lines(text: str) -> list[str]:
     return [p for line in text.splitlines() for p in line.replace(",", " ").split()]
 
 
+def whole_number(text: str, label: str) -> int:
+    """A form's number field (empty is 0); the API checks its range. ``str.isdigit`` takes "²", and
+    int() refuses thousands of digits, hence the checks first."""
+    text = text.strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        raise BadRequest(f"{label} must be a whole number.")
+    return int(text)
+
+
 # Packages -----------------------------------------------------------------------------------
 
 

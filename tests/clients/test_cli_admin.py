@@ -87,6 +87,22 @@ def test_environment_overrides_the_stored_login(server, cli):
     assert json.loads(result.out)["admin"] is True
 
 
+def test_feeds_update_sets_the_upstream_cooldown(server, logged_in):
+    """Issue 15: --upstream-cooldown-days and --cooldown-exception, shown back; the server's 400 as is."""
+    cli = logged_in
+    feed = unique("cool")
+    cli.ok("feeds", "create", feed)
+    cli.ok("feeds", "update", feed, "--upstream-cooldown-days", "7", "--cooldown-exception", "Requests")
+    shown = json.loads(cli.ok("feeds", "show", feed, "--json").out)
+    assert shown["upstream_cooldown_days"] == 7 and shown["cooldown_exceptions"] == ["requests"]
+    assert "upstream cooldown days" in cli.ok("feeds", "show", feed).out
+    refused = cli("feeds", "update", feed, "--upstream-cooldown-days", "400")
+    assert refused.code == errors.FAILED and "from 0 (off) to 365" in refused.err
+    cli.ok("feeds", "update", feed, "--no-cooldown-exceptions", "--upstream-cooldown-days", "0")
+    shown = json.loads(cli.ok("feeds", "show", feed, "--json").out)
+    assert shown["upstream_cooldown_days"] == 0 and shown["cooldown_exceptions"] == []
+
+
 def test_feeds_permissions_and_refusals(server, logged_in):
     cli = logged_in
     feed = unique("cli")

@@ -71,6 +71,13 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("project_list", "POST"): Permission.PUBLISH,
     ("project_detail", "GET"): Permission.READ,
     ("project_detail", "HEAD"): Permission.READ,
+    # As-of indexes (issue 15): the feed's pages and files, read as the feed's.
+    ("project_list_as_of", "GET"): Permission.READ,
+    ("project_list_as_of", "HEAD"): Permission.READ,
+    ("project_detail_as_of", "GET"): Permission.READ,
+    ("project_detail_as_of", "HEAD"): Permission.READ,
+    ("download_as_of", "GET"): Permission.READ,
+    ("download_as_of", "HEAD"): Permission.READ,
     ("upload", "POST"): Permission.PUBLISH,
     ("download", "GET"): Permission.READ,
     ("download", "HEAD"): Permission.READ,
@@ -225,6 +232,7 @@ def call(function: str, method: str, headers: dict[str, str], feed: str = "none"
         "token_id": "0123456789abcdef",
         "version": "1.0",
         "publisher_id": "0123456789abcdef",
+        "moment": "2026-01-01",
     }
     body = BODIES.get((function, method))
     if (function, method) == ("feeds_collection", "POST"):

@@ -207,6 +207,7 @@ def test_published_name_hides_upstream_versions_until_the_owner_allows_them(upst
         "claimed": False,
         "upstream_versions_visible": True,
         "reason": None,
+        "cooldown": {"days": 0, "exceptions": [], "held_back": [], "files_without_upload_time": 0},
     }
     assert list(files_of(feed, "requests")) == [ours, evil]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 import functions.simple
 import functions.upload
 from functions.simple import project_detail, project_list
-from shared import memo, pages
+from shared import memo, packages, pages
 from shared import storage as storage_module
 from shared.keys import FILES_TABLE, files_partition
 from shared.packages import release_row_key
@@ -279,3 +280,28 @@ def test_an_upload_of_a_new_file_costs_at_most_five_storage_requests(storage, bu
     assert recorded[-1] == 1
     assert serving - recorded[-1] <= 5
     assert whole <= 6
+
+
+@FORMATS
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_as_of_pages_cost_one_conditional_read_besides_authentication(storage, budget, visibility, headers):
+    """As-of pages (issue 15) read the same documents as the live pages, and are kept by their moment."""
+    feed, reader = _published(visibility)
+    moment = packages.format_time(datetime.now(UTC))
+    for path, handler, params in [
+        (
+            f"/{feed}/as-of/{moment}/simple/budget-demo/",
+            functions.simple.project_detail_as_of,
+            {"project": "budget-demo"},
+        ),
+        (f"/{feed}/as-of/{moment}/simple/", functions.simple.project_list_as_of, {}),
+    ]:
+        action = _warm(
+            lambda path=path, handler=handler, params=params: call(
+                handler, "GET", path, feed=feed, moment=moment, headers=headers, token=reader, **params
+            )
+        )
+        response, _whole, serving = budget.measure(action)
+        assert response.status_code == 200
+        assert b"budget-demo" in response.get_body()
+        assert serving <= 1

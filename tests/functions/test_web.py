@@ -801,3 +801,36 @@ def test_pages_cost_no_more_storage_requests_than_the_api_calls_they_stand_for(s
         packages_api.packages_collection, feed=feed_name
     )
     assert page(web.web_home) <= api(feeds_api.feeds_collection)
+
+
+# The upstream cooldown in the settings form (issue 15) ---------------------------------------------
+
+
+def _settings_form(**fields: str) -> dict[str, str]:
+    return {"description": "", "visibility": "private", "upstreams": "", "claimed_patterns": "", **fields}
+
+
+def test_the_settings_form_sets_the_upstream_cooldown_and_its_exceptions(storage, feed_name):
+    browser = admin_browser(storage)
+    shown = text(visit(web.web_feed_settings, "GET", "/", browser=browser, feed=feed_name))
+    assert 'name="upstream_cooldown_days"' in shown and 'value="0"' in shown
+    form = _settings_form(upstream_cooldown_days="14", cooldown_exceptions="Requests\nurllib3==2.2.0")
+    saved = visit(web.web_feed_settings, "POST", "/", browser=browser, form=form, feed=feed_name)
+    assert saved.status_code == 303
+    feed = feeds.get_feed(storage, feed_name).to_json()
+    assert feed["upstream_cooldown_days"] == 14
+    assert feed["cooldown_exceptions"] == ["requests", "urllib3==2.2"]
+    shown = text(visit(web.web_feed_settings, "GET", "/", browser=browser, feed=feed_name))
+    assert 'value="14"' in shown and "urllib3==2.2" in shown
+
+
+@pytest.mark.parametrize(
+    ("days", "message"), [("fourteen", "must be a whole number"), ("400", "from 0 (off) to 365")]
+)
+def test_a_bad_cooldown_in_the_form_is_refused_with_the_apis_message(storage, feed_name, days, message):
+    browser = admin_browser(storage)
+    form = _settings_form(upstream_cooldown_days=days, cooldown_exceptions="")
+    refused = visit(web.web_feed_settings, "POST", "/", browser=browser, form=form, feed=feed_name)
+    assert refused.status_code == 400
+    assert message in text(refused)
+    assert feeds.get_feed(storage, feed_name).to_json()["upstream_cooldown_days"] == 0

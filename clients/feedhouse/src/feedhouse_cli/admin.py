@@ -103,6 +103,12 @@ def _feed_fields(args: argparse.Namespace) -> dict[str, Any]:
         body["claimed_patterns"] = []
     if args.readers_save is not None:
         body["readers_save"] = args.readers_save
+    if args.upstream_cooldown_days is not None:
+        body["upstream_cooldown_days"] = args.upstream_cooldown_days
+    if args.cooldown_exception is not None:
+        body["cooldown_exceptions"] = args.cooldown_exception
+    if args.no_cooldown_exceptions:
+        body["cooldown_exceptions"] = []
     return body
 
 
@@ -123,6 +129,8 @@ def _render_feed(d: dict[str, Any]) -> None:
         ("upstreams", [_upstream_text(u) for u in d.get("upstreams") or []] or "none"),
         ("claimed patterns", d.get("claimed_patterns") or "none"),
         ("readers save", d.get("readers_save")),
+        ("upstream cooldown days", d.get("upstream_cooldown_days") or "off"),
+        ("cooldown exceptions", d.get("cooldown_exceptions") or "none"),
     ]
     table(rows, ("field", "value"))
 
@@ -500,12 +508,27 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         p.add_argument(
             "--readers-save", dest="readers_save", action=argparse.BooleanOptionalAction, default=None
         )
+        p.add_argument(
+            "--upstream-cooldown-days",
+            type=int,
+            metavar="DAYS",
+            help="hold back upstream versions younger than this (0-365; 0 turns it off)",
+        )
+        p.add_argument(
+            "--cooldown-exception",
+            action="append",
+            metavar="NAME[==VERSION]",
+            help="a project (or one version of it) the cooldown lets through; repeat for more",
+        )
         if creating:
             p.add_argument("--owner", help="(the admin) the user who owns the new feed")
-            p.set_defaults(no_upstreams=False, no_claims=False)
+            p.set_defaults(no_upstreams=False, no_claims=False, no_cooldown_exceptions=False)
         else:
             p.add_argument("--no-upstreams", action="store_true", help="turn upstreams off")
             p.add_argument("--no-claims", action="store_true", help="remove every claimed pattern")
+            p.add_argument(
+                "--no-cooldown-exceptions", action="store_true", help="remove every cooldown exception"
+            )
 
     feed_options(leaf(feeds, "create", feeds_create, "create a feed (you own it)"), creating=True)
     feed_options(
