@@ -33,7 +33,7 @@ bp = func.Blueprint()
 @bp.route(route="{feed}/files/{project}/{filename}", methods=["GET", "HEAD"])
 @text_errors
 def download(req: func.HttpRequest) -> func.HttpResponse:
-    access = feed_access(req, Permission.READ)
+    access = feed_access(req, Permission.READ, views=True)
     try:
         project = normalize_project_name(req.route_params["project"])
     except BadRequest:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import azure.functions as func
 
 from functions.http import feed_access, json_errors, json_response, query_param, read_json
-from shared import lifecycle, publishing, settings, untrusted, yanking
+from shared import lifecycle, publishing, settings, untrusted, views, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -277,3 +277,29 @@ def package_upstreaming(req: func.HttpRequest) -> func.HttpResponse:
             now=datetime.now(UTC),
         )
     return json_response(access.index.upstreaming(project).to_json())
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}/versions/{version}/views", methods=["GET", "POST"])
+@json_errors
+def version_views(req: func.HttpRequest) -> func.HttpResponse:
+    """A version's views (READ), or promote it into one (PUBLISH): ``{"view": "release"}``."""
+    if req.method == "POST":
+        access = feed_access(req, Permission.PUBLISH)
+        body = read_json(req)
+        if not isinstance(body, dict) or set(body) != {"view"}:
+            raise views.InvalidView('Send a JSON object such as {"view": "release"}.')
+        promotions = views.promote(
+            access.storage,
+            access.feed.key,
+            access.feed.views,
+            _project(req),
+            req.route_params["version"],
+            body["view"],
+            by=access.principal.name,
+        )
+    else:
+        access = feed_access(req, Permission.READ)
+        promotions = views.version_views(
+            access.storage, access.feed.key, access.feed.views, _project(req), req.route_params["version"]
+        )
+    return json_response({"views": [p.to_json() for p in promotions]})

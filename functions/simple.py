@@ -23,6 +23,7 @@ from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.negotiation import opened_in_browser
 from shared.packages import ProjectNotFound
+from shared.views import split_feed_view
 from shared.web.views import feed_url, package_url
 
 bp = func.Blueprint()
@@ -53,12 +54,12 @@ def _browser_redirect(req: func.HttpRequest, location: str) -> func.HttpResponse
 def project_list(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "POST":
         return handle_upload(req)
-    if (to_ui := _browser_redirect(req, feed_url(req.route_params["feed"]))) is not None:
+    if (to_ui := _browser_redirect(req, feed_url(split_feed_view(req.route_params["feed"])[0]))) is not None:
         return to_ui
     path = request_path(req)
     if not path.endswith("/"):
         return redirect(path + "/" + _query(req))
-    access = feed_access(req, Permission.READ)
+    access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
     rendered = access.index.project_list(media_type)
     return page_response(req, rendered, media_type=media_type, public=access.feed.visibility == "public")
@@ -72,13 +73,14 @@ def project_detail(req: func.HttpRequest) -> func.HttpResponse:
         project = normalize_project_name(requested)
     except BadRequest:
         raise ProjectNotFound(f"No project named '{requested}'.") from None
-    if (to_ui := _browser_redirect(req, package_url(req.route_params["feed"], project))) is not None:
+    feed = split_feed_view(req.route_params["feed"])[0]
+    if (to_ui := _browser_redirect(req, package_url(feed, project))) is not None:
         return to_ui
     path = request_path(req)
     if requested != project or not path.endswith("/"):
         base = path.rstrip("/").rsplit("/", 1)[0]
         return redirect(f"{base}/{project}/{_query(req)}")
-    access = feed_access(req, Permission.READ)
+    access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
     page = access.index.project_page(project, media_type)

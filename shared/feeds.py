@@ -23,7 +23,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +44,7 @@ from shared.roles import Role
 from shared.storage import RecordChanged, RecordExists, Storage
 from shared.upstream.config import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
 from shared.upstream.url_safety import Resolver, allow_private_from_settings
+from shared.views import FeedViews, View
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Feed:
     key: str
     etag: str | None = None
     upstream_config: UpstreamConfig = field(default_factory=UpstreamConfig)
+    views: FeedViews = field(default_factory=FeedViews)  # shared/views.py
 
     def to_json(self, *, manager: bool = True) -> dict[str, Any]:
         """The API form; ``manager`` (a caller who may manage the feed) sees the upstreams in full.
@@ -136,6 +138,7 @@ class Feed:
             key=record.get("Id") or record["RowKey"],
             etag=record.get("_etag"),
             upstream_config=_load_config(record["Name"], record.get("Upstreams")),
+            views=FeedViews.loads(record.get("Views")),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -148,6 +151,7 @@ class Feed:
             "Visibility": self.visibility,
             "Created": self.created,
             "Upstreams": self.upstream_config.dumps() if self.upstream_config != UpstreamConfig() else None,
+            "Views": self.views.dumps(),
             "_etag": self.etag,
         }
 
@@ -320,6 +324,7 @@ def update_feed(
             upstream_config=configure_upstreams(
                 storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
             ),
+            views=feed.views,
         )
         try:
             _save(storage, updated, previous=feed)
@@ -329,6 +334,33 @@ def update_feed(
             continue
         return get_feed(storage, feed.name)
     raise Conflict(f"Feed '{name}' kept changing meanwhile; read it again and retry.")
+
+
+def change_views(storage: Storage, name: str, change: Callable[[FeedViews], FeedViews]) -> Feed:
+    """Apply ``change`` to the feed's views (shared/views.py), on the feed's row as it is now."""
+    for _attempt in range(_ATTEMPTS):
+        feed = _current_feed(storage, name)
+        updated = replace(feed, views=change(feed.views))
+        if updated.views == feed.views:
+            return feed
+        try:
+            _save(storage, updated, previous=feed)
+        except RecordChanged:
+            continue  # another change landed: apply this one to the feed as it is now
+        return get_feed(storage, feed.name)
+    raise Conflict(f"Feed '{name}' kept changing meanwhile; try again.")
+
+
+def view_visibility(value: Any) -> str | None:
+    """A view's own visibility from a request body: one of VISIBILITIES, or None (the feed's)."""
+    if value is None:
+        return None
+    return _validate_visibility(value)
+
+
+def as_view(feed: Feed, view: View) -> Feed:
+    """The feed as a view of it is read: with the view's visibility (which can only widen it)."""
+    return replace(feed, visibility=view.visible_as(feed.visibility))
 
 
 def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:
