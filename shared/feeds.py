@@ -42,9 +42,16 @@ from shared.keys import (
 from shared.names import feed_name_key, validate_feed_name
 from shared.roles import Role
 from shared.storage import RecordChanged, RecordExists, Storage
-from shared.upstream.config import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
+from shared.upstream.config import (
+    API_FIELDS,
+    FEED,
+    INDEX,
+    UpstreamConfig,
+    apply_changes,
+    check_upstream_feeds,
+)
 from shared.upstream.url_safety import Resolver, allow_private_from_settings
-from shared.views import FeedViews, View
+from shared.views import FeedViews, View, ViewNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -289,11 +296,20 @@ def configure_upstreams(
     config = apply_changes(
         current, changes, feed_name=feed_name, allow_private=allow_private_from_settings(), resolver=resolver
     )
-    for key in config.upstream_feeds:
-        other = find_feed(storage, key) if key != feed_name_key(feed_name) else None
-        if other is not None and not may_read(other):
+    for upstream in config.upstreams:
+        if upstream.kind != FEED or feed_name_key(upstream.feed_name) == feed_name_key(feed_name):
+            continue
+        other = find_feed(storage, upstream.feed_name)
+        if other is None:
+            continue  # refused when the feed is written (_save)
+        if upstream.view is not None:
+            try:
+                other = as_view(other, other.views.find(upstream.view))
+            except ViewNotFound:
+                raise InvalidFeed(f"Feed '{other.name}' has no view '{upstream.view}'.") from None
+        if not may_read(other):
             raise Forbidden(
-                f"You cannot read feed '{other.name}', so it cannot be an upstream of a feed you manage."
+                f"You cannot read feed '{upstream.feed}', so it cannot be an upstream of a feed you manage."
             )
     return config
 

@@ -338,3 +338,36 @@ def test_promote_during_version_delete_never_shows_a_deleted_version(storage):
             assert status in (200, 404)
             if status == 200:
                 assert _filenames(body) == []
+
+
+def test_a_view_is_another_feeds_upstream(storage):
+    from tests.conftest import ADMIN_TOKEN
+    from tests.support.upstreams import patch_feed
+
+    team = _published("private")
+    assert _promote(team, "view-demo", "1.1", "release").status_code == 200
+    consumer = new_feed(visibility="private")
+    for bad in (f"{team}@nosuch", f"{team}@", f"{team}@a/b", f"{team}@a@b"):
+        status, refused = patch_feed(consumer, {"upstreams": [{"type": "feed", "feed": bad}]})
+        assert status == 400, refused
+    status, patched = patch_feed(consumer, {"upstreams": [{"type": "feed", "feed": f"{team}@release"}]})
+    assert status == 200, patched
+    assert patched["upstreams"] == [{"type": "feed", "feed": f"{team}@release"}]
+
+    status, body = _page(consumer, "view-demo", token=ADMIN_TOKEN)
+    assert status == 200
+    assert _filenames(body) == ["view_demo-1.1-py3-none-any.whl"]
+    got = call(
+        download, "GET", "/x", feed=consumer, project="view-demo", filename="view_demo-1.1-py3-none-any.whl"
+    )
+    assert got.status_code == 200
+    unpromoted = call(
+        download, "GET", "/x", feed=consumer, project="view-demo", filename="view_demo-2.0-py3-none-any.whl"
+    )
+    assert unpromoted.status_code == 404
+
+    # A reader of the consumer who may not read the private team feed sees the public view's files.
+    call(feed_view, "PATCH", "/x", feed=team, view="release", json_body={"visibility": "organization"})
+    reader = user(consumer, Role.READER)
+    status, body = _page(consumer, "view-demo", token=reader)
+    assert status == 200 and _filenames(body) == ["view_demo-1.1-py3-none-any.whl"]
