@@ -107,7 +107,10 @@ def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
     }
 
 
-def _versions_json(feed: str, records: ProjectRecords, only: str | None = None) -> list[dict[str, Any]]:
+def _versions_json(
+    feed: str, records: ProjectRecords, feed_views: views.FeedViews, only: str | None = None
+) -> list[dict[str, Any]]:
+    promoted = views.views_by_release(feed_views, records.records)
     by_version: dict[str, list[StoredFile]] = {}
     for f in records.active:
         if only is None or f.version_key == only:
@@ -120,6 +123,7 @@ def _versions_json(feed: str, records: ProjectRecords, only: str | None = None) 
                 "version": files[0].version,
                 "yanked": bool(release and release.yanked),
                 "yanked_reason": release.yanked_reason if release and release.yanked else None,
+                "views": [views.LOCAL, *promoted.get(key, [])],
                 "files": [_file_json(feed, f) for f in files],
             }
         )
@@ -139,7 +143,7 @@ def package_item(req: func.HttpRequest) -> func.HttpResponse:
         {
             "name": project,
             "display_name": project if display_name is None else display_name,
-            "versions": _versions_json(access.feed.name, records),
+            "versions": _versions_json(access.feed.name, records, access.feed.views),
         }
     )
 
@@ -159,7 +163,7 @@ def version_item(req: func.HttpRequest) -> func.HttpResponse:
     project = _project(req)
     parse_version(version, project)
     records = access.index.records(project)
-    found = _versions_json(access.feed.name, records, only=version_key(version))
+    found = _versions_json(access.feed.name, records, access.feed.views, only=version_key(version))
     if not found:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
     return json_response(found[0])

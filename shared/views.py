@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,3 +219,15 @@ def version_views(
             continue
         found.append(Promotion(by_id[promoted[0]].name, record.get("PromotedBy"), record.get("PromotedAt")))
     return found
+
+
+def views_by_release(views: FeedViews, records: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Canonical version → the names of the views (besides ``local``) it is promoted into, from the
+    rows of a project's files partition."""
+    names = {v.id: v.name for v in views.all}
+    found: dict[str, list[str]] = {}
+    for record in records:
+        promoted = promotion_of_row(record["RowKey"])
+        if promoted is not None and promoted[0] in names:
+            found.setdefault(promoted[1], []).append(names[promoted[0]])
+    return {release: sorted(in_views) for release, in_views in found.items()}
