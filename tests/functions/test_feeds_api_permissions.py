@@ -117,6 +117,7 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("web_version", "GET"): Web(Permission.READ),
     ("web_yank", "POST"): Web(Permission.PUBLISH),
     ("web_unyank", "POST"): Web(Permission.PUBLISH),
+    ("web_promote", "POST"): Web(Permission.PUBLISH),
     ("web_delete_version", "POST"): Web(Permission.MANAGE),
     ("web_delete_file", "POST"): Web(Permission.MANAGE),
     ("web_tokens", "GET"): Web(Permission.MANAGE_TOKENS),
