@@ -62,7 +62,9 @@ _core_metadata: memo.Memo[str, bytes] = memo.Memo(max_size=64 * 1024 * 1024, siz
 # view, kept for at most STALE_SECONDS. Promotion only adds, so a release missing from a kept copy is
 # looked up again (one conditional read) before a download is refused; a version deleted through
 # another instance is refused by its file record's bound (packages.get_file), as on the feed's URL.
-_promoted: memo.Memo[tuple[str, str], Any] = memo.Memo(max_size=10_000, seconds=memo.STALE_SECONDS)
+_promoted: memo.Memo[tuple[str, str], dict[str, frozenset[str]]] = memo.Memo(
+    max_size=10_000, seconds=memo.STALE_SECONDS
+)
 
 
 @dataclass(frozen=True)
