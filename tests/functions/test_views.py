@@ -371,3 +371,17 @@ def test_a_view_is_another_feeds_upstream(storage):
     reader = user(consumer, Role.READER)
     status, body = _page(consumer, "view-demo", token=reader)
     assert status == 200 and _filenames(body) == ["view_demo-1.1-py3-none-any.whl"]
+
+
+def test_uploading_to_a_view_is_refused_and_stores_nothing(storage):
+    from tests.support.dists import make_wheel
+    from tests.support.publish import publish
+
+    feed = _published()
+    filename, data = make_wheel("view-demo", "3.0")
+    response = publish(f"{feed}@release", filename, data, "view-demo", "3.0")
+    assert response.status_code == 400
+    assert b"read-only" in response.get_body()
+    from tests.conftest import ADMIN_TOKEN
+
+    assert len(_page(feed, "view-demo", token=ADMIN_TOKEN)[1]["files"]) == 3
