@@ -197,7 +197,7 @@ class FeedIndex:
                 return pages.project_json(project, document.files, document.versions)
             return pages.project_html(project, document.files)
 
-        return Page(_rendered((snapshot.blob, snapshot.etag, self.view.id, as_json), render))
+        return Page(_rendered((snapshot.blob, snapshot.etag, ("view", self.view.id), as_json), render))
 
     def _promoted(self, project: str, *, fresh: bool) -> frozenset[str]:
         """The releases of ``project`` promoted into this view (see ``_promoted``)."""
