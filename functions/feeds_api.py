@@ -24,7 +24,7 @@ from functions.http import (
     json_response,
     read_json,
 )
-from shared import auth, feeds, history, roles, settings
+from shared import auth, feeds, history, roles, settings, views
 from shared.auth import Permission, Principal
 from shared.errors import BadRequest, Forbidden
 from shared.names import grant_key, grantee_key, is_publisher_key, user_key
@@ -188,3 +188,49 @@ def feed_permission(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(roles.grant(access.storage, access.feed.key, user, role).to_json())
     roles.revoke(access.storage, access.feed.key, user)
     return func.HttpResponse(status_code=204)
+
+
+def _views_json(feed: feeds.Feed) -> dict[str, Any]:
+    return {"feed": feed.name, "views": [v.to_json(feed.visibility) for v in feed.views.all]}
+
+
+def _view_body(req: func.HttpRequest, allowed: set[str]) -> dict[str, Any]:
+    body = read_json(req)
+    if not isinstance(body, dict) or not set(body) <= allowed:
+        fields = " and ".join(f"'{f}'" for f in sorted(allowed))
+        raise views.InvalidView(f"Send a JSON object with {fields}.")
+    return body
+
+
+@bp.route(route="api/feeds/{feed}/views", methods=["GET", "POST"])
+@json_errors
+def feed_views(req: func.HttpRequest) -> func.HttpResponse:
+    """A feed's views with their visibility (READ); add one (MANAGE): ``{"name", "visibility"?}``."""
+    if req.method == "GET":
+        return json_response(_views_json(feed_access(req, Permission.READ).feed))
+    access = feed_access(req, Permission.MANAGE)
+    body = _view_body(req, {"name", "visibility"})
+    visibility = feeds.view_visibility(body.get("visibility"))
+    updated = feeds.change_views(
+        access.storage, access.feed.name, lambda current: current.with_view(body.get("name"), visibility)
+    )
+    return json_response(_views_json(updated), status=201)
+
+
+@bp.route(route="api/feeds/{feed}/views/{view}", methods=["PATCH", "DELETE"])
+@json_errors
+def feed_view(req: func.HttpRequest) -> func.HttpResponse:
+    """Change a view's own visibility (``{"visibility": ... | null}``) or remove an owner's view (MANAGE)."""
+    access = feed_access(req, Permission.MANAGE)
+    name = req.route_params["view"]
+    if req.method == "PATCH":
+        body = _view_body(req, {"visibility"})
+        if "visibility" not in body:
+            raise views.InvalidView("Send a JSON object with 'visibility'.")
+        visibility = feeds.view_visibility(body["visibility"])
+        updated = feeds.change_views(
+            access.storage, access.feed.name, lambda current: current.with_visibility(name, visibility)
+        )
+        return json_response(_views_json(updated))
+    updated = feeds.change_views(access.storage, access.feed.name, lambda current: current.without(name))
+    return json_response(_views_json(updated))

@@ -47,7 +47,7 @@ def download_as_of(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _download(req: func.HttpRequest) -> func.HttpResponse:
-    access = feed_access(req, Permission.READ)
+    access = feed_access(req, Permission.READ, views=True)
     try:
         project = normalize_project_name(req.route_params["project"])
     except BadRequest:

@@ -21,6 +21,7 @@ from shared.auth import REALM, Permission, Principal, token_from_authorization
 from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
 from shared.feed_index import FeedIndex
 from shared.storage import Storage, get_storage
+from shared.views import LOCAL, View, ViewNotFound, split_feed_view
 from shared.web.security import PAGE_HEADERS
 
 logger = logging.getLogger("feedhouse")
@@ -198,23 +199,56 @@ def authorize(req: func.HttpRequest, permission: Permission) -> Principal:
 
 @dataclass(frozen=True)
 class FeedAccess:
-    feed: feeds.Feed
+    feed: feeds.Feed  # through a view, with the view's visibility (feeds.as_view)
     principal: Principal
     storage: Storage
+    view: View | None = None
 
     @functools.cached_property
     def index(self) -> FeedIndex:
         """What the feed serves to this caller: the one road to its projects and files."""
-        return FeedIndex(self.storage, self.feed, self.principal)
+        return FeedIndex(self.storage, self.feed, self.principal, self.view)
+
+    @property
+    def name(self) -> str:
+        """The feed as its URLs spell it: ``feed@view`` through a view."""
+        return self.index.name
 
 
-def feed_access(req: func.HttpRequest, permission: Permission) -> FeedAccess:
-    """The feed named in the route, once the caller is known to hold ``permission`` on it.
+def feed_access(req: func.HttpRequest, permission: Permission, *, views: bool = False) -> FeedAccess:
+    """The feed named in the route, once the caller is known to hold ``permission`` on it; with
+    ``views``, the route may name a view of it, ``feed@view`` (shared/views.py), read-only.
 
     The permission is checked before existence, so anonymous callers get the same 401 for a private
     feed and for one that doesn't exist.
     """
-    return access_feed(caller(req), req.route_params["feed"], permission)
+    name = req.route_params["feed"]
+    if views and "@" in name:
+        return access_view(caller(req), name, permission)
+    return access_feed(caller(req), name, permission)
+
+
+def access_view(principal: Principal, name: str, permission: Permission) -> FeedAccess:
+    """The view ``feed@view``, read as the feed is but with the view's visibility: the one place a
+    ``feed@view`` is resolved. A view is read-only; an unknown view of a feed the caller may read is
+    a 404 naming the feed's views."""
+    feed_name, view_name = split_feed_view(name)
+    if permission is not Permission.READ:
+        raise BadRequest(f"'{name}' is a view: it is read-only; write to feed '{feed_name}'.")
+    storage = get_storage()
+    feed = feeds.find_feed(storage, feed_name)
+    view = None
+    if feed is not None:
+        try:
+            view = feed.views.find(view_name or "")
+        except ViewNotFound:
+            auth.authorize(storage, principal, feed, permission)
+            raise
+        feed = feeds.as_view(feed, view)
+    auth.authorize(storage, principal, feed, permission)
+    if feed is None or view is None:
+        raise feeds.feed_not_found(feed_name)
+    return FeedAccess(feed, principal, storage, None if view.name == LOCAL else view)
 
 
 def access_feed(principal: Principal, name: str, permission: Permission) -> FeedAccess:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import azure.functions as func
 
 from functions.http import feed_access, json_errors, json_response, page_limit, query_param, read_json
-from shared import lifecycle, publishing, settings, yanking
+from shared import lifecycle, publishing, settings, views, yanking
 from shared.auth import Permission
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
@@ -93,7 +93,10 @@ def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
     }
 
 
-def _versions_json(feed: str, records: ProjectRecords, only: str | None = None) -> list[dict[str, Any]]:
+def _versions_json(
+    feed: str, records: ProjectRecords, feed_views: views.FeedViews, only: str | None = None
+) -> list[dict[str, Any]]:
+    promoted = views.views_by_release(feed_views, records.records)
     by_version: dict[str, list[StoredFile]] = {}
     for f in records.active:
         if only is None or f.version_key == only:
@@ -106,6 +109,7 @@ def _versions_json(feed: str, records: ProjectRecords, only: str | None = None) 
                 "version": files[0].version,
                 "yanked": bool(release and release.yanked),
                 "yanked_reason": release.yanked_reason if release and release.yanked else None,
+                "views": [views.LOCAL, *promoted.get(key, [])],
                 "files": [_file_json(feed, f) for f in files],
             }
         )
@@ -125,7 +129,7 @@ def package_item(req: func.HttpRequest) -> func.HttpResponse:
         {
             "name": project,
             "display_name": project if display_name is None else display_name,
-            "versions": _versions_json(access.feed.name, records),
+            "versions": _versions_json(access.feed.name, records, access.feed.views),
         }
     )
 
@@ -145,7 +149,7 @@ def version_item(req: func.HttpRequest) -> func.HttpResponse:
     project = _project(req)
     parse_version(version, project)
     records = access.index.records(project)
-    found = _versions_json(access.feed.name, records, only=version_key(version))
+    found = _versions_json(access.feed.name, records, access.feed.views, only=version_key(version))
     if not found:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
     return json_response(found[0])
@@ -263,3 +267,29 @@ def package_upstreaming(req: func.HttpRequest) -> func.HttpResponse:
             now=datetime.now(UTC),
         )
     return json_response(access.index.upstreaming(project).to_json())
+
+
+@bp.route(route="api/feeds/{feed}/packages/{project}/versions/{version}/views", methods=["GET", "POST"])
+@json_errors
+def version_views(req: func.HttpRequest) -> func.HttpResponse:
+    """A version's views (READ), or promote it into one (PUBLISH): ``{"view": "release"}``."""
+    if req.method == "POST":
+        access = feed_access(req, Permission.PUBLISH)
+        body = read_json(req)
+        if not isinstance(body, dict) or set(body) != {"view"}:
+            raise views.InvalidView('Send a JSON object such as {"view": "release"}.')
+        promotions = views.promote(
+            access.storage,
+            access.feed.key,
+            access.feed.views,
+            _project(req),
+            req.route_params["version"],
+            body["view"],
+            by=access.principal.name,
+        )
+    else:
+        access = feed_access(req, Permission.READ)
+        promotions = views.version_views(
+            access.storage, access.feed.key, access.feed.views, _project(req), req.route_params["version"]
+        )
+    return json_response({"views": [p.to_json() for p in promotions]})

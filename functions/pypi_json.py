@@ -29,12 +29,12 @@ def _respond(req: func.HttpRequest, version: str | None) -> func.HttpResponse:
         raise ProjectNotFound(f"No project named '{requested}'.") from None
     if project != requested:
         # PyPI redirects to the normalized name too.
-        feed = quote(req.route_params["feed"])
+        feed = quote(req.route_params["feed"], safe="@")  # feed@view stays as it was asked
         tail = f"{quote(version)}/json" if version is not None else "json"
         return redirect(f"/{feed}/pypi/{project}/{tail}")
-    access = feed_access(req, Permission.READ)
+    access = feed_access(req, Permission.READ, views=True)
     parts = urlsplit(req.url)
-    base_url = f"{parts.scheme}://{parts.netloc}/{quote(access.feed.name)}"
+    base_url = f"{parts.scheme}://{parts.netloc}/{quote(access.name, safe='@')}"
     document = pypi_json.project_document(access.index, project, version, base_url=base_url)
     body = json.dumps(document, indent=2) + "\n"
     return page_response(

@@ -28,6 +28,7 @@ from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.negotiation import opened_in_browser
 from shared.packages import ProjectNotFound
+from shared.views import split_feed_view
 from shared.web.views import feed_url, package_url
 
 bp = func.Blueprint()
@@ -90,12 +91,13 @@ def project_list_as_of(req: func.HttpRequest) -> func.HttpResponse:
 
 def _project_list(req: func.HttpRequest) -> func.HttpResponse:
     as_of = _as_of(req)
-    if as_of is None and (to_ui := _browser_redirect(req, feed_url(req.route_params["feed"]))) is not None:
+    feed = split_feed_view(req.route_params["feed"])[0]
+    if as_of is None and (to_ui := _browser_redirect(req, feed_url(feed))) is not None:
         return to_ui
     path = request_path(req)
     if not path.endswith("/"):
         return redirect(path + "/" + _query(req))
-    access = feed_access(req, Permission.READ)
+    access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
     rendered = access.index.project_list(media_type, as_of)
     public = access.feed.visibility == "public"
@@ -121,16 +123,14 @@ def _project_detail(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest:
         raise ProjectNotFound(f"No project named '{requested}'.") from None
     as_of = _as_of(req)
-    if (
-        as_of is None
-        and (to_ui := _browser_redirect(req, package_url(req.route_params["feed"], project))) is not None
-    ):
+    feed = split_feed_view(req.route_params["feed"])[0]
+    if as_of is None and (to_ui := _browser_redirect(req, package_url(feed, project))) is not None:
         return to_ui
     path = request_path(req)
     if requested != project or not path.endswith("/"):
         base = path.rstrip("/").rsplit("/", 1)[0]
         return redirect(f"{base}/{project}/{_query(req)}")
-    access = feed_access(req, Permission.READ)
+    access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
     page = access.index.project_page(project, media_type, as_of)

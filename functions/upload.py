@@ -29,7 +29,8 @@ def upload(req: func.HttpRequest) -> func.HttpResponse:
 def handle_upload(req: func.HttpRequest) -> func.HttpResponse:
     """The upload, for handlers already wrapped in ``text_errors`` (one access line a request)."""
     config = settings.load()
-    access = feed_access(req, Permission.PUBLISH)
+    # A view (feed@view) is read-only: uploading to one is refused with a message saying so.
+    access = feed_access(req, Permission.PUBLISH, views=True)
 
     size = len(req.get_body())
     if size > config.max_upload_bytes + _FORM_OVERHEAD_BYTES:

@@ -24,10 +24,11 @@ from functions.http import html_errors, redirect, text_errors
 from functions.tokens_api import create_token, revoke_token
 from functions.web_context import Page, page, segment
 from shared import auth, feeds, lifecycle, pypi_json, roles, settings, tokens, yanking
+from shared import views as feed_views
 from shared.auth import Permission
 from shared.errors import BadRequest, FeedhouseError, NotFound, Unauthorized
 from shared.names import normalize_project_name
-from shared.packages import ProjectNotFound, parse_version
+from shared.packages import ProjectNotFound, parse_version, version_key
 from shared.storage import InvalidContinuation
 from shared.web import connect, security, sessions, signin, views
 
@@ -389,6 +390,7 @@ def _settings_form(
         patterns_text=patterns if isinstance(patterns, str) else "\n".join(patterns),
         exceptions_text=exceptions if isinstance(exceptions, str) else "\n".join(exceptions),
         upstream_help=views.UPSTREAM_LINES_HELP,
+        feed_views=[v.to_json(access.feed.visibility) for v in access.feed.views.all],
         visibilities=feeds.VISIBILITIES,
         feed_bin_days=settings.load().feed_recycle_bin_days,
         error=error,
@@ -575,6 +577,8 @@ def _package_page(ui: Page, wanted: str | None) -> func.HttpResponse:
     package = views.package_view(
         access.feed.name, records, display_name or project, version, metadata, description
     )
+    promoted = feed_views.views_by_release(access.feed.views, records.records)
+    in_views = {v.version: promoted.get(version_key(v.version), []) for v in package.versions}
     return ui.render(
         "package.html",
         **_feed_nav(ui, access, "packages"),
@@ -584,6 +588,12 @@ def _package_page(ui: Page, wanted: str | None) -> func.HttpResponse:
         version_url=views.package_url(access.feed.name, project, version) if version else None,
         index_url=f"{ui.base_url}/{segment(access.feed.name)}/simple/",
         public=access.feed.visibility == "public",
+        in_views=in_views,
+        promotable=[
+            v.name
+            for v in access.feed.views.all
+            if v.name != feed_views.LOCAL and v.name not in in_views.get(package.version, [])
+        ],
     )
 
 
@@ -633,6 +643,23 @@ def web_unyank(ui: Page) -> func.HttpResponse:
         )
 
     return _version_action(ui, Permission.PUBLISH, "unyanked", act)
+
+
+@bp.route(route="-/feeds/{feed}/packages/{project}/{version}/promote", methods=["POST"])
+@page
+def web_promote(ui: Page) -> func.HttpResponse:
+    def act(access, project, version):
+        feed_views.promote(
+            access.storage,
+            access.feed.key,
+            access.feed.views,
+            project,
+            version,
+            ui.field("view"),
+            by=access.principal.name,
+        )
+
+    return _version_action(ui, Permission.PUBLISH, "promoted", act)
 
 
 @bp.route(route="-/feeds/{feed}/packages/{project}/{version}/delete", methods=["POST"])

@@ -40,6 +40,7 @@ NOTICES = {
     "token-revoked": "The token was revoked, and every token created with it.",
     "yanked": "The version was yanked: installers skip it unless it is pinned.",
     "unyanked": "The version is no longer yanked.",
+    "promoted": "The version was promoted: its view lists it now.",
     "version-deleted": "The version was moved to the recycle bin.",
     "file-deleted": "The file was moved to the recycle bin.",
     "restored": "The version was restored from the recycle bin.",

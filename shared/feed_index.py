@@ -35,6 +35,7 @@ from shared.representations import Rendered
 from shared.storage import RecordExists, Storage
 from shared.upstream.config import matches_claimed
 from shared.upstream.sources import FeedUpstreams, HeldBack, PassThrough
+from shared.views import View
 
 # Pages rendered from documents, by the document's blob and ETag, what was merged in, and format.
 # They never go stale (a changed document has a new ETag), so they are kept until evicted.
@@ -57,6 +58,14 @@ def _rendered(key: tuple[Any, ...], render: Callable[[], str]) -> Rendered:
 # Core metadata files (PEP 658) by blob name, kept as long as memory allows: blob names are
 # content-addressed, so the bytes under one never change. A few KiB each, 64 MiB in all.
 _core_metadata: memo.Memo[str, bytes] = memo.Memo(max_size=64 * 1024 * 1024, size_of=len)
+
+# The releases of a project promoted into each view, by (feed key, project), for downloads through a
+# view, kept for at most STALE_SECONDS. Promotion only adds, so a release missing from a kept copy is
+# looked up again (one conditional read) before a download is refused; a version deleted through
+# another instance is refused by its file record's bound (packages.get_file), as on the feed's URL.
+_promoted: memo.Memo[tuple[str, str], dict[str, frozenset[str]]] = memo.Memo(
+    max_size=10_000, seconds=memo.STALE_SECONDS
+)
 
 
 @dataclass(frozen=True)
@@ -96,13 +105,21 @@ class Upstreaming:
 
 
 class FeedIndex:
-    """What ``feed`` serves to ``principal``, read from ``storage`` (and the feed's upstreams)."""
+    """What ``feed`` serves to ``principal``, read from ``storage`` (and the feed's upstreams); with
+    ``view``, what that view of it serves: the feed's own files of the releases promoted into it,
+    without upstreams (shared/views.py)."""
 
-    def __init__(self, storage: Storage, feed: Feed, principal: Principal) -> None:
+    def __init__(self, storage: Storage, feed: Feed, principal: Principal, view: View | None = None) -> None:
         self.storage = storage
         self.feed = feed
         self.principal = principal
+        self.view = view
         self.upstreams = FeedUpstreams(storage, feed, principal)
+
+    @property
+    def name(self) -> str:
+        """The feed's name as its URLs spell it: ``feed@view`` for a view."""
+        return f"{self.feed.name}@{self.view.name}" if self.view is not None else self.feed.name
 
     # The feed's own projects ------------------------------------------------------------------
 
@@ -111,16 +128,17 @@ class FeedIndex:
         those created by then, or at a time not recorded)."""
         listed = page_documents.read_list(self.storage, self.feed.key)
         as_json = media_type == SIMPLE_JSON
-        projects = listed.projects
+        view_id = self.view.id if self.view is not None else None
+        projects = listed.in_view(view_id) if view_id is not None else listed.projects
         if as_of is not None:
             projects = tuple(p for p in projects if p.created is None or as_of.includes(p.created))
 
         def render() -> str:
             if as_json:
                 return pages.project_list_json(projects)
-            return pages.project_list_html(self.feed.name, projects)
+            return pages.project_list_html(self.name, projects)
 
-        return _rendered((listed.blob, listed.etag, as_json, as_of), render)
+        return _rendered((listed.blob, listed.etag, view_id, as_json, as_of), render)
 
     def projects(self) -> tuple[Project, ...]:
         """Every project of the feed, in name order, from the list document its simple index is
@@ -134,8 +152,17 @@ class FeedIndex:
         )
 
     def records(self, project: str) -> ProjectRecords:
-        """The feed's own records of ``project``: every file, whatever its state, and its releases."""
-        return packages.read_project(self.storage, self.feed.key, project)
+        """The feed's own records of ``project``: every file, whatever its state, and its releases;
+        through a view, those of the releases promoted into it."""
+        records = packages.read_project(self.storage, self.feed.key, project)
+        if self.view is None:
+            return records
+        promoted = self._promoted(project, fresh=True)
+        return replace(
+            records,
+            files=tuple(f for f in records.files if f.version_key in promoted),
+            releases={key: r for key, r in records.releases.items() if key in promoted},
+        )
 
     def display_name(self, project: str) -> str | None:
         """The project's name as it was first published here; None if the feed's index lacks it."""
@@ -159,6 +186,8 @@ class FeedIndex:
         uv report as a failure, rather than a 404 that reads as "no such project").
         """
         snapshot = page_documents.read(self.storage, self.feed.key, project)
+        if self.view is not None:
+            return self._view_page(project, snapshot, media_type == SIMPLE_JSON, as_of)
         shown = snapshot if as_of is None else replace(snapshot, document=snapshot.document.as_of(as_of))
         view = self.upstreams.view(project, shown, as_of)
         if not view.exists:
@@ -180,6 +209,46 @@ class FeedIndex:
 
         rendered = _rendered((snapshot.blob, snapshot.etag, view.version, as_json, as_of), render)
         return Page(rendered, per_caller=view.per_caller, headers=view.headers())
+
+    def _view_page(
+        self, project: str, snapshot: page_documents.Snapshot, as_json: bool, as_of: AsOf | None
+    ) -> Page:
+        assert self.view is not None
+        if not snapshot.document.promoted.get(self.view.id):
+            raise ProjectNotFound(f"No project named '{project}' in '{self.name}'.")
+        document = snapshot.document.in_view(self.view.id)
+        if as_of is not None:
+            document = document.as_of(as_of)
+
+        def render() -> str:
+            if as_json:
+                return pages.project_json(project, document.files, document.versions)
+            return pages.project_html(project, document.files)
+
+        key = (snapshot.blob, snapshot.etag, ("view", self.view.id), as_json, as_of)
+        return Page(_rendered(key, render))
+
+    def _promoted(self, project: str, *, fresh: bool) -> frozenset[str]:
+        """The releases of ``project`` promoted into this view (see ``_promoted``)."""
+        assert self.view is not None
+        key = (self.feed.key, project)
+        if fresh:
+            _promoted.invalidate(key)
+
+        def load() -> dict[str, frozenset[str]]:
+            return dict(page_documents.read(self.storage, self.feed.key, project).document.promoted)
+
+        return _promoted.get(key, load).get(self.view.id, frozenset())
+
+    def _in_view(self, project: str, found: StoredFile) -> StoredFile:
+        """``found``, if this index is no view or its release is promoted into the view."""
+        if self.view is None:
+            return found
+        if found.version_key in self._promoted(project, fresh=False):
+            return found
+        if found.version_key in self._promoted(project, fresh=True):
+            return found
+        raise FileNotFound(f"No file '{found.filename}' in '{self.name}'.")
 
     def file(self, project: str, filename: str) -> Download:
         """A file of ``project``: the feed's own; else one saved from (or passed through from, for a
@@ -253,9 +322,10 @@ class FeedIndex:
         upstream that not everyone may read (see FeedUpstreams.varies_by_caller)."""
         public = self.feed.visibility == "public"
         try:
-            return packages.get_file(self.storage, self.feed.key, project, filename), public
+            found = packages.get_file(self.storage, self.feed.key, project, filename)
+            return self._in_view(project, found), public
         except FileNotFound:
-            if not self.feed.upstream_config.upstreams:
+            if self.view is not None or not self.feed.upstream_config.upstreams:
                 raise
             found = obtain(self.upstreams, project, filename)
             return found, public and not self.upstreams.varies_by_caller()

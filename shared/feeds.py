@@ -50,8 +50,16 @@ from shared.keys import (
 from shared.names import feed_name_key, validate_feed_name
 from shared.roles import Role
 from shared.storage import RecordChanged, RecordExists, Storage
-from shared.upstream.config import API_FIELDS, INDEX, UpstreamConfig, apply_changes, check_upstream_feeds
+from shared.upstream.config import (
+    API_FIELDS,
+    FEED,
+    INDEX,
+    UpstreamConfig,
+    apply_changes,
+    check_upstream_feeds,
+)
 from shared.upstream.url_safety import Resolver, allow_private_from_settings
+from shared.views import FeedViews, View, ViewNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +134,7 @@ class Feed:
     key: str
     etag: str | None = None
     upstream_config: UpstreamConfig = field(default_factory=UpstreamConfig)
+    views: FeedViews = field(default_factory=FeedViews)  # shared/views.py
     # In the feed recycle bin since then (module docstring), and by whom; None while it is live.
     deleted: str | None = None
     deleted_by: str | None = None
@@ -171,6 +180,7 @@ class Feed:
             upstream_config=_load_config(record["Name"], record.get("Upstreams")),
             deleted=record.get("Deleted"),
             deleted_by=record.get("DeletedBy"),
+            views=FeedViews.loads(record.get("Views")),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -185,6 +195,7 @@ class Feed:
             "Upstreams": self.upstream_config.dumps() if self.upstream_config != UpstreamConfig() else None,
             "Deleted": self.deleted,
             "DeletedBy": self.deleted_by,
+            "Views": self.views.dumps(),
             "_etag": self.etag,
         }
 
@@ -352,11 +363,20 @@ def configure_upstreams(
     config = apply_changes(
         current, changes, feed_name=feed_name, allow_private=allow_private_from_settings(), resolver=resolver
     )
-    for key in config.upstream_feeds:
-        other = find_feed(storage, key) if key != feed_name_key(feed_name) else None
-        if other is not None and not may_read(other):
+    for upstream in config.upstreams:
+        if upstream.kind != FEED or feed_name_key(upstream.feed_name) == feed_name_key(feed_name):
+            continue
+        other = find_feed(storage, upstream.feed_name)
+        if other is None:
+            continue  # refused when the feed is written (_save)
+        if upstream.view is not None:
+            try:
+                other = as_view(other, other.views.find(upstream.view))
+            except ViewNotFound:
+                raise InvalidFeed(f"Feed '{other.name}' has no view '{upstream.view}'.") from None
+        if not may_read(other):
             raise Forbidden(
-                f"You cannot read feed '{other.name}', so it cannot be an upstream of a feed you manage."
+                f"You cannot read feed '{upstream.feed}', so it cannot be an upstream of a feed you manage."
             )
     return config
 
@@ -387,6 +407,7 @@ def update_feed(
             upstream_config=configure_upstreams(
                 storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
             ),
+            views=feed.views,
         )
         try:
             _save(storage, updated, previous=feed)
@@ -405,6 +426,39 @@ def _changed(before: Feed, after: Feed) -> dict[str, dict[str, Any]]:
     host only all the same, as for readers: an index URL's path can hold an access token."""
     old, new = before.to_json(manager=False), after.to_json(manager=False)
     return {k: {"from": old[k], "to": new[k]} for k in new if old[k] != new[k]}
+
+
+def change_views(storage: Storage, name: str, change: Callable[[FeedViews], FeedViews]) -> Feed:
+    """Apply ``change`` to the feed's views (shared/views.py), on the feed's row as it is now."""
+    for _attempt in range(_ATTEMPTS):
+        feed = _current_feed(storage, name)
+        updated = replace(feed, views=change(feed.views))
+        if updated.views == feed.views:
+            return feed
+        try:
+            _save(storage, updated, previous=feed)
+        except RecordChanged:
+            continue  # another change landed: apply this one to the feed as it is now
+        history.record(
+            storage,
+            feed.key,
+            history.VIEWS_CHANGE,
+            changes={"views": {"from": feed.views.dumps(), "to": updated.views.dumps()}},
+        )
+        return get_feed(storage, feed.name)
+    raise Conflict(f"Feed '{name}' kept changing meanwhile; try again.")
+
+
+def view_visibility(value: Any) -> str | None:
+    """A view's own visibility from a request body: one of VISIBILITIES, or None (the feed's)."""
+    if value is None:
+        return None
+    return _validate_visibility(value)
+
+
+def as_view(feed: Feed, view: View) -> Feed:
+    """The feed as a view of it is read: with the view's visibility (which can only widen it)."""
+    return replace(feed, visibility=view.visible_as(feed.visibility))
 
 
 def _save(storage: Storage, feed: Feed, *, previous: Feed | None) -> None:

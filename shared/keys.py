@@ -117,6 +117,23 @@ def release_of_row(row: str) -> str | None:
     return row.removeprefix(_RELEASE) if row.startswith(_RELEASE) else None
 
 
+_PROMOTION = _NOT_A_FILE + "view:"
+
+
+def promotion_row(view_id: str, version_key: str) -> str:
+    """The record that a release was promoted into a view (by the view's id: a removed view's
+    promotions stay behind, unread, and a view added later under its name starts empty)."""
+    return f"{_PROMOTION}{view_id}:{version_key}"
+
+
+def promotion_of_row(row: str) -> tuple[str, str] | None:
+    """(view id, canonical version) of a promotion row; None for any other row."""
+    if not row.startswith(_PROMOTION):
+        return None
+    view_id, _, release = row.removeprefix(_PROMOTION).partition(":")
+    return view_id, release
+
+
 def wheel_claim_row(identity: str) -> str:
     """The row that makes one wheel file the only one of its identity (version, build tag, tag set),
     keyed by a hash of it: a tag set can be longer than a row key may be."""

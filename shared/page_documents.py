@@ -63,6 +63,7 @@ from shared.keys import (
     project_document_blob,
     project_list_blob,
     projects_partition,
+    promotion_of_row,
     release_of_row,
 )
 from shared.memo import Memo
@@ -200,6 +201,8 @@ class ProjectDocument:
     published: bool = False  # a file of it was published here (deleted ones included)
     listed: bool = False  # the feed's project list (its row and document) names it
     outdated: bool = False  # read from a format that lacks what this one keeps (see _PROJECT_FORMAT)
+    # Releases promoted into each view, by the view's id (shared/views.py); @local is every release.
+    promoted: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
@@ -224,6 +227,11 @@ class ProjectDocument:
             unique.setdefault(f.release, f.version)
         return sorted(unique.values(), key=untrusted.version_order)
 
+    def in_view(self, view_id: str) -> ProjectDocument:
+        """This document as the view ``view_id`` shows it: the files of releases promoted into it."""
+        releases = self.promoted.get(view_id, frozenset())
+        return replace(self, files=tuple(f for f in self.files if f.release in releases))
+
     def names_of_release(self, release: str) -> list[tuple[str, bool]]:
         """The file names used for ``release`` (canonical version), each with whether it is active."""
         active = [(f.filename, True) for f in self.files if f.release == release]
@@ -243,9 +251,12 @@ class ProjectDocument:
         retired = dict(self.retired)
         releases = dict(self.releases)
         allow_external, published = self.allow_external, self.published
+        promoted = {view: set(releases) for view, releases in self.promoted.items()}
         for record in records:
             row = record["RowKey"]
-            if row == UPSTREAMING_ROW:
+            if (promotion := promotion_of_row(row)) is not None:
+                promoted.setdefault(promotion[0], set()).add(promotion[1])
+            elif row == UPSTREAMING_ROW:
                 allow_external = bool(record.get("AllowExternal", False))
             elif (release := release_of_row(row)) is not None:
                 state = Release.from_record(record)
@@ -271,6 +282,7 @@ class ProjectDocument:
             releases=releases,
             allow_external=allow_external,
             published=published,
+            promoted={view: frozenset(releases) for view, releases in promoted.items()},
         )
 
     def with_new_file(self, record: Record) -> ProjectDocument:
@@ -321,6 +333,8 @@ class ProjectDocument:
             "published": self.published,
             "listed": self.listed,
         }
+        if self.promoted:
+            document["promoted"] = {view: sorted(releases) for view, releases in self.promoted.items()}
         return json.dumps(document, separators=(",", ":")).encode()
 
     @classmethod
@@ -339,6 +353,7 @@ class ProjectDocument:
             published=document["published"],
             listed=document["listed"],
             outdated=document["format"] < _PROJECT_FORMAT and any(r.yanked for r in releases.values()),
+            promoted={view: frozenset(releases) for view, releases in document.get("promoted", {}).items()},
         )
 
 
@@ -491,20 +506,32 @@ class ProjectList:
     """The feed's projects in name order, as its simple index lists them."""
 
     projects: tuple[Project, ...] = ()
+    # The views (by id) each project was ever promoted into: a view's project list (shared/views.py).
+    views: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def with_project(self, project: Project) -> ProjectList:
         if any(p.name == project.name for p in self.projects):
             return self
-        return ProjectList(tuple(sorted((*self.projects, project), key=lambda p: p.name)))
+        return replace(self, projects=tuple(sorted((*self.projects, project), key=lambda p: p.name)))
+
+    def with_view(self, project: str, view_id: str) -> ProjectList:
+        if view_id in self.views.get(project, frozenset()):
+            return self
+        return replace(self, views={**self.views, project: self.views.get(project, frozenset()) | {view_id}})
 
     def to_bytes(self) -> bytes:
         listed = [[p.name, p.display_name, p.created] for p in self.projects]
-        return json.dumps({"format": _FORMAT, "projects": listed}, separators=(",", ":")).encode()
+        document: dict[str, Any] = {"format": _FORMAT, "projects": listed}
+        if self.views:
+            document["views"] = {project: sorted(ids) for project, ids in self.views.items()}
+        return json.dumps(document, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ProjectList:
+        document = json.loads(data)
         return cls(
-            tuple(Project(name, display, created) for name, display, created in json.loads(data)["projects"])
+            tuple(Project(name, display, created) for name, display, created in document["projects"]),
+            {project: frozenset(ids) for project, ids in document.get("views", {}).items()},
         )
 
 
@@ -515,6 +542,11 @@ class ListSnapshot:
     projects: tuple[Project, ...]
     etag: str
     blob: str
+    views: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def in_view(self, view_id: str) -> tuple[Project, ...]:
+        """The projects ever promoted into the view ``view_id``."""
+        return tuple(p for p in self.projects if view_id in self.views.get(p.name, frozenset()))
 
 
 def _list_from_rows(storage: Storage, feed_key: str) -> ProjectList:
@@ -532,13 +564,13 @@ def _update_list(
             current, etag = stored if stored is not None else (None, None)
             listed = apply(current)
             if etag is not None and listed == current:
-                return ListSnapshot(listed.projects, etag, blob)
+                return ListSnapshot(listed.projects, etag, blob, listed.views)
             try:
                 new_etag = _write(storage, blob, listed.to_bytes(), etag, listed)
             except (RecordChanged, RecordExists):
                 _back_off(attempt)
                 continue
-            return ListSnapshot(listed.projects, new_etag, blob)
+            return ListSnapshot(listed.projects, new_etag, blob, listed.views)
     raise DocumentConflict("The feed's project list kept changing meanwhile; try again.")
 
 
@@ -553,5 +585,14 @@ def add_to_list(storage: Storage, feed_key: str, project: Project) -> None:
 
     def apply(current: ProjectList | None) -> ProjectList:
         return (current or _list_from_rows(storage, feed_key)).with_project(project)
+
+    _update_list(storage, feed_key, apply)
+
+
+def list_in_view(storage: Storage, feed_key: str, project: str, view_id: str) -> None:
+    """Note in the feed's project list that ``project`` (listed there) has a version in a view."""
+
+    def apply(current: ProjectList | None) -> ProjectList:
+        return (current or _list_from_rows(storage, feed_key)).with_view(project, view_id)
 
     _update_list(storage, feed_key, apply)

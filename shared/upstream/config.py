@@ -10,7 +10,8 @@ A feed has an ordered list of upstreams. Each is one of:
   and its value has the form ``https://user:password@host/``. The credential is sent only to that
   scheme, host and port, so naming another feed's credential for one's own host sends nothing.
 - ``{"type": "feed", "feed": "other"}``: another feed of this deployment, read with the caller's own
-  rights; cycles are refused.
+  rights; cycles are refused. ``"other@release"`` names a view of it (shared/views.py): only the
+  versions promoted into that view come through.
 
 With the list go the feed's claimed name patterns (``contoso-*``: names that never come from upstream)
 whether a reader's download saves upstream files (default on), and the upstream cooldown
@@ -186,14 +187,25 @@ class Upstream:
     kind: str
     url: str | None = None  # INDEX: the normalized base URL
     credential: str | None = None  # INDEX: the name of the app setting holding the credential
-    feed: str | None = None  # FEED: the feed's name
+    feed: str | None = None  # FEED: the feed's name, or ``feed@view`` for a view of it
+
+    @property
+    def feed_name(self) -> str:
+        """FEED: the name of the feed it reads (without the view)."""
+        return (self.feed or "").partition("@")[0]
+
+    @property
+    def view(self) -> str | None:
+        """FEED: the view of that feed it reads (None: the feed itself)."""
+        _feed, at, view = (self.feed or "").partition("@")
+        return view if at else None
 
     @property
     def key(self) -> str:
         """A stable identifier, safe in blob names and keys: the cache of its pages is filed under it."""
         if self.kind == PYPI:
             return PYPI
-        identity = self.url if self.kind == INDEX else feed_name_key(self.feed or "")
+        identity = self.url if self.kind == INDEX else (self.feed or "").lower()
         return f"{self.kind}-{hashlib.sha256((identity or '').encode()).hexdigest()[:20]}"
 
     @property
@@ -249,7 +261,7 @@ class UpstreamConfig:
     def upstream_feeds(self) -> tuple[str, ...]:
         """The feeds this feed uses as upstreams, in order, by name (``feed_name_key``): a feed upstream
         names a feed, whichever feed has that name when it is read."""
-        return tuple(feed_name_key(u.feed or "") for u in self.upstreams if u.kind == FEED)
+        return tuple(feed_name_key(u.feed_name) for u in self.upstreams if u.kind == FEED)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -306,7 +318,12 @@ def _upstream_from_json(value: Any, index: int, *, checked: bool) -> Upstream:
         name = value.get("feed")
         if not isinstance(name, str):
             raise InvalidUpstreams(f"{where}.feed must be the name of a feed of this deployment.")
-        return Upstream(FEED, feed=validate_feed_name(name) if checked else name)
+        if checked:
+            feed, at, view = name.partition("@")
+            validate_feed_name(feed)
+            if at and (not view or any(c in view for c in "@/") or len(view) > 64):
+                raise InvalidUpstreams(f"{where}.feed: '{name}' names no view; write it as feed@view.")
+        return Upstream(FEED, feed=name)
     url = value.get("url")
     if not isinstance(url, str):
         raise InvalidUpstreams(f"{where}.url must be the simple index URL, such as https://host/simple/.")
@@ -352,7 +369,7 @@ def parse_upstreams(
         if upstream.key in seen:
             raise InvalidUpstreams(f"upstreams[{i}] repeats an earlier upstream ({upstream.label}).")
         seen.add(upstream.key)
-        if upstream.kind == FEED and feed_name_key(upstream.feed or "") == own:
+        if upstream.kind == FEED and feed_name_key(upstream.feed_name) == own:
             raise UpstreamCycle("A feed cannot be its own upstream.")
         if upstream.kind == INDEX:
             try:
@@ -478,7 +495,7 @@ def check_upstream_feeds(feed_name: str, config: UpstreamConfig, upstream_feeds_
     """
     own = feed_name_key(feed_name)
     for upstream in config.upstreams:
-        key = feed_name_key(upstream.feed or "") if upstream.kind == FEED else None
+        key = feed_name_key(upstream.feed_name) if upstream.kind == FEED else None
         if key is not None and key != own and upstream_feeds_of(key) is None:
             raise InvalidUpstreams(
                 f"Feed '{upstream.feed}' does not exist; create it first or remove it from the upstreams."

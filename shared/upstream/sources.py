@@ -74,6 +74,8 @@ from shared.upstream.saving import (
     saved_blob_metadata,
 )
 from shared.upstream.url_safety import display_url
+from shared.views import LOCAL as LOCAL_VIEW
+from shared.views import View, ViewNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -349,7 +351,8 @@ class FeedUpstreams:
         self._client = client
         self._cache = cache
         self.unanswered = unanswered
-        self._feeds: dict[str, Feed | None] = {}  # feed upstreams by name, read once per request
+        # Feed upstreams by name (``feed`` or ``feed@view``), read once per request.
+        self._feeds: dict[str, tuple[Feed, View | None] | None] = {}
 
     @property
     def client(self) -> UpstreamClient:
@@ -366,10 +369,27 @@ class FeedUpstreams:
     # Reading the sources ------------------------------------------------------------------------
 
     def _upstream_feed(self, upstream: Upstream) -> Feed | None:
+        """The feed a feed upstream reads; for ``feed@view``, as that view is read (with its
+        visibility, shared/views.py). None if there is no such feed or view."""
         name = upstream.feed or ""
         if name not in self._feeds:
-            self._feeds[name] = feeds.find_feed(self.storage, name)
-        return self._feeds[name]
+            self._feeds[name] = self._view_of(feeds.find_feed(self.storage, upstream.feed_name), upstream)
+        return self._feeds[name][0] if self._feeds[name] is not None else None
+
+    def _upstream_view(self, upstream: Upstream) -> View | None:
+        self._upstream_feed(upstream)
+        found = self._feeds[upstream.feed or ""]
+        return found[1] if found is not None else None
+
+    @staticmethod
+    def _view_of(feed: Feed | None, upstream: Upstream) -> tuple[Feed, View | None] | None:
+        if feed is None or upstream.view is None:
+            return (feed, None) if feed is not None else None
+        try:
+            view = feed.views.find(upstream.view)
+        except ViewNotFound:
+            return None
+        return feeds.as_view(feed, view), (view if view.name != LOCAL_VIEW else None)
 
     def varies_by_caller(self) -> bool:
         """Whether what the feed shows through its upstreams depends on who asks: it does when one of
@@ -401,9 +421,15 @@ class FeedUpstreams:
         listing.version = (upstream.key, other.key, snapshot.etag, readable)
         if not readable:
             return listing
-        document = snapshot.document if as_of is None else snapshot.document.as_of(as_of)
+        document = snapshot.document
         listing.source_feed = other
-        listing.exists = document.exists
+        if (view := self._upstream_view(upstream)) is not None:
+            document = document.in_view(view.id)
+            listing.exists = bool(snapshot.document.promoted.get(view.id))
+        else:
+            listing.exists = document.exists
+        if as_of is not None:
+            document = document.as_of(as_of)
         listing.files = {f.filename: f for f in document.files}
         return listing
 

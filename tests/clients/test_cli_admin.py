@@ -247,3 +247,32 @@ def test_deleted_feeds_restore_purge_and_change_histories(server, logged_in):
     assert "its name is free" in cli.ok("feeds", "purge", feed, "--yes").out
     assert cli("feeds", "purge", feed, "--yes").code == errors.NOT_FOUND
     cli.ok("feeds", "create", feed)
+
+
+def test_views_promote_and_a_versions_views(server, logged_in):
+    cli = logged_in
+    feed = create_feed(server)
+    name = unique("fh-cli-views")
+    for version in ("1.0", "2.0"):
+        upload(server, feed, *make_wheel(name, version), name, version)
+
+    listed = cli.ok("views", "list", feed).out
+    assert "@local" in listed and "@prerelease" in listed and "@release" in listed
+    assert "@release" in cli.ok("promote", feed, name, "1.0", "--view", "release").out
+    assert json.loads(cli.ok("packages", "show", feed, name, "1.0", "--json").out)["views"] == [
+        "local",
+        "release",
+    ]
+    assert "@local, @release" in cli.ok("packages", "show", feed, name).out
+    assert cli("promote", feed, name, "9.9", "--view", "release").code == errors.NOT_FOUND
+    assert cli("promote", feed, name, "1.0", "--view", "nosuch").code == errors.NOT_FOUND
+
+    cli.ok("views", "add", feed, "qa", "--visibility", "organization")
+    views = json.loads(cli.ok("views", "set", feed, "release", "--visibility", "public", "--json").out)[
+        "views"
+    ]
+    assert {v["name"]: v["visibility"] for v in views}["release"] == "public"
+    assert {v["name"]: v["visibility"] for v in views}["qa"] == "organization"
+    assert cli("views", "add", feed, "a@b").code == errors.FAILED
+    assert cli("views", "remove", feed, "release").code == errors.FAILED
+    assert "@qa" not in cli.ok("views", "remove", feed, "qa").out

@@ -97,6 +97,12 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("purge", "DELETE"): Permission.MANAGE,
     ("package_upstreaming", "GET"): Permission.READ,
     ("package_upstreaming", "PUT"): Permission.MANAGE,
+    ("version_views", "GET"): Permission.READ,
+    ("version_views", "POST"): Permission.PUBLISH,
+    ("feed_views", "GET"): Permission.READ,
+    ("feed_views", "POST"): Permission.MANAGE,
+    ("feed_view", "PATCH"): Permission.MANAGE,
+    ("feed_view", "DELETE"): Permission.MANAGE,
     # Trusted publishing (issue 15): uv asks every host for the audience before it has credentials.
     ("oidc_audience", "GET"): ANYONE,
     ("oidc_mint_token", "POST"): EXCHANGE,
@@ -134,6 +140,7 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("web_version", "GET"): Web(Permission.READ),
     ("web_yank", "POST"): Web(Permission.PUBLISH),
     ("web_unyank", "POST"): Web(Permission.PUBLISH),
+    ("web_promote", "POST"): Web(Permission.PUBLISH),
     ("web_delete_version", "POST"): Web(Permission.MANAGE),
     ("web_delete_file", "POST"): Web(Permission.MANAGE),
     ("web_tokens", "GET"): Web(Permission.MANAGE_TOKENS),
@@ -217,6 +224,9 @@ BODIES = {
     ("feed_item", "PATCH"): {"description": "changed"},
     ("feed_permission", "PUT"): {"role": "reader"},
     ("package_upstreaming", "PUT"): {"allow_external_versions": True},
+    ("version_views", "POST"): {"view": "release"},
+    ("feed_views", "POST"): {"name": "qa"},
+    ("feed_view", "PATCH"): {"visibility": "public"},
     ("tokens_collection", "POST"): {"name": "made-by-matrix"},
     ("trusted_publishers", "POST"): {"kind": "github", "repository": "o/r", "workflow": "release.yml"},
     ("feeds_collection", "POST"): None,  # filled per call: a fresh feed name
@@ -233,6 +243,7 @@ def call(function: str, method: str, headers: dict[str, str], feed: str = "none"
         "version": "1.0",
         "publisher_id": "0123456789abcdef",
         "moment": "2026-01-01",
+        "view": "release",
     }
     body = BODIES.get((function, method))
     if (function, method) == ("feeds_collection", "POST"):

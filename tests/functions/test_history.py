@@ -185,6 +185,22 @@ def test_permission_and_trusted_publisher_changes_are_recorded(feed_name):
     assert last(feed_name, history.PUBLISHER_REMOVE)["publisher"]["id"] == publisher_id
 
 
+def test_promotions_and_view_changes_are_recorded(feed_name):
+    from functions.feeds_api import feed_views
+    from functions.packages_api import version_views
+
+    publish_wheel(feed_name, "hist-views", "1.0")
+    route = {"feed": feed_name, "project": "hist-views", "version": "1.0"}
+    assert api(version_views, "POST", json_body={"view": "release"}, **route).status_code == 200
+    promoted = last(feed_name, history.PROMOTE)
+    assert (promoted["project"], promoted["version"], promoted["view"]) == ("hist-views", "1.0", "release")
+    assert api(version_views, "POST", json_body={"view": "release"}, **route).status_code == 200
+    assert len([e for e in changes(feed_name) if e["action"] == history.PROMOTE]) == 1  # again: no change
+
+    assert api(feed_views, "POST", json_body={"name": "qa"}, feed=feed_name).status_code == 201
+    assert "qa" in last(feed_name, history.VIEWS_CHANGE)["changes"]["views"]["to"]
+
+
 @pytest.fixture
 def upstream(upstream_settings) -> Iterator[ScriptedIndex]:
     with FakeIndex() as fake:

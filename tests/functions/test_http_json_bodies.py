@@ -24,6 +24,9 @@ JSON_BODY_ENDPOINTS = {
     ("yank", "POST"),
     ("package_upstreaming", "PUT"),
     ("trusted_publishers", "POST"),
+    ("feed_views", "POST"),
+    ("feed_view", "PATCH"),
+    ("version_views", "POST"),
 }
 OTHER_BODIES = {
     ("upload", "POST"),
@@ -46,6 +49,7 @@ OTHER_BODIES = {
             "web_delete_version",
             "web_feed_settings",
             "web_permissions",
+            "web_promote",
             "web_purge",
             "web_purge_feed",
             "web_restore",
@@ -103,7 +107,7 @@ def demo(feed_name):
 @pytest.mark.parametrize("endpoint", sorted(JSON_BODY_ENDPOINTS), ids="-".join)
 def test_deeply_nested_body_is_400(demo, caplog, endpoint, body):
     function, method = endpoint
-    route_params = {"feed": demo, "project": "demo", "version": "1.0", "user": "somebody"}
+    route_params = {"feed": demo, "project": "demo", "version": "1.0", "user": "somebody", "view": "release"}
     req = request(
         method,
         f"/{function}",

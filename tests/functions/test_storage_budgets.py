@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+import functions.files
+import functions.packages_api
 import functions.simple
 import functions.upload
 from functions.simple import project_detail, project_list
@@ -28,6 +30,7 @@ from shared.page_documents import ProjectDocument
 from shared.upstream.page_cache import UpstreamPageCache
 from tests.support.dists import make_wheel
 from tests.support.publish import call, publish, publish_wheel
+from tests.support.storage_requests import requests_made
 from tests.support.stored import key_of
 from tests.support.upstream_server import FakeIndex
 from tests.support.upstreams import ScriptedIndex, index, new_feed, user
@@ -282,6 +285,25 @@ def test_an_upload_of_a_new_file_costs_at_most_five_storage_requests(storage, bu
     assert whole <= 6
 
 
+# Views (issue 14): a view is a filter over the feed's own documents, so its URLs cost what the feed's do.
+
+
+def _promoted(visibility: str) -> tuple[str, str]:
+    """``_published``, with 1.1 promoted into @release; the feed and a reader's token."""
+    feed, reader = _published(visibility)
+    response = call(
+        functions.packages_api.version_views,
+        "POST",
+        f"/api/feeds/{feed}/packages/budget-demo/versions/1.1/views",
+        json_body={"view": "release"},
+        feed=feed,
+        project="budget-demo",
+        version="1.1",
+    )
+    assert response.status_code == 200, response.get_body()
+    return feed, reader
+
+
 @FORMATS
 @pytest.mark.parametrize("visibility", ["public", "private"])
 def test_as_of_pages_cost_one_conditional_read_besides_authentication(storage, budget, visibility, headers):
@@ -305,3 +327,50 @@ def test_as_of_pages_cost_one_conditional_read_besides_authentication(storage, b
         assert response.status_code == 200
         assert b"budget-demo" in response.get_body()
         assert serving <= 1
+
+
+@FORMATS
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_a_view_page_and_list_cost_at_most_one_storage_request(storage, budget, visibility, headers):
+    feed, reader = _promoted(visibility)
+    view = f"{feed}@release"
+    page = _page(view, "budget-demo", headers, token=reader)
+    assert b"budget_demo-1.1-py3-none-any.whl" in page().get_body()
+    assert b"budget_demo-2.0-py3-none-any.whl" not in page().get_body()
+    for request in (page, _list(view, headers, token=reader)):
+        _response, whole, serving = budget.measure(request)
+        assert whole <= 1
+        assert serving <= 1
+
+
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_a_view_download_and_metadata_file_cost_at_most_one_on_a_warm_instance(storage, visibility):
+    feed, reader = _promoted(visibility)
+    for filename in ("budget_demo-1.1-py3-none-any.whl", "budget_demo-1.1-py3-none-any.whl.metadata"):
+
+        def fetch(filename: str = filename) -> Any:
+            return call(
+                functions.files.download,
+                "GET",
+                f"/{feed}@release/files/budget-demo/{filename}",
+                token=reader,
+                feed=f"{feed}@release",
+                project="budget-demo",
+                filename=filename,
+            )
+
+        assert fetch().status_code == 200
+        response, cost = requests_made(fetch)
+        assert response.status_code == 200
+        assert cost <= 1
+
+
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_promoting_adds_nothing_to_the_feed_urls_budget(storage, budget, visibility):
+    feed, reader = _promoted(visibility)
+    for request in (
+        _page(feed, "budget-demo", JSON_ACCEPT, token=reader),
+        _list(feed, JSON_ACCEPT, token=reader),
+    ):
+        _response, whole, _serving = budget.measure(request)
+        assert whole <= 1

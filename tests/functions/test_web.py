@@ -834,3 +834,60 @@ def test_a_bad_cooldown_in_the_form_is_refused_with_the_apis_message(storage, fe
     assert refused.status_code == 400
     assert message in text(refused)
     assert feeds.get_feed(storage, feed_name).to_json()["upstream_cooldown_days"] == 0
+
+
+def test_the_package_page_shows_each_versions_views_and_promotes_for_contributors(storage, feed_name):
+    for version in ("1.0", "2.0"):
+        publish_wheel(feed_name, "viewed-pkg", version)
+    name = "viewer-" + secrets.token_hex(3)
+    contributor, _ = user_browser(storage, name)
+    roles.grant(storage, key_of(feed_name), name, Role.CONTRIBUTOR)
+    page = text(
+        visit(
+            web.web_version,
+            "GET",
+            "/",
+            browser=contributor,
+            feed=feed_name,
+            project="viewed-pkg",
+            version="1.0",
+        )
+    )
+    assert 'action="/-/feeds/' in page and "promote" in page and '<option value="release">@release' in page
+    promoted = visit(
+        web.web_promote,
+        "POST",
+        "/",
+        browser=contributor,
+        form={"view": "release"},
+        feed=feed_name,
+        project="viewed-pkg",
+        version="1.0",
+    )
+    assert promoted.status_code == 303, text(promoted)
+    page = text(visit(web.web_package, "GET", "/", browser=contributor, feed=feed_name, project="viewed-pkg"))
+    assert page.count('class="badge badge-view"') == 1 and "@release</span>" in page
+    refused = visit(
+        web.web_promote,
+        "POST",
+        "/",
+        browser=contributor,
+        form={"view": "nosuch"},
+        feed=feed_name,
+        project="viewed-pkg",
+        version="2.0",
+    )
+    assert refused.status_code == 404 and "No view" in text(refused)
+    reader_name = "reader-" + secrets.token_hex(3)
+    reader, _ = user_browser(storage, reader_name)
+    roles.grant(storage, key_of(feed_name), reader_name, Role.READER)
+    as_reader = text(
+        visit(
+            web.web_version, "GET", "/", browser=reader, feed=feed_name, project="viewed-pkg", version="2.0"
+        )
+    )
+    assert "Promote" not in as_reader
+    settings_page = text(
+        visit(web.web_feed_settings, "GET", "/", browser=admin_browser(storage), feed=feed_name)
+    )
+    assert "<code>@release</code>" in settings_page and "<code>@prerelease</code>" in settings_page

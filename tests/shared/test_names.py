@@ -33,6 +33,7 @@ def test_valid_feed_names(name):
         "a?b",
         "a#b",
         "a:b",
+        "team@release",  # feed@view names a view of a feed (shared/views.py)
         "_x",
         ".x",
         "x.",

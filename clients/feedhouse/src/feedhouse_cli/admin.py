@@ -380,11 +380,14 @@ def _version_rows(versions: list[dict[str, Any]]) -> list[tuple]:
             else ("yanked" if v.get("yanked") else "")
         )
         for f in v["files"]:
-            rows.append((v["version"], f["filename"], f["size"], f["upload_time"], f.get("origin"), yanked))
+            in_views = ", ".join(f"@{name}" for name in v.get("views", ()))
+            rows.append(
+                (v["version"], f["filename"], f["size"], f["upload_time"], f.get("origin"), yanked, in_views)
+            )
     return rows
 
 
-_VERSION_HEADERS = ("version", "file", "bytes", "uploaded", "origin", "state")
+_VERSION_HEADERS = ("version", "file", "bytes", "uploaded", "origin", "state", "views")
 
 
 def packages_show(args: argparse.Namespace) -> None:
@@ -415,6 +418,41 @@ def packages_unyank(args: argparse.Namespace) -> None:
     path = f"{_package_path(args.feed, args.project)}/versions/{segment(args.version)}/unyank"
     data = api_for(args).call("POST", path)
     _show(args, data, lambda d: print(f"{args.project} {d['version']} is no longer yanked."))
+
+
+def promote(args: argparse.Namespace) -> None:
+    path = f"{_package_path(args.feed, args.project)}/versions/{segment(args.version)}/views"
+    data = api_for(args).call("POST", path, {"view": args.view})
+    names = ", ".join(f"@{v['view']}" for v in data["views"])
+    _show(args, data, lambda d: print(f"{args.project} {args.version} is in {names}."))
+
+
+# views
+
+
+def _render_views(d: dict[str, Any]) -> None:
+    rows = [(f"@{v['name']}", v["visibility"], "built-in" if v["built_in"] else "") for v in d["views"]]
+    table(rows, ("view", "visibility", ""))
+
+
+def views_list(args: argparse.Namespace) -> None:
+    _show(args, api_for(args).call("GET", f"{_feed_path(args.feed)}/views"), _render_views)
+
+
+def views_add(args: argparse.Namespace) -> None:
+    body = {"name": args.name, **({"visibility": args.visibility} if args.visibility else {})}
+    _show(args, api_for(args).call("POST", f"{_feed_path(args.feed)}/views", body), _render_views)
+
+
+def views_set(args: argparse.Namespace) -> None:
+    visibility = None if args.visibility == "feed" else args.visibility
+    path = f"{_feed_path(args.feed)}/views/{segment(args.name)}"
+    _show(args, api_for(args).call("PATCH", path, {"visibility": visibility}), _render_views)
+
+
+def views_remove(args: argparse.Namespace) -> None:
+    path = f"{_feed_path(args.feed)}/views/{segment(args.name)}"
+    _show(args, api_for(args).call("DELETE", path), _render_views)
 
 
 def _binned(d: dict[str, Any]) -> None:
@@ -605,6 +643,26 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     allow = upstreaming.add_mutually_exclusive_group()
     allow.add_argument("--allow", dest="allow", action="store_const", const=True, default=None)
     allow.add_argument("--deny", dest="allow", action="store_const", const=False)
+
+    promoting = leaf(sub, "promote", promote, "promote a version (all its files) into a view of its feed")
+    promoting.add_argument("feed")
+    promoting.add_argument("project")
+    promoting.add_argument("version")
+    promoting.add_argument("--view", required=True, help="the view, such as release or prerelease")
+
+    views = group("views", "a feed's views (feed@view URLs): list, add, set visibility, remove")
+    leaf(views, "list", views_list, "a feed's views with their visibility").add_argument("feed")
+    add = leaf(views, "add", views_add, "add a view of your own naming")
+    add.add_argument("feed")
+    add.add_argument("name")
+    add.add_argument("--visibility", choices=VISIBILITIES, help="wider than the feed's, if you like")
+    set_ = leaf(views, "set", views_set, "change a view's visibility ('feed': the feed's)")
+    set_.add_argument("feed")
+    set_.add_argument("name")
+    set_.add_argument("--visibility", choices=(*VISIBILITIES, "feed"), required=True)
+    remove = leaf(views, "remove", views_remove, "remove a view of your own naming")
+    remove.add_argument("feed")
+    remove.add_argument("name")
 
     bin_ = group("recycle-bin", "deleted versions: list, restore, purge")
     leaf(bin_, "list", bin_list, "what is in a feed's recycle bin").add_argument("feed")
