@@ -9,6 +9,9 @@ range) is redirected in stream mode too. Metadata files are streamed in either m
 A file the feed does not hold but one of its upstreams lists (the page showed it with this feed's URL)
 is saved into the feed on first download and then served from it, or passed through for a caller
 who may not save (shared/feed_index.py).
+
+A file uploaded with attestations also has its PEP 740 provenance object at
+``/{feed}/integrity/{project}/{version}/{filename}/provenance`` (shared/attestations.py).
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ def download(req: func.HttpRequest) -> func.HttpResponse:
         return _respond(req, found, redirect_mode=False)
     found = access.index.file(project, filename)
     return _respond(req, found, redirect_mode=settings.load().download_mode == REDIRECT)
+
+
+@bp.route(route="{feed}/integrity/{project}/{version}/{filename}/provenance", methods=["GET", "HEAD"])
+@text_errors
+def provenance(req: func.HttpRequest) -> func.HttpResponse:
+    """A file's PEP 740 provenance object, where PyPI serves it (Warehouse's integrity API), under the
+    feed; the pages' ``provenance`` links point here. Immutable like the file it is of."""
+    access = feed_access(req, Permission.READ)
+    params = req.route_params
+    try:
+        project = normalize_project_name(params["project"])
+    except BadRequest:
+        raise packages.ProjectNotFound(f"No project named '{params['project']}'.") from None
+    found = access.index.provenance(project, params["version"], params["filename"])
+    return _respond(req, found, redirect_mode=False)
 
 
 def _respond(req: func.HttpRequest, found: Download, *, redirect_mode: bool) -> func.HttpResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import FeedAccess, feed_access, text_errors
-from shared import auth, packages, publishing, settings
+from shared import attestations, auth, packages, publishing, settings
 from shared.auth import Permission
 from shared.errors import BadRequest, Forbidden
 from shared.upload import UPLOADS, UploadFile, file_too_large, validate_upload
@@ -63,8 +63,20 @@ def _store(req: func.HttpRequest, access: FeedAccess, max_bytes: int) -> func.Ht
                 " the owner role on the feed; import without it (feedhouse import --no-upload-times)."
             )
         uploaded = packages.original_upload_time(fields["upload_time"][-1])
+    provenance = None
+    attested = (fields.get("attestations") or [""])[-1].strip()
+    if attested:
+        publisher = attestations.signing_publisher(access.storage, access.feed.key, access.principal.name)
+        provenance = attestations.provenance(
+            attested, filename=validated.filename, sha256=validated.sha256, publisher=publisher
+        )
     created = publishing.add_file(
-        access.storage, access.feed.key, validated, uploader=access.principal.name, uploaded=uploaded
+        access.storage,
+        access.feed.key,
+        validated,
+        uploader=access.principal.name,
+        uploaded=uploaded,
+        provenance=provenance,
     )
     message = "OK" if created else f"{validated.filename} was already uploaded with these exact bytes."
     return func.HttpResponse(message + "\n", status_code=200)

@@ -118,6 +118,8 @@ class StoredFile:
     saved_at: str | None = None
     # A saved file's yanked state upstream when it was saved (False, True or the reason).
     upstream_yanked: bool | str = False
+    # The blob of its PEP 740 provenance, when it was uploaded with attestations (shared/attestations.py).
+    provenance_blob: str | None = None
 
     @property
     def from_upstream(self) -> bool:
@@ -170,6 +172,7 @@ class StoredFile:
             upstream_yanked=(record.get("UpstreamYankedReason") or True)
             if record.get("UpstreamYanked")
             else False,
+            provenance_blob=record.get("ProvenanceBlob"),
         )
 
 

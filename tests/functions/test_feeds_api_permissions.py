@@ -65,6 +65,8 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("upload", "POST"): Permission.PUBLISH,
     ("download", "GET"): Permission.READ,
     ("download", "HEAD"): Permission.READ,
+    ("provenance", "GET"): Permission.READ,
+    ("provenance", "HEAD"): Permission.READ,
     ("project_json", "GET"): Permission.READ,
     ("project_json", "HEAD"): Permission.READ,
     ("version_json", "GET"): Permission.READ,

@@ -1,0 +1,220 @@
+"""Attestations (PEP 740, issue 15), at handler level: a GitHub Actions trusted publisher uploads a file
+with attestations made in the test; they are checked, kept as the file's provenance and served where
+PyPI serves them; every attestation that is wrong in one way is refused with 400, storing nothing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from functions.files import provenance
+from functions.packages_api import version_item
+from functions.simple import project_detail
+from functions.trusted_publishing import oidc_mint_token, trusted_publishers
+from functions.upload import upload
+from shared import oidc, settings
+from shared.http_cache import file_cache_control
+from tests.conftest import ADMIN_TOKEN
+from tests.support.attestations import attestation, statement
+from tests.support.dists import make_sdist, make_wheel
+from tests.support.http import basic, json_of, request
+from tests.support.multipart import encode, upload_fields
+from tests.support.oidc import LocalIssuer
+from tests.support.publish import call, json_page
+
+SIMPLE_JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+@pytest.fixture(scope="module")
+def github():
+    with LocalIssuer() as running:
+        yield running
+
+
+@pytest.fixture
+def publisher(app_env, github, feed_name, monkeypatch):
+    """A GitHub Actions publisher of the feed, and a publish token minted for it."""
+    monkeypatch.setenv("FEEDHOUSE_GITHUB_OIDC_ISSUER", github.url)
+    settings.load.cache_clear()
+    oidc.forget_issuers()
+    repository = f"contoso-{secrets.token_hex(3)}/widgets"
+    registered = trusted_publishers(
+        request(
+            "POST",
+            f"/api/feeds/{feed_name}/trusted-publishers",
+            route_params={"feed": feed_name},
+            headers=basic(ADMIN_TOKEN),
+            json_body={"kind": "github", "repository": repository, "workflow": "release.yml"},
+        )
+    )
+    assert registered.status_code == 201, registered.get_body()
+    claims = {
+        "sub": f"repo:{repository}:ref:refs/heads/main",
+        "repository": repository,
+        "job_workflow_ref": f"{repository}/.github/workflows/release.yml@refs/heads/main",
+        "ref": "refs/heads/main",
+        "event_name": "push",
+        "run_id": "1",
+    }
+    minted = oidc_mint_token(
+        request("POST", "/_/oidc/mint-token", json_body={"token": github.issue(claims, audience="feedhouse")})
+    )
+    assert minted.status_code == 200, minted.get_body()
+    yield feed_name, repository, json_of(minted)["token"]
+    monkeypatch.undo()
+    settings.load.cache_clear()
+    oidc.forget_issuers()
+
+
+def send(feed: str, token: str, filename: str, data: bytes, name: str, attestations: str | None):
+    fields = upload_fields(name, "1.0", filename, data, attestations=attestations)
+    body, content_type = encode(fields)
+    headers = {"Content-Type": content_type, **basic(token)}
+    path = f"/{feed}/upload/"
+    return upload(request("POST", path, route_params={"feed": feed}, body=body, headers=headers))
+
+
+def get_provenance(feed: str, project: str, version: str, filename: str, **headers: str):
+    return call(
+        provenance,
+        "GET",
+        f"/{feed}/integrity/{project}/{version}/{filename}/provenance",
+        headers=headers,
+        feed=feed,
+        project=project,
+        version=version,
+        filename=filename,
+    )
+
+
+def test_attestations_are_kept_and_served_as_provenance(publisher):
+    feed, repository, token = publisher
+    name = "att-" + secrets.token_hex(3)
+    filename, data = make_wheel(name, "1.0")
+    sent = attestation(filename, data, repository=repository)
+    response = send(feed, token, filename, data, name, json.dumps([sent]))
+    assert response.status_code == 200, response.get_body()
+    plain_name, plain = make_sdist(name, "1.0")
+    assert send(feed, token, plain_name, plain, name, None).status_code == 200
+
+    # PEP 740 in both page formats: a relative URL, only on the file that has attestations.
+    url = f"../../integrity/{name}/1.0/{filename}/provenance"
+    page = json_page(feed, name)
+    assert isinstance(page, dict)
+    entries = {f["filename"]: f for f in page["files"]}
+    assert entries[filename]["provenance"] == url
+    assert "provenance" not in entries[plain_name]
+    html = call(project_detail, "GET", f"/{feed}/simple/{name}/", feed=feed, project=name).get_body().decode()
+    assert f'data-provenance="{url}"' in html
+    assert html.count("data-provenance") == 1
+
+    # Warehouse's provenance object: the publisher is the trusted publisher that uploaded.
+    served = get_provenance(feed, name, "1.0", filename)
+    assert served.status_code == 200, served.get_body()
+    assert served.mimetype == "application/json"
+    assert served.headers["Cache-Control"] == file_cache_control(public=False)  # as the file itself
+    body = json_of(served)
+    assert body["version"] == 1
+    [bundle] = body["attestation_bundles"]
+    assert bundle["publisher"] == {
+        "kind": "GitHub",
+        "repository": repository,
+        "workflow": "release.yml",
+        "environment": None,
+    }
+    assert bundle["attestations"] == [sent]
+    again = get_provenance(feed, name, "1.0", filename, **{"If-None-Match": served.headers["ETag"]})
+    assert again.status_code == 304
+    # Another spelling of the version names the same release, as PyPI's URLs do.
+    assert get_provenance(feed, name, "1.0.0", filename).status_code == 200
+    assert get_provenance(feed, name, "2.0", filename).status_code == 404
+    missing = get_provenance(feed, name, "1.0", plain_name)
+    assert missing.status_code == 404
+    assert b"No provenance available" in missing.get_body()
+
+    # The package API says which file has attestations.
+    path = f"/api/feeds/{feed}/packages/{name}/versions/1.0"
+    api = json_of(call(version_item, "GET", path, feed=feed, project=name, version="1.0"))
+    files = {f["filename"]: f for f in api["files"]}
+    assert files[filename]["provenance"] == f"/{feed}/integrity/{name}/1.0/{filename}/provenance"
+    assert files[plain_name]["provenance"] is None
+
+
+def _wrong_payload(filename: str, data: bytes, **changes: str) -> bytes:
+    document = json.loads(statement(filename, data))
+    document.update(changes)
+    return json.dumps(document).encode()
+
+
+def refusals(filename: str, data: bytes, repository: str) -> dict[str, tuple[str, str]]:
+    """Attestation fields that are wrong in one way each, and a phrase of the message each gets."""
+
+    def one(**wrong) -> str:
+        return json.dumps([attestation(filename, data, repository=repository, **wrong)])
+
+    good = attestation(filename, data, repository=repository)
+    material, junk = good["verification_material"], base64.b64encode(b"junk").decode()
+    nested: list = [1]
+    for _ in range(20):
+        nested = [nested]
+    not_theirs = "identity is not the trusted publisher's"
+    other_file = make_wheel("other", "1.0")
+    return {
+        "not JSON": ("[{", "not JSON"),
+        "not an array": (json.dumps(good), "JSON array"),
+        "empty": ("[]", "JSON array"),
+        "too many": (json.dumps([good] * 9), "at most 8"),
+        "too deep": ("[" * 5000 + "]" * 5000, "nests deeper"),
+        "deep inside": (json.dumps([{"version": 1, "x": nested}]), "nests deeper"),
+        "too big": (json.dumps([good, {"padding": "x" * 300_000}]), "larger than"),
+        "not an attestation": (json.dumps([{"version": 1}]), "not a PEP 740 attestation object"),
+        "another file's digest": (
+            one(payload=statement(filename, data, sha256=hashlib.sha256(b"other").hexdigest())),
+            "covers a file with another digest",
+        ),
+        "another file's name": (one(payload=statement(other_file[0], data)), "is not the uploaded file"),
+        "unknown predicate": (
+            one(payload=statement(filename, data, predicate_type="https://example.com/mine")),
+            "unknown predicate type",
+        ),
+        "not in-toto": (one(payload=_wrong_payload(filename, data, _type="x")), "not an in-toto statement"),
+        "statement not JSON": (one(payload=b"{"), "statement is not JSON"),
+        "signed by another key": (
+            one(signed_by=ec.generate_private_key(ec.SECP256R1())),
+            "not made by the certificate's key",
+        ),
+        "another repository": (one(certified_repository="mallory/widgets"), not_theirs),
+        "another workflow": (one(certified_workflow="evil.yml"), not_theirs),
+        "not a certificate": (
+            json.dumps([{**good, "verification_material": {**material, "certificate": junk}}]),
+            "not a DER X.509 certificate",
+        ),
+    }
+
+
+def test_wrong_attestations_are_refused_and_nothing_is_stored(publisher):
+    feed, repository, token = publisher
+    name = "bad-" + secrets.token_hex(3)
+    filename, data = make_wheel(name, "1.0")
+    for case, (field, phrase) in refusals(filename, data, repository).items():
+        response = send(feed, token, filename, data, name, field)
+        assert response.status_code == 400, (case, response.get_body())
+        message = response.get_body().decode()
+        assert "Invalid attestations" in message and phrase in message, (case, message)
+        assert json_page(feed, name) == 404, case
+
+
+def test_attestations_come_only_from_a_trusted_publisher(publisher):
+    feed, repository, _ = publisher
+    name = "pat-" + secrets.token_hex(3)
+    filename, data = make_wheel(name, "1.0")
+    field = json.dumps([attestation(filename, data, repository=repository)])
+    response = send(feed, ADMIN_TOKEN, filename, data, name, field)
+    assert response.status_code == 400
+    assert b"only from a trusted publisher" in response.get_body()
+    assert json_page(feed, name) == 404
