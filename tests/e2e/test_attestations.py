@@ -1,7 +1,7 @@
-"""Attestations with the real clients (PEP 740, issue 15): twine ``upload --attestations`` sends the
-``<dist>.publish.attestation`` files beside each dist with a trusted publisher's minted token; pip still
-installs, the JSON page links each file's provenance, and the provenance names the publisher. An
-attestation of other bytes is refused, and twine shows why."""
+"""Attestations with the real clients (PEP 740, issue 15): twine ``upload --attestations`` and ``uv
+publish`` send the ``<dist>.publish.attestation`` files beside each dist with a trusted publisher's
+minted token; pip still installs, the JSON page links each file's provenance, and the provenance names
+the publisher. An attestation of other bytes is refused, and twine shows why."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import secrets
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,16 @@ def _json_page(url: str) -> dict:
         return json.load(response)
 
 
+def _attest(dists: list[Path], repository: str) -> list[Path]:
+    """Write ``<dist>.publish.attestation`` beside each dist, as pypa/gh-action-pypi-publish does."""
+    written = []
+    for dist in dists:
+        path = dist.with_name(dist.name + ".publish.attestation")
+        path.write_text(json.dumps(attestation(dist.name, dist.read_bytes(), repository=repository)))
+        written.append(path)
+    return written
+
+
 def test_twine_uploads_attestations_and_pages_link_the_provenance(server, github, clients, tmp_path):
     feed = create_feed(server)
     repository = f"contoso-{secrets.token_hex(3)}/widgets"
@@ -74,10 +85,7 @@ def test_twine_uploads_attestations_and_pages_link_the_provenance(server, github
 
     name = unique("fh-att")
     dists = build_project(tmp_path / "build", name, "1.0")
-    for dist in dists:
-        made = attestation(dist.name, dist.read_bytes(), repository=repository)
-        dist.with_name(dist.name + ".publish.attestation").write_text(json.dumps(made))
-    attestations = [d.with_name(d.name + ".publish.attestation") for d in dists]
+    attestations = _attest(dists, repository)
     clients.twine_upload(f"{server.url}/{feed}/upload/", token, "--attestations", *dists, *attestations)
 
     target = tmp_path / "t"
@@ -104,6 +112,12 @@ def test_twine_uploads_attestations_and_pages_link_the_provenance(server, github
         f"{server.url}/{feed}/upload/", token, "--attestations", wheel, wrong, check=False
     )
     assert refused.returncode != 0
-    assert "400" in refused.stdout + refused.stderr
-    assert "covers a file with another digest" in refused.stdout + refused.stderr
+    said = " ".join((refused.stdout + refused.stderr).split())  # twine's console wraps long lines
+    assert "400" in said and "covers a file with another digest" in said, said
     assert _json_page(page_url)["versions"] == ["1.0"]
+
+    # uv publish groups attestation files with their dists as twine does, and sends them unasked.
+    third = build_project(tmp_path / "three", name, "3.0")
+    clients.uv_publish(f"{server.url}/{feed}/upload/", token, *third, *_attest(third, repository))
+    with_provenance = {f["filename"] for f in _json_page(page_url)["files"] if "provenance" in f}
+    assert with_provenance == {d.name for d in [*dists, *third]}

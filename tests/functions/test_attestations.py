@@ -20,6 +20,7 @@ from functions.upload import upload
 from shared import oidc, settings
 from shared.http_cache import file_cache_control
 from tests.conftest import ADMIN_TOKEN
+from tests.functions.test_storage_budgets import Budget
 from tests.support.attestations import attestation, statement
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.http import basic, json_of, request
@@ -218,3 +219,21 @@ def test_attestations_come_only_from_a_trusted_publisher(publisher):
     assert response.status_code == 400
     assert b"only from a trusted publisher" in response.get_body()
     assert json_page(feed, name) == 404
+
+
+@pytest.mark.parametrize("accept", ["application/vnd.pypi.simple.v1+json", "text/html"])
+def test_a_page_links_provenance_without_reading_it(publisher, monkeypatch, accept):
+    """The page document knows which files have a provenance: a page stays one storage request."""
+    feed, repository, token = publisher
+    name = "budget-" + secrets.token_hex(3)
+    filename, data = make_wheel(name, "1.0")
+    field = json.dumps([attestation(filename, data, repository=repository)])
+    assert send(feed, token, filename, data, name, field).status_code == 200
+    budget = Budget(monkeypatch)
+    path = f"/{feed}/simple/{name}/"
+    response, _whole, serving = budget.measure(
+        lambda: call(project_detail, "GET", path, headers={"Accept": accept}, feed=feed, project=name)
+    )
+    assert response.status_code == 200
+    assert b"provenance" in response.get_body()
+    assert serving <= 1
