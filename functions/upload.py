@@ -68,7 +68,11 @@ def _store(req: func.HttpRequest, access: FeedAccess, max_bytes: int) -> func.Ht
     if attested:
         publisher = attestations.signing_publisher(access.storage, access.feed.key, access.principal.name)
         provenance = attestations.provenance(
-            attested, filename=validated.filename, sha256=validated.sha256, publisher=publisher
+            attested,
+            filename=validated.filename,
+            sha256=validated.sha256,
+            publisher=publisher,
+            verification=settings.load().attestation_verification,
         )
     created = publishing.add_file(
         access.storage,

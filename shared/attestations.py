@@ -16,14 +16,14 @@ What is verified, offline, for each attestation:
   GitHub: issuer ``https://token.actions.githubusercontent.com``, source repository, and the build
   config URI naming the publisher's workflow file at the certificate's own ref or commit).
 
-What is not (full Sigstore verification, ``Attestation.verify``, needs Sigstore's trust root, kept
-fresh over TUF from the Sigstore project's servers, which a deployment may not reach and this
-project's test machines cannot): that the certificate was issued by Fulcio's CA, that the signature
-was made within the certificate's ten-minute validity (the time comes from the transparency log),
-and that the signature is in the Rekor transparency log (its signed entry timestamp and inclusion
-proof). A self-made certificate with the right extensions passes these checks; the publisher
-identity that counts is the one the upload authenticated with (the trusted publisher's token), which
-the certificate must agree with.
+What is not, by default: that Fulcio issued the certificate, that the signature was made within the
+certificate's ten-minute validity (the time comes from the transparency log), and that the signature
+is in the Rekor transparency log (its signed entry timestamp and inclusion proof). A self-made
+certificate with the right extensions passes; the publisher identity that counts is the one the upload
+authenticated with (the trusted publisher's token), which the certificate must agree with.
+FEEDHOUSE_ATTESTATION_VERIFICATION=sigstore adds those checks (``check_with_sigstore``), offline,
+against the trust root the installed sigstore package ships: keeping it current takes TUF updates
+from Sigstore's servers, which Feedhouse never fetches (this project's machines cannot reach them).
 """
 
 from __future__ import annotations
@@ -37,12 +37,22 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
-from pypi_attestations import Attestation, AttestationBundle, AttestationType, GitHubPublisher, Provenance
+from pypi_attestations import (
+    Attestation,
+    AttestationBundle,
+    AttestationError,
+    AttestationType,
+    Distribution,
+    GitHubPublisher,
+    Provenance,
+)
+from sigstore.verify.policy import VerificationPolicy
 
 from shared import trusted_publishing
 from shared.distributions import parse_distribution_filename
 from shared.errors import BadRequest
 from shared.names import PUBLISHER_PREFIX, is_publisher_key
+from shared.settings import SIGSTORE
 from shared.storage import Storage
 
 # An attestation is a few kilobytes (a certificate, a transparency log entry, a small statement);
@@ -204,14 +214,32 @@ def signing_publisher(storage: Storage, feed_key: str, uploader: str) -> GitHubP
     )
 
 
-def provenance(field: str, *, filename: str, sha256: str, publisher: GitHubPublisher) -> bytes:
+def check_with_sigstore(
+    attestation: Attestation, filename: str, sha256: str, identity: GitHubPublisher | VerificationPolicy
+) -> None:
+    """Sigstore's own verification (FEEDHOUSE_ATTESTATION_VERIFICATION=sigstore), as Warehouse runs it,
+    offline: against the trust root the installed sigstore package ships, never refreshed over TUF
+    (that needs Sigstore's servers). It is what trusts Fulcio's CA and Rekor's keys, so an attestation
+    signed under keys newer than the installed sigstore release is refused until it is upgraded."""
+    try:
+        attestation.verify(identity, Distribution(name=filename, digest=sha256), offline=True)
+    except (AttestationError, sigstore.errors.Error) as exc:
+        raise _refuse(f"Sigstore verification failed: {exc}") from None
+
+
+def provenance(
+    field: str, *, filename: str, sha256: str, publisher: GitHubPublisher, verification: str
+) -> bytes:
     """The provenance object (JSON) of an upload's ``attestations`` field by ``publisher``;
-    AttestationsRejected when any attestation fails a check."""
+    AttestationsRejected when any attestation fails a check. ``verification`` is
+    FEEDHOUSE_ATTESTATION_VERIFICATION."""
     attestations = _parse(field)
     for attestation in attestations:
         _check_statement(attestation, filename, sha256)
         certificate = _certificate(attestation)
         _check_signature(attestation, certificate)
         _check_identity(publisher, certificate)
+        if verification == SIGSTORE:
+            check_with_sigstore(attestation, filename, sha256, publisher)
     bundle = AttestationBundle(publisher=publisher, attestations=attestations)
     return Provenance(attestation_bundles=[bundle]).model_dump_json().encode()

@@ -237,3 +237,18 @@ def test_a_page_links_provenance_without_reading_it(publisher, monkeypatch, acce
     assert response.status_code == 200
     assert b"provenance" in response.get_body()
     assert serving <= 1
+
+
+def test_with_sigstore_verification_a_certificate_fulcio_did_not_issue_is_refused(publisher, monkeypatch):
+    """FEEDHOUSE_ATTESTATION_VERIFICATION=sigstore: the self-made certificate that passes every
+    structural check fails Sigstore's (tests/shared/test_attestations.py shows a real one passing)."""
+    feed, repository, token = publisher
+    monkeypatch.setenv("FEEDHOUSE_ATTESTATION_VERIFICATION", "sigstore")
+    settings.load.cache_clear()
+    name = "sig-" + secrets.token_hex(3)
+    filename, data = make_wheel(name, "1.0")
+    field = json.dumps([attestation(filename, data, repository=repository)])
+    response = send(feed, token, filename, data, name, field)
+    assert response.status_code == 400
+    assert b"Sigstore verification failed" in response.get_body()
+    assert json_page(feed, name) == 404
