@@ -9,7 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import FeedAccess, feed_access, text_errors
-from shared import attestations, auth, packages, publishing, settings
+from shared import auth, packages, publishing, settings
 from shared.auth import Permission
 from shared.errors import BadRequest, Forbidden
 from shared.upload import UPLOADS, UploadFile, file_too_large, validate_upload
@@ -66,6 +66,10 @@ def _store(req: func.HttpRequest, access: FeedAccess, max_bytes: int) -> func.Ht
     provenance = None
     attested = (fields.get("attestations") or [""])[-1].strip()
     if attested:
+        # Imported on first use: pypi-attestations brings sigstore, seconds of imports that a cold start
+        # (and every upload without attestations) should not pay.
+        from shared import attestations
+
         publisher = attestations.signing_publisher(access.storage, access.feed.key, access.principal.name)
         provenance = attestations.provenance(
             attested,

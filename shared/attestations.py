@@ -68,7 +68,6 @@ _CURVE_HASHES: dict[type[ec.EllipticCurve], type[hashes.HashAlgorithm]] = {
     ec.SECP256R1: hashes.SHA256,
     ec.SECP384R1: hashes.SHA384,
 }
-PROVENANCE_CONTENT_TYPE = "application/json"
 
 
 class AttestationsRejected(BadRequest):

@@ -25,13 +25,19 @@ from datetime import datetime
 from typing import Any
 
 from shared import memo, packages, page_documents, pages
-from shared.attestations import PROVENANCE_CONTENT_TYPE
 from shared.auth import Principal
 from shared.downloads import Download
 from shared.feeds import Feed
 from shared.memo import Memo
 from shared.negotiation import SIMPLE_JSON
-from shared.packages import FileNotFound, Project, ProjectNotFound, ProjectRecords, StoredFile
+from shared.packages import (
+    PROVENANCE_CONTENT_TYPE,
+    FileNotFound,
+    Project,
+    ProjectNotFound,
+    ProjectRecords,
+    StoredFile,
+)
 from shared.representations import Rendered
 from shared.storage import RecordExists, Storage
 from shared.upstream.config import matches_claimed

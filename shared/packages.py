@@ -56,6 +56,7 @@ PURGED = "purged"  # blobs gone; the row stays so the name is never reused
 
 
 METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"  # a core metadata file is RFC 822 text
+PROVENANCE_CONTENT_TYPE = "application/json"  # a PEP 740 provenance object (shared/attestations.py)
 
 
 def content_type_for(filename: str) -> str:

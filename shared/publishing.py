@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared import page_documents
-from shared.attestations import PROVENANCE_CONTENT_TYPE
 from shared.distributions import SDIST, WHEEL, parse_distribution_filename
 from shared.errors import BadRequest, Conflict
 from shared.keys import (
@@ -42,6 +41,7 @@ from shared.keys import (
 )
 from shared.packages import (
     ACTIVE,
+    PROVENANCE_CONTENT_TYPE,
     FileNotFound,
     Project,
     StoredFile,

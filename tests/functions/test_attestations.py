@@ -8,6 +8,9 @@ import base64
 import hashlib
 import json
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -252,3 +255,19 @@ def test_with_sigstore_verification_a_certificate_fulcio_did_not_issue_is_refuse
     assert response.status_code == 400
     assert b"Sigstore verification failed" in response.get_body()
     assert json_page(feed, name) == 404
+
+
+def test_the_app_starts_without_importing_sigstore():
+    """pypi-attestations and sigstore (seconds of imports) load with the first upload that carries
+    attestations, never on a cold start."""
+    script = (
+        "import sys, function_app\n"
+        "function_app.app.get_functions()\n"
+        "heavy = ('pypi_attestations', 'sigstore', 'sigstore_models', 'tuf')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
