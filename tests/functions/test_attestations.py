@@ -30,6 +30,7 @@ from tests.support.http import basic, json_of, request
 from tests.support.multipart import encode, upload_fields
 from tests.support.oidc import LocalIssuer
 from tests.support.publish import call, json_page
+from tests.support.upstreams import new_feed
 
 SIMPLE_JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
@@ -271,3 +272,18 @@ def test_the_app_starts_without_importing_sigstore():
         [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_feed_listing_another_feeds_attested_file_links_no_provenance(publisher, upstream_settings):
+    """The provenance is served by the feed that holds the file: a downstream feed's page, whose URLs
+    are its own, links none rather than one that answers 404."""
+    feed, repository, token = publisher
+    name = "up-" + secrets.token_hex(3)
+    filename, data = make_wheel(name, "1.0")
+    field = json.dumps([attestation(filename, data, repository=repository)])
+    assert send(feed, token, filename, data, name, field).status_code == 200
+    downstream = new_feed([{"type": "feed", "feed": feed}])
+    page = json_page(downstream, name)
+    assert isinstance(page, dict), page
+    [entry] = page["files"]
+    assert entry["filename"] == filename and "provenance" not in entry
