@@ -10,6 +10,7 @@ import json
 import secrets
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from functions.packages_api import version_item
 from functions.simple import project_detail
 from functions.trusted_publishing import oidc_mint_token, trusted_publishers
 from functions.upload import upload
-from shared import oidc, settings
+from shared import feeds, lifecycle, oidc, packages, settings
 from shared.http_cache import file_cache_control
 from tests.conftest import ADMIN_TOKEN
 from tests.functions.test_storage_budgets import Budget
@@ -287,3 +288,19 @@ def test_a_feed_listing_another_feeds_attested_file_links_no_provenance(publishe
     assert isinstance(page, dict), page
     [entry] = page["files"]
     assert entry["filename"] == filename and "provenance" not in entry
+
+
+def test_purging_a_file_deletes_its_provenance(publisher, storage):
+    feed_name, repository, token = publisher
+    name = "purge-" + secrets.token_hex(3)
+    filename, data = make_wheel(name, "1.0")
+    field = json.dumps([attestation(filename, data, repository=repository)])
+    assert send(feed_name, token, filename, data, name, field).status_code == 200
+    feed = feeds.find_feed(storage, feed_name)
+    stored = packages.get_file(storage, feed.key, name, filename)
+    assert stored.provenance_blob and storage.blob_info(stored.provenance_blob) is not None
+    now = datetime.now(UTC)
+    lifecycle.delete_version(storage, feed.key, name, "1.0", by="admin", now=now)
+    assert get_provenance(feed_name, name, "1.0", filename).status_code == 404  # in the bin: not served
+    lifecycle.purge_version(storage, feed.key, name, "1.0", now=now)
+    assert storage.blob_info(stored.provenance_blob) is None
