@@ -104,7 +104,7 @@ def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
         # Its PEP 740 provenance, when it was uploaded with attestations (None: it has none).
         "provenance": f"/{quote(feed)}/integrity/{quote(f.project)}/{quote(f.version)}/"
         f"{quote(f.filename)}/provenance"
-        if f.provenance_blob
+        if f.attested
         else None,
         # "local": published to this feed; "upstream": saved from the upstream named.
         "origin": f.origin,

@@ -140,6 +140,11 @@ class StoredFile:
         return version_key(self.version)
 
     @property
+    def attested(self) -> bool:
+        """Uploaded with attestations: it has a PEP 740 provenance."""
+        return self.provenance_blob is not None
+
+    @property
     def sort_key(self) -> tuple[Any, ...]:
         return (*untrusted.version_order(self.version), self.filename)
 

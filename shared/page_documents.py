@@ -148,7 +148,7 @@ class DocumentFile:
             uploaded=stored.uploaded,
             origin=stored.origin,
             upstream_yanked=stored.upstream_yanked,
-            attested=stored.provenance_blob is not None,
+            attested=stored.attested,
         )
 
     def to_json(self) -> dict[str, Any]:
