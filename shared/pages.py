@@ -2,7 +2,9 @@
 
 API version 1.1: PEP 700's ``versions``, ``size`` and ``upload-time`` in JSON; PEP 592 yanks, PEP 658/714
 core metadata and ``data-requires-python`` in both formats. The HTML form carries no size or upload
-time (PEP 700 defines none for it).
+time (PEP 700 defines none for it). PEP 740's ``provenance`` (``data-provenance``) for files uploaded
+with attestations, in both: it came with version 1.3, which also means PEP 708's tracks and alternate
+locations (1.2), which Feedhouse has not, so the version stays 1.1; clients read the key when present.
 
 A feed with upstreams lists upstream files the same way, with the feed's own URLs (the upstream host
 never appears); PEP 700's size and upload time are left out when the upstream did not give them.
