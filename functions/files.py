@@ -16,12 +16,13 @@ A file uploaded with attestations also has its PEP 740 provenance object at
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import azure.functions as func
 
 from functions.http import feed_access, text_errors
-from functions.responses import file_response
+from functions.responses import NotAcceptable, file_response
 from shared import packages, settings
 from shared.auth import Permission
 from shared.downloads import REDIRECT, Download, sas_window
@@ -29,6 +30,7 @@ from shared.errors import BadRequest
 from shared.http_cache import file_cache_control, file_etag, http_date
 from shared.metadata import METADATA_URL_SUFFIX
 from shared.names import normalize_project_name
+from shared.negotiation import INTEGRITY_OFFERS, choose_media_type
 
 bp = func.Blueprint()
 
@@ -55,13 +57,19 @@ def provenance(req: func.HttpRequest) -> func.HttpResponse:
     """A file's PEP 740 provenance object, where PyPI serves it (Warehouse's integrity API), under the
     feed; the pages' ``provenance`` links point here. Immutable like the file it is of."""
     access = feed_access(req, Permission.READ)
+    # Warehouse's media types, negotiated as it does; 406 for an Accept naming neither.
+    media_type = choose_media_type(req.headers.get("Accept"), INTEGRITY_OFFERS)
+    if media_type is None:
+        raise NotAcceptable(f"Provenance is served as {' or '.join(INTEGRITY_OFFERS)}; accept one of them.")
     params = req.route_params
     try:
         project = normalize_project_name(params["project"])
     except BadRequest:
         raise packages.ProjectNotFound(f"No project named '{params['project']}'.") from None
     found = access.index.provenance(project, params["version"], params["filename"])
-    return _respond(req, found, redirect_mode=False)
+    response = _respond(req, replace(found, content_type=media_type), redirect_mode=False)
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 def _respond(req: func.HttpRequest, found: Download, *, redirect_mode: bool) -> func.HttpResponse:

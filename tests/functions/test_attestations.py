@@ -122,7 +122,8 @@ def test_attestations_are_kept_and_served_as_provenance(publisher):
     # Warehouse's provenance object: the publisher is the trusted publisher that uploaded.
     served = get_provenance(feed, name, "1.0", filename)
     assert served.status_code == 200, served.get_body()
-    assert served.mimetype == "application/json"
+    assert served.headers["Content-Type"] == "application/vnd.pypi.integrity.v1+json"
+    assert served.headers["Vary"] == "Accept"
     assert served.headers["Cache-Control"] == file_cache_control(public=False)  # as the file itself
     body = json_of(served)
     assert body["version"] == 1
@@ -136,6 +137,10 @@ def test_attestations_are_kept_and_served_as_provenance(publisher):
     assert bundle["attestations"] == [sent]
     again = get_provenance(feed, name, "1.0", filename, **{"If-None-Match": served.headers["ETag"]})
     assert again.status_code == 304
+    plain_json = get_provenance(feed, name, "1.0", filename, Accept="application/json")
+    assert plain_json.headers["Content-Type"] == "application/json"
+    assert json_of(plain_json) == body
+    assert get_provenance(feed, name, "1.0", filename, Accept="text/html").status_code == 406
     # Another spelling of the version names the same release, as PyPI's URLs do.
     assert get_provenance(feed, name, "1.0.0", filename).status_code == 200
     assert get_provenance(feed, name, "2.0", filename).status_code == 404
