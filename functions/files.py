@@ -9,16 +9,20 @@ range) is redirected in stream mode too. Metadata files are streamed in either m
 A file the feed does not hold but one of its upstreams lists (the page showed it with this feed's URL)
 is saved into the feed on first download and then served from it, or passed through for a caller
 who may not save (shared/feed_index.py).
+
+A file uploaded with attestations also has its PEP 740 provenance object at
+``/{feed}/integrity/{project}/{version}/{filename}/provenance`` (shared/attestations.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import azure.functions as func
 
 from functions.http import feed_access, text_errors
-from functions.responses import file_response
+from functions.responses import NotAcceptable, file_response
 from shared import packages, settings
 from shared.as_of import parse_as_of
 from shared.auth import Permission
@@ -27,6 +31,7 @@ from shared.errors import BadRequest
 from shared.http_cache import file_cache_control, file_etag, http_date
 from shared.metadata import METADATA_URL_SUFFIX
 from shared.names import normalize_project_name
+from shared.negotiation import INTEGRITY_OFFERS, choose_media_type
 
 bp = func.Blueprint()
 
@@ -58,6 +63,42 @@ def _download(req: func.HttpRequest) -> func.HttpResponse:
         return _respond(req, found, redirect_mode=False)
     found = access.index.file(project, filename)
     return _respond(req, found, redirect_mode=settings.load().download_mode == REDIRECT)
+
+
+@bp.route(route="{feed}/integrity/{project}/{version}/{filename}/provenance", methods=["GET", "HEAD"])
+@text_errors
+def provenance(req: func.HttpRequest) -> func.HttpResponse:
+    """A file's PEP 740 provenance object, where PyPI serves it (Warehouse's integrity API), under the
+    feed (or a view of it); the pages' ``provenance`` links point here. Immutable like the file it is of."""
+    return _provenance(req)
+
+
+@bp.route(
+    route="{feed}/as-of/{moment}/integrity/{project}/{version}/{filename}/provenance", methods=["GET", "HEAD"]
+)
+@text_errors
+def provenance_as_of(req: func.HttpRequest) -> func.HttpResponse:
+    """Where an as-of page's relative provenance links lead: the file's provenance, as ``download_as_of``
+    serves the file."""
+    parse_as_of(req.route_params["moment"], now=datetime.now(UTC))
+    return _provenance(req)
+
+
+def _provenance(req: func.HttpRequest) -> func.HttpResponse:
+    access = feed_access(req, Permission.READ, views=True)
+    # Warehouse's media types, negotiated as it does; 406 for an Accept naming neither.
+    media_type = choose_media_type(req.headers.get("Accept"), INTEGRITY_OFFERS)
+    if media_type is None:
+        raise NotAcceptable(f"Provenance is served as {' or '.join(INTEGRITY_OFFERS)}; accept one of them.")
+    params = req.route_params
+    try:
+        project = normalize_project_name(params["project"])
+    except BadRequest:
+        raise packages.ProjectNotFound(f"No project named '{params['project']}'.") from None
+    found = access.index.provenance(project, params["version"], params["filename"])
+    response = _respond(req, replace(found, content_type=media_type), redirect_mode=False)
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 def _respond(req: func.HttpRequest, found: Download, *, redirect_mode: bool) -> func.HttpResponse:

@@ -87,6 +87,11 @@ def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
         "requires_python": f.requires_python,
         "core_metadata": {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else None,
         "url": f"/{quote(feed)}/files/{quote(f.project)}/{quote(f.filename)}",
+        # Its PEP 740 provenance, when it was uploaded with attestations (None: it has none).
+        "provenance": f"/{quote(feed)}/integrity/{quote(f.project)}/{quote(f.version)}/"
+        f"{quote(f.filename)}/provenance"
+        if f.attested
+        else None,
         # "local": published to this feed; "upstream": saved from the upstream named.
         "origin": f.origin,
         **({"upstream": f.upstream_label, "saved_at": f.saved_at} if f.from_upstream else {}),

@@ -64,8 +64,28 @@ def _store(req: func.HttpRequest, access: FeedAccess, max_bytes: int) -> func.Ht
                 " the owner role on the feed; import without it (feedhouse import --no-upload-times)."
             )
         uploaded = packages.original_upload_time(fields["upload_time"][-1])
+    provenance = None
+    attested = (fields.get("attestations") or [""])[-1].strip()
+    if attested:
+        # Imported on first use: pypi-attestations brings sigstore, seconds of imports that a cold start
+        # (and every upload without attestations) should not pay.
+        from shared import attestations
+
+        publisher = attestations.signing_publisher(access.storage, access.feed.key, access.principal.name)
+        provenance = attestations.provenance(
+            attested,
+            filename=validated.filename,
+            sha256=validated.sha256,
+            publisher=publisher,
+            verification=settings.load().attestation_verification,
+        )
     created = publishing.add_file(
-        access.storage, access.feed.key, validated, uploader=access.principal.name, uploaded=uploaded
+        access.storage,
+        access.feed.key,
+        validated,
+        uploader=access.principal.name,
+        uploaded=uploaded,
+        provenance=provenance,
     )
     message = "OK" if created else f"{validated.filename} was already uploaded with these exact bytes."
     return func.HttpResponse(message + "\n", status_code=200)

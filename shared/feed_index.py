@@ -18,6 +18,7 @@ and is neither parsed nor rendered again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,7 +31,14 @@ from shared.downloads import Download
 from shared.feeds import Feed
 from shared.memo import Memo
 from shared.negotiation import SIMPLE_JSON
-from shared.packages import FileNotFound, Project, ProjectNotFound, ProjectRecords, StoredFile
+from shared.packages import (
+    PROVENANCE_CONTENT_TYPE,
+    FileNotFound,
+    Project,
+    ProjectNotFound,
+    ProjectRecords,
+    StoredFile,
+)
 from shared.representations import Rendered
 from shared.storage import RecordExists, Storage
 from shared.upstream.config import matches_claimed
@@ -283,6 +291,24 @@ class FeedIndex:
             ),
             read=read,
         )
+
+    def provenance(self, project: str, version: str, filename: str) -> Download:
+        """The PEP 740 provenance of the feed's own file ``filename`` of ``version`` (any spelling of
+        it); FileNotFound unless the file was uploaded with attestations. An upstream's provenance is
+        not passed on (pages link none for upstream files)."""
+        found = self._in_view(project, packages.get_file(self.storage, self.feed.key, project, filename))
+        blob = found.provenance_blob
+        if blob is None or found.version_key != packages.version_key(version):
+            raise FileNotFound(f"No provenance available for {filename} (version {version}).")
+        data = self.storage.read_blob(blob)
+
+        def read(offset: int | None, length: int | None) -> bytes:
+            start = offset or 0
+            return data[start : start + length if length is not None else None]
+
+        public = self.feed.visibility == "public"
+        sha256 = hashlib.sha256(data).hexdigest()
+        return Download(len(data), sha256, PROVENANCE_CONTENT_TYPE, found.uploaded, public, read)
 
     def upstreaming(self, project: str) -> Upstreaming:
         """Whether upstream versions of ``project`` show in this feed, and why not; with a cooldown,

@@ -259,6 +259,13 @@ def metadata_blob(file_blob: str) -> str:
     return file_blob + ".metadata"
 
 
+def provenance_blob(file_blob: str, provenance_sha256: str) -> str:
+    """A file's PEP 740 provenance (its attestations, shared/attestations.py), beside the file, named
+    by its own digest too: two uploads of the same bytes may carry different attestations, and the
+    file's record names the blob of the upload that won."""
+    return f"{file_blob}.provenance-{provenance_sha256}.json"
+
+
 def documents_prefix(feed_key: str) -> str:
     """What the name of every page document of a feed starts with (shared/page_documents.py).
     Normalized project names never start with '_', so these cannot meet a project's own blobs."""

@@ -244,7 +244,7 @@ def restore_version(storage: Storage, feed_key: str, project: str, version: str)
 
 def _delete_blobs(storage: Storage, records: list[dict[str, Any]]) -> None:
     for record in records:
-        for blob in (record.get("Blob"), record.get("MetadataBlob")):
+        for blob in (record.get("Blob"), record.get("MetadataBlob"), record.get("ProvenanceBlob")):
             if blob:
                 storage.delete_blob(blob)
 

@@ -21,6 +21,10 @@ _ALIASES = {
     "application/vnd.pypi.simple.latest+html": SIMPLE_HTML,
 }
 
+# A provenance object (PEP 740), in Warehouse's order of preference.
+INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
+INTEGRITY_OFFERS: tuple[str, ...] = (INTEGRITY_JSON, "application/json")
+
 GZIP = "gzip"
 
 

@@ -56,6 +56,7 @@ PURGED = "purged"  # blobs gone; the row stays so the name is never reused
 
 
 METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"  # a core metadata file is RFC 822 text
+PROVENANCE_CONTENT_TYPE = "application/json"  # a PEP 740 provenance object (shared/attestations.py)
 
 
 def content_type_for(filename: str) -> str:
@@ -118,6 +119,8 @@ class StoredFile:
     saved_at: str | None = None
     # A saved file's yanked state upstream when it was saved (False, True or the reason).
     upstream_yanked: bool | str = False
+    # The blob of its PEP 740 provenance, when it was uploaded with attestations (shared/attestations.py).
+    provenance_blob: str | None = None
 
     @property
     def from_upstream(self) -> bool:
@@ -135,6 +138,11 @@ class StoredFile:
     @property
     def version_key(self) -> str:
         return version_key(self.version)
+
+    @property
+    def attested(self) -> bool:
+        """Uploaded with attestations: it has a PEP 740 provenance."""
+        return self.provenance_blob is not None
 
     @property
     def sort_key(self) -> tuple[Any, ...]:
@@ -170,6 +178,7 @@ class StoredFile:
             upstream_yanked=(record.get("UpstreamYankedReason") or True)
             if record.get("UpstreamYanked")
             else False,
+            provenance_blob=record.get("ProvenanceBlob"),
         )
 
 

@@ -133,6 +133,8 @@ class DocumentFile:
     # As pages show it: the release's yank, else a saved file's yank upstream.
     yanked: bool = False
     yanked_reason: str | None = None
+    # Uploaded with attestations: pages link its provenance (PEP 740) without reading it.
+    attested: bool = False
 
     @property
     def sort_key(self) -> tuple[Any, ...]:
@@ -151,6 +153,7 @@ class DocumentFile:
             uploaded=stored.uploaded,
             origin=stored.origin,
             upstream_yanked=stored.upstream_yanked,
+            attested=stored.attested,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -165,6 +168,7 @@ class DocumentFile:
             "uploaded": self.uploaded,
             "origin": self.origin,
             "upstream_yanked": self.upstream_yanked,
+            "attested": self.attested,
         }
 
     def yanked_by(self, release: ReleaseState | None) -> DocumentFile:

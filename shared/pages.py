@@ -2,7 +2,9 @@
 
 API version 1.1: PEP 700's ``versions``, ``size`` and ``upload-time`` in JSON; PEP 592 yanks, PEP 658/714
 core metadata and ``data-requires-python`` in both formats. The HTML form carries no size or upload
-time (PEP 700 defines none for it).
+time (PEP 700 defines none for it). PEP 740's ``provenance`` (``data-provenance``) for files uploaded
+with attestations, in both: it came with version 1.3, which also means PEP 708's tracks and alternate
+locations (1.2), which Feedhouse has not, so the version stays 1.1; clients read the key when present.
 
 A feed with upstreams lists upstream files the same way, with the feed's own URLs (the upstream host
 never appears); PEP 700's size and upload time are left out when the upstream did not give them.
@@ -29,6 +31,8 @@ class PageFile(Protocol):
     @property
     def filename(self) -> str: ...
     @property
+    def version(self) -> str: ...
+    @property
     def sha256(self) -> str: ...
     @property
     def requires_python(self) -> str | None: ...
@@ -42,6 +46,8 @@ class PageFile(Protocol):
     def size(self) -> int | None: ...
     @property
     def uploaded(self) -> str | None: ...
+    @property
+    def attested(self) -> bool: ...
 
 
 REPOSITORY_VERSION = "1.1"
@@ -88,6 +94,11 @@ def file_url(project: str, filename: str) -> str:
     return f"../../files/{quote(project)}/{quote(filename)}"
 
 
+def provenance_url(project: str, version: str, filename: str) -> str:
+    """A file's provenance (PEP 740) relative to its project page: where PyPI serves it, under the feed."""
+    return f"../../integrity/{quote(project)}/{quote(version)}/{quote(filename)}/provenance"
+
+
 def _yanked_attribute(f: PageFile) -> str | None:
     if not f.yanked:
         return None
@@ -105,6 +116,8 @@ def project_html(project: str, files: Iterable[PageFile]) -> str:
             # PEP 714's name, and PEP 658's older one for clients that only know that.
             attributes.append(f'data-core-metadata="sha256={f.core_metadata_sha256}"')
             attributes.append(f'data-dist-info-metadata="sha256={f.core_metadata_sha256}"')
+        if f.attested:
+            attributes.append(f'data-provenance="{escape(provenance_url(project, f.version, f.filename))}"')
         return f"<a {' '.join(attributes)}>{escape(f.filename)}</a><br/>"
 
     return _document(f"Links for {project}", (link(f) for f in files))
@@ -129,6 +142,9 @@ def _file_json(project: str, f: PageFile) -> dict[str, Any]:
         entry["size"] = f.size
     if f.uploaded:
         entry["upload-time"] = f.uploaded
+    # PEP 740: present only for a file with attestations, as on PyPI.
+    if f.attested:
+        entry["provenance"] = provenance_url(project, f.version, f.filename)
     return entry
 
 

@@ -19,6 +19,8 @@ between leaves only unreferenced blobs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,10 +36,12 @@ from shared.keys import (
     files_partition,
     metadata_blob,
     projects_partition,
+    provenance_blob,
     wheel_claim_row,
 )
 from shared.packages import (
     ACTIVE,
+    PROVENANCE_CONTENT_TYPE,
     FileNotFound,
     Project,
     StoredFile,
@@ -268,11 +272,18 @@ def _insert_rows(
 
 
 def add_file(
-    storage: Storage, feed_key: str, upload: ValidatedUpload, *, uploader: str, uploaded: str | None = None
+    storage: Storage,
+    feed_key: str,
+    upload: ValidatedUpload,
+    *,
+    uploader: str,
+    uploaded: str | None = None,
+    provenance: bytes | None = None,
 ) -> bool:
     """Store a validated upload. True if stored now, False if the identical file was already there.
     ``uploaded`` is the original upload time of an imported file (see packages.original_upload_time),
-    else now.
+    else now. ``provenance`` is the PEP 740 provenance of its attestations (shared/attestations.py),
+    stored beside the file (one more request); an identical file already there keeps its own.
 
     Raises FileExists when the name is taken by other bytes or another spelling of it holds the same
     wheel, FilenameReused when it (or another spelling of it) belonged to a file that was deleted,
@@ -322,15 +333,25 @@ def add_file(
         if store_metadata_blob(storage, metadata, upload.metadata):
             written.append(metadata)
         record |= metadata_fields(metadata, upload.metadata, served=upload.metadata_served)
+    if provenance is not None:
+        attested = provenance_blob(blob, hashlib.sha256(provenance).hexdigest())
+        if storage.create_blob(
+            attested, io.BytesIO(provenance), length=len(provenance), content_type=PROVENANCE_CONTENT_TYPE
+        ):
+            written.append(attested)
+        record["ProvenanceBlob"] = attested
     try:
         made_release = _insert_rows(storage, partition, upload, record, document)
     except _StoredAlready as stored:
         # A concurrent upload of this filename won the race (or this is a retry): answer as if this
         # one came after it.
-        if not _same_file(stored.record, upload):
-            # Only then are the blobs this upload wrote nobody's (the same bytes have the same blob
-            # names, which the winner's record, in the recycle bin or not, names).
-            for name in written:
+        # The blobs this upload wrote that the winner's record (in the recycle bin or not) does not
+        # name are nobody's: all of them for other bytes; for the same bytes (the same file and
+        # metadata blob names) only a provenance of other attestations.
+        named = {stored.record.get(field) for field in ("Blob", "MetadataBlob", "ProvenanceBlob")}
+        kept = named if _same_file(stored.record, upload) else set()
+        for name in written:
+            if name not in kept:
                 storage.delete_blob(name)
         return _answer_existing(storage, feed_key, upload, stored.record, snapshot)
     release = version_key(upload.version)

@@ -15,6 +15,10 @@ from urllib.parse import urlsplit
 from shared.downloads import REDIRECT, STREAM
 from shared.names import InvalidUserName, grantee_key
 
+# How uploaded attestations are verified (shared/attestations.py).
+STRUCTURAL = "structural"
+SIGSTORE = "sigstore"
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -150,6 +154,15 @@ SETTINGS: tuple[Setting, ...] = (
         "point it at a local provider).",
         deployed=False,
     ),
+    Setting(
+        "FEEDHOUSE_ATTESTATION_VERIFICATION",
+        STRUCTURAL,
+        "How uploaded PEP 740 attestations are verified: 'structural' checks digest, statement, signature "
+        "and the certificate's publisher identity; 'sigstore' also verifies them as Sigstore does "
+        "(Fulcio chain, transparency log), offline, against the trust root the installed sigstore package "
+        "ships (see README, Attestations).",
+        deployed=False,
+    ),
     # Upstream sources (issue 5). The defaults are the production values, so a deployment sets none.
     Setting(
         "FEEDHOUSE_PYPI_URL",
@@ -220,6 +233,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 DOWNLOAD_MODES = (STREAM, REDIRECT)
+ATTESTATION_VERIFICATIONS = (STRUCTURAL, SIGSTORE)
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -321,6 +335,7 @@ class Settings:
     recycle_bin_days: int
     feed_recycle_bin_days: int
     download_mode: str
+    attestation_verification: str
     download_url_seconds: int
     stream_max_bytes: int
     oidc_issuer: str | None
@@ -344,6 +359,7 @@ def load() -> Settings:
         recycle_bin_days=get_int("FEEDHOUSE_RECYCLE_BIN_DAYS"),
         feed_recycle_bin_days=get_int("FEEDHOUSE_FEED_RECYCLE_BIN_DAYS"),
         download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),
+        attestation_verification=get_choice("FEEDHOUSE_ATTESTATION_VERIFICATION", ATTESTATION_VERIFICATIONS),
         download_url_seconds=max(1, get_int("FEEDHOUSE_DOWNLOAD_URL_SECONDS")),
         stream_max_bytes=get_int("FEEDHOUSE_STREAM_MAX_BYTES"),
         oidc_issuer=_issuer_url("FEEDHOUSE_OIDC_ISSUER"),

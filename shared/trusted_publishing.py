@@ -256,19 +256,23 @@ def list_publishers(storage: Storage, feed_key: str) -> list[Publisher]:
     return sorted((Publisher.from_record(r) for r in rows), key=lambda p: (p.created, p.id))
 
 
-def remove(storage: Storage, feed_key: str, publisher_id: str) -> None:
-    """Forget a publisher: it can mint no more tokens, and those it minted stop working at once."""
+def find(storage: Storage, feed_key: str, publisher_id: str) -> Publisher | None:
+    """A publisher of the feed by id (the user of the tokens it mints is ``publisher:<id>``)."""
     record = (
         storage.get(PUBLISHERS_TABLE, publisher_feed_partition(feed_key), publisher_id)
         if publisher_id.isalnum()
         else None
     )
-    if record is None:
+    return Publisher.from_record(record) if record is not None else None
+
+
+def remove(storage: Storage, feed_key: str, publisher_id: str) -> None:
+    """Forget a publisher: it can mint no more tokens, and those it minted stop working at once."""
+    publisher = find(storage, feed_key, publisher_id)
+    if publisher is None:
         raise PublisherNotFound(f"No trusted publisher '{publisher_id}' on this feed.")
-    _forget(storage, Publisher.from_record(record))
-    history.record(
-        storage, feed_key, history.PUBLISHER_REMOVE, publisher=Publisher.from_record(record).to_json()
-    )
+    _forget(storage, publisher)
+    history.record(storage, feed_key, history.PUBLISHER_REMOVE, publisher=publisher.to_json())
 
 
 def forget_feed(storage: Storage, feed_key: str) -> None:

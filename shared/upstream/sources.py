@@ -127,6 +127,7 @@ class ListedFile:
     core_metadata_sha256: str | None = None
     size: int | None = None
     uploaded: str | None = None  # upload time, when known
+    attested: bool = False  # an upstream's provenance (PEP 740) is not passed on
 
     @classmethod
     def from_upstream(cls, f: UpstreamFile) -> ListedFile:
@@ -200,7 +201,8 @@ class _Listing:
 
     def listed(self, item: UpstreamFile | DocumentFile) -> PageFile:
         if isinstance(item, DocumentFile):
-            return item
+            # Its provenance is served by the upstream feed only, not at this feed's URL.
+            return replace(item, attested=False) if item.attested else item
         return ListedFile.from_upstream(item)
 
 
