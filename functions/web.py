@@ -314,6 +314,7 @@ def web_feed(ui: Page) -> func.HttpResponse:
             access.feed.name,
             public=access.feed.visibility == "public",
             client_wheel=client.WHEEL,
+            today=datetime.now(UTC).date().isoformat(),
         ),
         index_url=f"{ui.base_url}/{segment(access.feed.name)}/simple/",
         upload_url=f"{ui.base_url}/{segment(access.feed.name)}/upload/",

@@ -50,10 +50,11 @@ def _with_user(url: str, password: str | None = None) -> str:
     return urlunsplit((parts.scheme, f"{userinfo}@{parts.netloc}", parts.path, "", ""))
 
 
-def clients(base: str, feed: str, *, public: bool, client_wheel: str) -> list[Client]:
+def clients(base: str, feed: str, *, public: bool, client_wheel: str, today: str) -> list[Client]:
     """The panel for feed ``feed`` of the deployment at ``base`` (scheme and host, no trailing slash).
 
-    ``public``: installing needs no token, so the install lines carry none.
+    ``public``: installing needs no token, so the install lines carry none. ``today`` (a date, UTC)
+    names the as-of index that pins a build to the feed as it is today.
     """
     segment = quote(feed, safe="")
     index = f"{base}/{segment}/simple/"
@@ -97,6 +98,12 @@ def clients(base: str, feed: str, *, public: bool, client_wheel: str) -> list[Cl
                 Snippet(
                     "pip.conf, token in the URL (it then sits in the file)",
                     f"[global]\nindex-url = {_with_user(index, '<your token>')}",
+                ),
+                Snippet(
+                    "A build pinned to the feed as it was at the start of today (an as-of index: what is "
+                    "published later never reaches it)",
+                    f"[global]\nindex-url = {_with_user(f'{base}/{segment}/as-of/{today}/simple/')}\n"
+                    "keyring-provider = subprocess",
                 ),
             ],
             keyring_note,

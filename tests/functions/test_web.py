@@ -488,6 +488,9 @@ def test_a_public_feed_is_shown_to_anyone(storage):
     package = visit(web.web_package, "GET", "/", feed=name, project="open-pkg")
     assert package.status_code == 200
     assert f"pip install --index-url http://localhost:7071/{name}/simple/ open-pkg==2.0" in text(package)
+    # The Connect panel offers the as-of index of today (issue 15): a build pinned to the feed as it is.
+    today = datetime.now(UTC).date().isoformat()
+    assert f"http://__token__@localhost:7071/{name}/as-of/{today}/simple/" in text(page)
 
 
 # Hostile input is shown as text --------------------------------------------------------------------------
