@@ -103,6 +103,14 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("feed_views", "POST"): Permission.MANAGE,
     ("feed_view", "PATCH"): Permission.MANAGE,
     ("feed_view", "DELETE"): Permission.MANAGE,
+    # Retention (issue 14): the owner's.
+    ("lockfiles_collection", "GET"): Permission.MANAGE,
+    ("lockfile_item", "GET"): Permission.MANAGE,
+    ("lockfile_item", "PUT"): Permission.MANAGE,
+    ("lockfile_item", "DELETE"): Permission.MANAGE,
+    ("version_pin", "PUT"): Permission.MANAGE,
+    ("version_pin", "DELETE"): Permission.MANAGE,
+    ("retention_preview", "GET"): Permission.MANAGE,
     # Trusted publishing (issue 15): uv asks every host for the audience before it has credentials.
     ("oidc_audience", "GET"): ANYONE,
     ("oidc_mint_token", "POST"): EXCHANGE,
@@ -244,6 +252,7 @@ def call(function: str, method: str, headers: dict[str, str], feed: str = "none"
         "publisher_id": "0123456789abcdef",
         "moment": "2026-01-01",
         "view": "release",
+        "name": "uv.lock",
     }
     body = BODIES.get((function, method))
     if (function, method) == ("feeds_collection", "POST"):
