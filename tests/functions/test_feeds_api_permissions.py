@@ -138,6 +138,7 @@ RULES: dict[tuple[str, str], Permission | str] = {
     # A live feed (the one these checks use) is a 409 for those allowed, as in the API.
     ("web_restore_feed", "POST"): Web(Permission.MANAGE),
     ("web_purge_feed", "POST"): Web(Permission.MANAGE),
+    ("web_retention", "GET"): Web(Permission.MANAGE),
     ("web_permissions", "GET"): Web(Permission.MANAGE),
     ("web_permissions", "POST"): Web(Permission.MANAGE),
     ("web_revoke_permission", "POST"): Web(Permission.MANAGE),

@@ -327,3 +327,19 @@ def test_retention_during_uploads_never_deletes_the_newest(feed_name, storage):
         assert listed == set(active)
     retaining.apply(storage, feed, now=datetime.now(UTC))
     assert _active_versions(feed_name, PROJECT) == ["8.0", "8.1"]
+
+
+def test_feed_settings_show_the_policy_and_link_a_page_of_what_would_go(many, storage):
+    from functions import web
+    from tests.support.web import admin_browser, text, visit
+
+    feed, _later = many
+    browser = admin_browser(storage)
+    settings_page = text(visit(web.web_feed_settings, "GET", "/", browser=browser, feed=feed))
+    assert "No retention policy" in settings_page
+    assert "no retention policy" in text(visit(web.web_retention, "GET", "/", browser=browser, feed=feed))
+    patch_feed(feed, {"retention": {"max_versions": 2}})
+    settings_page = text(visit(web.web_feed_settings, "GET", "/", browser=browser, feed=feed))
+    assert "at most 2 versions" in settings_page and f"/-/feeds/{feed}/retention" in settings_page
+    page = text(visit(web.web_retention, "GET", "/", browser=browser, feed=feed))
+    assert "not among the 2 newest (#3)" in page and "1.5" in page and "1.7" not in page
