@@ -297,9 +297,12 @@ class Deletion:
 
 def apply(storage: Storage, feed: feeds.Feed, *, now: datetime) -> list[Deletion]:
     """Apply the feed's policy now: every version its plan deletes goes to the recycle bin, unless a
-    fresh read of the version's rows, just before the delete, says it stays."""
-    if feed.retention is None:
+    fresh read of the version's rows, just before the delete, says it stays. The feed is read again
+    first: a policy changed or removed moments ago, or a feed deleted, on another instance counts."""
+    stored = feeds.find_feed_even_deleted(storage, feed.name)
+    if stored is None or stored.key != feed.key or stored.deleted is not None or stored.retention is None:
         return []
+    feed = stored
     policy, pins = feed.retention, lockfile_pins(storage, feed.key)
     deleted = []
     continuation: str | None = None
