@@ -164,6 +164,28 @@ def test_a_lockfile_too_large_is_refused_by_its_declared_length(feed_name):
     assert json_of(call(lockfiles_collection, "GET", "/", feed=feed_name))["lockfiles"] == []
 
 
+def test_registering_a_name_again_replaces_the_lockfile_and_its_blobs(feed_name):
+    assert _put_lockfile(feed_name, "requirements.txt", f"{PROJECT}==1.0\n".encode()).status_code == 200
+    before = blob_names(f"{key_of(feed_name)}/_lockfiles/")
+    replaced = _put_lockfile(feed_name, "requirements.txt", f"{PROJECT}==2.0\nother==3.0\n".encode())
+    assert json_of(replaced)["pins"] == 2
+    after = blob_names(f"{key_of(feed_name)}/_lockfiles/")
+    assert len(after) == 2 and not set(before) & set(after)
+    one = json_of(call(lockfile_item, "GET", "/", feed=feed_name, name="requirements.txt"))
+    assert [(p["project"], p["version"]) for p in one["pins"]] == [(PROJECT, "2.0"), ("other", "3.0")]
+
+
+def test_a_feed_has_at_most_100_lockfiles(feed_name, monkeypatch):
+    monkeypatch.setattr(retaining, "MAX_LOCKFILES", 3)
+    for n in range(3):
+        assert _put_lockfile(feed_name, f"r{n}.txt", b"a==1\n").status_code == 200
+    refused = _put_lockfile(feed_name, "r3.txt", b"a==1\n")
+    assert refused.status_code == 409
+    assert "at most 3" in json_of(refused)["message"]
+    assert len(json_of(call(lockfiles_collection, "GET", "/", feed=feed_name))["lockfiles"]) == 3
+    assert _put_lockfile(feed_name, "r0.txt", b"a==2\n").status_code == 200  # replacing is no new one
+
+
 def test_unknown_feed_and_lockfile_are_404():
     assert call(lockfiles_collection, "GET", "/", feed="no-such-feed-here").status_code == 404
     assert _put_lockfile("no-such-feed-here", "uv.lock", UV_LOCK).status_code == 404
@@ -186,6 +208,7 @@ def test_owner_pins_and_their_refusals(feed_name):
     assert _pin(feed_name, PROJECT, "9.9").status_code == 404
     assert _pin(feed_name, "no-such-project", "1.0").status_code == 404
     assert _pin(feed_name, PROJECT, "not a version").status_code == 404
+    assert _pin("no-such-feed-here", PROJECT, "1.0").status_code == 404
     contributor = user(feed_name, Role.CONTRIBUTOR)
     assert _pin(feed_name, PROJECT, "1.0", token=contributor).status_code == 403
     assert json_of(_pin(feed_name, PROJECT, "1.0"))["pinned"] is True
