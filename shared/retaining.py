@@ -52,7 +52,7 @@ from shared.packages import (
     version_key,
 )
 from shared.retention import LockfilePins, ProjectPlan, RetentionPolicy, VersionState, plan
-from shared.storage import RecordChanged, RecordExists, Storage
+from shared.storage import BlobNotFound, RecordChanged, RecordExists, Storage
 
 # Who retention's deletions are by, in the recycle bin and the history.
 BY = "retention:policy"
@@ -180,8 +180,13 @@ def unregister_lockfile(storage: Storage, feed_key: str, name: str, *, by: str) 
 
 def lockfile_pins(storage: Storage, feed_key: str) -> LockfilePins:
     """What every registered lockfile of the feed pins."""
-    records = storage.partition(LOCKFILES_TABLE, lockfiles_partition(feed_key))
-    return LockfilePins({r["Name"]: _read_pins(storage, feed_key, r) for r in records})
+    for _attempt in range(_ATTEMPTS):
+        records = storage.partition(LOCKFILES_TABLE, lockfiles_partition(feed_key))
+        try:
+            return LockfilePins({r["Name"]: _read_pins(storage, feed_key, r) for r in records})
+        except BlobNotFound:
+            continue  # registered again or removed since the rows were read: read them again
+    raise Conflict("The feed's lockfiles kept changing meanwhile; try again.")
 
 
 # Owner pins --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from packaging.version import Version
 
 from functions.feeds_api import feed_changes, feed_item
 from functions.packages_api import recycle_bin, version_views
@@ -173,6 +174,24 @@ def test_registering_a_name_again_replaces_the_lockfile_and_its_blobs(feed_name)
     assert len(after) == 2 and not set(before) & set(after)
     one = json_of(call(lockfile_item, "GET", "/", feed=feed_name, name="requirements.txt"))
     assert [(p["project"], p["version"]) for p in one["pins"]] == [(PROJECT, "2.0"), ("other", "3.0")]
+
+
+def test_a_lockfile_replaced_while_its_pins_are_read_is_read_again(feed_name, storage, monkeypatch):
+    assert _put_lockfile(feed_name, "uv.lock", UV_LOCK).status_code == 200
+    read = storage.read_blob
+    replaced = []
+
+    def replaced_first(name, *args, **kwargs):
+        if name.endswith("pins.json") and not replaced:
+            replaced.append(name)
+            requirements = f"{PROJECT}==1.1\n{PROJECT.replace('demo', 'other')}==2.0\n"
+            assert call(lockfile_item, "DELETE", "/", feed=feed_name, name="uv.lock").status_code == 204
+            assert _put_lockfile(feed_name, "requirements.txt", requirements.encode()).status_code == 200
+        return read(name, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "read_blob", replaced_first)
+    pins = retaining.lockfile_pins(storage, key_of(feed_name))
+    assert pins.pinning(PROJECT, Version("1.1")) == ("requirements.txt",)
 
 
 def test_a_feed_has_at_most_100_lockfiles(feed_name, monkeypatch):
