@@ -1,10 +1,10 @@
 """Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, the daily purge of
-expired deleted feeds and sweep of purged ones, and the daily sweep of browser sessions that ended
-without being presented again.
+expired deleted feeds and sweep of purged ones, the daily sweep of browser sessions that ended
+without being presented again, and the daily retention run.
 
 The work is ``shared.lifecycle.purge_expired``, ``shared.feeds.purge_expired``,
-``shared.feeds.sweep_deleted`` and ``shared.web.sessions.sweep``, plain functions the tests call
-directly; this is only their schedule.
+``shared.feeds.sweep_deleted``, ``shared.web.sessions.sweep`` and ``shared.retaining.apply_all``,
+plain functions the tests call directly; this is only their schedule.
 (The local host serves HTTP triggers only, so under ``make run`` none runs.)
 """
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
-from shared import feeds, lifecycle, settings
+from shared import feeds, lifecycle, retaining, settings
 from shared.storage import get_storage
 from shared.web import sessions
 
@@ -27,6 +27,9 @@ PURGE_SCHEDULE = "0 17 3 * * *"
 # Daily at 03:47 UTC: a timer of its own, so that one job failing never holds up the other.
 SWEEP_SCHEDULE = "0 47 3 * * *"
 SESSIONS_SCHEDULE = "0 7 4 * * *"
+# Daily at 02:37 UTC: before the recycle-bin purge, so what retention deletes stays restorable the
+# full FEEDHOUSE_RECYCLE_BIN_DAYS.
+RETENTION_SCHEDULE = "0 37 2 * * *"
 
 
 @bp.timer_trigger(arg_name="timer", schedule=PURGE_SCHEDULE, run_on_startup=False, use_monitor=True)
@@ -53,3 +56,11 @@ def sweep_deleted_feeds(timer: func.TimerRequest) -> None:
 def sweep_sessions(timer: func.TimerRequest) -> None:
     swept = sessions.sweep(get_storage(), now=datetime.now(UTC))
     logger.info("Session sweep done: %d ended session(s) deleted", swept)
+
+
+@bp.timer_trigger(arg_name="timer", schedule=RETENTION_SCHEDULE, run_on_startup=False, use_monitor=True)
+def apply_retention(timer: func.TimerRequest) -> None:
+    deleted = retaining.apply_all(get_storage(), now=datetime.now(UTC))
+    for item in deleted:
+        logger.info("Retention deleted %s %s from feed %s", item.project, item.version, item.feed)
+    logger.info("Retention run done: %d version(s) moved to the recycle bin", len(deleted))

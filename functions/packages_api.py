@@ -39,7 +39,7 @@ from shared.packages import (
 bp = func.Blueprint()
 
 
-def _project(req: func.HttpRequest) -> str:
+def project_of(req: func.HttpRequest) -> str:
     requested = req.route_params["project"]
     try:
         return normalize_project_name(requested)
@@ -125,7 +125,7 @@ def _versions_json(
 @json_errors
 def package_item(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ)
-    project = _project(req)
+    project = project_of(req)
     records = access.index.records(project)
     display_name = access.index.display_name(project)
     if display_name is None and not records.exists:
@@ -145,13 +145,13 @@ def version_item(req: func.HttpRequest) -> func.HttpResponse:
     version = req.route_params["version"]
     if req.method == "DELETE":
         access = feed_access(req, Permission.MANAGE)
-        project = _project(req)
+        project = project_of(req)
         deleted = lifecycle.delete_version(
             access.storage, access.feed.key, project, version, by=access.principal.name, now=datetime.now(UTC)
         )
         return json_response(_binned(project, version, deleted))
     access = feed_access(req, Permission.READ)
-    project = _project(req)
+    project = project_of(req)
     parse_version(version, project)
     records = access.index.records(project)
     found = _versions_json(access.feed.name, records, access.feed.views, only=version_key(version))
@@ -182,7 +182,7 @@ def _release_json(release: Release) -> dict[str, Any]:
 
 def _set_yanked(req: func.HttpRequest, *, yanked: bool) -> func.HttpResponse:
     access = feed_access(req, Permission.PUBLISH)
-    project = _project(req)
+    project = project_of(req)
     reason = yanking.parse_reason(read_json(req)) if yanked else None
     release = yanking.set_yanked(
         access.storage,
@@ -213,7 +213,7 @@ def unyank(req: func.HttpRequest) -> func.HttpResponse:
 @json_errors
 def file_item(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.MANAGE)
-    project = _project(req)
+    project = project_of(req)
     filename = req.route_params["filename"]
     version = lifecycle.delete_file(
         access.storage, access.feed.key, project, filename, by=access.principal.name, now=datetime.now(UTC)
@@ -234,7 +234,7 @@ def recycle_bin(req: func.HttpRequest) -> func.HttpResponse:
 @json_errors
 def restore(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.MANAGE)
-    project, version = _project(req), req.route_params["version"]
+    project, version = project_of(req), req.route_params["version"]
     restored = lifecycle.restore_version(access.storage, access.feed.key, project, version)
     return json_response({"project": project, "version": version, "restored": restored})
 
@@ -243,7 +243,7 @@ def restore(req: func.HttpRequest) -> func.HttpResponse:
 @json_errors
 def purge(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.MANAGE)
-    project, version = _project(req), req.route_params["version"]
+    project, version = project_of(req), req.route_params["version"]
     purged = lifecycle.purge_version(access.storage, access.feed.key, project, version, now=datetime.now(UTC))
     return json_response({"project": project, "version": version, "purged": purged})
 
@@ -255,7 +255,7 @@ def package_upstreaming(req: func.HttpRequest) -> func.HttpResponse:
     versions"): GET for readers, PUT ``{"allow_external_versions": true|false}`` for owners. It can be
     set before the project has any file here."""
     access = feed_access(req, Permission.MANAGE if req.method == "PUT" else Permission.READ)
-    project = _project(req)
+    project = project_of(req)
     if req.method == "PUT":
         body = read_json(req)
         if not isinstance(body, dict) or set(body) != {"allow_external_versions"}:
@@ -287,7 +287,7 @@ def version_views(req: func.HttpRequest) -> func.HttpResponse:
             access.storage,
             access.feed.key,
             access.feed.views,
-            _project(req),
+            project_of(req),
             req.route_params["version"],
             body["view"],
             by=access.principal.name,
@@ -295,6 +295,6 @@ def version_views(req: func.HttpRequest) -> func.HttpResponse:
     else:
         access = feed_access(req, Permission.READ)
         promotions = views.version_views(
-            access.storage, access.feed.key, access.feed.views, _project(req), req.route_params["version"]
+            access.storage, access.feed.key, access.feed.views, project_of(req), req.route_params["version"]
         )
     return json_response({"views": [p.to_json() for p in promotions]})

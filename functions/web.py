@@ -20,10 +20,10 @@ import azure.functions as func
 
 from functions import client
 from functions.feeds_api import binned_feed, create_feed, deleted_feeds, reader_check
-from functions.http import html_errors, redirect, text_errors
+from functions.http import MAX_PAGE_SIZE, html_errors, redirect, text_errors
 from functions.tokens_api import create_token, revoke_token
 from functions.web_context import Page, page, segment
-from shared import auth, feeds, lifecycle, pypi_json, roles, settings, tokens, yanking
+from shared import auth, feeds, lifecycle, pypi_json, retaining, roles, settings, tokens, yanking
 from shared import views as feed_views
 from shared.auth import Permission
 from shared.errors import BadRequest, FeedhouseError, NotFound, Unauthorized
@@ -392,9 +392,36 @@ def _settings_form(
         exceptions_text=exceptions if isinstance(exceptions, str) else "\n".join(exceptions),
         upstream_help=views.UPSTREAM_LINES_HELP,
         feed_views=[v.to_json(access.feed.visibility) for v in access.feed.views.all],
+        retention=access.feed.retention,
         visibilities=feeds.VISIBILITIES,
         feed_bin_days=settings.load().feed_recycle_bin_days,
         error=error,
+    )
+
+
+@bp.route(route="-/feeds/{feed}/retention", methods=["GET"])
+@page
+def web_retention(ui: Page) -> func.HttpResponse:
+    """What the stored retention policy would delete now: the first page of projects (as many as the
+    packages API gives at once), for a look before or after enabling it; the API pages on."""
+    access = ui.feed(Permission.MANAGE)
+    plans: list = []
+    following = None
+    if access.feed.retention is not None:
+        plans, following = retaining.preview(
+            access.storage,
+            access.feed,
+            access.feed.retention,
+            continuation=None,
+            limit=MAX_PAGE_SIZE,
+            now=datetime.now(UTC),
+        )
+    return ui.render(
+        "retention.html",
+        **_feed_nav(ui, access, "settings"),
+        policy=access.feed.retention,
+        deletions=[(p.project, v) for p in plans for v in p.versions if v.delete],
+        more=following is not None,
     )
 
 

@@ -28,6 +28,7 @@ see every feed's upstreams (those of feeds in the recycle bin too, which a resto
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -41,13 +42,16 @@ from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import (
     FEEDS_PARTITION,
     FEEDS_TABLE,
+    LOCKFILES_TABLE,
     UPSTREAM_GRAPH_ROW,
     feed_row,
     is_feed_row,
     is_tombstone_row,
+    lockfiles_partition,
     tombstone_row,
 )
 from shared.names import feed_name_key, validate_feed_name
+from shared.retention import RetentionPolicy
 from shared.roles import Role
 from shared.storage import RecordChanged, RecordExists, Storage
 from shared.upstream.config import (
@@ -65,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 VISIBILITIES = ("public", "organization", "private")
 CREATE_FIELDS = ("name", "description", "visibility", "owner", *API_FIELDS)
-PATCH_FIELDS = ("description", "visibility", *API_FIELDS)
+PATCH_FIELDS = ("description", "visibility", "retention", *API_FIELDS)
 DEFAULT_VISIBILITY = "private"
 DESCRIPTION_MAX_LENGTH = 1024
 # Rows of the feeds partition that are no feed (shared/keys.py): the upstream graph's, pinned in the
@@ -135,6 +139,7 @@ class Feed:
     etag: str | None = None
     upstream_config: UpstreamConfig = field(default_factory=UpstreamConfig)
     views: FeedViews = field(default_factory=FeedViews)  # shared/views.py
+    retention: RetentionPolicy | None = None  # shared/retention.py; None: keep everything
     # In the feed recycle bin since then (module docstring), and by whom; None while it is live.
     deleted: str | None = None
     deleted_by: str | None = None
@@ -165,6 +170,7 @@ class Feed:
             "description": self.description,
             "visibility": self.visibility,
             "created": self.created,
+            "retention": self.retention.to_json() if self.retention is not None else None,
             **upstreams,
         }
 
@@ -181,6 +187,7 @@ class Feed:
             deleted=record.get("Deleted"),
             deleted_by=record.get("DeletedBy"),
             views=FeedViews.loads(record.get("Views")),
+            retention=_load_retention(record.get("Retention")),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -196,8 +203,18 @@ class Feed:
             "Deleted": self.deleted,
             "DeletedBy": self.deleted_by,
             "Views": self.views.dumps(),
+            "Retention": json.dumps(self.retention.to_json()) if self.retention is not None else None,
             "_etag": self.etag,
         }
+
+
+def _load_retention(text: str | None) -> RetentionPolicy | None:
+    return RetentionPolicy.from_json(json.loads(text)) if text else None
+
+
+def _validate_retention(value: Any) -> RetentionPolicy | None:
+    """A policy from a PATCH body; null removes it."""
+    return None if value is None else RetentionPolicy.from_json(value)
 
 
 def _validate_description(value: Any) -> str:
@@ -408,6 +425,7 @@ def update_feed(
                 storage, feed.name, feed.upstream_config, changes, may_read=may_read, resolver=resolver
             ),
             views=feed.views,
+            retention=_validate_retention(changes["retention"]) if "retention" in changes else feed.retention,
         )
         try:
             _save(storage, updated, previous=feed)
@@ -587,8 +605,9 @@ def _purge(storage: Storage, feed: Feed) -> Feed:
 
 
 def _sweep(storage: Storage, key: str) -> None:
-    """Remove everything stored under a purged feed's id."""
+    """Remove everything stored under a purged feed's id (its lockfiles' blobs go with its blobs)."""
     roles.revoke_all(storage, key)
+    storage.delete_records(LOCKFILES_TABLE, storage.partition(LOCKFILES_TABLE, lockfiles_partition(key)))
     trusted_publishing.forget_feed(storage, key)
     history.forget_feed(storage, key)
     packages.delete_feed_contents(storage, key)

@@ -34,6 +34,7 @@ RECYCLE_BIN_TABLE = "recyclebin"
 PUBLISHERS_TABLE = "publishers"
 SESSIONS_TABLE = "sessions"
 HISTORY_TABLE = "history"
+LOCKFILES_TABLE = "lockfiles"
 TABLE_NAMES: tuple[str, ...] = (
     FEEDS_TABLE,
     PROJECTS_TABLE,
@@ -44,6 +45,7 @@ TABLE_NAMES: tuple[str, ...] = (
     PUBLISHERS_TABLE,
     SESSIONS_TABLE,
     HISTORY_TABLE,
+    LOCKFILES_TABLE,
 )
 BLOB_CONTAINER = "packages"
 
@@ -242,6 +244,19 @@ def history_row(order: str, at: datetime, unique: str) -> str:
     return f"{order}{sortable:017d}:{unique}"
 
 
+# Table lockfiles: the lockfiles registered on a feed (shared/retaining.py), one row each -----------
+
+
+def lockfiles_partition(feed_key: str) -> str:
+    return feed_key
+
+
+def lockfile_row(name: str) -> str:
+    """A registered lockfile's row: the SHA-256 of the name it was registered under, as names hold
+    characters ('/', '#', '?') no row key may."""
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
 # Blobs ------------------------------------------------------------------------------------------
 
 
@@ -286,3 +301,13 @@ def upstream_page_blob(feed_key: str, upstream_key: str, project: str) -> str:
     """An upstream's cached page of a project. Normalized project names never start with '_', so this
     cannot meet a project's own blobs."""
     return f"{feed_blobs_prefix(feed_key)}_upstream/{upstream_key}/{project}.json.gz"
+
+
+def lockfile_blob(feed_key: str, row: str) -> str:
+    """A registered lockfile as it was sent. Normalized project names never start with '_'."""
+    return f"{feed_blobs_prefix(feed_key)}_lockfiles/{row}/lockfile"
+
+
+def lockfile_pins_blob(feed_key: str, row: str) -> str:
+    """What a registered lockfile pins (Lockfile.to_json), read by retention instead of the lockfile."""
+    return f"{feed_blobs_prefix(feed_key)}_lockfiles/{row}/pins.json"

@@ -31,6 +31,7 @@ from shared.packages import (
     DELETED,
     PURGED,
     FileNotFound,
+    ProjectRecords,
     ReleaseNotFound,
     StoredFile,
     forget_files,
@@ -38,6 +39,7 @@ from shared.packages import (
     parse_time,
     parse_version,
     read_project,
+    release_row_key,
     version_key,
 )
 from shared.storage import RecordChanged, Storage
@@ -139,13 +141,15 @@ def _move_to_bin(
     records: list[dict[str, Any]],
     by: str,
     now: datetime,
+    unchanged: tuple[dict[str, Any], ...] = (),
 ) -> list[str]:
     when = format_time(now)
     _write_entry(storage, feed_key, project, version)
     # RecordChanged (a concurrent write to the rows) reaches _retrying, which reads them again.
     try:
         storage.replace_all(
-            FILES_TABLE, [{**r, "State": DELETED, "DeletedAt": when, "DeletedBy": by} for r in records]
+            FILES_TABLE,
+            [*unchanged, *({**r, "State": DELETED, "DeletedAt": when, "DeletedBy": by} for r in records)],
         )
     finally:  # even if it failed part-way: whatever was deleted is no longer downloaded here
         forget_files(feed_key, project, [r["RowKey"] for r in records])
@@ -154,17 +158,40 @@ def _move_to_bin(
     return [r["RowKey"] for r in records]
 
 
+class KeptMeanwhile(Conflict):
+    code = "kept_meanwhile"
+
+
 def delete_version(
-    storage: Storage, feed_key: str, project: str, version: str, *, by: str, now: datetime
+    storage: Storage,
+    feed_key: str,
+    project: str,
+    version: str,
+    *,
+    by: str,
+    now: datetime,
+    still: Callable[[ProjectRecords], bool] | None = None,
 ) -> list[str]:
-    """Move every file of one version to the recycle bin; the names of the files moved."""
+    """Move every file of one version to the recycle bin; the names of the files moved.
+
+    ``still`` (retention's) decides again on the project's rows as read for the delete: False keeps
+    the version (KeptMeanwhile). The write then also requires the version's release row unchanged, so
+    a change of it after that read (an owner's pin) makes the write fail and the decision be taken
+    again on fresh rows."""
     parse_version(version, project)
 
     def attempt() -> list[str]:
-        records = read_project(storage, feed_key, project).file_records(version=version, state=ACTIVE)
+        project_records = read_project(storage, feed_key, project)
+        records = project_records.file_records(version=version, state=ACTIVE)
         if not records:
             raise ReleaseNotFound(f"No version '{version}' of project '{project}' to delete.")
-        return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now)
+        unchanged: tuple[dict[str, Any], ...] = ()
+        if still is not None:
+            if not still(project_records):
+                raise KeptMeanwhile(f"Version {version} of {project} is to be kept now.")
+            release = release_row_key(version)
+            unchanged = tuple(r for r in project_records.records if r["RowKey"] == release)
+        return _move_to_bin(storage, feed_key, project, records[0]["Version"], records, by, now, unchanged)
 
     moved = _documented(
         storage, feed_key, project, lambda: _retrying(f"The files of {project} {version}", attempt)

@@ -276,3 +276,41 @@ def test_views_promote_and_a_versions_views(server, logged_in):
     assert cli("views", "add", feed, "a@b").code == errors.FAILED
     assert cli("views", "remove", feed, "release").code == errors.FAILED
     assert "@qa" not in cli.ok("views", "remove", feed, "qa").out
+
+
+def test_retention_lockfiles_and_pins(server, logged_in, tmp_path):
+    cli = logged_in
+    feed = create_feed(server)
+    name = unique("fh-cli-kept")
+    for version in ("1.0", "1.1", "2.0", "3.0"):
+        upload(server, feed, *make_wheel(name, version), name, version)
+
+    assert "no retention policy" in cli.ok("retention", "show", feed).out
+    assert cli("retention", "set", feed).code == errors.USAGE
+    assert cli("retention", "set", feed, "--max-versions", "-1").code == errors.FAILED
+    out = cli.ok("retention", "set", feed, "--max-versions", "1").out
+    assert "keep at most 1 versions" in out
+    assert json.loads(cli.ok("retention", "show", feed, "--json").out)["max_versions"] == 1
+
+    lockfile = tmp_path / "requirements.txt"
+    lockfile.write_text(f"{name}==1.1\n")
+    assert "pins 1 versions" in cli.ok("lockfiles", "add", feed, str(lockfile)).out
+    assert "requirements.txt" in cli.ok("lockfiles", "list", feed).out
+    bad = tmp_path / "uv.lock"
+    bad.write_text("not [toml")
+    assert cli("lockfiles", "add", feed, str(bad)).code == errors.FAILED
+    assert "pinned" in cli.ok("pin", feed, name, "1.0").out
+    assert cli("pin", feed, name, "9.9").code == errors.NOT_FOUND
+
+    preview = cli.ok("retention", "preview", feed).out
+    assert "2.0" in preview and "1 version(s) would go" in preview
+    everything = json.loads(cli.ok("retention", "preview", feed, "--max-versions", "3", "--json").out)
+    assert everything["projects"][0]["delete"] == []
+    assert "no longer pinned" in cli.ok("unpin", feed, name, "1.0").out
+    assert "Removed" in cli.ok("lockfiles", "remove", feed, "requirements.txt").out
+    assert json.loads(cli.ok("retention", "preview", feed, "--json").out)["projects"][0]["delete"] == [
+        "2.0",
+        "1.1",
+        "1.0",
+    ]
+    assert "no retention policy" in cli.ok("retention", "set", feed, "--off").out

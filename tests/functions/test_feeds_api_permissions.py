@@ -107,6 +107,14 @@ RULES: dict[tuple[str, str], Permission | str] = {
     ("feed_views", "POST"): Permission.MANAGE,
     ("feed_view", "PATCH"): Permission.MANAGE,
     ("feed_view", "DELETE"): Permission.MANAGE,
+    # Retention (issue 14): the owner's.
+    ("lockfiles_collection", "GET"): Permission.MANAGE,
+    ("lockfile_item", "GET"): Permission.MANAGE,
+    ("lockfile_item", "PUT"): Permission.MANAGE,
+    ("lockfile_item", "DELETE"): Permission.MANAGE,
+    ("version_pin", "PUT"): Permission.MANAGE,
+    ("version_pin", "DELETE"): Permission.MANAGE,
+    ("retention_preview", "GET"): Permission.MANAGE,
     # Trusted publishing (issue 15): uv asks every host for the audience before it has credentials.
     ("oidc_audience", "GET"): ANYONE,
     ("oidc_mint_token", "POST"): EXCHANGE,
@@ -134,6 +142,7 @@ RULES: dict[tuple[str, str], Permission | str] = {
     # A live feed (the one these checks use) is a 409 for those allowed, as in the API.
     ("web_restore_feed", "POST"): Web(Permission.MANAGE),
     ("web_purge_feed", "POST"): Web(Permission.MANAGE),
+    ("web_retention", "GET"): Web(Permission.MANAGE),
     ("web_permissions", "GET"): Web(Permission.MANAGE),
     ("web_permissions", "POST"): Web(Permission.MANAGE),
     ("web_revoke_permission", "POST"): Web(Permission.MANAGE),
@@ -248,6 +257,7 @@ def call(function: str, method: str, headers: dict[str, str], feed: str = "none"
         "publisher_id": "0123456789abcdef",
         "moment": "2026-01-01",
         "view": "release",
+        "name": "uv.lock",
     }
     body = BODIES.get((function, method))
     if (function, method) == ("feeds_collection", "POST"):

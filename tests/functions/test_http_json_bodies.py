@@ -39,6 +39,9 @@ OTHER_BODIES = {
     ("oidc_burn_token", "POST"),
     # The feed recycle bin's restore reads no body.
     ("feed_bin_restore", "POST"),
+    # Retention: a lockfile is registered as the file itself; a pin reads no body.
+    ("lockfile_item", "PUT"),
+    ("version_pin", "PUT"),
     # The web UI's forms: URL-encoded fields, never JSON (tests/functions/test_web.py sends them hostile).
     *{
         (name, "POST")

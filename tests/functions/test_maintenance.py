@@ -1,4 +1,5 @@
-"""The timer wrappers around the recycle-bin purge, the sweep of deleted feeds and that of sessions."""
+"""The timer wrappers around the recycle-bin purge, the sweep of deleted feeds and that of sessions,
+and the retention run."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -6,6 +7,7 @@ import pytest
 
 from functions.maintenance import (
     PURGE_SCHEDULE,
+    RETENTION_SCHEDULE,
     SESSIONS_SCHEDULE,
     SWEEP_SCHEDULE,
     purge_recycle_bin,
@@ -69,7 +71,30 @@ def test_timer_sweeps_ended_sessions(storage):
     assert sessions.resume(storage, live, admin_token=ADMIN_TOKEN) is not None
 
 
-@pytest.mark.parametrize("schedule", [PURGE_SCHEDULE, SWEEP_SCHEDULE, SESSIONS_SCHEDULE])
+@pytest.mark.parametrize("schedule", [PURGE_SCHEDULE, SWEEP_SCHEDULE, SESSIONS_SCHEDULE, RETENTION_SCHEDULE])
 def test_schedule_is_daily(schedule):
     fields = schedule.split()
     assert len(fields) == 6 and all(f.isdigit() for f in fields[:3]) and fields[3:] == ["*", "*", "*"]
+
+
+def test_timer_applies_retention_to_the_recycle_bin(feed_name, storage):
+    from functions.maintenance import apply_retention
+    from shared import lifecycle
+
+    for version in ("1.0", "2.0"):
+        publish_wheel(feed_name, "retained", version)
+    feeds.update_feed(storage, feed_name, {"retention": {"max_versions": 1}})
+    apply_retention(None)
+    (entry,) = lifecycle.list_recycle_bin(storage, key_of(feed_name))
+    assert (entry.project, entry.version) == ("retained", "1.0")
+    assert entry.files[0].deleted_by == "retention:policy"
+
+
+def test_a_policy_removed_since_the_feed_was_read_deletes_nothing(feed_name, storage):
+    from shared import retaining
+
+    for version in ("1.0", "2.0"):
+        publish_wheel(feed_name, "unretained", version)
+    with_policy = feeds.update_feed(storage, feed_name, {"retention": {"max_versions": 1}})
+    feeds.update_feed(storage, feed_name, {"retention": None})
+    assert retaining.apply(storage, with_policy, now=datetime.now(UTC)) == []

@@ -5,6 +5,7 @@ the server's JSON with ``--json``."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from feedhouse_cli import config
@@ -455,6 +456,107 @@ def views_remove(args: argparse.Namespace) -> None:
     _show(args, api_for(args).call("DELETE", path), _render_views)
 
 
+# retention: the feed's policy, its preview, owner pins and registered lockfiles
+
+
+def _policy_text(policy: dict[str, Any] | None) -> str:
+    if not policy:
+        return "no retention policy: every version is kept"
+    most = policy.get("max_versions")
+    days = policy.get("keep_downloaded_days")
+    parts = [f"keep at most {most} versions per package" if most else "no maximum number of versions"]
+    if days is not None:
+        parts.append(f"never delete a version downloaded (or uploaded) in the last {days} days")
+    return "; ".join(parts)
+
+
+def _policy_fields(args: argparse.Namespace) -> dict[str, Any]:
+    fields = {"max_versions": args.max_versions, "keep_downloaded_days": args.keep_downloaded_days}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def retention_show(args: argparse.Namespace) -> None:
+    data = api_for(args).call("GET", _feed_path(args.feed))
+    _show(args, data.get("retention"), lambda d: print(f"{args.feed}: {_policy_text(d)}"))
+
+
+def retention_set(args: argparse.Namespace) -> None:
+    fields = _policy_fields(args)
+    if not args.off and not fields:
+        raise CliError("give --max-versions and/or --keep-downloaded-days, or --off", USAGE)
+    data = api_for(args).call("PATCH", _feed_path(args.feed), {"retention": None if args.off else fields})
+    _show(args, data.get("retention"), lambda d: print(f"{args.feed}: {_policy_text(d)}"))
+
+
+def retention_preview(args: argparse.Namespace) -> None:
+    api, params = api_for(args), _policy_fields(args)
+    path = f"{_feed_path(args.feed)}/retention/preview"
+    data = api.call("GET", path, params=params)
+    projects = list(data["projects"])
+    while data.get("continuation"):
+        data = api.call("GET", path, params={**params, "continuation": data["continuation"]})
+        projects += data["projects"]
+    result = {**data, "projects": projects, "continuation": None}
+    result.pop("next", None)
+
+    def render(d: dict[str, Any]) -> None:
+        print(f"{args.feed}: {_policy_text(d['policy'])}")
+        rows = [
+            (p["project"], v["version"], v["action"], "; ".join(r["message"] for r in v["reasons"]))
+            for p in d["projects"]
+            for v in p["versions"]
+            if args.all or v["action"] == "delete"
+        ]
+        table(rows, ("project", "version", "action", "why"))
+        total = sum(len(p["delete"]) for p in d["projects"])
+        print(f"{total} version(s) would go to the recycle bin.")
+
+    _show(args, result, render)
+
+
+def _pin(args: argparse.Namespace, method: str) -> None:
+    path = f"{_package_path(args.feed, args.project)}/versions/{segment(args.version)}/pin"
+    data = api_for(args).call(method, path)
+    state = "pinned: retention never deletes it" if data["pinned"] else "no longer pinned"
+    _show(args, data, lambda d: print(f"{args.project} {args.version} is {state}."))
+
+
+def pin(args: argparse.Namespace) -> None:
+    _pin(args, "PUT")
+
+
+def unpin(args: argparse.Namespace) -> None:
+    _pin(args, "DELETE")
+
+
+def _render_lockfiles(d: dict[str, Any]) -> None:
+    rows = [
+        (f["name"], f["format"], f["pins"], f["registered_by"], f["registered_at"]) for f in d["lockfiles"]
+    ]
+    table(rows, ("name", "format", "pins", "by", "registered"))
+
+
+def lockfiles_list(args: argparse.Namespace) -> None:
+    _show(args, api_for(args).call("GET", f"{_feed_path(args.feed)}/lockfiles"), _render_lockfiles)
+
+
+def lockfiles_add(args: argparse.Namespace) -> None:
+    file = Path(args.file)
+    try:
+        content = file.read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read {file}: {error.strerror}", USAGE) from None
+    name = args.name or file.name
+    path = f"{_feed_path(args.feed)}/lockfiles/{segment(name)}"
+    data = api_for(args).call("PUT", path, data=content)
+    _show(args, data, lambda d: print(f"Registered {d['name']} ({d['format']}): pins {d['pins']} versions."))
+
+
+def lockfiles_remove(args: argparse.Namespace) -> None:
+    api_for(args).call("DELETE", f"{_feed_path(args.feed)}/lockfiles/{segment(args.name)}")
+    _show(args, {"removed": args.name}, lambda d: print(f"Removed lockfile {args.name}."))
+
+
 def _binned(d: dict[str, Any]) -> None:
     print(f"{d.get('message', '')}\n" + "\n".join(f"  {name}" for name in d.get("deleted", [])))
 
@@ -663,6 +765,38 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     remove = leaf(views, "remove", views_remove, "remove a view of your own naming")
     remove.add_argument("feed")
     remove.add_argument("name")
+
+    retention = group("retention", "a feed's retention policy and what it would delete")
+    leaf(retention, "show", retention_show, "the feed's policy").add_argument("feed")
+    for name, handler, text in (
+        ("set", retention_set, "set the policy (--off removes it)"),
+        ("preview", retention_preview, "what the next run would delete, and why (a policy to try)"),
+    ):
+        p = leaf(retention, name, handler, text)
+        p.add_argument("feed")
+        p.add_argument("--max-versions", type=int, help="keep at most this many versions per package")
+        p.add_argument("--keep-downloaded-days", type=int, help="never delete one downloaded in these days")
+        if name == "set":
+            p.add_argument("--off", action="store_true", help="remove the policy: keep everything")
+        else:
+            p.add_argument("--all", action="store_true", help="list the versions kept too, with why")
+    for name, handler, text in (
+        ("pin", pin, "pin a version: retention never deletes it"),
+        ("unpin", unpin, "remove an owner's pin"),
+    ):
+        p = leaf(sub, name, handler, text)
+        p.add_argument("feed")
+        p.add_argument("project")
+        p.add_argument("version")
+    lockfiles = group("lockfiles", "lockfiles whose pinned versions retention keeps")
+    leaf(lockfiles, "list", lockfiles_list, "a feed's registered lockfiles").add_argument("feed")
+    add_lock = leaf(lockfiles, "add", lockfiles_add, "register (or replace) a lockfile")
+    add_lock.add_argument("feed")
+    add_lock.add_argument("file", help="uv.lock, poetry.lock, pylock.toml or a requirements file")
+    add_lock.add_argument("--name", help="the name to register it under (default: the file's name)")
+    remove_lock = leaf(lockfiles, "remove", lockfiles_remove, "unregister a lockfile")
+    remove_lock.add_argument("feed")
+    remove_lock.add_argument("name")
 
     bin_ = group("recycle-bin", "deleted versions: list, restore, purge")
     leaf(bin_, "list", bin_list, "what is in a feed's recycle bin").add_argument("feed")

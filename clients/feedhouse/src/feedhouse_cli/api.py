@@ -90,10 +90,19 @@ class Api:
             raise CliError(f"cannot reach {self.url}: {error}", UNREACHABLE) from None
         return response
 
-    def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
-        """A JSON API call: the decoded answer, or CliError with the server's message and an exit code
-        for its status."""
-        response = self.send(method, self.url + path, json=body, params=params)
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        *,
+        data: bytes | None = None,
+    ) -> Any:
+        """A JSON API call (with a JSON ``body``, or raw ``data`` such as a lockfile): the decoded
+        answer, or CliError with the server's message and an exit code for its status."""
+        sent = {"json": body} if data is None else {"data": data}
+        response = self.send(method, self.url + path, params=params, **sent)
         if response.status_code >= 400:
             error = server_error(response)
             hint = ""
