@@ -129,7 +129,7 @@ param tags object = {}
 
 // The names the code uses: shared/storage.py BLOB_CONTAINER and TABLE_NAMES (tests/infra checks they match).
 var packagesContainerName = 'packages'
-var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin', 'publishers', 'sessions', 'history']
+var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin', 'publishers', 'sessions', 'history', 'downloads']
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })

@@ -34,6 +34,7 @@ RECYCLE_BIN_TABLE = "recyclebin"
 PUBLISHERS_TABLE = "publishers"
 SESSIONS_TABLE = "sessions"
 HISTORY_TABLE = "history"
+DOWNLOADS_TABLE = "downloads"
 TABLE_NAMES: tuple[str, ...] = (
     FEEDS_TABLE,
     PROJECTS_TABLE,
@@ -44,6 +45,7 @@ TABLE_NAMES: tuple[str, ...] = (
     PUBLISHERS_TABLE,
     SESSIONS_TABLE,
     HISTORY_TABLE,
+    DOWNLOADS_TABLE,
 )
 BLOB_CONTAINER = "packages"
 
@@ -279,3 +281,37 @@ def upstream_page_blob(feed_key: str, upstream_key: str, project: str) -> str:
     """An upstream's cached page of a project. Normalized project names never start with '_', so this
     cannot meet a project's own blobs."""
     return f"{feed_blobs_prefix(feed_key)}_upstream/{upstream_key}/{project}.json.gz"
+
+
+# Table downloads: download counts (shared/download_counts.py) -------------------------------------
+
+# A project's counts share a partition (as its files do): one flush writes a project's file and
+# version counts in one transaction, and the package API reads them with one query. The feed's totals
+# are a row of their own partition: every project's flush adds to it.
+_FILE_COUNT = "file:"
+_VERSION_COUNT = "version:"
+FEED_COUNT_ROW = "feed"
+
+
+def project_counts_partition(feed_key: str, project: str) -> str:
+    return f"{feed_key}:{project}"
+
+
+def feed_counts_partition(feed_key: str) -> str:
+    return feed_key
+
+
+def file_count_row(filename: str) -> str:
+    return _FILE_COUNT + filename
+
+
+def version_count_row(version_key: str) -> str:
+    return _VERSION_COUNT + version_key
+
+
+def count_row_of(row: str) -> tuple[str, str] | None:
+    """("file", file name) or ("version", canonical version) of a count row; None for any other."""
+    for kind, prefix in (("file", _FILE_COUNT), ("version", _VERSION_COUNT)):
+        if row.startswith(prefix):
+            return kind, row.removeprefix(prefix)
+    return None

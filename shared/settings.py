@@ -94,6 +94,13 @@ SETTINGS: tuple[Setting, ...] = (
         "one and two such periods.",
     ),
     Setting(
+        "FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS",
+        "30",
+        "How often an instance writes the download counts it has gathered in memory to storage, in seconds "
+        "(checked on its requests, and by a timer every minute): how far counts may lag (README, "
+        "'Download counts').",
+    ),
+    Setting(
         "FEEDHOUSE_STREAM_MAX_BYTES",
         str(64 * 1024 * 1024),
         "Largest body one download response holds in memory, in bytes (the Functions worker holds a "
