@@ -1,10 +1,10 @@
 """Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, the daily purge of
-expired deleted feeds and sweep of purged ones, and the daily sweep of browser sessions that ended
-without being presented again.
+expired deleted feeds and sweep of purged ones, the daily sweep of browser sessions that ended
+without being presented again, and every minute the flush of download counts.
 
 The work is ``shared.lifecycle.purge_expired``, ``shared.feeds.purge_expired``,
-``shared.feeds.sweep_deleted`` and ``shared.web.sessions.sweep``, plain functions the tests call
-directly; this is only their schedule.
+``shared.feeds.sweep_deleted``, ``shared.web.sessions.sweep`` and ``shared.download_counts.flush``,
+plain functions the tests call directly; this is only their schedule.
 (The local host serves HTTP triggers only, so under ``make run`` none runs.)
 """
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
-from shared import feeds, lifecycle, settings
+from shared import download_counts, feeds, lifecycle, settings
 from shared.storage import get_storage
 from shared.web import sessions
 
@@ -27,6 +27,9 @@ PURGE_SCHEDULE = "0 17 3 * * *"
 # Daily at 03:47 UTC: a timer of its own, so that one job failing never holds up the other.
 SWEEP_SCHEDULE = "0 47 3 * * *"
 SESSIONS_SCHEDULE = "0 7 4 * * *"
+# Every minute. Functions runs a timer on one instance, so this flushes that instance's counts only;
+# the others flush from their requests (shared/download_counts.py).
+DOWNLOAD_COUNTS_SCHEDULE = "0 * * * * *"
 
 
 @bp.timer_trigger(arg_name="timer", schedule=PURGE_SCHEDULE, run_on_startup=False, use_monitor=True)
@@ -53,3 +56,10 @@ def sweep_deleted_feeds(timer: func.TimerRequest) -> None:
 def sweep_sessions(timer: func.TimerRequest) -> None:
     swept = sessions.sweep(get_storage(), now=datetime.now(UTC))
     logger.info("Session sweep done: %d ended session(s) deleted", swept)
+
+
+@bp.timer_trigger(
+    arg_name="timer", schedule=DOWNLOAD_COUNTS_SCHEDULE, run_on_startup=False, use_monitor=False
+)
+def flush_download_counts(timer: func.TimerRequest) -> None:
+    download_counts.flush(get_storage())

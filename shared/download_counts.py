@@ -169,8 +169,8 @@ class Aggregator:
 
     def add(self, feed_key: str, project: str, filename: str, version_key: str, now: datetime) -> None:
         with self._lock:
-            self._add_file((feed_key, project, filename), _Gathered(version_key, 1, now))
-            self._feeds[feed_key] = self._feeds.get(feed_key, Count()).plus(Count(1, now))
+            if self._add_file((feed_key, project, filename), _Gathered(version_key, 1, now)):
+                self._feeds[feed_key] = self._feeds.get(feed_key, Count()).plus(Count(1, now))
 
     def _add_file(self, key: tuple[str, str, str], gathered: _Gathered) -> bool:
         held = self._files.get(key)

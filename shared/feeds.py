@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import history, memo, packages, roles, trusted_publishing
+from shared import download_counts, history, memo, packages, roles, trusted_publishing
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import (
     FEEDS_PARTITION,
@@ -591,6 +591,7 @@ def _sweep(storage: Storage, key: str) -> None:
     roles.revoke_all(storage, key)
     trusted_publishing.forget_feed(storage, key)
     history.forget_feed(storage, key)
+    download_counts.forget_feed(storage, key)
     packages.delete_feed_contents(storage, key)
 
 

@@ -1,0 +1,225 @@
+"""Download counts (issue 14): what a download adds, what the package and feed APIs show once counts
+are flushed, that counting costs a download no storage request, and that concurrent downloads and
+racing flushes (two instances) lose nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.feeds_api import feed_item
+from functions.files import download
+from functions.maintenance import flush_download_counts
+from functions.packages_api import package_item, version_item
+from shared import download_counts, feeds, settings
+from shared.download_counts import Aggregator, Count
+from shared.packages import version_key
+from shared.storage import StorageError
+from tests.support.http import json_of
+from tests.support.publish import call, publish_sdist, publish_wheel
+from tests.support.storage_requests import requests_made
+from tests.support.stored import key_of
+
+
+def get(feed: str, project: str, filename: str, method: str = "GET", **headers: str):
+    return call(
+        download,
+        method,
+        f"/{feed}/files/{project}/{filename}",
+        headers=headers,
+        feed=feed,
+        project=project,
+        filename=filename,
+    )
+
+
+def package(feed: str, project: str) -> dict:
+    response = call(package_item, "GET", f"/api/feeds/{feed}/packages/{project}", feed=feed, project=project)
+    assert response.status_code == 200, response.get_body()
+    return json_of(response)
+
+
+@pytest.fixture
+def flush_every_request(app_env, monkeypatch):
+    """A flush due on every download (as 30 s after the last one)."""
+    monkeypatch.setenv("FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS", "0.000001")
+    settings.load.cache_clear()
+    yield
+    monkeypatch.undo()
+    settings.load.cache_clear()
+
+
+def test_downloads_show_in_the_package_and_feed_apis_once_flushed(feed_name, storage):
+    wheel, _ = publish_wheel(feed_name, "counted", "1.0")
+    sdist, _ = publish_sdist(feed_name, "counted", "1.0")
+    other, _ = publish_wheel(feed_name, "counted", "2.0")
+    before = datetime.now(UTC)
+    for _ in range(3):
+        assert get(feed_name, "counted", wheel).status_code == 200
+    assert get(feed_name, "counted", sdist).status_code == 200
+    # Not counted: a HEAD, a Range request (a resumed download), a metadata file.
+    assert get(feed_name, "counted", wheel, method="HEAD").status_code == 200
+    assert get(feed_name, "counted", wheel, Range="bytes=10-20").status_code == 206
+    assert get(feed_name, "counted", f"{wheel}.metadata").status_code == 200
+    flush_download_counts(None)
+
+    versions = {v["version"]: v for v in package(feed_name, "counted")["versions"]}
+    one = versions["1.0"]
+    assert one["downloads"]["total"] == 4
+    assert datetime.fromisoformat(one["downloads"]["last_download"]) >= before
+    assert {f["filename"]: f["downloads"]["total"] for f in one["files"]} == {wheel: 3, sdist: 1}
+    assert versions["2.0"]["downloads"] == {"total": 0, "last_download": None}
+    assert versions["2.0"]["files"][0]["filename"] == other
+    response = call(
+        version_item,
+        "GET",
+        f"/api/feeds/{feed_name}/packages/counted/versions/1.0",
+        feed=feed_name,
+        project="counted",
+        version="1.0",
+    )
+    assert json_of(response)["downloads"]["total"] == 4
+    feed_json = json_of(call(feed_item, "GET", f"/api/feeds/{feed_name}", feed=feed_name))
+    assert feed_json["downloads"]["total"] == 4
+    assert download_counts.last_downloads(storage, key_of(feed_name), "counted").keys() == {
+        version_key("1.0")
+    }
+
+    # Later flushes add to what is stored.
+    assert get(feed_name, "counted", wheel).status_code == 200
+    flush_download_counts(None)
+    counts = download_counts.project_counts(storage, key_of(feed_name), "counted")
+    assert counts.file(wheel).total == 4
+    assert counts.version(version_key("1.0")).total == 5
+    assert download_counts.feed_counts(storage, key_of(feed_name)).total == 5
+
+
+def test_redirected_downloads_count(feed_name, storage, redirect_downloads):
+    wheel, _ = publish_wheel(feed_name, "redirected", "1.0")
+    for _ in range(2):
+        assert get(feed_name, "redirected", wheel).status_code == 302
+    download_counts.flush(storage)
+    assert download_counts.project_counts(storage, key_of(feed_name), "redirected").file(wheel).total == 2
+
+
+@pytest.mark.parametrize("redirect", [False, True])
+def test_counting_adds_no_storage_request_to_a_download_even_when_it_flushes(
+    feed_name, storage, flush_every_request, redirect, request
+):
+    """The budgets of the speed issue: one storage request (the blob) in stream mode, none in redirect
+    mode, on a warm instance; the flush a download starts runs on a thread of its own."""
+    if redirect:
+        request.getfixturevalue("redirect_downloads")
+    wheel, _ = publish_wheel(feed_name, "budgeted", "1.0")
+    status = 302 if redirect else 200
+    assert get(feed_name, "budgeted", wheel).status_code == status  # warm
+    for _ in range(3):
+        response, cost = requests_made(lambda: get(feed_name, "budgeted", wheel))
+        assert response.status_code == status
+        assert cost == (0 if redirect else 1)
+    download_counts.flush(storage)  # waits for a background flush still running
+    assert download_counts.project_counts(storage, key_of(feed_name), "budgeted").file(wheel).total == 4
+
+
+def test_a_failed_flush_keeps_its_counts_for_the_next(feed_name, storage, monkeypatch):
+    wheel, _ = publish_wheel(feed_name, "kept", "1.0")
+    assert get(feed_name, "kept", wheel).status_code == 200
+    real = type(storage).transact
+
+    def failing(self, *args, **kwargs):
+        raise StorageError("storage is down")
+
+    monkeypatch.setattr(type(storage), "transact", failing)
+    download_counts.flush(storage)  # logged, never raised
+    monkeypatch.setattr(type(storage), "transact", real)
+    assert download_counts.project_counts(storage, key_of(feed_name), "kept").file(wheel) == Count()
+    download_counts.flush(storage)
+    assert download_counts.project_counts(storage, key_of(feed_name), "kept").file(wheel).total == 1
+    assert download_counts.feed_counts(storage, key_of(feed_name)).total == 1
+
+
+def test_concurrent_downloads_are_all_counted(feed_name, storage):
+    wheels = [publish_wheel(feed_name, "busy", version)[0] for version in ("1.0", "2.0")]
+    threads_per_round, per_thread, rounds = 8, 5, 5
+    for round_number in range(1, rounds + 1):
+        barrier = threading.Barrier(threads_per_round)
+        failures: list[int] = []
+
+        def fetch(index: int, barrier: threading.Barrier = barrier, failures: list[int] = failures) -> None:
+            barrier.wait()
+            for _ in range(per_thread):
+                status = get(feed_name, "busy", wheels[index % 2]).status_code
+                if status != 200:
+                    failures.append(status)
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(threads_per_round)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        download_counts.flush(storage)
+        counts = download_counts.project_counts(storage, key_of(feed_name), "busy")
+        each = round_number * threads_per_round * per_thread // 2
+        assert [counts.file(w).total for w in wheels] == [each, each]
+        assert [counts.version(version_key(v)).total for v in ("1.0", "2.0")] == [each, each]
+        assert download_counts.feed_counts(storage, key_of(feed_name)).total == 2 * each
+
+
+def test_two_instances_flushing_at_once_lose_nothing(feed_name, storage):
+    """Each instance has its own counts; their flushes race on the same rows, and the conditional
+    merge makes the loser read again and add to what the winner wrote."""
+    key = key_of(feed_name)
+    filenames = ["racing-1.0-py3-none-any.whl", "racing-1.0.tar.gz", "racing-2.0-py3-none-any.whl"]
+    versions = ["1.0", "1.0", "2.0"]
+    rounds = 25
+    now = datetime.now(UTC)
+    for round_number in range(1, rounds + 1):
+        instances = [Aggregator() for _ in range(3)]
+        for n, instance in enumerate(instances):
+            for filename, version in zip(filenames, versions, strict=True):
+                for _ in range(n + 1):
+                    instance.add(key, "racing", filename, version, now + timedelta(seconds=n))
+        barrier = threading.Barrier(len(instances))
+
+        def flush(instance: Aggregator, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            instance.flush(storage)
+
+        threads = [threading.Thread(target=flush, args=(i,)) for i in instances]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        counts = download_counts.project_counts(storage, key, "racing")
+        assert [counts.file(f).total for f in filenames] == [6 * round_number] * 3
+        assert counts.version("1.0").total == 12 * round_number
+        assert counts.version("2.0").total == 6 * round_number
+        assert counts.version("1.0").last_download == now + timedelta(seconds=2)
+        assert download_counts.feed_counts(storage, key).total == 18 * round_number
+
+
+def test_memory_is_bounded(storage, feed_name):
+    key = key_of(feed_name)
+    instance = Aggregator(max_files=2)
+    now = datetime.now(UTC)
+    for filename in ("a-1.0.tar.gz", "b-1.0.tar.gz", "c-1.0.tar.gz", "a-1.0.tar.gz"):
+        instance.add(key, filename[0], filename, "1.0", now)
+    instance.flush(storage)
+    assert download_counts.project_counts(storage, key, "a").file("a-1.0.tar.gz").total == 2
+    assert download_counts.project_counts(storage, key, "b").file("b-1.0.tar.gz").total == 1
+    assert download_counts.project_counts(storage, key, "c").files == {}
+    assert download_counts.feed_counts(storage, key).total == 3  # what was dropped is in no total
+
+
+def test_a_purged_feeds_counts_go_with_it(feed_name, storage, monkeypatch):
+    wheel, _ = publish_wheel(feed_name, "forgotten", "1.0")
+    assert get(feed_name, "forgotten", wheel).status_code == 200
+    download_counts.flush(storage)
+    key = key_of(feed_name)
+    feeds.delete_feed(storage, feed_name, by="admin")
+    feeds.purge_feed(storage, feed_name)
+    assert download_counts.project_counts(storage, key, "forgotten").files == {}
+    assert download_counts.feed_counts(storage, key) == Count()
