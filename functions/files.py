@@ -59,7 +59,7 @@ def _download(req: func.HttpRequest) -> func.HttpResponse:
     found = access.index.file(project, filename)
     # A HEAD reads nothing and a Range request resumes (or samples) a download already counted.
     if req.method == "GET" and "Range" not in req.headers and found.version_key is not None:
-        download_counts.record(access.storage, access.feed.key, project, filename, found.version_key)
+        download_counts.record(access.feed.key, project, filename, found.version_key)
     return _respond(req, found, redirect_mode=settings.load().download_mode == REDIRECT)
 
 

@@ -4,10 +4,10 @@ per feed, the totals. Retention reads ``last_downloads``; the package and feed A
 A download must not get slower or cost a storage write, so it only adds to a counter in this
 process's memory (``record``: no storage request). Each instance writes what it gathered (``flush``):
 
-- from a request, once FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS have passed since its last flush, on a
-  background thread of its own. A thread starts with an empty context, so its storage requests are
-  not counted to the request that started it (shared.storage.counting), and the request does not
-  wait for it; a failed flush is logged and its counts kept for the next one.
+- after any request (functions/http.py), once FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS have passed
+  since its last flush, on a background thread of its own. A thread starts with an empty context, so
+  its storage requests are not counted to the request that started it (shared.storage.counting), and
+  the request does not wait for it; a failed flush is logged and its counts kept for the next one.
 - by a timer every minute (functions/maintenance.py); Functions runs a timer on one instance only,
   so an idle instance's counts wait for its next request.
 
@@ -47,7 +47,7 @@ from shared.keys import (
     version_count_row,
 )
 from shared.packages import format_time, parse_time
-from shared.storage import RecordChanged, RecordExists, Storage
+from shared.storage import RecordChanged, RecordExists, Storage, get_storage
 
 logger = logging.getLogger("feedhouse")
 
@@ -283,12 +283,19 @@ def _merge(storage: Storage, partition: str, adds: dict[str, Count]) -> None:
 _aggregator = Aggregator()
 
 
-def record(storage: Storage, feed_key: str, project: str, filename: str, version_key: str) -> None:
-    """Count one download of a file of the feed: in memory (no storage request), flushed in the
-    background once the flush interval has passed."""
+def record(feed_key: str, project: str, filename: str, version_key: str) -> None:
+    """Count one download of a file of the feed: in memory, no storage request."""
     _aggregator.add(feed_key, project, filename, version_key, datetime.now(UTC))
-    if _aggregator.due(settings.get_seconds("FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS")):
-        _aggregator.flush_in_background(storage)
+
+
+def flush_if_due() -> None:
+    """Start a flush on a background thread if the flush interval has passed and there is something
+    to write (after every request: functions/http.py). Never raises: the request is served."""
+    try:
+        if _aggregator.due(settings.load().download_count_flush_seconds):
+            _aggregator.flush_in_background(get_storage())
+    except Exception:
+        logger.exception("Download counts: no flush started")
 
 
 def flush(storage: Storage) -> None:

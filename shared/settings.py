@@ -329,6 +329,7 @@ class Settings:
     feed_recycle_bin_days: int
     download_mode: str
     download_url_seconds: int
+    download_count_flush_seconds: float
     stream_max_bytes: int
     oidc_issuer: str | None
     oidc_audiences: tuple[str, ...]
@@ -352,6 +353,7 @@ def load() -> Settings:
         feed_recycle_bin_days=get_int("FEEDHOUSE_FEED_RECYCLE_BIN_DAYS"),
         download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),
         download_url_seconds=max(1, get_int("FEEDHOUSE_DOWNLOAD_URL_SECONDS")),
+        download_count_flush_seconds=get_seconds("FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS"),
         stream_max_bytes=get_int("FEEDHOUSE_STREAM_MAX_BYTES"),
         oidc_issuer=_issuer_url("FEEDHOUSE_OIDC_ISSUER"),
         oidc_audiences=_audiences(),

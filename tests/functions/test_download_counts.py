@@ -5,6 +5,7 @@ racing flushes (two instances) lose nothing."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,8 @@ from functions.feeds_api import feed_item
 from functions.files import download
 from functions.maintenance import flush_download_counts
 from functions.packages_api import package_item, version_item
+from functions.pypi_json import project_json
+from functions.tokens_api import whoami
 from shared import download_counts, feeds, settings
 from shared.download_counts import Aggregator, Count
 from shared.packages import version_key
@@ -223,3 +226,39 @@ def test_a_purged_feeds_counts_go_with_it(feed_name, storage, monkeypatch):
     feeds.purge_feed(storage, feed_name)
     assert download_counts.project_counts(storage, key, "forgotten").files == {}
     assert download_counts.feed_counts(storage, key) == Count()
+
+
+def test_the_json_api_gives_each_files_total_in_pypis_downloads_field(feed_name, storage):
+    wheel, _ = publish_wheel(feed_name, "jsoned", "1.0")
+    for _ in range(2):
+        assert get(feed_name, "jsoned", wheel).status_code == 200
+    download_counts.flush(storage)
+    response = call(project_json, "GET", f"/{feed_name}/pypi/jsoned/json", feed=feed_name, project="jsoned")
+    document = json_of(response)
+    assert [f["downloads"] for f in document["urls"]] == [2]
+    assert [f["downloads"] for f in document["releases"]["1.0"]] == [2]
+    # PyPI's shape; the feed counts no windows.
+    assert document["info"]["downloads"] == {"last_day": -1, "last_month": -1, "last_week": -1}
+
+
+def test_any_request_after_the_interval_starts_a_flush_in_the_background(feed_name, storage, monkeypatch):
+    """An instance flushes from its requests, whatever they are, not only from the timer (which runs on
+    one instance): counts wait for the interval, then for the next request."""
+    monkeypatch.setenv("FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS", "3600")
+    settings.load.cache_clear()
+    wheel, _ = publish_wheel(feed_name, "flushed", "1.0")
+    download_counts.flush(storage)  # nothing else of earlier tests pending: the last flush is now
+    assert get(feed_name, "flushed", wheel).status_code == 200
+    assert package(feed_name, "flushed")["versions"][0]["downloads"]["total"] == 0  # within the interval
+    monkeypatch.setenv("FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS", "0.000001")
+    settings.load.cache_clear()
+    try:
+        response = call(whoami, "GET", "/api/whoami")
+        assert response.status_code == 200
+        deadline = time.monotonic() + 20
+        while download_counts.project_counts(storage, key_of(feed_name), "flushed").file(wheel).total != 1:
+            assert time.monotonic() < deadline, "no flush after the request"
+            time.sleep(0.05)
+    finally:
+        monkeypatch.undo()
+        settings.load.cache_clear()
