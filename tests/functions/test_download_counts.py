@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from functions import web
 from functions.feeds_api import feed_item
 from functions.files import download
 from functions.maintenance import flush_download_counts
@@ -24,6 +25,7 @@ from tests.support.http import json_of
 from tests.support.publish import call, publish_sdist, publish_wheel
 from tests.support.storage_requests import requests_made
 from tests.support.stored import key_of
+from tests.support.web import admin_browser, text, visit
 
 
 def get(feed: str, project: str, filename: str, method: str = "GET", **headers: str):
@@ -262,3 +264,19 @@ def test_any_request_after_the_interval_starts_a_flush_in_the_background(feed_na
     finally:
         monkeypatch.undo()
         settings.load.cache_clear()
+
+
+def test_the_package_page_shows_the_versions_and_files_counts(feed_name, storage):
+    wheel, _ = publish_wheel(feed_name, "shown", "1.0")
+    sdist, _ = publish_sdist(feed_name, "shown", "1.0")
+    for _ in range(3):
+        assert get(feed_name, "shown", wheel).status_code == 200
+    download_counts.flush(storage)
+    page = text(
+        visit(web.web_package, "GET", "/", browser=admin_browser(storage), feed=feed_name, project="shown")
+    )
+    assert "3 downloads, the last" in page
+    files = page[page.index('<ul class="files">') : page.index("</ul>", page.index('<ul class="files">'))]
+    wheel_item, sdist_item = (files[files.index(name) :] for name in (wheel, sdist))
+    assert "· 3 downloads" in wheel_item[: wheel_item.index("</li>")]
+    assert "· 0 downloads" in sdist_item[: sdist_item.index("</li>")]
