@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ from functions.packages_api import package_item, version_item
 from functions.pypi_json import project_json
 from functions.tokens_api import whoami
 from shared import download_counts, feeds, settings
-from shared.download_counts import Aggregator, Count
+from shared.download_counts import Count
 from shared.packages import version_key
 from shared.storage import StorageError
 from tests.support.http import json_of
@@ -171,52 +171,6 @@ def test_concurrent_downloads_are_all_counted(feed_name, storage):
         assert [counts.file(w).total for w in wheels] == [each, each]
         assert [counts.version(version_key(v)).total for v in ("1.0", "2.0")] == [each, each]
         assert download_counts.feed_counts(storage, key_of(feed_name)).total == 2 * each
-
-
-def test_two_instances_flushing_at_once_lose_nothing(feed_name, storage):
-    """Each instance has its own counts; their flushes race on the same rows, and the conditional
-    merge makes the loser read again and add to what the winner wrote."""
-    key = key_of(feed_name)
-    filenames = ["racing-1.0-py3-none-any.whl", "racing-1.0.tar.gz", "racing-2.0-py3-none-any.whl"]
-    versions = ["1.0", "1.0", "2.0"]
-    rounds = 25
-    now = datetime.now(UTC)
-    for round_number in range(1, rounds + 1):
-        instances = [Aggregator() for _ in range(3)]
-        for n, instance in enumerate(instances):
-            for filename, version in zip(filenames, versions, strict=True):
-                for _ in range(n + 1):
-                    instance.add(key, "racing", filename, version, now + timedelta(seconds=n))
-        barrier = threading.Barrier(len(instances))
-
-        def flush(instance: Aggregator, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            instance.flush(storage)
-
-        threads = [threading.Thread(target=flush, args=(i,)) for i in instances]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        counts = download_counts.project_counts(storage, key, "racing")
-        assert [counts.file(f).total for f in filenames] == [6 * round_number] * 3
-        assert counts.version("1.0").total == 12 * round_number
-        assert counts.version("2.0").total == 6 * round_number
-        assert counts.version("1.0").last_download == now + timedelta(seconds=2)
-        assert download_counts.feed_counts(storage, key).total == 18 * round_number
-
-
-def test_memory_is_bounded(storage, feed_name):
-    key = key_of(feed_name)
-    instance = Aggregator(max_files=2)
-    now = datetime.now(UTC)
-    for filename in ("a-1.0.tar.gz", "b-1.0.tar.gz", "c-1.0.tar.gz", "a-1.0.tar.gz"):
-        instance.add(key, filename[0], filename, "1.0", now)
-    instance.flush(storage)
-    assert download_counts.project_counts(storage, key, "a").file("a-1.0.tar.gz").total == 2
-    assert download_counts.project_counts(storage, key, "b").file("b-1.0.tar.gz").total == 1
-    assert download_counts.project_counts(storage, key, "c").files == {}
-    assert download_counts.feed_counts(storage, key).total == 3  # what was dropped is in no total
 
 
 def test_a_purged_feeds_counts_go_with_it(feed_name, storage, monkeypatch):
