@@ -24,7 +24,7 @@ from functions.http import (
     json_response,
     read_json,
 )
-from shared import auth, feeds, history, roles, settings, views
+from shared import auth, download_counts, feeds, history, roles, settings, views
 from shared.auth import Permission, Principal
 from shared.errors import BadRequest, Forbidden
 from shared.names import grant_key, grantee_key, is_publisher_key, user_key
@@ -83,7 +83,7 @@ def feed_item(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "GET":
         access = feed_access(req, Permission.READ)
         manager = auth.may(access.storage, access.principal, access.feed, Permission.MANAGE)
-        return json_response(access.feed.to_json(manager=manager))
+        return json_response(_feed_json(access.storage, access.feed, manager=manager))
     access = feed_access(req, Permission.MANAGE)
     if req.method == "PATCH":
         updated = feeds.update_feed(
@@ -92,9 +92,16 @@ def feed_item(req: func.HttpRequest) -> func.HttpResponse:
             read_json(req),
             may_read=reader_check(access.storage, access.principal),
         )
-        return json_response(updated.to_json())
+        return json_response(_feed_json(access.storage, updated))
     feeds.delete_feed(access.storage, access.feed.name, by=access.principal.name)
     return func.HttpResponse(status_code=204)
+
+
+def _feed_json(storage: Storage, feed: feeds.Feed, *, manager: bool = True) -> dict[str, Any]:
+    """A feed as its own URL shows it: with its download totals (as flushed; a restored feed's come
+    back with it). Listings leave them out: one more read per feed."""
+    downloads = download_counts.feed_counts(storage, feed.key)
+    return {**feed.to_json(manager=manager), "downloads": downloads.to_json()}
 
 
 @bp.route(route="api/feeds/{feed}/changes", methods=["GET"])
@@ -152,7 +159,7 @@ def binned_feed(storage: Storage, principal: Principal, name: str) -> feeds.Feed
 def feed_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
     storage = get_storage()
     feed = binned_feed(storage, caller(req), req.route_params["feed"])
-    return json_response(feeds.restore_feed(storage, feed.name).to_json())
+    return json_response(_feed_json(storage, feeds.restore_feed(storage, feed.name)))
 
 
 @bp.route(route="api/recycle-bin/feeds/{feed}", methods=["DELETE"])

@@ -23,7 +23,7 @@ import azure.functions as func
 
 from functions.http import feed_access, text_errors
 from functions.responses import NotAcceptable, file_response
-from shared import packages, settings
+from shared import download_counts, packages, settings
 from shared.as_of import parse_as_of
 from shared.auth import Permission
 from shared.downloads import REDIRECT, Download, sas_window
@@ -62,6 +62,9 @@ def _download(req: func.HttpRequest) -> func.HttpResponse:
         found = access.index.metadata(project, filename.removesuffix(METADATA_URL_SUFFIX))
         return _respond(req, found, redirect_mode=False)
     found = access.index.file(project, filename)
+    # A HEAD reads nothing and a Range request resumes (or samples) a download already counted.
+    if req.method == "GET" and "Range" not in req.headers and found.version_key is not None:
+        download_counts.record(access.feed.key, project, filename, found.version_key)
     return _respond(req, found, redirect_mode=settings.load().download_mode == REDIRECT)
 
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import azure.functions as func
 
-from shared import auth, feeds, history, settings, untrusted
+from shared import auth, download_counts, feeds, history, settings, untrusted
 from shared import storage as storage_module
 from shared.auth import REALM, Permission, Principal, token_from_authorization
 from shared.errors import BadRequest, FeedhouseError, LengthRequired, ServiceUnavailable
@@ -100,6 +100,9 @@ def _access_logged(handler: Handler) -> Handler:
             finally:
                 _log_access(req, response, started, storage_requests.value)
                 _caller.reset(caller_set)
+                # On a thread of its own, counted to no request: the one place counts leave memory
+                # besides the timer, which runs on one instance only.
+                download_counts.flush_if_due()
 
     return wrapper
 

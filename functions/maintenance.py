@@ -1,9 +1,10 @@
 """Timer-triggered housekeeping: the daily purge of expired recycle-bin entries, the daily purge of
 expired deleted feeds and sweep of purged ones, the daily sweep of browser sessions that ended
-without being presented again, and the daily retention run.
+without being presented again, the daily retention run, and every minute the flush of download counts.
 
 The work is ``shared.lifecycle.purge_expired``, ``shared.feeds.purge_expired``,
-``shared.feeds.sweep_deleted``, ``shared.web.sessions.sweep`` and ``shared.retaining.apply_all``,
+``shared.feeds.sweep_deleted``, ``shared.web.sessions.sweep``, ``shared.retaining.apply_all`` and
+``shared.download_counts.flush``,
 plain functions the tests call directly; this is only their schedule.
 (The local host serves HTTP triggers only, so under ``make run`` none runs.)
 """
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
-from shared import feeds, lifecycle, retaining, settings
+from shared import download_counts, feeds, lifecycle, retaining, settings
 from shared.storage import get_storage
 from shared.web import sessions
 
@@ -30,6 +31,10 @@ SESSIONS_SCHEDULE = "0 7 4 * * *"
 # Daily at 02:37 UTC: before the recycle-bin purge, so what retention deletes stays restorable the
 # full FEEDHOUSE_RECYCLE_BIN_DAYS.
 RETENTION_SCHEDULE = "0 37 2 * * *"
+
+# Every minute. Functions runs a timer on one instance, so this flushes that instance's counts only;
+# the others flush from their requests (shared/download_counts.py).
+DOWNLOAD_COUNTS_SCHEDULE = "0 * * * * *"
 
 
 @bp.timer_trigger(arg_name="timer", schedule=PURGE_SCHEDULE, run_on_startup=False, use_monitor=True)
@@ -64,3 +69,10 @@ def apply_retention(timer: func.TimerRequest) -> None:
     for item in deleted:
         logger.info("Retention deleted %s %s from feed %s", item.project, item.version, item.feed)
     logger.info("Retention run done: %d version(s) moved to the recycle bin", len(deleted))
+
+
+@bp.timer_trigger(
+    arg_name="timer", schedule=DOWNLOAD_COUNTS_SCHEDULE, run_on_startup=False, use_monitor=False
+)
+def flush_download_counts(timer: func.TimerRequest) -> None:
+    download_counts.flush(get_storage())

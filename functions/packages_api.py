@@ -10,7 +10,8 @@ Under ``/api/feeds/{feed}``, with the permission each needs:
   recycle-bin/{project}/{version}`` (purge now)
 - Upstreams: ``GET packages/{project}/upstreaming`` (READ) and ``PUT`` of it (MANAGE)
 
-Files saved from an upstream are listed with ``"origin": "upstream"`` and the upstream's name.
+Files saved from an upstream are listed with ``"origin": "upstream"`` and the upstream's name. Versions
+and files carry their ``downloads`` (``total``, ``last_download``), as flushed (shared/download_counts.py).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from urllib.parse import quote
 import azure.functions as func
 
 from functions.http import feed_access, json_errors, json_response, page_limit, query_param, read_json
-from shared import lifecycle, publishing, settings, views, yanking
+from shared import download_counts, lifecycle, publishing, settings, views, yanking
 from shared.auth import Permission
+from shared.download_counts import Count, ProjectCounts
 from shared.errors import BadRequest
 from shared.names import normalize_project_name
 from shared.packages import (
@@ -73,7 +75,7 @@ def packages_collection(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(body)
 
 
-def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
+def _file_json(feed: str, f: StoredFile, downloads: Count) -> dict[str, Any]:
     hashes = {"sha256": f.sha256, "blake2b_256": f.blake2_256}
     if f.md5:
         hashes["md5"] = f.md5
@@ -95,11 +97,17 @@ def _file_json(feed: str, f: StoredFile) -> dict[str, Any]:
         # "local": published to this feed; "upstream": saved from the upstream named.
         "origin": f.origin,
         **({"upstream": f.upstream_label, "saved_at": f.saved_at} if f.from_upstream else {}),
+        # As flushed: may lag (README, "Download counts").
+        "downloads": downloads.to_json(),
     }
 
 
 def _versions_json(
-    feed: str, records: ProjectRecords, feed_views: views.FeedViews, only: str | None = None
+    feed: str,
+    records: ProjectRecords,
+    feed_views: views.FeedViews,
+    counts: ProjectCounts,
+    only: str | None = None,
 ) -> list[dict[str, Any]]:
     promoted = views.views_by_release(feed_views, records.records)
     by_version: dict[str, list[StoredFile]] = {}
@@ -115,7 +123,8 @@ def _versions_json(
                 "yanked": bool(release and release.yanked),
                 "yanked_reason": release.yanked_reason if release and release.yanked else None,
                 "views": [views.LOCAL, *promoted.get(key, [])],
-                "files": [_file_json(feed, f) for f in files],
+                "downloads": counts.version(key).to_json(),
+                "files": [_file_json(feed, f, counts.file(f.filename)) for f in files],
             }
         )
     return versions
@@ -134,7 +143,12 @@ def package_item(req: func.HttpRequest) -> func.HttpResponse:
         {
             "name": project,
             "display_name": project if display_name is None else display_name,
-            "versions": _versions_json(access.feed.name, records, access.feed.views),
+            "versions": _versions_json(
+                access.feed.name,
+                records,
+                access.feed.views,
+                download_counts.project_counts(access.storage, access.feed.key, project),
+            ),
         }
     )
 
@@ -154,7 +168,8 @@ def version_item(req: func.HttpRequest) -> func.HttpResponse:
     project = project_of(req)
     parse_version(version, project)
     records = access.index.records(project)
-    found = _versions_json(access.feed.name, records, access.feed.views, only=version_key(version))
+    counts = download_counts.project_counts(access.storage, access.feed.key, project)
+    found = _versions_json(access.feed.name, records, access.feed.views, counts, only=version_key(version))
     if not found:
         raise ReleaseNotFound(f"No version '{version}' of project '{project}'.")
     return json_response(found[0])

@@ -23,7 +23,18 @@ from functions.feeds_api import binned_feed, create_feed, deleted_feeds, reader_
 from functions.http import MAX_PAGE_SIZE, html_errors, redirect, text_errors
 from functions.tokens_api import create_token, revoke_token
 from functions.web_context import Page, page, segment
-from shared import auth, feeds, lifecycle, pypi_json, retaining, roles, settings, tokens, yanking
+from shared import (
+    auth,
+    download_counts,
+    feeds,
+    lifecycle,
+    pypi_json,
+    retaining,
+    roles,
+    settings,
+    tokens,
+    yanking,
+)
 from shared import views as feed_views
 from shared.auth import Permission
 from shared.errors import BadRequest, FeedhouseError, NotFound, Unauthorized
@@ -607,6 +618,7 @@ def _package_page(ui: Page, wanted: str | None) -> func.HttpResponse:
     )
     promoted = feed_views.views_by_release(access.feed.views, records.records)
     in_views = {v.version: promoted.get(version_key(v.version), []) for v in package.versions}
+    counts = download_counts.project_counts(access.storage, access.feed.key, project)
     return ui.render(
         "package.html",
         **_feed_nav(ui, access, "packages"),
@@ -617,6 +629,8 @@ def _package_page(ui: Page, wanted: str | None) -> func.HttpResponse:
         index_url=f"{ui.base_url}/{segment(access.feed.name)}/simple/",
         public=access.feed.visibility == "public",
         in_views=in_views,
+        downloads=counts,
+        version_downloads=counts.version(version_key(version)).to_json() if version else None,
         promotable=[
             v.name
             for v in access.feed.views.all

@@ -58,6 +58,11 @@ param downloadMode string = 'redirect'
 @description('How long one SAS download URL is handed out unchanged, in seconds (FEEDHOUSE_DOWNLOAD_URL_SECONDS).')
 param downloadUrlSeconds int = 300
 
+@minValue(1)
+@maxValue(3600)
+@description('How often an instance writes the download counts it gathered to storage, in seconds: how far counts may lag (FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS).')
+param downloadCountFlushSeconds int = 30
+
 @description('Sign-in with Entra ID: the tenant whose access tokens are accepted (FEEDHOUSE_OIDC_ISSUER is its v2.0 issuer). Defaults to the deployment\'s tenant.')
 param oidcTenantId string = tenant().tenantId
 
@@ -129,7 +134,7 @@ param tags object = {}
 
 // The names the code uses: shared/storage.py BLOB_CONTAINER and TABLE_NAMES (tests/infra checks they match).
 var packagesContainerName = 'packages'
-var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin', 'publishers', 'sessions', 'history', 'lockfiles']
+var tableNames = ['feeds', 'projects', 'files', 'tokens', 'permissions', 'recyclebin', 'publishers', 'sessions', 'history', 'lockfiles', 'downloads']
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
@@ -233,6 +238,7 @@ module appSettings 'app/appsettings.bicep' = {
     feedRecycleBinDays: feedRecycleBinDays
     downloadMode: downloadMode
     downloadUrlSeconds: downloadUrlSeconds
+    downloadCountFlushSeconds: downloadCountFlushSeconds
     oidcIssuer: oidcIssuerUrl
     oidcAudience: oidcAudiences
     oidcClientId: signinClientId

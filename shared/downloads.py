@@ -35,6 +35,9 @@ class Download:
     public: bool  # whether shared caches may keep it
     read: Callable[[int | None, int | None], bytes]
     signed_url: Callable[[datetime, datetime, str], str] | None = None
+    # The release of a file the feed holds, which its downloads count for (shared/download_counts.py);
+    # None for a metadata file, or an upstream file passed through, which nothing counts.
+    version_key: str | None = None
 
 
 def sas_window(now: datetime, seconds: int) -> tuple[datetime, datetime]:

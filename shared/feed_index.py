@@ -264,7 +264,10 @@ class FeedIndex:
         found, public = self._own_or_upstream(project, filename, FeedUpstreams.obtain_file)
         if isinstance(found, PassThrough):
             return self._passed_through(found, public)
-        return self._stored(found.blob, found.size, found.sha256, found.uploaded, found.content_type, public)
+        stored = self._stored(
+            found.blob, found.size, found.sha256, found.uploaded, found.content_type, public
+        )
+        return replace(stored, version_key=found.version_key)
 
     def metadata(self, project: str, filename: str) -> Download:
         """The core metadata file (PEP 658) of the file ``filename``; FileNotFound if it has none."""

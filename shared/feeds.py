@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import history, memo, packages, roles, trusted_publishing
+from shared import download_counts, history, memo, packages, roles, trusted_publishing
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import (
     FEEDS_PARTITION,
@@ -610,6 +610,7 @@ def _sweep(storage: Storage, key: str) -> None:
     storage.delete_records(LOCKFILES_TABLE, storage.partition(LOCKFILES_TABLE, lockfiles_partition(key)))
     trusted_publishing.forget_feed(storage, key)
     history.forget_feed(storage, key)
+    download_counts.forget_feed(storage, key)
     packages.delete_feed_contents(storage, key)
 
 

@@ -35,6 +35,7 @@ PUBLISHERS_TABLE = "publishers"
 SESSIONS_TABLE = "sessions"
 HISTORY_TABLE = "history"
 LOCKFILES_TABLE = "lockfiles"
+DOWNLOADS_TABLE = "downloads"
 TABLE_NAMES: tuple[str, ...] = (
     FEEDS_TABLE,
     PROJECTS_TABLE,
@@ -46,6 +47,7 @@ TABLE_NAMES: tuple[str, ...] = (
     SESSIONS_TABLE,
     HISTORY_TABLE,
     LOCKFILES_TABLE,
+    DOWNLOADS_TABLE,
 )
 BLOB_CONTAINER = "packages"
 
@@ -311,3 +313,37 @@ def lockfile_blob(feed_key: str, row: str) -> str:
 def lockfile_pins_blob(feed_key: str, row: str) -> str:
     """What a registered lockfile pins (Lockfile.to_json), read by retention instead of the lockfile."""
     return f"{feed_blobs_prefix(feed_key)}_lockfiles/{row}/pins.json"
+
+
+# Table downloads: download counts (shared/download_counts.py) -------------------------------------
+
+# A project's counts share a partition (as its files do): one flush writes a project's file and
+# version counts in one transaction, and the package API reads them with one query. The feed's totals
+# are a row of their own partition: every project's flush adds to it.
+_FILE_COUNT = "file:"
+_VERSION_COUNT = "version:"
+FEED_COUNT_ROW = "feed"
+
+
+def project_counts_partition(feed_key: str, project: str) -> str:
+    return f"{feed_key}:{project}"
+
+
+def feed_counts_partition(feed_key: str) -> str:
+    return feed_key
+
+
+def file_count_row(filename: str) -> str:
+    return _FILE_COUNT + filename
+
+
+def version_count_row(version_key: str) -> str:
+    return _VERSION_COUNT + version_key
+
+
+def count_row_of(row: str) -> tuple[str, str] | None:
+    """("file", file name) or ("version", canonical version) of a count row; None for any other."""
+    for kind, prefix in (("file", _FILE_COUNT), ("version", _VERSION_COUNT)):
+        if row.startswith(prefix):
+            return kind, row.removeprefix(prefix)
+    return None

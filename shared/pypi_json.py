@@ -2,8 +2,10 @@
 
 The same documents pypi.org serves (``info``, ``releases``, ``urls``, ``last_serial``), for tools that
 read them (pip-audit, johnnydep, Renovate, Dependabot). ``info`` comes from the release's own core
-metadata file, stored at upload; PyPI-only fields (downloads, docs, bug tracker) carry PyPI's
-"unknown" values. File URLs are absolute, on the host the request came to.
+metadata file, stored at upload; PyPI-only fields (docs, bug tracker) carry PyPI's "unknown" values.
+Each file's ``downloads`` is its total (as flushed: shared/download_counts.py); ``info.downloads`` keeps
+PyPI's shape with -1 ("unknown", as pypi.org itself serves) for its last day, week and month, since
+the feed counts totals, not windows. File URLs are absolute, on the host the request came to.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from urllib.parse import quote
 from packaging.metadata import RawMetadata
 from packaging.version import InvalidVersion, Version
 
-from shared import untrusted
+from shared import download_counts, untrusted
 from shared.distributions import WHEEL
+from shared.download_counts import ProjectCounts
 from shared.metadata import read_metadata_file
 from shared.packages import (
     ProjectNotFound,
@@ -32,6 +35,7 @@ from shared.packages import (
 if TYPE_CHECKING:
     from shared.feed_index import FeedIndex
 
+# The feed keeps totals and the last download, not counts per window.
 _UNKNOWN_DOWNLOADS = {"last_day": -1, "last_month": -1, "last_week": -1}
 
 
@@ -77,14 +81,14 @@ def _python_version(f: StoredFile) -> str:
     return f.filename.split("-")[-3] if f.filetype == WHEEL else "source"
 
 
-def _file(f: StoredFile, files_url: str) -> dict[str, Any]:
+def _file(f: StoredFile, files_url: str, counts: ProjectCounts) -> dict[str, Any]:
     digests = {"blake2b_256": f.blake2_256, "sha256": f.sha256}
     if f.md5:
         digests["md5"] = f.md5
     return {
         "comment_text": None,
         "digests": dict(sorted(digests.items())),
-        "downloads": -1,
+        "downloads": counts.file(f.filename).total,
         "filename": f.filename,
         "has_sig": False,
         "md5_digest": f.md5,
@@ -158,6 +162,7 @@ def document(
     metadata: RawMetadata | None,
     base_url: str,
     with_releases: bool,
+    counts: ProjectCounts,
 ) -> dict[str, Any]:
     """The JSON API document of a project (``with_releases``) or of one of its versions.
 
@@ -177,9 +182,9 @@ def document(
     if with_releases:
         releases: dict[str, list[dict[str, Any]]] = {}
         for f in records.active:
-            releases.setdefault(f.version, []).append(_file(f, files_url))
+            releases.setdefault(f.version, []).append(_file(f, files_url, counts))
         doc["releases"] = releases
-    doc["urls"] = [_file(f, files_url) for f in files]
+    doc["urls"] = [_file(f, files_url, counts) for f in files]
     doc["vulnerabilities"] = []
     return doc
 
@@ -210,4 +215,5 @@ def project_document(index: FeedIndex, project: str, version: str | None, *, bas
         metadata=release_metadata(index, release_files(records, chosen)),
         base_url=base_url,
         with_releases=version is None,
+        counts=download_counts.project_counts(index.storage, index.feed.key, project),
     )

@@ -98,6 +98,13 @@ SETTINGS: tuple[Setting, ...] = (
         "one and two such periods.",
     ),
     Setting(
+        "FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS",
+        "30",
+        "How often an instance writes the download counts it has gathered in memory to storage, in seconds "
+        "(checked on its requests, and by a timer every minute): how far counts may lag (README, "
+        "'Download counts').",
+    ),
+    Setting(
         "FEEDHOUSE_STREAM_MAX_BYTES",
         str(64 * 1024 * 1024),
         "Largest body one download response holds in memory, in bytes (the Functions worker holds a "
@@ -337,6 +344,7 @@ class Settings:
     download_mode: str
     attestation_verification: str
     download_url_seconds: int
+    download_count_flush_seconds: float
     stream_max_bytes: int
     oidc_issuer: str | None
     oidc_audiences: tuple[str, ...]
@@ -361,6 +369,7 @@ def load() -> Settings:
         download_mode=get_choice("FEEDHOUSE_DOWNLOAD_MODE", DOWNLOAD_MODES),
         attestation_verification=get_choice("FEEDHOUSE_ATTESTATION_VERIFICATION", ATTESTATION_VERIFICATIONS),
         download_url_seconds=max(1, get_int("FEEDHOUSE_DOWNLOAD_URL_SECONDS")),
+        download_count_flush_seconds=get_seconds("FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS"),
         stream_max_bytes=get_int("FEEDHOUSE_STREAM_MAX_BYTES"),
         oidc_issuer=_issuer_url("FEEDHOUSE_OIDC_ISSUER"),
         oidc_audiences=_audiences(),

@@ -13,6 +13,7 @@ param recycleBinDays int
 param feedRecycleBinDays int
 param downloadMode string
 param downloadUrlSeconds int
+param downloadCountFlushSeconds int
 param oidcIssuer string
 param oidcAudience string
 param oidcClientId string
@@ -76,6 +77,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEEDHOUSE_DOWNLOAD_MODE: downloadMode
     // Feedhouse: how long one SAS download URL is handed out unchanged.
     FEEDHOUSE_DOWNLOAD_URL_SECONDS: string(downloadUrlSeconds)
+    FEEDHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS: string(downloadCountFlushSeconds)
     // Feedhouse: the OpenID Connect issuer whose access tokens sign users in (empty: none), and the
     // audiences those tokens must be for.
     FEEDHOUSE_OIDC_ISSUER: oidcIssuer

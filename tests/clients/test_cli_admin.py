@@ -314,3 +314,27 @@ def test_retention_lockfiles_and_pins(server, logged_in, tmp_path):
         "1.0",
     ]
     assert "no retention policy" in cli.ok("retention", "set", feed, "--off").out
+
+
+def test_packages_show_and_feeds_show_give_download_counts(server, logged_in, storage):
+    import urllib.request
+
+    from shared import download_counts
+
+    cli = logged_in
+    feed = create_feed(server)
+    name = unique("fh-counted")
+    wheel, data = make_wheel(name, "1.0")
+    upload(server, feed, wheel, data, name, "1.0")
+    request = urllib.request.Request(
+        f"{server.url}/{feed}/files/{name}/{wheel}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    for _ in range(2):
+        with urllib.request.urlopen(request) as response:
+            assert response.read() == data
+    download_counts.flush(storage)  # what the timer does every minute (the host runs in this process)
+    shown = cli.ok("packages", "show", feed, name).out
+    assert "downloads" in shown and "2 (last " in shown
+    version = json.loads(cli.ok("packages", "show", feed, name, "1.0", "--json").out)
+    assert version["downloads"]["total"] == 2 and version["files"][0]["downloads"]["total"] == 2
+    assert "2 (last " in cli.ok("feeds", "show", feed).out

@@ -133,7 +133,16 @@ def _render_feed(d: dict[str, Any]) -> None:
         ("upstream cooldown days", d.get("upstream_cooldown_days") or "off"),
         ("cooldown exceptions", d.get("cooldown_exceptions") or "none"),
     ]
+    if "downloads" in d:  # the feed's own URL has them, a create or update may not
+        rows.append(("downloads", _downloads_text(d["downloads"])))
     table(rows, ("field", "value"))
+
+
+def _downloads_text(downloads: dict[str, Any] | None) -> str:
+    """A download count as the server gives it: the total, and when it was last downloaded."""
+    if not downloads or not downloads.get("total"):
+        return "0"
+    return f"{downloads['total']} (last {downloads.get('last_download')})"
 
 
 def feeds_list(args: argparse.Namespace) -> None:
@@ -383,12 +392,21 @@ def _version_rows(versions: list[dict[str, Any]]) -> list[tuple]:
         for f in v["files"]:
             in_views = ", ".join(f"@{name}" for name in v.get("views", ()))
             rows.append(
-                (v["version"], f["filename"], f["size"], f["upload_time"], f.get("origin"), yanked, in_views)
+                (
+                    v["version"],
+                    f["filename"],
+                    f["size"],
+                    f["upload_time"],
+                    f.get("origin"),
+                    yanked,
+                    in_views,
+                    _downloads_text(f.get("downloads")),
+                )
             )
     return rows
 
 
-_VERSION_HEADERS = ("version", "file", "bytes", "uploaded", "origin", "state", "views")
+_VERSION_HEADERS = ("version", "file", "bytes", "uploaded", "origin", "state", "views", "downloads")
 
 
 def packages_show(args: argparse.Namespace) -> None:
