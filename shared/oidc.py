@@ -15,12 +15,22 @@ import json
 import threading
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 
-import jwt
-
 from shared.errors import ServiceUnavailable, Unauthorized
+
+if TYPE_CHECKING:
+    import jwt
+
+
+def _jwt() -> Any:
+    """PyJWT (with cryptography), imported by the first request that carries a JWT: importing it costs
+    some 30 ms, which a cold start of a deployment without an issuer should not pay."""
+    import jwt
+
+    return jwt
+
 
 # RS256 is what Entra ID, GitHub Actions and Azure DevOps sign with; ES256 for providers on EC keys.
 # Never HS*: the key would be the JWKS, which is public.
@@ -54,8 +64,8 @@ def looks_like_jwt(token: str) -> bool:
 def unverified_claims(token: str) -> dict[str, Any] | None:
     """What a token claims, before anything is checked: only to pick whom to check it with."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        claims = _jwt().decode(token, options={"verify_signature": False})
+    except _jwt().PyJWTError:
         return None
     return claims if isinstance(claims, dict) else None
 
@@ -101,7 +111,7 @@ def _issuer(url: str) -> _Issuer:
         raise IssuerUnavailable(f"The identity provider at {url} publishes no usable jwks_uri.")
     issuer = _Issuer(
         url,
-        jwt.PyJWKClient(
+        _jwt().PyJWKClient(
             jwks_uri,
             lifespan=KEYS_LIFESPAN_SECONDS,
             timeout=FETCH_TIMEOUT_SECONDS,
@@ -131,8 +141,8 @@ def validate(
     current; InvalidOidcToken (401) saying why otherwise, IssuerUnavailable (503) if the issuer's keys
     cannot be fetched."""
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as error:
+        header = _jwt().get_unverified_header(token)
+    except _jwt().PyJWTError as error:
         raise InvalidOidcToken(f"The token is not a valid JWT: {error}.") from None
     algorithm = header.get("alg")
     if algorithm not in ALGORITHMS:
@@ -150,18 +160,18 @@ def validate(
     keys = _issuer(issuer).keys
     try:
         key = keys.get_signing_key(kid)
-    except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as error:
+    except (_jwt().PyJWKClientConnectionError, _jwt().PyJWKSetError, ValueError) as error:
         # Unreachable, or answering something that is no key set: the issuer's trouble, not the token's.
         raise IssuerUnavailable(
             f"The identity provider's keys could not be fetched: {error}; try again shortly.",
             headers={"Retry-After": "30"},
         ) from None
-    except jwt.PyJWKClientError:
+    except _jwt().PyJWKClientError:
         raise InvalidOidcToken(
             f"The token is signed with key '{kid}', which the issuer does not publish (now)."
         ) from None
     try:
-        return jwt.decode(
+        return _jwt().decode(
             token,
             key,
             # A key is bound to its own algorithm (PyJWK): a token cannot choose another for it.
@@ -175,17 +185,17 @@ def validate(
                 "verify_iat": True,
             },
         )
-    except jwt.ExpiredSignatureError:
+    except _jwt().ExpiredSignatureError:
         raise InvalidOidcToken("The token has expired; get a new one.") from None
-    except jwt.ImmatureSignatureError:
+    except _jwt().ImmatureSignatureError:
         raise InvalidOidcToken("The token is not valid yet (its 'nbf' or 'iat' is in the future).") from None
-    except jwt.InvalidAudienceError:
+    except _jwt().InvalidAudienceError:
         raise InvalidOidcToken(
             f"The token is for another audience; this service accepts {', '.join(audiences)}."
         ) from None
-    except jwt.InvalidIssuerError:
+    except _jwt().InvalidIssuerError:
         raise InvalidOidcToken(f"The token was not issued by '{issuer}'.") from None
-    except jwt.MissingRequiredClaimError as error:
+    except _jwt().MissingRequiredClaimError as error:
         raise InvalidOidcToken(f"The token lacks the '{error.claim}' claim.") from None
-    except jwt.PyJWTError as error:
+    except _jwt().PyJWTError as error:
         raise InvalidOidcToken(f"The token's signature or claims are not valid: {error}.") from None
