@@ -418,6 +418,17 @@ def current(storage: Storage, feed_key: str, project: str) -> Snapshot:
     return Snapshot(_rebuilt(storage, feed_key, project, listed=False), None, blob)
 
 
+def kept_or_current(storage: Storage, feed_key: str, project: str) -> Snapshot:
+    """The document as this instance last read or wrote it, without asking storage; else ``current``.
+    For a writer whose conditional write of the document catches a newer one (and whose rows are
+    insert-only or conditional, so a stale start decides nothing): an upload spares a request."""
+    blob = project_document_blob(feed_key, project)
+    kept = _DOCUMENTS.peek(blob)
+    if kept is not None:
+        return Snapshot(kept.parsed, kept.etag, blob)
+    return current(storage, feed_key, project)
+
+
 def read(storage: Storage, feed_key: str, project: str) -> Snapshot:
     """A project's document for a page: one conditional read on a warm instance.
 

@@ -291,7 +291,10 @@ def add_file(
     """
     project = upload.project
     partition = files_partition(feed_key, project)
-    snapshot = page_documents.current(storage, feed_key, project)
+    # This instance's copy of the document when it has one: the checks below only spare writing blobs
+    # that would be refused; the rows' transaction (insert-only file row and identity claim) decides,
+    # and the document's conditional write catches a newer one (see _follow).
+    snapshot = page_documents.kept_or_current(storage, feed_key, project)
     document = snapshot.document
     if upload.filename in document.taken:
         existing = storage.get(FILES_TABLE, partition, upload.filename)
