@@ -135,7 +135,5 @@ def _respond(req: func.HttpRequest, found: Download, *, redirect_mode: bool) -> 
         content_type=found.content_type,
         public=found.public,
         read=found.read,
-        instead=lambda length: (
-            redirect() if signed_url is not None and length > config.stream_max_bytes else None
-        ),
+        instead=instead,
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shared import memo, packages, page_documents, pages
+from shared import keys, memo, packages, page_documents, pages
 from shared.as_of import AsOf
 from shared.auth import Principal
 from shared.downloads import Download
@@ -39,6 +39,7 @@ from shared.packages import (
     ProjectRecords,
     StoredFile,
 )
+from shared.page_documents import DocumentFile
 from shared.representations import Rendered
 from shared.storage import RecordExists, Storage
 from shared.upstream.config import matches_claimed
@@ -66,6 +67,10 @@ def _rendered(key: tuple[Any, ...], render: Callable[[], str]) -> Rendered:
 # Core metadata files (PEP 658) by blob name, kept as long as memory allows: blob names are
 # content-addressed, so the bytes under one never change. A few KiB each, 64 MiB in all.
 _core_metadata: memo.Memo[str, bytes] = memo.Memo(max_size=64 * 1024 * 1024, size_of=len)
+# Small package files by blob name, for the same reason: what an install downloads again and again
+# is served from memory. Bigger files are read from storage each time (and streamed, or redirected).
+_KEPT_FILE_BYTES = 1024 * 1024
+_kept_files: memo.Memo[str, bytes] = memo.Memo(max_size=64 * 1024 * 1024, size_of=len)
 
 # The releases of a project promoted into each view, by (feed key, project), for downloads through a
 # view, kept for at most STALE_SECONDS. Promotion only adds, so a release missing from a kept copy is
@@ -261,6 +266,14 @@ class FeedIndex:
     def file(self, project: str, filename: str) -> Download:
         """A file of ``project``: the feed's own; else one saved from (or passed through from, for a
         caller who may not save) the first upstream listing it. FileNotFound otherwise."""
+        public = self.feed.visibility == "public"
+        listed = self._listed(project, filename)
+        if listed is not None:
+            content_type = packages.content_type_for(listed.filename)
+            stored = self._stored(
+                listed.blob, listed.size, listed.sha256, listed.uploaded, content_type, public
+            )
+            return replace(stored, version_key=listed.release)
         found, public = self._own_or_upstream(project, filename, FeedUpstreams.obtain_file)
         if isinstance(found, PassThrough):
             return self._passed_through(found, public)
@@ -271,29 +284,18 @@ class FeedIndex:
 
     def metadata(self, project: str, filename: str) -> Download:
         """The core metadata file (PEP 658) of the file ``filename``; FileNotFound if it has none."""
+        listed = self._listed(project, filename)
+        if listed is not None:
+            if not listed.core_metadata_sha256:
+                raise FileNotFound(f"No metadata file for '{listed.filename}'.")
+            public = self.feed.visibility == "public"
+            return self._metadata(listed.blob, listed.core_metadata_sha256, listed.uploaded, public)
         found, public = self._own_or_upstream(project, filename, FeedUpstreams.obtain_metadata)
         if isinstance(found, PassThrough):
             return self._passed_through(found, public)
-        blob = found.metadata_blob
-        if not found.core_metadata_sha256 or not blob:
+        if not found.core_metadata_sha256 or not found.metadata_blob:
             raise FileNotFound(f"No metadata file for '{found.filename}'.")
-
-        def read(offset: int | None, length: int | None) -> bytes:
-            whole = self._core_metadata(blob)  # small: a range is cut from the kept copy
-            start = offset or 0
-            return whole[start : start + length if length is not None else None]
-
-        return replace(
-            self._stored(
-                blob,
-                found.metadata_size or 0,
-                found.core_metadata_sha256,
-                found.uploaded,
-                packages.METADATA_CONTENT_TYPE,
-                public,
-            ),
-            read=read,
-        )
+        return self._metadata(found.blob, found.core_metadata_sha256, found.uploaded, public)
 
     def provenance(self, project: str, version: str, filename: str) -> Download:
         """The PEP 740 provenance of the feed's own file ``filename`` of ``version`` (any spelling of
@@ -340,15 +342,27 @@ class FeedIndex:
 
     # Files -------------------------------------------------------------------------------------
 
+    def _listed(self, project: str, filename: str) -> DocumentFile | None:
+        """The feed's own file as the project's document lists it (through a view, if its release is
+        promoted into the view), trusted without asking storage for a while (page_documents.recent):
+        the lookup a download makes. None sends the caller to the records and the upstreams."""
+        document = page_documents.recent(self.storage, self.feed.key, project).document
+        found = document.file(filename)
+        if found is None or not found.blob:
+            return None
+        if self.view is not None and found.release not in document.promoted.get(self.view.id, ()):
+            return None
+        return found
+
     def _own_or_upstream(
         self,
         project: str,
         filename: str,
         obtain: Callable[[FeedUpstreams, str, str], StoredFile | PassThrough],
     ) -> tuple[StoredFile | PassThrough, bool]:
-        """The feed's own file, else what ``obtain`` gets from the upstreams; and whether shared caches
-        may keep the answer: only for a public feed, and not when it may have come from a feed
-        upstream that not everyone may read (see FeedUpstreams.varies_by_caller)."""
+        """The feed's own file (by its record), else what ``obtain`` gets from the upstreams; and
+        whether shared caches may keep the answer: only for a public feed, and not when it may have
+        come from a feed upstream that not everyone may read (see FeedUpstreams.varies_by_caller)."""
         public = self.feed.visibility == "public"
         try:
             found = packages.get_file(self.storage, self.feed.key, project, filename)
@@ -365,12 +379,29 @@ class FeedIndex:
         storage = self.storage
 
         def read(offset: int | None, length: int | None) -> bytes:
-            return storage.read_blob(blob, offset=offset, length=length)
+            if size > _KEPT_FILE_BYTES:
+                return storage.read_blob(blob, offset=offset, length=length)
+            whole = _kept_files.get(blob, lambda: storage.read_blob(blob))
+            start = offset or 0
+            return whole[start : start + length if length is not None else None]
 
         def signed_url(start: datetime, expiry: datetime, cache_control: str) -> str:
             return storage.read_url(blob, start=start, expiry=expiry, cache_control=cache_control)
 
         return Download(size, sha256, content_type, uploaded, public, read, signed_url)
+
+    def _metadata(self, file_blob: str, sha256: str, uploaded: str, public: bool) -> Download:
+        """The core metadata file of the file stored as ``file_blob``: small, so read whole (and kept)
+        before the response, which needs its size."""
+        blob = keys.metadata_blob(file_blob)
+        data = self._core_metadata(blob)
+
+        def read(offset: int | None, length: int | None) -> bytes:
+            start = offset or 0
+            return data[start : start + length if length is not None else None]
+
+        stored = self._stored(blob, len(data), sha256, uploaded, packages.METADATA_CONTENT_TYPE, public)
+        return replace(stored, read=read)
 
     @staticmethod
     def _passed_through(found: PassThrough, public: bool) -> Download:

@@ -153,6 +153,7 @@ def _move_to_bin(
         )
     finally:  # even if it failed part-way: whatever was deleted is no longer downloaded here
         forget_files(feed_key, project, [r["RowKey"] for r in records])
+        page_documents.forget(feed_key, project)
     # Again: a purge that read the rows before they changed must not drop the entry.
     _write_entry(storage, feed_key, project, version)
     return [r["RowKey"] for r in records]

@@ -103,6 +103,14 @@ class Memo(Generic[K, V]):
         with self._lock:
             self._keep(key, _Entry(value, self._expiry()))
 
+    def put_unless_changed(self, key: K, seen: V | None, value: V) -> None:
+        """Keep ``value`` for ``key``, read just now, if ``key`` still holds ``seen`` (None: nothing),
+        the value it held when that read began: a slow read does not undo a faster one's keeping."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if (entry.value if entry is not None else None) is seen:
+                self._keep(key, _Entry(value, self._expiry()))
+
     def replace(self, key: K, old: V, new: V) -> None:
         """Keep ``new`` instead of ``old`` for ``key``, until ``old`` would have expired; nothing if
         ``key`` no longer holds ``old`` (it was invalidated, or loaded again, meanwhile)."""

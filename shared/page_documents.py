@@ -15,6 +15,9 @@ with If-None-Match: while it is unchanged storage answers 304, so a page costs o
 parsing, and is exact on every instance (a change made through another instance is seen by the next
 read). What is rendered from a document is kept keyed by its ETag (shared/feed_index.py). A project
 stored before documents existed has none: the first read builds it from the rows and stores it.
+Downloads and ``.metadata`` files ask less (``recent``): a document storage confirmed within
+``memo.STALE_SECONDS`` names the file's blob, so a file listed on a page just read costs no request
+to find; a file deleted through another instance may still be found for that long.
 
 **Writing.** Every writer of a project's rows (an upload, a file saved from an upstream, a yank or an
 unyank, a delete, restore or purge, the allow-external choice, the metadata backfill) updates the
@@ -66,7 +69,7 @@ from shared.keys import (
     promotion_of_row,
     release_of_row,
 )
-from shared.memo import Memo
+from shared.memo import STALE_SECONDS, Memo
 from shared.packages import (
     ACTIVE,
     LOCAL,
@@ -80,7 +83,10 @@ _CONTENT_TYPE = "application/json"
 _FORMAT = 1
 # Format 2 keeps each yank's time (as-of pages, shared/as_of.py). A format 1 document with a yank
 # lacks it: it is rebuilt from its rows when read (``read``); one without yanks loses nothing.
-_PROJECT_FORMAT = 2
+# Format 3 keeps each file's blob (downloads find files in the document): one with a file that lacks
+# its blob is rebuilt from its rows when read, whatever its format says (a writer may have written an
+# older document's files back unchanged).
+_PROJECT_FORMAT = 3
 # Writers that keep losing the race for one document give up (a 409) after this many tries, each
 # loser waiting a random while, up to twice as long as the last time (within a cap), before the next.
 _ATTEMPTS = 20
@@ -97,15 +103,18 @@ _PARSED_FACTOR = 4
 
 @dataclass(frozen=True)
 class _Kept:
-    """A document as this instance read (or wrote) it: parsed, with its ETag and stored size."""
+    """A document as this instance read (or wrote) it: parsed, with its ETag and stored size, and
+    when storage last said it was the blob's content (on the monotonic clock)."""
 
     parsed: Any
     etag: str
     size: int
+    confirmed: float
 
 
-# What an instance keeps of the documents it read, by blob: no time to live, as every use asks
-# storage whether it is still the blob's content (If-None-Match), and bounded by (parsed) bytes.
+# What an instance keeps of the documents it read, by blob: no time to live, as a page asks storage
+# whether it is still the blob's content (If-None-Match) and a download trusts it only for
+# STALE_SECONDS after that (``recent``); bounded by (parsed) bytes.
 _DOCUMENTS = Memo[str, _Kept](max_size=256 * 1024 * 1024, size_of=lambda kept: kept.size)
 
 
@@ -124,6 +133,7 @@ class DocumentFile:
     version: str
     release: str  # the canonical version: its release's row key
     sha256: str
+    blob: str  # where its bytes are (its core metadata file's: keys.metadata_blob of it)
     requires_python: str | None
     core_metadata_sha256: str | None  # only when the metadata file is served (PEP 658)
     size: int
@@ -147,6 +157,7 @@ class DocumentFile:
             version=stored.version,
             release=stored.version_key,
             sha256=stored.sha256,
+            blob=stored.blob,
             requires_python=stored.requires_python,
             core_metadata_sha256=stored.core_metadata_sha256,
             size=stored.size,
@@ -162,6 +173,7 @@ class DocumentFile:
             "version": self.version,
             "release": self.release,
             "sha256": self.sha256,
+            "blob": self.blob,
             "requires_python": self.requires_python,
             "core_metadata_sha256": self.core_metadata_sha256,
             "size": self.size,
@@ -222,6 +234,14 @@ class ProjectDocument:
     def taken(self) -> frozenset[str]:
         """Every file name this feed has used."""
         return frozenset(f.filename for f in self.files) | frozenset(self.retired)
+
+    def file(self, filename: str) -> DocumentFile | None:
+        """The active file ``filename``, if the document lists it."""
+        return self._by_name.get(filename)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, DocumentFile]:
+        return {f.filename: f for f in self.files}
 
     @functools.cached_property
     def versions(self) -> list[str]:
@@ -346,7 +366,8 @@ class ProjectDocument:
         document = json.loads(data)
         releases = {key: ReleaseState(*state) for key, state in document["releases"].items()}
         files = tuple(
-            DocumentFile(**entry).yanked_by(releases.get(entry["release"])) for entry in document["files"]
+            DocumentFile(**{"blob": "", **entry}).yanked_by(releases.get(entry["release"]))
+            for entry in document["files"]
         )
         return cls(
             project=document["project"],
@@ -356,7 +377,8 @@ class ProjectDocument:
             allow_external=document["allow_external"],
             published=document["published"],
             listed=document["listed"],
-            outdated=document["format"] < _PROJECT_FORMAT and any(r.yanked for r in releases.values()),
+            outdated=(document["format"] < 2 and any(r.yanked for r in releases.values()))
+            or any(not f.blob for f in files),
             promoted={view: frozenset(releases) for view, releases in document.get("promoted", {}).items()},
         )
 
@@ -374,23 +396,29 @@ def _read_stored(storage: Storage, blob: str, parse: Callable[[bytes], Any]) -> 
     """The parsed document stored as ``blob`` and its ETag, from memory while storage says it is
     unchanged; None when none is stored."""
     kept = _DOCUMENTS.peek(blob)
+    asked = time.monotonic()  # what storage answers is at least as recent as this
     state = storage.read_blob_state(blob, unless_etag=kept.etag if kept is not None else None)
     if state is UNCHANGED:
         assert kept is not None
+        _DOCUMENTS.replace(blob, kept, replace(kept, confirmed=asked))
         return kept.parsed, kept.etag
     if state is None:
         _DOCUMENTS.invalidate(blob)
         return None
     parsed = parse(state.data)
-    _DOCUMENTS.put(blob, _Kept(parsed, state.etag, len(state.data) * _PARSED_FACTOR))
+    # Not over a document this instance wrote (or read) meanwhile, which may be newer.
+    _DOCUMENTS.put_unless_changed(
+        blob, kept, _Kept(parsed, state.etag, len(state.data) * _PARSED_FACTOR, asked)
+    )
     return parsed, state.etag
 
 
 def _write(storage: Storage, blob: str, data: bytes, etag: str | None, parsed: Any) -> str:
     """Write a document on ``etag`` (If-None-Match: * for None), keep it in memory; its new ETag.
     RecordChanged or RecordExists when another writer got there first."""
+    asked = time.monotonic()
     new_etag = storage.write_blob(blob, data, content_type=_CONTENT_TYPE, if_match=etag)
-    _DOCUMENTS.put(blob, _Kept(parsed, new_etag, len(data) * _PARSED_FACTOR))
+    _DOCUMENTS.put(blob, _Kept(parsed, new_etag, len(data) * _PARSED_FACTOR, asked))
     return new_etag
 
 
@@ -447,6 +475,23 @@ def read(storage: Storage, feed_key: str, project: str) -> Snapshot:
         except (RecordExists, RecordChanged):
             continue  # a writer stored one meanwhile: read that
     raise DocumentConflict(f"The page of '{project}' keeps changing; try again.")
+
+
+def recent(storage: Storage, feed_key: str, project: str) -> Snapshot:
+    """A project's document for a download: the one this instance keeps, without asking storage, if
+    storage confirmed it within ``memo.STALE_SECONDS`` (or this instance wrote it since); else
+    ``read``'s. What a file is never changes; whether it is still served may lag by that bound."""
+    blob = project_document_blob(feed_key, project)
+    kept = _DOCUMENTS.peek(blob)
+    if kept is not None and time.monotonic() - kept.confirmed < STALE_SECONDS and not kept.parsed.outdated:
+        return Snapshot(kept.parsed, kept.etag, blob)
+    return read(storage, feed_key, project)
+
+
+def forget(feed_key: str, project: str) -> None:
+    """This instance's next download in ``project`` asks storage for its document again: files were
+    deleted, and the kept document, trusted for a while, must not outlive the delete here."""
+    _DOCUMENTS.invalidate(project_document_blob(feed_key, project))
 
 
 def keep(storage: Storage, snapshot: Snapshot) -> Snapshot:

@@ -1,6 +1,7 @@
 """Two app instances on one storage account, as Azure scales out: what one of them changes, it sees
 at once, and the other within the bounds the README states ("What is cached, and for how long"): a
-revoked token, a feed made private and a removed grant are refused there within 10 s.
+revoked token, a feed made private, a removed grant and a deleted file are refused there within
+10 s; a new upload shows on the other's pages at once.
 
 Each instance is a process of its own (tests/support/instances.py), so each has its own memory. The
 other instance is polled until it refuses; how soon it does within the bound is not asserted."""
@@ -133,3 +134,40 @@ def test_a_removed_grant_is_refused_at_once_there_and_within_the_bound_elsewhere
         assert code == 204, body
 
     changed(a, b, remove_grant, lambda instance: status(instance, wheel.path, token), refused=403)
+
+
+def test_a_deleted_file_is_gone_at_once_there_and_within_the_bound_elsewhere(two):
+    """B serves the file from its project's document (and its bytes from memory) for up to the
+    bound after it last asked storage; A, which deleted it, never again."""
+    a, b = two
+    wheel = published(a, visibility="private")
+    _user, _token_id, token = reader_of(a, wheel.feed)
+    filename = wheel.path.rsplit("/", 1)[1]
+
+    def delete() -> None:
+        code, body = call(a, "DELETE", f"/api/feeds/{wheel.feed}/packages/twice/files/{filename}")
+        assert code == 200, body
+
+    changed(a, b, delete, lambda instance: status(instance, wheel.path, token), refused=404)
+    assert status(b, f"{wheel.path}.metadata", token) == 404
+
+
+def test_a_page_shows_a_new_upload_at_once_on_every_instance(two):
+    """Pages are not served from memory without asking storage: what a resolver sees is exact."""
+    a, b = two
+    wheel = published(a, visibility="public")
+    page = f"/{wheel.feed}/simple/twice/"
+    assert status(b, page, None) == 200  # B keeps the page
+    filename, data = make_wheel("twice", "2.0")
+    body, content_type = encode(upload_fields("twice", "2.0", filename, data))
+    request = urllib.request.Request(
+        f"{a.url}/{wheel.feed}/upload/",
+        data=body,
+        headers={"Content-Type": content_type, **basic(ADMIN_TOKEN)},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"{b.url}{page}") as response:
+        assert filename in response.read().decode()
+    assert status(b, f"/{wheel.feed}/files/twice/{filename}", None) == 200

@@ -6,6 +6,7 @@ hides from it a change made through it."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +18,16 @@ from functions.feeds_api import feed_bin_purge, feed_bin_restore, feed_item, fee
 from functions.files import download
 from functions.packages_api import file_item, version_item
 from functions.tokens_api import token_item, tokens_collection, whoami
-from shared import memo
+from shared import feed_index, memo, page_documents
+from shared.keys import project_document_blob
 from shared.roles import Role
+from shared.storage import get_storage
 from shared.tokens import Scope
 from tests.conftest import ADMIN_TOKEN
 from tests.support.http import json_of
 from tests.support.publish import call, publish_wheel
 from tests.support.storage_requests import requests_made
+from tests.support.stored import key_of
 from tests.support.upstreams import new_feed, patch_feed, user
 
 JSON_ACCEPT = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -81,16 +85,52 @@ def test_authorizing_a_read_costs_nothing_on_a_warm_instance(reader):
     assert warm_cost(lambda: get_file(reader, **{"If-None-Match": etag}), status=304) == 0
 
 
-def test_a_download_costs_one_storage_request_on_a_warm_instance(reader):
+def test_a_small_download_costs_nothing_on_a_warm_instance(reader):
+    """Its project's document (confirmed by the last read) names its blob, whose bytes are kept."""
+    assert warm_cost(lambda: get_file(reader)) == 0
+
+
+def test_a_download_too_big_to_keep_costs_one_storage_request_on_a_warm_instance(reader, monkeypatch):
+    monkeypatch.setattr(feed_index, "_KEPT_FILE_BYTES", 0)
     assert warm_cost(lambda: get_file(reader)) == 1  # the blob
+
+
+def test_a_download_after_the_bound_asks_storage_once_more(reader, monkeypatch):
+    """Once the document is older than the bound, a download confirms it (one conditional read)."""
+    assert get_file(reader).status_code == 200
+    monkeypatch.setattr(page_documents, "STALE_SECONDS", 0.0)
+    response, cost = requests_made(lambda: get_file(reader))
+    assert response.status_code == 200
+    assert cost == 1
 
 
 def test_a_redirected_download_costs_none_on_a_warm_instance(reader, redirect_downloads):
     assert warm_cost(lambda: get_file(reader), status=302) == 0
 
 
-def test_a_metadata_file_costs_at_most_one_storage_request_on_a_warm_instance(reader):
-    assert warm_cost(lambda: get_file(reader, f"{reader.filename}.metadata")) <= 1
+def test_a_document_stored_before_it_named_blobs_is_rebuilt_and_its_files_download(reader):
+    """Format 2 documents lack each file's blob: the first download reads the file's record (and
+    rebuilds the document from its rows), so nothing goes missing on the way to format 3."""
+    storage = get_storage()
+    blob = project_document_blob(key_of(reader.feed), "budget")
+    state = storage.read_blob_state(blob)
+    document = json.loads(state.data)
+    document["format"] = 2
+    for entry in document["files"]:
+        del entry["blob"]
+    storage.write_blob(
+        blob, json.dumps(document).encode(), content_type="application/json", if_match=state.etag
+    )
+    memo.forget_all()
+    response = get_file(reader)
+    assert response.status_code == 200 and response.get_body()[:2] == b"PK"
+    rebuilt = json.loads(storage.read_blob(blob))
+    assert rebuilt["format"] == 3 and all(entry["blob"] for entry in rebuilt["files"])
+    assert warm_cost(lambda: get_file(reader)) == 0
+
+
+def test_a_metadata_file_costs_nothing_on_a_warm_instance(reader):
+    assert warm_cost(lambda: get_file(reader, f"{reader.filename}.metadata")) == 0
     ranged = get_file(reader, f"{reader.filename}.metadata", Range="bytes=0-8")
     assert ranged.status_code == 206
     assert ranged.get_body() == get_file(reader, f"{reader.filename}.metadata").get_body()[:9]
