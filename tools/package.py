@@ -9,6 +9,12 @@ installs only requirements.txt, so the wheel itself must be in the zip). The zip
 requirements.txt. Entries
 are sorted and time-stamped 1980-01-01, so the same tree always gives the same bytes.
 
+Each module also ships compiled (``__pycache__/*.cpython-311.pyc``, for the runtime infra/ deploys):
+the app runs from the zip, mounted read-only, where Python can write no bytecode, so without these
+every cold start would compile every module again (about a third of importing the app). They are
+"unchecked-hash" pycs: used without comparing the source's time stamp, which the zip sets to 1980 (the
+source cannot change under a read-only mount), and the same bytes for the same source.
+
 Publish it with ``az functionapp deployment source config-zip -g RG -n APP --src dist/feedhouse-app.zip``
 (on Flex Consumption the CLI uses the one-deploy endpoint and a remote build for Python) or with
 Azure/functions-action; see infra/README.md.
@@ -17,6 +23,8 @@ Azure/functions-action; see infra/README.md.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import py_compile
 import re
 import subprocess
 import sys
@@ -170,23 +178,42 @@ def select_files(root: Path) -> list[str]:
     return files
 
 
+def _compiled(name: str, path: Path, into: Path) -> tuple[str, Path]:
+    """The bytecode of the module at ``path`` (``name`` in the zip), as the zip names it, compiled by
+    this interpreter (the build runs on the runtime's Python: `make package` uses the venv's)."""
+    relative = importlib.util.cache_from_source(name)
+    target = into / relative
+    py_compile.compile(
+        str(path),
+        cfile=str(target),
+        dfile=name,
+        doraise=True,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    return relative, target
+
+
 def build(root: Path, output: Path, wheel: Path | None = None) -> list[str]:
     """Write the deployment zip for the checkout at ``root`` to ``output``, with the client's ``wheel`` in
-    ``wheelhouse/``; return the files it holds."""
+    ``wheelhouse/`` and each module's bytecode; return the files it holds."""
     sources = {name: root / name for name in select_files(root)}
     if wheel is not None:
         sources[f"{WHEELHOUSE}/{wheel.name}"] = wheel
-    files = sorted(sources)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name in files:
-            path = sources[name]
-            info = zipfile.ZipInfo(name, date_time=_EPOCH)
-            mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-            info.external_attr = (0o100000 | mode) << 16  # a regular file with its permission bits
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in [n for n in sources if n.endswith(".py")]:
+            compiled, path = _compiled(name, sources[name], Path(scratch))
+            sources[compiled] = path
+        files = sorted(sources)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+            for name in files:
+                path = sources[name]
+                info = zipfile.ZipInfo(name, date_time=_EPOCH)
+                mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+                info.external_attr = (0o100000 | mode) << 16  # a regular file with its permission bits
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
     tmp.replace(output)
     return files
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -18,7 +19,15 @@ import pytest
 from tools import package
 
 ROOT = package.ROOT
-SHIPPED_TOP_LEVEL = {"function_app.py", "host.json", "requirements.txt", "functions", "shared", "wheelhouse"}
+SHIPPED_TOP_LEVEL = {
+    "function_app.py",
+    "__pycache__",  # function_app's bytecode
+    "host.json",
+    "requirements.txt",
+    "functions",
+    "shared",
+    "wheelhouse",
+}
 # Decorators that turn a function into an Azure Function (python v2 programming model).
 TRIGGERS = {
     "route",
@@ -109,20 +118,19 @@ def test_scratch_package_holds_exactly_the_app(scratch_repo: Path, tmp_path: Pat
     with zipfile.ZipFile(output) as archive:
         names = sorted(archive.namelist())
         assert archive.testzip() is None
-    assert (
-        names
-        == files
-        == [
-            "function_app.py",
-            "functions/__init__.py",
-            "functions/health.py",
-            "host.json",
-            "requirements.txt",
-            "shared/__init__.py",
-            "shared/storage.py",
-            "shared/templates/page.html",
-        ]
-    )
+    shipped = [
+        "function_app.py",
+        "functions/__init__.py",
+        "functions/health.py",
+        "host.json",
+        "requirements.txt",
+        "shared/__init__.py",
+        "shared/storage.py",
+        "shared/templates/page.html",
+    ]
+    compiled = [importlib.util.cache_from_source(n) for n in shipped if n.endswith(".py")]
+    assert names == files == sorted(shipped + compiled)
+    assert "shared/__pycache__/storage.cpython-311.pyc" in compiled or sys.version_info[:2] != (3, 11)
 
 
 def test_package_is_reproducible(scratch_repo: Path, tmp_path: Path):
@@ -154,7 +162,7 @@ def test_cli_writes_the_zip_with_the_client_wheel(scratch_repo: Path, tmp_path: 
     monkeypatch.setattr(package.client_wheel, "build", fake_build)
     output = tmp_path / "cli.zip"
     assert package.main(["--root", str(scratch_repo), "--output", str(output)]) == 0
-    assert "9 files" in capsys.readouterr().out
+    assert "14 files" in capsys.readouterr().out  # 8 of the app, 5 of them compiled, and the wheel
     with zipfile.ZipFile(output) as archive:
         assert archive.read("wheelhouse/feedhouse-9.9-py3-none-any.whl") == b"a wheel"
 
@@ -213,9 +221,13 @@ def test_this_repository_packages_only_the_app(tmp_path: Path, client_wheel: Pat
     assert top_level <= SHIPPED_TOP_LEVEL, (
         f"unexpected in the package: {sorted(top_level - SHIPPED_TOP_LEVEL)}"
     )
+    sources = {name for name in files if name.endswith(".py")}
     for name in files:
-        assert "__pycache__" not in name and not name.endswith((".pyc", ".md"))
+        assert not name.endswith((".pyo", ".md"))
         assert not name.endswith("local.settings.json")
+        if "__pycache__" in name or name.endswith(".pyc"):  # only the bytecode of a shipped module
+            assert importlib.util.source_from_cache(name) in sources, name
+    assert {importlib.util.cache_from_source(name) for name in sources} <= set(files)
     assert [n for n in files if n.startswith("wheelhouse/")] == [f"wheelhouse/{client_wheel.name}"]
 
 
@@ -250,6 +262,10 @@ def test_packaged_app_indexes_every_function_with_only_its_requirements(tmp_path
         env=env,
         check=True,
     )
+    # The shipped bytecode is what runs (the zip's mount is read-only: nothing could be compiled and
+    # kept there): a module whose source would now fail still imports.
+    with open(app_dir / "functions" / "health.py", "a") as source:
+        source.write('\nraise ImportError("compiled from its source, not the shipped bytecode")\n')
     script = (
         "import json\n"
         "from function_app import app\n"
