@@ -1,6 +1,7 @@
 """``make bench``: Feedhouse side by side with pypiserver, nginx and pip's --find-links floor.
 
-    .venv/bin/python -m bench [--storage-latency-ms 0 5] [--quick] [--only pip uv page memory requests]
+    .venv/bin/python -m bench [--storage-latency-ms 0 5] [--quick]
+        [--only pip uv page memory requests coldstart]
         [--concurrent-uploads N] [--output results.json]
 
 Everything runs on loopback: Azurite in memory, Feedhouse under the local host (``make run``'s),
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from bench import closure, memory, phases
+from bench import closure, coldstart, memory, phases
 from bench.clients import isolated_env
 from bench.phases import BIG_PROJECT, FEED, READER, Files, Target
 from bench.report import format_mode, ratios
@@ -51,7 +52,7 @@ from tests.support.multipart import encode, upload_fields
 from tools.azurite import Azurite, start_azurite
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("pip", "uv", "page", "memory", "requests")
+PHASES = ("pip", "uv", "page", "memory", "requests", "coldstart")
 FULL = {
     "pip_rounds": 5,
     "uv_rounds": 7,
@@ -64,6 +65,7 @@ FULL = {
     "memory_rounds": 5,
     "downloads": 3,
     "requests_rounds": 30,
+    "coldstart_rounds": 9,
 }
 QUICK = {
     **FULL,
@@ -77,6 +79,7 @@ QUICK = {
     "memory_rounds": 2,
     "downloads": 1,
     "requests_rounds": 5,
+    "coldstart_rounds": 2,
 }
 SEED_THREADS_PER_INSTANCE = 2
 
@@ -246,6 +249,70 @@ def run_mode(
     return mode
 
 
+def _server_workloads(
+    args: argparse.Namespace,
+    only: set[str],
+    profile: dict,
+    results: dict,
+    stack: contextlib.ExitStack,
+    tmp: Path,
+) -> None:
+    """Every workload that needs servers: seeding Azurite, then each storage latency's mode."""
+    wheels = closure.wheels(isolated_env())
+    directory = tmp / "closure"
+    directory.mkdir()
+    for wheel in wheels:
+        shutil.copy(wheel, directory)
+    names = [wheel.name for wheel in wheels]
+    pins = {str(canonicalize_name(n)): str(v) for n, v, _, _ in map(parse_wheel_filename, names)}
+    files = Files(names, directory, pins)
+    results["closure"] = names
+    big = dict(make_wheel(BIG_PROJECT, f"1.0.{i}") for i in range(profile["page_files"]))
+    big_dir = tmp / "big"
+    big_dir.mkdir()
+    for name, data in big.items():
+        (big_dir / name).write_bytes(data)
+    # nginx's workers may run as another user: the tree goes where they can read it.
+    tree = Path(tempfile.mkdtemp(prefix="feedhouse-bench-tree-"))
+    stack.callback(shutil.rmtree, tree, ignore_errors=True)
+    tree.chmod(0o755)
+    closure.write_static_tree(tree, {wheel.name: wheel.read_bytes() for wheel in wheels})
+
+    azurite = stack.enter_context(start_azurite())
+    admin_token = "fh_bench_" + secrets.token_urlsafe(16)
+    print(
+        f"seeding: {len(names)} closure wheels and {len(big)} files of {BIG_PROJECT} …",
+        flush=True,
+    )
+    begun = time.perf_counter()
+    with contextlib.ExitStack() as seeding:
+        instances = [
+            start_feedhouse(seeding, tmp, azurite.connection_string, admin_token)
+            for _ in range(os.cpu_count() or 1)
+        ]
+        reader_token = seed(instances, {**{w.name: w.read_bytes() for w in wheels}, **big})
+    results["seed_seconds"] = time.perf_counter() - begun
+    print(f"seeded in {results['seed_seconds']:.0f} s", flush=True)
+    for index, latency in enumerate(args.storage_latency_ms):
+        mode = run_mode(
+            latency,
+            index=index,
+            azurite=azurite,
+            admin_token=admin_token,
+            reader_token=reader_token,
+            files=files,
+            big_dir=big_dir,
+            tree=tree,
+            only=only,
+            profile=profile,
+            concurrent_uploads=args.concurrent_uploads,
+            tmp=tmp,
+        )
+        mode["ratios"] = ratios(mode)
+        results["modes"].append(mode)
+        print("\n" + format_mode(mode) + "\n", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -286,56 +353,12 @@ def main(argv: list[str] | None = None) -> int:
             contextlib.ExitStack() as stack,
         ):
             tmp = Path(scratch)
-            wheels = closure.wheels(isolated_env())
-            directory = tmp / "closure"
-            directory.mkdir()
-            for wheel in wheels:
-                shutil.copy(wheel, directory)
-            names = [wheel.name for wheel in wheels]
-            pins = {str(canonicalize_name(n)): str(v) for n, v, _, _ in map(parse_wheel_filename, names)}
-            files = Files(names, directory, pins)
-            results["closure"] = names
-            big = dict(make_wheel(BIG_PROJECT, f"1.0.{i}") for i in range(profile["page_files"]))
-            big_dir = tmp / "big"
-            big_dir.mkdir()
-            for name, data in big.items():
-                (big_dir / name).write_bytes(data)
-            # nginx's workers may run as another user: the tree goes where they can read it.
-            tree = Path(tempfile.mkdtemp(prefix="feedhouse-bench-tree-"))
-            stack.callback(shutil.rmtree, tree, ignore_errors=True)
-            tree.chmod(0o755)
-            closure.write_static_tree(tree, {wheel.name: wheel.read_bytes() for wheel in wheels})
-
-            azurite = stack.enter_context(start_azurite())
-            admin_token = "fh_bench_" + secrets.token_urlsafe(16)
-            print(f"seeding: {len(names)} closure wheels and {len(big)} files of {BIG_PROJECT} …", flush=True)
-            begun = time.perf_counter()
-            with contextlib.ExitStack() as seeding:
-                instances = [
-                    start_feedhouse(seeding, tmp, azurite.connection_string, admin_token)
-                    for _ in range(os.cpu_count() or 1)
-                ]
-                reader_token = seed(instances, {**{w.name: w.read_bytes() for w in wheels}, **big})
-            results["seed_seconds"] = time.perf_counter() - begun
-            print(f"seeded in {results['seed_seconds']:.0f} s", flush=True)
-            for index, latency in enumerate(args.storage_latency_ms):
-                mode = run_mode(
-                    latency,
-                    index=index,
-                    azurite=azurite,
-                    admin_token=admin_token,
-                    reader_token=reader_token,
-                    files=files,
-                    big_dir=big_dir,
-                    tree=tree,
-                    only=only,
-                    profile=profile,
-                    concurrent_uploads=args.concurrent_uploads,
-                    tmp=tmp,
-                )
-                mode["ratios"] = ratios(mode)
-                results["modes"].append(mode)
-                print("\n" + format_mode(mode) + "\n", flush=True)
+            if "coldstart" in only:
+                print("cold start …", flush=True)
+                results["cold_start_ms"] = coldstart.run(tmp, profile["coldstart_rounds"])
+                print("\n" + coldstart.format_figures(results["cold_start_ms"]) + "\n", flush=True)
+            if only - {"coldstart"}:
+                _server_workloads(args, only, profile, results, stack, tmp)
     except BenchError as error:
         results["error"] = str(error)
         print(f"make bench: {error}", file=sys.stderr)
