@@ -25,6 +25,7 @@ from functions.upload import handle_upload
 from shared.as_of import AS_OF_MAX_AGE, SETTLED, AsOf, InvalidAsOf, parse_as_of
 from shared.auth import Permission
 from shared.errors import BadRequest
+from shared.http_cache import asks_to_revalidate
 from shared.names import normalize_project_name
 from shared.negotiation import opened_in_browser
 from shared.packages import ProjectNotFound
@@ -99,7 +100,8 @@ def _project_list(req: func.HttpRequest) -> func.HttpResponse:
         return redirect(path + "/" + _query(req))
     access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
-    rendered = access.index.project_list(media_type, as_of)
+    revalidate = asks_to_revalidate(req.headers.get("Cache-Control"))
+    rendered = access.index.project_list(media_type, as_of, revalidate=revalidate)
     public = access.feed.visibility == "public"
     return page_response(req, rendered, media_type=media_type, public=public, max_age=_max_age(as_of))
 
@@ -133,7 +135,8 @@ def _project_detail(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
-    page = access.index.project_page(project, media_type, as_of)
+    revalidate = asks_to_revalidate(req.headers.get("Cache-Control"))
+    page = access.index.project_page(project, media_type, as_of, revalidate=revalidate)
     return page_response(
         req,
         page.rendered,

@@ -9,10 +9,12 @@ passed through from, the first upstream that lists it (shared/upstream/sources.p
 part of Warehouse's ``_simple_detail(project, request)`` and devpi's ``stage.get_simplelinks``.
 
 Being the only road from handlers to project data, it is also where reads of that data are kept
-between requests: pages are read from page documents (shared/page_documents.py), one conditional
-read each, and what is rendered from a document is kept by its ETag (and, for a page with upstreams
-merged in, by each upstream listing's version), so a page that did not change costs that one read
-and is neither parsed nor rendered again.
+between requests: pages are read from page documents (shared/page_documents.py), kept for a second
+and then one conditional read each, and what is rendered from a document is kept by its ETag (and,
+for a page with upstreams merged in, by each upstream listing's version), so a page that did not
+change costs at most that one read and is neither parsed nor rendered again. Downloads find their
+file in the same documents, trusted for longer (their bytes never change), and small files' bytes
+are kept.
 """
 
 from __future__ import annotations
@@ -136,10 +138,14 @@ class FeedIndex:
 
     # The feed's own projects ------------------------------------------------------------------
 
-    def project_list(self, media_type: str, as_of: AsOf | None = None) -> Rendered:
+    def project_list(
+        self, media_type: str, as_of: AsOf | None = None, *, revalidate: bool = False
+    ) -> Rendered:
         """The simple index: the feed's projects, published or saved from upstreams (as of ``as_of``:
-        those created by then, or at a time not recorded)."""
-        listed = page_documents.read_list(self.storage, self.feed.key)
+        those created by then, or at a time not recorded); read from storage again if ``revalidate``
+        (else as kept for up to memo.PAGE_STALE_SECONDS)."""
+        trust_for = 0.0 if revalidate else memo.PAGE_STALE_SECONDS
+        listed = page_documents.read_list(self.storage, self.feed.key, trust_for=trust_for)
         as_json = media_type == SIMPLE_JSON
         view_id = self.view.id if self.view is not None else None
         projects = listed.in_view(view_id) if view_id is not None else listed.projects
@@ -190,15 +196,19 @@ class FeedIndex:
 
     # What installers read, upstreams merged in -------------------------------------------------
 
-    def project_page(self, project: str, media_type: str, as_of: AsOf | None = None) -> Page:
+    def project_page(
+        self, project: str, media_type: str, as_of: AsOf | None = None, *, revalidate: bool = False
+    ) -> Page:
         """The page of ``project`` as ``media_type``: the feed's files merged with its upstreams', as
-        of the moment ``as_of`` if given (shared/as_of.py).
+        of the moment ``as_of`` if given (shared/as_of.py); from the project's document as this
+        instance keeps it for up to memo.PAGE_STALE_SECONDS, or as stored now if ``revalidate``.
 
         ProjectNotFound unless the feed or an upstream has the project; an upstream's failure when
         the feed has nothing and that upstream could not say whether it has it (a 502, which pip and
         uv report as a failure, rather than a 404 that reads as "no such project").
         """
-        snapshot = page_documents.read(self.storage, self.feed.key, project)
+        trust_for = 0.0 if revalidate else memo.PAGE_STALE_SECONDS
+        snapshot = page_documents.read(self.storage, self.feed.key, project, trust_for=trust_for)
         if self.view is not None:
             return self._view_page(project, snapshot, media_type == SIMPLE_JSON, as_of)
         shown = snapshot if as_of is None else replace(snapshot, document=snapshot.document.as_of(as_of))
@@ -344,9 +354,11 @@ class FeedIndex:
 
     def _listed(self, project: str, filename: str) -> DocumentFile | None:
         """The feed's own file as the project's document lists it (through a view, if its release is
-        promoted into the view), trusted without asking storage for a while (page_documents.recent):
-        the lookup a download makes. None sends the caller to the records and the upstreams."""
-        document = page_documents.recent(self.storage, self.feed.key, project).document
+        promoted into the view), trusted for up to memo.STALE_SECONDS without asking storage: the
+        lookup a download makes. None sends the caller to the records and the upstreams."""
+        document = page_documents.read(
+            self.storage, self.feed.key, project, trust_for=memo.STALE_SECONDS
+        ).document
         found = document.file(filename)
         if found is None or not found.blob:
             return None

@@ -57,6 +57,17 @@ def if_range_allows(if_range: str | None, etag: str, last_modified: str | None) 
         return False
 
 
+def asks_to_revalidate(cache_control: str | None) -> bool:
+    """Whether a request's ``Cache-Control`` asks that nothing kept be served without asking the origin
+    first: ``no-cache``, or ``max-age=0`` (RFC 9111 §5.2.1), as ``pip --refresh-package`` sends."""
+    for directive in (cache_control or "").split(","):
+        name, _, value = directive.partition("=")
+        name = name.strip().lower()
+        if name == "no-cache" or (name == "max-age" and value.strip().strip('"') == "0"):
+            return True
+    return False
+
+
 def page_cache_control(*, public: bool, max_age: int) -> str:
     """PyPI's simple-page caching; pages of a feed that is not public must stay out of shared caches."""
     return f"max-age={max_age}, {'public' if public else 'private'}"

@@ -34,6 +34,12 @@ V = TypeVar("V")
 # grants, a file's state) is kept: what another instance changes is seen here within this. A change
 # made through this instance invalidates its copy at once.
 STALE_SECONDS = 5.0
+# How long a project's page (and the project list) is served from what this instance keeps before it
+# asks storage again: shorter, because a page decides what an installer finds, and a job that
+# installs what another just published through another instance must find it. A client that asks to
+# revalidate (request Cache-Control: no-cache or max-age=0, as `pip --refresh-package` sends) is
+# answered from storage.
+PAGE_STALE_SECONDS = 1.0
 
 _memos: weakref.WeakSet[Memo] = weakref.WeakSet()  # every memo of the process
 _registering = threading.Lock()

@@ -10,14 +10,15 @@ from an upload or an upstream), whether a file was ever published to the feed (d
 protection), and whether the feed's project list names the project. The feed's project list has a
 document of its own (``keys.project_list_blob``). The rows stay the truth; documents follow them.
 
-**Reading.** An instance keeps the documents it read in memory with their ETags and reads each again
-with If-None-Match: while it is unchanged storage answers 304, so a page costs one request and no
-parsing, and is exact on every instance (a change made through another instance is seen by the next
-read). What is rendered from a document is kept keyed by its ETag (shared/feed_index.py). A project
-stored before documents existed has none: the first read builds it from the rows and stores it.
-Downloads and ``.metadata`` files ask less (``recent``): a document storage confirmed within
-``memo.STALE_SECONDS`` names the file's blob, so a file listed on a page just read costs no request
-to find; a file deleted through another instance may still be found for that long.
+**Reading.** An instance keeps the documents it read (and wrote) in memory with their ETags. A reader
+trusts the kept one for a while after storage last confirmed it (``read``'s ``trust_for``) and then
+asks nothing: pages for ``memo.PAGE_STALE_SECONDS`` (none when the client asks to revalidate),
+downloads and ``.metadata`` files, which name a file whose bytes never change, for
+``memo.STALE_SECONDS``. Past that it reads the document again with If-None-Match: while it is
+unchanged storage answers 304, so a page costs one request and no parsing. So a change made through
+another instance shows within that bound, and one made through this instance at once. What is
+rendered from a document is kept keyed by its ETag (shared/feed_index.py). A project stored before
+documents existed has none: the first read builds it from the rows and stores it.
 
 **Writing.** Every writer of a project's rows (an upload, a file saved from an upstream, a yank or an
 unyank, a delete, restore or purge, the allow-external choice, the metadata backfill) updates the
@@ -69,7 +70,7 @@ from shared.keys import (
     promotion_of_row,
     release_of_row,
 )
-from shared.memo import STALE_SECONDS, Memo
+from shared.memo import Memo
 from shared.packages import (
     ACTIVE,
     LOCAL,
@@ -112,9 +113,9 @@ class _Kept:
     confirmed: float
 
 
-# What an instance keeps of the documents it read, by blob: no time to live, as a page asks storage
-# whether it is still the blob's content (If-None-Match) and a download trusts it only for
-# STALE_SECONDS after that (``recent``); bounded by (parsed) bytes.
+# What an instance keeps of the documents it read, by blob: no time to live, as a reader trusts one
+# only for a while after storage confirmed it (``read``) and otherwise asks whether it is still the
+# blob's content (If-None-Match); bounded by (parsed) bytes.
 _DOCUMENTS = Memo[str, _Kept](max_size=256 * 1024 * 1024, size_of=lambda kept: kept.size)
 
 
@@ -457,13 +458,19 @@ def kept_or_current(storage: Storage, feed_key: str, project: str) -> Snapshot:
     return current(storage, feed_key, project)
 
 
-def read(storage: Storage, feed_key: str, project: str) -> Snapshot:
-    """A project's document for a page: one conditional read on a warm instance.
+def read(storage: Storage, feed_key: str, project: str, *, trust_for: float = 0.0) -> Snapshot:
+    """A project's document for a reader: the one this instance keeps, without asking storage, if
+    storage confirmed it less than ``trust_for`` seconds ago (or this instance wrote it since); else
+    one conditional read on a warm instance.
 
     Without a stored document (a project stored before documents, or none at all) it is built from
     the rows, and stored when there are any, so that the next read is cheap again; a project without
     rows gets an empty, unstored document (``keep`` stores it when a page is worth it).
     """
+    blob = project_document_blob(feed_key, project)
+    kept = _DOCUMENTS.peek(blob)
+    if kept is not None and time.monotonic() - kept.confirmed < trust_for and not kept.parsed.outdated:
+        return Snapshot(kept.parsed, kept.etag, blob)
     for _attempt in range(_ATTEMPTS):
         snapshot = current(storage, feed_key, project)
         if snapshot.document.outdated:
@@ -475,17 +482,6 @@ def read(storage: Storage, feed_key: str, project: str) -> Snapshot:
         except (RecordExists, RecordChanged):
             continue  # a writer stored one meanwhile: read that
     raise DocumentConflict(f"The page of '{project}' keeps changing; try again.")
-
-
-def recent(storage: Storage, feed_key: str, project: str) -> Snapshot:
-    """A project's document for a download: the one this instance keeps, without asking storage, if
-    storage confirmed it within ``memo.STALE_SECONDS`` (or this instance wrote it since); else
-    ``read``'s. What a file is never changes; whether it is still served may lag by that bound."""
-    blob = project_document_blob(feed_key, project)
-    kept = _DOCUMENTS.peek(blob)
-    if kept is not None and time.monotonic() - kept.confirmed < STALE_SECONDS and not kept.parsed.outdated:
-        return Snapshot(kept.parsed, kept.etag, blob)
-    return read(storage, feed_key, project)
 
 
 def forget(feed_key: str, project: str) -> None:
@@ -634,9 +630,14 @@ def _update_list(
     raise DocumentConflict("The feed's project list kept changing meanwhile; try again.")
 
 
-def read_list(storage: Storage, feed_key: str) -> ListSnapshot:
-    """The feed's project list: one conditional read on a warm instance; built from the projects
-    partition and stored when the feed has none yet (a feed from before documents)."""
+def read_list(storage: Storage, feed_key: str, *, trust_for: float = 0.0) -> ListSnapshot:
+    """The feed's project list: kept, as ``read`` keeps a project's document, or one conditional read
+    on a warm instance; built from the projects partition and stored when the feed has none yet (a
+    feed from before documents)."""
+    blob = project_list_blob(feed_key)
+    kept = _DOCUMENTS.peek(blob)
+    if kept is not None and time.monotonic() - kept.confirmed < trust_for:
+        return ListSnapshot(kept.parsed.projects, kept.etag, blob, kept.parsed.views)
     return _update_list(storage, feed_key, lambda current: current or _list_from_rows(storage, feed_key))
 
 

@@ -18,7 +18,7 @@ from functions.feeds_api import feed_bin_purge, feed_bin_restore, feed_item, fee
 from functions.files import download
 from functions.packages_api import file_item, version_item
 from functions.tokens_api import token_item, tokens_collection, whoami
-from shared import feed_index, memo, page_documents
+from shared import feed_index, memo
 from shared.keys import project_document_blob
 from shared.roles import Role
 from shared.storage import get_storage
@@ -98,7 +98,7 @@ def test_a_download_too_big_to_keep_costs_one_storage_request_on_a_warm_instance
 def test_a_download_after_the_bound_asks_storage_once_more(reader, monkeypatch):
     """Once the document is older than the bound, a download confirms it (one conditional read)."""
     assert get_file(reader).status_code == 200
-    monkeypatch.setattr(page_documents, "STALE_SECONDS", 0.0)
+    monkeypatch.setattr(memo, "STALE_SECONDS", 0.0)
     response, cost = requests_made(lambda: get_file(reader))
     assert response.status_code == 200
     assert cost == 1

@@ -139,6 +139,29 @@ def test_the_project_list_costs_one_conditional_read_besides_authentication(
     assert serving <= 1
 
 
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_a_page_within_the_bound_costs_nothing_besides_authentication(storage, budget, visibility):
+    """A page served less than memo.PAGE_STALE_SECONDS after storage confirmed its document (by
+    the warming request here) asks storage nothing; past that, and whenever the client asks to
+    revalidate, it asks once (a 304 from storage keeps the rendered page)."""
+    feed, reader = _published(visibility)
+    page = _page(feed, "budget-demo", JSON_ACCEPT, token=reader)
+    listing = _list(feed, JSON_ACCEPT, token=reader)
+    for request in (page, listing):
+        assert budget.measure(request)[2] == 0
+    for asking in ("max-age=0", "no-cache", "no-store, no-cache"):
+        headers = {**JSON_ACCEPT, "Cache-Control": asking}
+        for request in (
+            _page(feed, "budget-demo", headers, token=reader),
+            _list(feed, headers, token=reader),
+        ):
+            assert budget.measure(request)[2] == 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(memo, "PAGE_STALE_SECONDS", 0.0)
+        for request in (page, listing):
+            assert budget.measure(request)[2] == 1
+
+
 def test_a_page_read_again_after_a_change_through_another_writer_shows_it(storage, budget):
     """The document kept in memory is asked about every time: a new file is seen by the next page."""
     feed, reader = _published("public")
@@ -239,7 +262,7 @@ def nothing_parsed_or_rendered(monkeypatch):
 
 
 def test_a_2000_file_page_is_one_request_and_is_parsed_and_rendered_once(
-    storage, budget, nothing_parsed_or_rendered
+    storage, budget, nothing_parsed_or_rendered, monkeypatch
 ):
     """A big project stored before page documents: its first page builds the document from the rows
     (once, on any instance); then a cold instance reads one blob, a warm one asks whether it changed
@@ -255,7 +278,11 @@ def test_a_2000_file_page_is_one_request_and_is_parsed_and_rendered_once(
     assert serving == 1
 
     nothing_parsed_or_rendered()
-    response, _whole, serving = budget.measure(page)  # warm: a 304 from storage, the page kept
+    response, _whole, serving = budget.measure(page)  # warm, within the bound: the page kept
+    assert len(json.loads(response.get_body())["files"]) == BIG
+    assert serving == 0
+    monkeypatch.setattr(memo, "PAGE_STALE_SECONDS", 0.0)
+    response, _whole, serving = budget.measure(page)  # past it: a 304 from storage, the page kept
     assert len(json.loads(response.get_body())["files"]) == BIG
     assert serving == 1
 

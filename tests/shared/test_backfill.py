@@ -6,6 +6,7 @@ import zipfile
 import pytest
 
 from functions.files import download
+from shared import memo
 from shared.backfill import backfill_metadata
 from shared.keys import FILES_TABLE, files_partition, project_document_blob
 from tests.support.dists import make_wheel
@@ -23,6 +24,7 @@ def make_legacy(storage, feed, project, filename):
         storage.delete_blob(record["MetadataBlob"])
     storage.replace(FILES_TABLE, {k: v for k, v in record.items() if k not in LEGACY_FIELDS})
     storage.delete_blob(project_document_blob(feed, project))
+    memo.forget_all()  # as an instance that never kept what was stored before
     return record
 
 

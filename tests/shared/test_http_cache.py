@@ -3,6 +3,7 @@
 import pytest
 
 from shared.http_cache import (
+    asks_to_revalidate,
     body_etag,
     file_cache_control,
     file_etag,
@@ -64,3 +65,26 @@ def test_cache_control():
 def test_file_etag_and_http_date():
     assert file_etag("ab" * 32) == f'"{"ab" * 32}"'
     assert http_date("2030-01-01T00:00:00.123456Z") == "Tue, 01 Jan 2030 00:00:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "asks"),
+    [
+        (None, False),
+        ("", False),
+        ("max-age=0", True),
+        ("Max-Age = 0", True),
+        ('max-age="0"', True),
+        ("no-cache", True),
+        ("NO-CACHE", True),
+        ("no-store, no-cache", True),
+        ("max-age=600", False),
+        ("max-age=00x", False),
+        ("no-store", False),
+        ("only-if-cached", False),
+        ("no-cache-please", False),
+        (",,,", False),
+    ],
+)
+def test_a_request_asks_to_revalidate_with_no_cache_or_max_age_zero(cache_control, asks):
+    assert asks_to_revalidate(cache_control) is asks
