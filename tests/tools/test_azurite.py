@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -144,11 +145,12 @@ def test_it_ends_when_the_process_that_started_it_is_killed(tmp_path: Path) -> N
         stdout=subprocess.PIPE,
         start_new_session=True,
     )
-    pid = None
+    pid = data = None
     try:
         assert starter.stdout is not None
         pid = int(starter.stdout.readline())
         assert _running(pid)
+        data = Path(f"/proc/{pid}/cwd").resolve()  # left behind: nobody could stop Azurite
         os.killpg(starter.pid, signal.SIGKILL)
         starter.wait()
         deadline = time.monotonic() + 15
@@ -161,6 +163,8 @@ def test_it_ends_when_the_process_that_started_it_is_killed(tmp_path: Path) -> N
         if pid is not None and _running(pid):
             os.killpg(pid, signal.SIGKILL)
         starter.wait()
+        if data is not None:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def test_ctrl_c_while_it_starts_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
