@@ -34,13 +34,6 @@ def app_env(azurite) -> Iterator[dict[str, str]]:
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    # The in-process app waits up to 30 s for each storage answer, not production's 5 s: late in a
-    # long session, Azurite (in memory, one Node process) has once stopped answering for some 40 s,
-    # which failed whichever tests ran then. Cause not found yet (suspected: V8 collecting a heap that
-    # holds every blob of the session). Tests of the production bound use servers of their own
-    # (tests/functions/test_storage_stall.py), and the local hosts of the e2e tests keep 5 s.
-    read_seconds = storage._READ_SECONDS
-    storage._READ_SECONDS = 30.0
     storage.reset()
     yield env
     for key, value in saved.items():
@@ -48,7 +41,6 @@ def app_env(azurite) -> Iterator[dict[str, str]]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    storage._READ_SECONDS = read_seconds
     storage.reset()
 
 

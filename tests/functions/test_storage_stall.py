@@ -39,8 +39,6 @@ def own_azurite(monkeypatch: pytest.MonkeyPatch) -> Iterator[Azurite]:
         try:
             monkeypatch.setenv("FEEDHOUSE_STORAGE_CONNECTION_STRING", emulator.connection_string)
             monkeypatch.setenv("FEEDHOUSE_ADMIN_TOKEN", ADMIN_TOKEN)
-            # Production's bound on each storage answer (tests/conftest.py lengthens it for the rest).
-            monkeypatch.setattr(storage, "_READ_SECONDS", 5.0)
             storage.reset()
             yield emulator
         finally:
