@@ -112,6 +112,26 @@ def test_replace_does_nothing_once_the_key_holds_another_value_or_none():
     assert kept.peek("k") == "other"
 
 
+def test_put_unless_changed_keeps_a_value_only_over_what_its_read_began_with():
+    clock = Clock()
+    kept: Memo[str, str] = Memo(max_size=10, seconds=5, clock=clock)
+    kept.put_unless_changed("k", None, "first")  # nothing was kept when its read began
+    assert kept.peek("k") == "first"
+    seen = kept.peek("k")
+    kept.put("k", "written meanwhile")
+    kept.put_unless_changed("k", seen, "slow read")  # began before the write: not kept over it
+    assert kept.peek("k") == "written meanwhile"
+    seen = kept.peek("k")
+    clock.now += 4
+    kept.put_unless_changed("k", seen, "newer")
+    assert kept.peek("k") == "newer"
+    clock.now += 4.5  # its own time to live counts from now, unlike replace's
+    assert kept.peek("k") == "newer"
+    kept.invalidate("k")
+    kept.put_unless_changed("k", seen, "after an invalidation")
+    assert kept.peek("k") is None
+
+
 def test_no_lock_is_held_while_a_value_loads():
     """A load is a storage call: other requests must not queue behind it (here: a load that uses
     the same memo would deadlock if it were)."""
