@@ -62,11 +62,10 @@ class Wheel:
     path: str  # its download URL's path
 
 
-def published(instance: Instance, **feed_fields: str) -> Wheel:
-    """A new feed holding one wheel, made through ``instance``."""
-    feed = create_feed(instance, **feed_fields)
-    filename, data = make_wheel("twice", "1.0")
-    body, content_type = encode(upload_fields("twice", "1.0", filename, data))
+def upload(instance: Instance, feed: str, version: str) -> str:
+    """Publish version ``version`` of project ``twice`` into ``feed`` through ``instance``: its file name."""
+    filename, data = make_wheel("twice", version)
+    body, content_type = encode(upload_fields("twice", version, filename, data))
     request = urllib.request.Request(
         f"{instance.url}/{feed}/upload/",
         data=body,
@@ -75,7 +74,13 @@ def published(instance: Instance, **feed_fields: str) -> Wheel:
     )
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
-    return Wheel(feed, f"/{feed}/files/twice/{filename}")
+    return filename
+
+
+def published(instance: Instance, **feed_fields: str) -> Wheel:
+    """A new feed holding one wheel, made through ``instance``."""
+    feed = create_feed(instance, **feed_fields)
+    return Wheel(feed, f"/{feed}/files/twice/{upload(instance, feed, '1.0')}")
 
 
 def reader_of(instance: Instance, feed: str) -> tuple[str, str, str]:
@@ -169,18 +174,10 @@ def test_a_page_shows_a_new_upload_there_at_once_and_within_a_second_elsewhere(t
             return new in response.read().decode()
 
     for version, revalidating in (("2.0", {}), ("3.0", {"Cache-Control": "max-age=0"})):
-        filename, data = make_wheel("twice", version)
+        filename = make_wheel("twice", version)[0]
         assert not lists(b, filename)  # B keeps the page it just read
         started = time.monotonic()
-        body, content_type = encode(upload_fields("twice", version, filename, data))
-        request = urllib.request.Request(
-            f"{a.url}/{wheel.feed}/upload/",
-            data=body,
-            headers={"Content-Type": content_type, **basic(ADMIN_TOKEN)},
-            method="POST",
-        )
-        with urllib.request.urlopen(request) as response:
-            assert response.status == 200
+        assert upload(a, wheel.feed, version) == filename
         assert lists(a, filename)
         if revalidating:
             assert lists(b, filename, **revalidating)
