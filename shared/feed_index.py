@@ -356,9 +356,9 @@ class FeedIndex:
         """The feed's own file as the project's document lists it (through a view, if its release is
         promoted into the view), trusted for up to memo.STALE_SECONDS without asking storage: the
         lookup a download makes. None sends the caller to the records and the upstreams."""
-        document = page_documents.read(
-            self.storage, self.feed.key, project, trust_for=memo.STALE_SECONDS
-        ).document
+        document = page_documents.stored(self.storage, self.feed.key, project, trust_for=memo.STALE_SECONDS)
+        if document is None:
+            return None
         found = document.file(filename)
         if found is None or not found.blob:
             return None

@@ -484,6 +484,23 @@ def read(storage: Storage, feed_key: str, project: str, *, trust_for: float = 0.
     raise DocumentConflict(f"The page of '{project}' keeps changing; try again.")
 
 
+def stored(storage: Storage, feed_key: str, project: str, *, trust_for: float) -> ProjectDocument | None:
+    """A project's document for a lookup that has another way to the truth (a download can read its
+    file's record): the kept one if storage confirmed it less than ``trust_for`` seconds ago, else
+    the stored one (one conditional read). None when none is stored, or it is outdated: nothing is
+    built or written here, so a download of a project the feed lacks costs no more than its record."""
+    blob = project_document_blob(feed_key, project)
+    kept = _DOCUMENTS.peek(blob)
+    if kept is not None and time.monotonic() - kept.confirmed < trust_for:
+        document: ProjectDocument = kept.parsed
+    else:
+        found = _read_stored(storage, blob, ProjectDocument.from_bytes)
+        if found is None:
+            return None
+        document = found[0]
+    return None if document.outdated else document
+
+
 def forget(feed_key: str, project: str) -> None:
     """This instance's next download in ``project`` asks storage for its document again: files were
     deleted, and the kept document, trusted for a while, must not outlive the delete here."""

@@ -17,6 +17,7 @@ import pytest
 from functions.feeds_api import feed_bin_purge, feed_bin_restore, feed_item, feed_permission, feeds_collection
 from functions.files import download
 from functions.packages_api import file_item, version_item
+from functions.simple import project_detail
 from functions.tokens_api import token_item, tokens_collection, whoami
 from shared import feed_index, memo
 from shared.keys import project_document_blob
@@ -109,8 +110,8 @@ def test_a_redirected_download_costs_none_on_a_warm_instance(reader, redirect_do
 
 
 def test_a_document_stored_before_it_named_blobs_is_rebuilt_and_its_files_download(reader):
-    """Format 2 documents lack each file's blob: the first download reads the file's record (and
-    rebuilds the document from its rows), so nothing goes missing on the way to format 3."""
+    """Format 2 documents lack each file's blob: a download reads the file's record meanwhile, and
+    the next page rebuilds the document from its rows, so nothing goes missing on the way to format 3."""
     storage = get_storage()
     blob = project_document_blob(key_of(reader.feed), "budget")
     state = storage.read_blob_state(blob)
@@ -124,9 +125,36 @@ def test_a_document_stored_before_it_named_blobs_is_rebuilt_and_its_files_downlo
     memo.forget_all()
     response = get_file(reader)
     assert response.status_code == 200 and response.get_body()[:2] == b"PK"
+    assert json.loads(storage.read_blob(blob))["format"] == 2  # a download writes nothing
+    page = call(
+        project_detail,
+        "GET",
+        f"/{reader.feed}/simple/budget/",
+        token=reader.token,
+        feed=reader.feed,
+        project="budget",
+    )
+    assert page.status_code == 200
     rebuilt = json.loads(storage.read_blob(blob))
     assert rebuilt["format"] == 3 and all(entry["blob"] for entry in rebuilt["files"])
     assert warm_cost(lambda: get_file(reader)) == 0
+
+
+def test_a_download_from_a_project_the_feed_lacks_costs_two_storage_requests(reader):
+    """Its document (none is stored) and the file's record (none either): a 404 that builds nothing."""
+
+    def missing() -> func.HttpResponse:
+        return call(
+            download,
+            "GET",
+            f"/{reader.feed}/files/nothing-here/nothing_here-1.0-py3-none-any.whl",
+            token=reader.token,
+            feed=reader.feed,
+            project="nothing-here",
+            filename="nothing_here-1.0-py3-none-any.whl",
+        )
+
+    assert warm_cost(missing, status=404) <= 2
 
 
 def test_a_metadata_file_costs_nothing_on_a_warm_instance(reader):
