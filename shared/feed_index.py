@@ -62,6 +62,12 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _page_trust(revalidate: bool) -> float:
+    """How long a page trusts the document this instance keeps: not at all when the client asked to
+    revalidate."""
+    return 0.0 if revalidate else memo.PAGE_STALE_SECONDS
+
+
 def _rendered(key: tuple[Any, ...], render: Callable[[], str]) -> Rendered:
     return _RENDERED.get(key, lambda: Rendered.of(render()))
 
@@ -144,8 +150,7 @@ class FeedIndex:
         """The simple index: the feed's projects, published or saved from upstreams (as of ``as_of``:
         those created by then, or at a time not recorded); read from storage again if ``revalidate``
         (else as kept for up to memo.PAGE_STALE_SECONDS)."""
-        trust_for = 0.0 if revalidate else memo.PAGE_STALE_SECONDS
-        listed = page_documents.read_list(self.storage, self.feed.key, trust_for=trust_for)
+        listed = page_documents.read_list(self.storage, self.feed.key, trust_for=_page_trust(revalidate))
         as_json = media_type == SIMPLE_JSON
         view_id = self.view.id if self.view is not None else None
         projects = listed.in_view(view_id) if view_id is not None else listed.projects
@@ -207,7 +212,7 @@ class FeedIndex:
         the feed has nothing and that upstream could not say whether it has it (a 502, which pip and
         uv report as a failure, rather than a 404 that reads as "no such project").
         """
-        trust_for = 0.0 if revalidate else memo.PAGE_STALE_SECONDS
+        trust_for = _page_trust(revalidate)
         snapshot = page_documents.read(self.storage, self.feed.key, project, trust_for=trust_for)
         if self.view is not None:
             return self._view_page(project, snapshot, media_type == SIMPLE_JSON, as_of)
@@ -299,13 +304,14 @@ class FeedIndex:
             if not listed.core_metadata_sha256:
                 raise FileNotFound(f"No metadata file for '{listed.filename}'.")
             public = self.feed.visibility == "public"
-            return self._metadata(listed.blob, listed.core_metadata_sha256, listed.uploaded, public)
+            metadata_blob = keys.metadata_blob(listed.blob)
+            return self._metadata(metadata_blob, listed.core_metadata_sha256, listed.uploaded, public)
         found, public = self._own_or_upstream(project, filename, FeedUpstreams.obtain_metadata)
         if isinstance(found, PassThrough):
             return self._passed_through(found, public)
         if not found.core_metadata_sha256 or not found.metadata_blob:
             raise FileNotFound(f"No metadata file for '{found.filename}'.")
-        return self._metadata(found.blob, found.core_metadata_sha256, found.uploaded, public)
+        return self._metadata(found.metadata_blob, found.core_metadata_sha256, found.uploaded, public)
 
     def provenance(self, project: str, version: str, filename: str) -> Download:
         """The PEP 740 provenance of the feed's own file ``filename`` of ``version`` (any spelling of
@@ -402,10 +408,9 @@ class FeedIndex:
 
         return Download(size, sha256, content_type, uploaded, public, read, signed_url)
 
-    def _metadata(self, file_blob: str, sha256: str, uploaded: str, public: bool) -> Download:
-        """The core metadata file of the file stored as ``file_blob``: small, so read whole (and kept)
-        before the response, which needs its size."""
-        blob = keys.metadata_blob(file_blob)
+    def _metadata(self, blob: str, sha256: str, uploaded: str, public: bool) -> Download:
+        """The core metadata file stored as ``blob``: small, so read whole (and kept) before the
+        response, which needs its size."""
         data = self._core_metadata(blob)
 
         def read(offset: int | None, length: int | None) -> bytes:

@@ -393,6 +393,12 @@ class Snapshot:
     blob: str
 
 
+def _trusted(blob: str, trust_for: float) -> _Kept | None:
+    """The document kept for ``blob``, if storage confirmed it less than ``trust_for`` seconds ago."""
+    kept = _DOCUMENTS.peek(blob)
+    return kept if kept is not None and time.monotonic() - kept.confirmed < trust_for else None
+
+
 def _read_stored(storage: Storage, blob: str, parse: Callable[[bytes], Any]) -> tuple[Any, str] | None:
     """The parsed document stored as ``blob`` and its ETag, from memory while storage says it is
     unchanged; None when none is stored."""
@@ -468,8 +474,8 @@ def read(storage: Storage, feed_key: str, project: str, *, trust_for: float = 0.
     rows gets an empty, unstored document (``keep`` stores it when a page is worth it).
     """
     blob = project_document_blob(feed_key, project)
-    kept = _DOCUMENTS.peek(blob)
-    if kept is not None and time.monotonic() - kept.confirmed < trust_for and not kept.parsed.outdated:
+    kept = _trusted(blob, trust_for)
+    if kept is not None and not kept.parsed.outdated:
         return Snapshot(kept.parsed, kept.etag, blob)
     for _attempt in range(_ATTEMPTS):
         snapshot = current(storage, feed_key, project)
@@ -490,8 +496,8 @@ def stored(storage: Storage, feed_key: str, project: str, *, trust_for: float) -
     the stored one (one conditional read). None when none is stored, or it is outdated: nothing is
     built or written here, so a download of a project the feed lacks costs no more than its record."""
     blob = project_document_blob(feed_key, project)
-    kept = _DOCUMENTS.peek(blob)
-    if kept is not None and time.monotonic() - kept.confirmed < trust_for:
+    kept = _trusted(blob, trust_for)
+    if kept is not None:
         document: ProjectDocument = kept.parsed
     else:
         found = _read_stored(storage, blob, ProjectDocument.from_bytes)
@@ -652,8 +658,8 @@ def read_list(storage: Storage, feed_key: str, *, trust_for: float = 0.0) -> Lis
     on a warm instance; built from the projects partition and stored when the feed has none yet (a
     feed from before documents)."""
     blob = project_list_blob(feed_key)
-    kept = _DOCUMENTS.peek(blob)
-    if kept is not None and time.monotonic() - kept.confirmed < trust_for:
+    kept = _trusted(blob, trust_for)
+    if kept is not None:
         return ListSnapshot(kept.parsed.projects, kept.etag, blob, kept.parsed.views)
     return _update_list(storage, feed_key, lambda current: current or _list_from_rows(storage, feed_key))
 
