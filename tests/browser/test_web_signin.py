@@ -10,8 +10,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from shared import oidc, settings
-from tests.support.oidc import LocalIssuer
+from tests.support.oidc import LocalIssuer, app_settings
 
 AUDIENCE = "api://feedhouse-browser"
 
@@ -24,15 +23,13 @@ def provider(server, monkeypatch):
             "sub": "pairwise",
             "name": "Grace Hopper",
         }
-        monkeypatch.setenv("FEEDHOUSE_OIDC_ISSUER", issuer.url)
-        monkeypatch.setenv("FEEDHOUSE_OIDC_AUDIENCE", AUDIENCE)
-        monkeypatch.setenv("FEEDHOUSE_OIDC_CLIENT_ID", issuer.client_id)
-        settings.load.cache_clear()
-        oidc.forget_issuers()
-        yield issuer
-        monkeypatch.undo()
-        settings.load.cache_clear()
-        oidc.forget_issuers()
+        with app_settings(
+            monkeypatch,
+            FEEDHOUSE_OIDC_ISSUER=issuer.url,
+            FEEDHOUSE_OIDC_AUDIENCE=AUDIENCE,
+            FEEDHOUSE_OIDC_CLIENT_ID=issuer.client_id,
+        ):
+            yield issuer
 
 
 def test_a_person_signs_in_through_the_identity_provider(new_context, server, provider, screenshot):

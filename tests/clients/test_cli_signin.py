@@ -18,9 +18,9 @@ import pytest
 from feedhouse_cli import errors
 
 from functions.client import client
-from shared import oidc, settings
+from shared import settings
 from tests.support.http import json_of, request
-from tests.support.oidc import LocalIssuer
+from tests.support.oidc import LocalIssuer, app_settings
 from tests.support.tls import loopback_certificate
 
 SCOPE = "api://feedhouse-test/access"
@@ -40,19 +40,17 @@ def provider(server, tls, monkeypatch):
             "sub": "pairwise",
             "name": "Ada Lovelace",
         }
-        monkeypatch.setenv("FEEDHOUSE_OIDC_ISSUER", issuer.url)
-        monkeypatch.setenv("FEEDHOUSE_OIDC_AUDIENCE", issuer.access_audience)
-        monkeypatch.setenv("FEEDHOUSE_OIDC_CLIENT_ID", issuer.client_id)
-        monkeypatch.setenv("FEEDHOUSE_OIDC_SCOPES", SCOPE)
         # The app (urllib) and msal (requests) trust the local CA.
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_file))
-        settings.load.cache_clear()
-        oidc.forget_issuers()
-        yield issuer
-        monkeypatch.undo()
-        settings.load.cache_clear()
-        oidc.forget_issuers()
+        with app_settings(
+            monkeypatch,
+            FEEDHOUSE_OIDC_ISSUER=issuer.url,
+            FEEDHOUSE_OIDC_AUDIENCE=issuer.access_audience,
+            FEEDHOUSE_OIDC_CLIENT_ID=issuer.client_id,
+            FEEDHOUSE_OIDC_SCOPES=SCOPE,
+            SSL_CERT_FILE=str(ca_file),
+            REQUESTS_CA_BUNDLE=str(ca_file),
+        ):
+            yield issuer
 
 
 def approve_when_asked(provider) -> threading.Thread:

@@ -13,26 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from shared import oidc, settings
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.api import call, create_feed, fetch, index_url, installed, unique
 from tests.support.attestations import attestation
 from tests.support.dists import build_project
-from tests.support.oidc import LocalIssuer
+from tests.support.oidc import LocalIssuer, app_settings
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def github(server, monkeypatch):
-    with LocalIssuer() as issuer:
-        monkeypatch.setenv("FEEDHOUSE_GITHUB_OIDC_ISSUER", issuer.url)
-        settings.load.cache_clear()
-        oidc.forget_issuers()
+    with LocalIssuer() as issuer, app_settings(monkeypatch, FEEDHOUSE_GITHUB_OIDC_ISSUER=issuer.url):
         yield issuer
-        monkeypatch.undo()
-        settings.load.cache_clear()
-        oidc.forget_issuers()
 
 
 def _minted(server, github, repository: str) -> str:

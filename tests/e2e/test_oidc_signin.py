@@ -7,10 +7,9 @@ import secrets
 
 import pytest
 
-from shared import oidc, settings
 from tests.e2e.api import call, create_feed, index_url, installed, statuses, unique
 from tests.support.dists import build_project
-from tests.support.oidc import LocalIssuer
+from tests.support.oidc import LocalIssuer, app_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +18,11 @@ AUDIENCE = "api://feedhouse-e2e"
 
 @pytest.fixture
 def provider(server, monkeypatch):
-    with LocalIssuer() as issuer:
-        monkeypatch.setenv("FEEDHOUSE_OIDC_ISSUER", issuer.url)
-        monkeypatch.setenv("FEEDHOUSE_OIDC_AUDIENCE", AUDIENCE)
-        settings.load.cache_clear()
-        oidc.forget_issuers()
+    with (
+        LocalIssuer() as issuer,
+        app_settings(monkeypatch, FEEDHOUSE_OIDC_ISSUER=issuer.url, FEEDHOUSE_OIDC_AUDIENCE=AUDIENCE),
+    ):
         yield issuer
-        monkeypatch.undo()
-        settings.load.cache_clear()
-        oidc.forget_issuers()
 
 
 def test_pip_installs_with_an_access_token_granted_through_its_group(server, clients, tmp_path, provider):

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from shared import oidc, settings
 from tests.conftest import ROOT
 from tests.e2e.api import call, create_feed, installed, unique
 from tests.support.dists import build_project
-from tests.support.oidc import ACTIONS_REQUEST_TOKEN, LocalIssuer
+from tests.support.oidc import ACTIONS_REQUEST_TOKEN, LocalIssuer, app_settings
 from tests.support.tls import loopback_certificate
 
 pytestmark = pytest.mark.e2e
@@ -38,14 +37,8 @@ def tls_server(server, tmp_path_factory):
 
 @pytest.fixture
 def github(server, monkeypatch):
-    with LocalIssuer() as issuer:
-        monkeypatch.setenv("FEEDHOUSE_GITHUB_OIDC_ISSUER", issuer.url)
-        settings.load.cache_clear()
-        oidc.forget_issuers()
+    with LocalIssuer() as issuer, app_settings(monkeypatch, FEEDHOUSE_GITHUB_OIDC_ISSUER=issuer.url):
         yield issuer
-        monkeypatch.undo()
-        settings.load.cache_clear()
-        oidc.forget_issuers()
 
 
 def actions_claims(repository: str, workflow: str = "release.yml") -> dict:

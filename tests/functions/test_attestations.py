@@ -21,7 +21,7 @@ from functions.packages_api import version_item
 from functions.simple import project_detail
 from functions.trusted_publishing import oidc_mint_token, trusted_publishers
 from functions.upload import upload
-from shared import feeds, lifecycle, oidc, packages, settings
+from shared import feeds, lifecycle, packages, settings
 from shared.http_cache import file_cache_control
 from tests.conftest import ADMIN_TOKEN
 from tests.functions.test_storage_budgets import Budget
@@ -29,7 +29,7 @@ from tests.support.attestations import attestation, statement
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.http import basic, json_of, request
 from tests.support.multipart import encode, upload_fields
-from tests.support.oidc import LocalIssuer
+from tests.support.oidc import LocalIssuer, app_settings
 from tests.support.publish import call, json_page
 from tests.support.upstreams import new_feed
 
@@ -45,36 +45,33 @@ def github():
 @pytest.fixture
 def publisher(app_env, github, feed_name, monkeypatch):
     """A GitHub Actions publisher of the feed, and a publish token minted for it."""
-    monkeypatch.setenv("FEEDHOUSE_GITHUB_OIDC_ISSUER", github.url)
-    settings.load.cache_clear()
-    oidc.forget_issuers()
-    repository = f"contoso-{secrets.token_hex(3)}/widgets"
-    registered = trusted_publishers(
-        request(
-            "POST",
-            f"/api/feeds/{feed_name}/trusted-publishers",
-            route_params={"feed": feed_name},
-            headers=basic(ADMIN_TOKEN),
-            json_body={"kind": "github", "repository": repository, "workflow": "release.yml"},
+    with app_settings(monkeypatch, FEEDHOUSE_GITHUB_OIDC_ISSUER=github.url):
+        repository = f"contoso-{secrets.token_hex(3)}/widgets"
+        registered = trusted_publishers(
+            request(
+                "POST",
+                f"/api/feeds/{feed_name}/trusted-publishers",
+                route_params={"feed": feed_name},
+                headers=basic(ADMIN_TOKEN),
+                json_body={"kind": "github", "repository": repository, "workflow": "release.yml"},
+            )
         )
-    )
-    assert registered.status_code == 201, registered.get_body()
-    claims = {
-        "sub": f"repo:{repository}:ref:refs/heads/main",
-        "repository": repository,
-        "job_workflow_ref": f"{repository}/.github/workflows/release.yml@refs/heads/main",
-        "ref": "refs/heads/main",
-        "event_name": "push",
-        "run_id": "1",
-    }
-    minted = oidc_mint_token(
-        request("POST", "/_/oidc/mint-token", json_body={"token": github.issue(claims, audience="feedhouse")})
-    )
-    assert minted.status_code == 200, minted.get_body()
-    yield feed_name, repository, json_of(minted)["token"]
-    monkeypatch.undo()
-    settings.load.cache_clear()
-    oidc.forget_issuers()
+        assert registered.status_code == 201, registered.get_body()
+        claims = {
+            "sub": f"repo:{repository}:ref:refs/heads/main",
+            "repository": repository,
+            "job_workflow_ref": f"{repository}/.github/workflows/release.yml@refs/heads/main",
+            "ref": "refs/heads/main",
+            "event_name": "push",
+            "run_id": "1",
+        }
+        minted = oidc_mint_token(
+            request(
+                "POST", "/_/oidc/mint-token", json_body={"token": github.issue(claims, audience="feedhouse")}
+            )
+        )
+        assert minted.status_code == 200, minted.get_body()
+        yield feed_name, repository, json_of(minted)["token"]
 
 
 def send(feed: str, token: str, filename: str, data: bytes, name: str, attestations: str | None):

@@ -18,12 +18,12 @@ from functions.trusted_publishing import (
     trusted_publishers,
 )
 from functions.upload import upload
-from shared import oidc, settings
+from shared import oidc
 from tests.conftest import ADMIN_TOKEN
 from tests.support.dists import make_wheel
 from tests.support.http import basic, json_of, request
 from tests.support.multipart import encode, upload_fields
-from tests.support.oidc import LocalIssuer
+from tests.support.oidc import LocalIssuer, app_settings
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,8 @@ def github():
 
 @pytest.fixture
 def exchange(app_env, github, monkeypatch):
-    monkeypatch.setenv("FEEDHOUSE_GITHUB_OIDC_ISSUER", github.url)
-    settings.load.cache_clear()
-    oidc.forget_issuers()
-    yield github
-    monkeypatch.undo()
-    settings.load.cache_clear()
-    oidc.forget_issuers()
+    with app_settings(monkeypatch, FEEDHOUSE_GITHUB_OIDC_ISSUER=github.url):
+        yield github
 
 
 def register(feed: str, body: dict, headers=None):

@@ -23,21 +23,43 @@ as ``user`` (claims):
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from shared import oidc, settings
+
 ACTIONS_REQUEST_TOKEN = "actions-request-" + secrets.token_hex(8)
+
+
+@contextlib.contextmanager
+def app_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[None]:
+    """The app with these environment variables (the settings naming an issuer) in the block: its
+    settings and the issuers' keys it fetched are read afresh on the way in and on the way out, when
+    ``monkeypatch`` undoes everything it did."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings.load.cache_clear()
+    oidc.forget_issuers()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        settings.load.cache_clear()
+        oidc.forget_issuers()
 
 
 class SigningKey:
