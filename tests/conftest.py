@@ -26,7 +26,7 @@ def azurite() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def app_env(azurite) -> Iterator[dict[str, str]]:
     """Point the app (settings, storage clients) at the session's Azurite."""
-    from shared import storage
+    from shared import download_counts, storage
 
     env = {
         "FEEDHOUSE_STORAGE_CONNECTION_STRING": azurite.connection_string,
@@ -36,6 +36,9 @@ def app_env(azurite) -> Iterator[dict[str, str]]:
     os.environ.update(env)
     storage.reset()
     yield env
+    # While Azurite still answers: a flush of download counts a request started in the background
+    # would otherwise outlive it and log its failure after the session (this waits for it).
+    download_counts.flush(storage.get_storage())
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
