@@ -48,6 +48,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import math
 import random
 import threading
 import time
@@ -62,6 +63,7 @@ from shared.keys import (
     FILES_TABLE,
     PROJECTS_TABLE,
     UPSTREAMING_ROW,
+    documents_prefix,
     files_partition,
     is_file_row,
     project_document_blob,
@@ -399,6 +401,79 @@ def _trusted(blob: str, trust_for: float) -> _Kept | None:
     return kept if kept is not None and time.monotonic() - kept.confirmed < trust_for else None
 
 
+# Confirming a feed's kept documents together. An installer asks for a run's pages in a burst: pip
+# one after another (a dozen in 0.2 s), uv a dozen at once. Past their bound each would cost its own
+# conditional read, a storage round trip (a few ms in Azure). One listing of the feed's documents
+# gives every one's ETag, so it confirms in one request every document this instance keeps that is
+# unchanged. It is asked for when a second page of a feed needs storage within _BURST_SECONDS of the
+# first (a lone page costs its one conditional read as before), and then once for all the pages that
+# arrive while it is under way; each waits for it at most _LISTING_WAIT_SECONDS. A page whose
+# document changed since this instance read it still needs its read (two requests), and lists no
+# more while the last listing's confirmations hold. A feed with more than _LISTED_MAX documents is
+# not listed (too much to transfer and parse for a few pages) for _UNLISTED_SECONDS; neither is one
+# whose listing failed, for _BURST_SECONDS.
+_BURST_SECONDS = 1.0
+_LISTING_WAIT_SECONDS = 0.5
+_LISTED_MAX = 250
+_UNLISTED_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class _Burst:
+    """When a page of a feed last needed storage, when its documents were last listed, and until when
+    they are not listed."""
+
+    last_miss: float = -math.inf
+    listed_at: float = -math.inf
+    unlisted_until: float = -math.inf
+
+
+_BURSTS = Memo[str, _Burst](max_size=10_000)  # by feed key
+_LISTINGS: dict[str, threading.Event] = {}  # by feed key: set when the listing under way is done
+_LISTINGS_LOCK = threading.Lock()
+
+
+def _confirmed_together(storage: Storage, feed_key: str, blob: str, trust_for: float) -> _Kept | None:
+    """The document kept for ``blob`` if a listing of the feed's documents (one under way, or one
+    started here, see above) confirms it; None when the page must ask for its own."""
+    if trust_for <= 0 or _DOCUMENTS.peek(blob) is None:
+        return None  # nothing kept to confirm, or nothing may be trusted
+    now = time.monotonic()
+    with _LISTINGS_LOCK:
+        under_way = _LISTINGS.get(feed_key)
+        if under_way is None:
+            burst = _BURSTS.peek(feed_key) or _Burst()
+            _BURSTS.put(feed_key, replace(burst, last_miss=now))
+            if (
+                now - burst.last_miss > _BURST_SECONDS
+                or now - burst.listed_at < trust_for
+                or now < burst.unlisted_until
+            ):
+                return None
+            _LISTINGS[feed_key] = listing = threading.Event()
+    if under_way is not None:
+        under_way.wait(_LISTING_WAIT_SECONDS)
+        return _trusted(blob, trust_for)
+    outcome = _Burst(last_miss=now, unlisted_until=now + _BURST_SECONDS)  # unless it succeeds
+    try:
+        asked = time.monotonic()
+        etags = storage.blob_etags(documents_prefix(feed_key), limit=_LISTED_MAX)
+        if etags is None:
+            outcome = _Burst(last_miss=now, unlisted_until=asked + _UNLISTED_SECONDS)
+        else:
+            for name, etag in etags.items():
+                kept = _DOCUMENTS.peek(name)
+                if kept is not None and kept.etag == etag and kept.confirmed < asked:
+                    _DOCUMENTS.replace(name, kept, replace(kept, confirmed=asked))
+            outcome = _Burst(last_miss=now, listed_at=asked)
+    finally:
+        with _LISTINGS_LOCK:
+            _BURSTS.put(feed_key, outcome)
+            del _LISTINGS[feed_key]
+        listing.set()
+    return _trusted(blob, trust_for)
+
+
 def _read_stored(storage: Storage, blob: str, parse: Callable[[bytes], Any]) -> tuple[Any, str] | None:
     """The parsed document stored as ``blob`` and its ETag, from memory while storage says it is
     unchanged; None when none is stored."""
@@ -474,7 +549,7 @@ def read(storage: Storage, feed_key: str, project: str, *, trust_for: float = 0.
     rows gets an empty, unstored document (``keep`` stores it when a page is worth it).
     """
     blob = project_document_blob(feed_key, project)
-    kept = _trusted(blob, trust_for)
+    kept = _trusted(blob, trust_for) or _confirmed_together(storage, feed_key, blob, trust_for)
     if kept is not None and not kept.parsed.outdated:
         return Snapshot(kept.parsed, kept.etag, blob)
     for _attempt in range(_ATTEMPTS):

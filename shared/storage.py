@@ -682,6 +682,41 @@ class Storage:
             return UNCHANGED
         return None
 
+    def blob_etags(self, prefix: str, *, limit: int) -> dict[str, str] | None:
+        """The ETag of every blob whose name starts with ``prefix``, by name, in one request; None
+        when there are more than ``limit`` of them. ETags are spelled as blob responses spell them.
+
+        One List Blobs request, read without the SDK's models: its generated XML deserializer costs
+        about half a millisecond of Python per blob (12 blobs: 6-9 ms against 3 ms read here; 100:
+        41 ms against 9), and only names and ETags are needed. The request still goes through the
+        container client's pipeline, so authentication (account key or managed identity), the API
+        version, retries, the time bounds and counting are the SDK's as for every other request.
+        """
+        from xml.etree import ElementTree
+
+        from azure.core.rest import HttpRequest
+
+        request = HttpRequest(
+            "GET",
+            self._container.url,
+            params={"restype": "container", "comp": "list", "prefix": prefix, "maxresults": str(limit)},
+        )
+        with _translated(prefix):
+            # The generated client's protocol method (azure-core's send_request), which the storage
+            # SDK keeps private; tests/shared/test_storage.py fails at once if it goes.
+            response = self._container._client._send_request(request)
+            response.raise_for_status()
+        # The storage account's own answer, not a client's: the same trust as the SDK's parser gives it.
+        listing = ElementTree.fromstring(response.content)  # noqa: S314
+        if listing.findtext("NextMarker"):
+            return None
+        etags = {}
+        for blob in listing.iter("Blob"):
+            etag = blob.findtext("Properties/Etag", "")
+            # A listing spells ETags bare, a blob's own responses (so every other ETag here) quoted.
+            etags[blob.findtext("Name", "")] = etag if etag.startswith('"') else f'"{etag}"'
+        return etags
+
     def blob_info(self, name: str) -> BlobInfo | None:
         with _translated(missing=IGNORED):
             properties = self._container.get_blob_client(name).get_blob_properties()

@@ -96,3 +96,20 @@ def test_empty_block_upload_creates_an_empty_blob(storage):
     name = _name()
     assert storage.start_block_upload(name).commit(content_type="application/zip")
     assert storage.read_blob(name) == b""
+
+
+def test_blob_etags_lists_names_and_etags_under_a_prefix_in_one_request(storage):
+    prefix = f"list-{secrets.token_hex(6)}/"
+    written = {
+        f"{prefix}{name}": storage.write_blob(f"{prefix}{name}", b"{}", content_type="application/json")
+        for name in ("a.json", "b/c.json", "d e+f.json")
+    }
+    storage.write_blob(f"{prefix[:-1]}-beside/x.json", b"{}", content_type="application/json")
+    etags, cost = requests_made(lambda: storage.blob_etags(prefix, limit=3))
+    assert (etags, cost) == (written, 1)  # ETags quoted, as write_blob and reads spell them
+    changed = storage.write_blob(
+        f"{prefix}a.json", b"[]", content_type="application/json", if_match=written[f"{prefix}a.json"]
+    )
+    assert storage.blob_etags(prefix, limit=3)[f"{prefix}a.json"] == changed
+    assert storage.blob_etags(prefix, limit=2) is None  # more than the limit: not listed at all
+    assert storage.blob_etags(f"{prefix}none/", limit=2) == {}
