@@ -289,9 +289,14 @@ def documents_prefix(feed_key: str) -> str:
     return f"{feed_blobs_prefix(feed_key)}_documents/"
 
 
+def project_documents_prefix(feed_key: str) -> str:
+    """What the name of every project's page document of a feed starts with (not its project list's)."""
+    return f"{documents_prefix(feed_key)}projects/"
+
+
 def project_document_blob(feed_key: str, project: str) -> str:
     """A project's page document."""
-    return f"{documents_prefix(feed_key)}projects/{project}.json"
+    return f"{project_documents_prefix(feed_key)}{project}.json"
 
 
 def project_list_blob(feed_key: str) -> str:

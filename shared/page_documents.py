@@ -63,10 +63,10 @@ from shared.keys import (
     FILES_TABLE,
     PROJECTS_TABLE,
     UPSTREAMING_ROW,
-    documents_prefix,
     files_partition,
     is_file_row,
     project_document_blob,
+    project_documents_prefix,
     project_list_blob,
     projects_partition,
     promotion_of_row,
@@ -403,15 +403,18 @@ def _trusted(blob: str, trust_for: float) -> _Kept | None:
 
 # Confirming a feed's kept documents together. An installer asks for a run's pages in a burst: pip
 # one after another (a dozen in 0.2 s), uv a dozen at once. Past their bound each would cost its own
-# conditional read, a storage round trip (a few ms in Azure). One listing of the feed's documents
-# gives every one's ETag, so it confirms in one request every document this instance keeps that is
-# unchanged. It is asked for when a second page of a feed needs storage within _BURST_SECONDS of the
-# first (a lone page costs its one conditional read as before), and then once for all the pages that
-# arrive while it is under way; each waits for it at most _LISTING_WAIT_SECONDS. A page whose
-# document changed since this instance read it still needs its read (two requests), and lists no
-# more while the last listing's confirmations hold. A feed with more than _LISTED_MAX documents is
-# not listed (too much to transfer and parse for a few pages) for _UNLISTED_SECONDS; neither is one
-# whose listing failed, for _BURST_SECONDS.
+# conditional read, a storage round trip (a few ms in Azure). One listing of the feed's project
+# documents gives every one's ETag, so it confirms in one request every document this instance keeps that is
+# unchanged. It is asked for
+# - when a second page of the feed needs storage within _BURST_SECONDS of another (a lone page costs
+#   its one conditional read, as without listings), or
+# - at once, when the feed's last listing confirmed more than one document (the next run of an
+#   install: its first page costs the listing instead of its conditional read, and the rest nothing);
+# and once for all the pages that arrive while it is under way, which wait for it at most
+# _LISTING_WAIT_SECONDS. A page whose document changed since this instance read it still reads it
+# (two requests), and lists no more while the last listing's confirmations hold. A feed with more
+# than _LISTED_MAX documents is not listed (too much to transfer and parse for a few pages) for
+# _UNLISTED_SECONDS; neither is one whose listing failed, for _BURST_SECONDS.
 _BURST_SECONDS = 1.0
 _LISTING_WAIT_SECONDS = 0.5
 _LISTED_MAX = 250
@@ -420,11 +423,12 @@ _UNLISTED_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class _Burst:
-    """When a page of a feed last needed storage, when its documents were last listed, and until when
-    they are not listed."""
+    """When a page of a feed last needed storage, when its documents were last listed and whether that
+    confirmed more than one, and until when they are not listed."""
 
     last_miss: float = -math.inf
     listed_at: float = -math.inf
+    useful: bool = False
     unlisted_until: float = -math.inf
 
 
@@ -445,7 +449,7 @@ def _confirmed_together(storage: Storage, feed_key: str, blob: str, trust_for: f
             burst = _BURSTS.peek(feed_key) or _Burst()
             _BURSTS.put(feed_key, replace(burst, last_miss=now))
             if (
-                now - burst.last_miss > _BURST_SECONDS
+                (now - burst.last_miss > _BURST_SECONDS and not burst.useful)
                 or now - burst.listed_at < trust_for
                 or now < burst.unlisted_until
             ):
@@ -457,15 +461,17 @@ def _confirmed_together(storage: Storage, feed_key: str, blob: str, trust_for: f
     outcome = _Burst(last_miss=now, unlisted_until=now + _BURST_SECONDS)  # unless it succeeds
     try:
         asked = time.monotonic()
-        etags = storage.blob_etags(documents_prefix(feed_key), limit=_LISTED_MAX)
+        etags = storage.blob_etags(project_documents_prefix(feed_key), limit=_LISTED_MAX)
         if etags is None:
             outcome = _Burst(last_miss=now, unlisted_until=asked + _UNLISTED_SECONDS)
         else:
+            confirmed = 0
             for name, etag in etags.items():
                 kept = _DOCUMENTS.peek(name)
                 if kept is not None and kept.etag == etag and kept.confirmed < asked:
                     _DOCUMENTS.replace(name, kept, replace(kept, confirmed=asked))
-            outcome = _Burst(last_miss=now, listed_at=asked)
+                    confirmed += 1
+            outcome = _Burst(last_miss=now, listed_at=asked, useful=confirmed > 1)
     finally:
         with _LISTINGS_LOCK:
             _BURSTS.put(feed_key, outcome)

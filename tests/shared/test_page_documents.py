@@ -109,15 +109,33 @@ PROJECTS = [f"burst{n}" for n in range(6)]
 
 def test_a_burst_of_pages_is_confirmed_by_one_listing_of_the_feeds_documents(storage, feed_name, clock):
     """pip asks for a run's pages one after another: the first costs its conditional read, the second
-    a listing of the feed's documents, which confirms every kept one, and the rest nothing. A lone
-    page later, past the bound, costs its conditional read again."""
+    a listing of the feed's documents, which confirms every kept one, and the rest nothing. As that
+    listing was worth it, the next page past the bound lists at once: the next run of the install
+    costs one request in all."""
     key = _feed_of(feed_name, PROJECTS, clock)
     assert _pages_in_a_row(storage, key, PROJECTS) == [1, 1, 0, 0, 0, 0]
     assert _pages_in_a_row(storage, key, PROJECTS) == [0] * 6  # within the bound
     clock.now += 10 * PAGE_BOUND
-    assert _pages_in_a_row(storage, key, PROJECTS[:1]) == [1]
-    clock.now += 10 * PAGE_BOUND
-    assert _pages_in_a_row(storage, key, PROJECTS) == [1, 1, 0, 0, 0, 0]
+    assert _pages_in_a_row(storage, key, PROJECTS) == [1, 0, 0, 0, 0, 0]
+
+
+def test_a_lone_page_costs_its_conditional_read_until_a_listing_was_worth_it(storage, feed_name, clock):
+    key = _feed_of(feed_name, PROJECTS, clock)
+    listed = []
+    real = storage_module.Storage.blob_etags
+
+    def counted(self, prefix, *, limit):
+        listed.append(prefix)
+        return real(self, prefix, limit=limit)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage_module.Storage, "blob_etags", counted)
+        for _ in range(3):
+            assert _pages_in_a_row(storage, key, PROJECTS[:1]) == [1]
+            clock.now += 10 * PAGE_BOUND
+        assert listed == []
+        assert _pages_in_a_row(storage, key, PROJECTS[:2]) == [1, 1]
+        assert len(listed) == 1
 
 
 def test_a_listing_does_not_confirm_a_document_changed_behind_this_instance(storage, feed_name, clock):
