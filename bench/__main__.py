@@ -4,11 +4,12 @@
         [--only pip uv page memory requests coldstart]
         [--concurrent-uploads N] [--output results.json]
 
-Everything runs on loopback: Azurite in memory, Feedhouse under the local host (``make run``'s),
-pypiserver under gunicorn, nginx (where installed) serving a static PEP 503 tree with ``.metadata``
-files. Each value of ``--storage-latency-ms`` is one run of every workload, with Feedhouse reaching
-Azurite through a proxy that delays every chunk by that much each way (0: directly). Figures are
-medians with min and max, printed as ratios and written, samples included, to bench/results/.
+Everything runs on loopback: Azurite (in a temporary directory), Feedhouse under the local host
+(``make run``'s), pypiserver under gunicorn, nginx (where installed) serving a static PEP 503 tree
+with ``.metadata`` files. Each value of ``--storage-latency-ms`` is one run of every workload, with
+Feedhouse reaching Azurite through a proxy that delays every chunk by that much each way (0:
+directly). Figures are medians with min and max, printed as ratios and written, samples included,
+to bench/results/.
 Numbers depend on the machine and its load: compare runs of one machine, never a fixed budget.
 """
 
