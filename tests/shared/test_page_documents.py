@@ -119,29 +119,36 @@ def test_a_burst_of_pages_is_confirmed_by_one_listing_of_the_feeds_documents(sto
     assert _pages_in_a_row(storage, key, PROJECTS) == [1, 0, 0, 0, 0, 0]
 
 
-def test_a_lone_page_costs_its_conditional_read_until_a_listing_was_worth_it(storage, feed_name, clock):
-    key = _feed_of(feed_name, PROJECTS, clock)
-    listed = []
+@pytest.fixture
+def listings(monkeypatch) -> list[str]:
+    """The prefixes of the listings of documents asked for (Storage.blob_etags), as they are asked."""
+    asked: list[str] = []
     real = storage_module.Storage.blob_etags
 
     def counted(self, prefix, *, limit):
-        listed.append(prefix)
+        asked.append(prefix)
         return real(self, prefix, limit=limit)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(storage_module.Storage, "blob_etags", counted)
-        for _ in range(3):
-            assert _pages_in_a_row(storage, key, PROJECTS[:1]) == [1]
-            clock.now += 10 * PAGE_BOUND
-        assert listed == []
-        assert _pages_in_a_row(storage, key, PROJECTS[:2]) == [1, 1]
-        assert len(listed) == 1
+    monkeypatch.setattr(storage_module.Storage, "blob_etags", counted)
+    return asked
+
+
+def test_a_lone_page_costs_its_conditional_read_until_a_listing_was_worth_it(
+    storage, feed_name, clock, listings
+):
+    key = _feed_of(feed_name, PROJECTS, clock)
+    for _ in range(3):
+        assert _pages_in_a_row(storage, key, PROJECTS[:1]) == [1]
+        clock.now += 10 * PAGE_BOUND
+    assert listings == []
+    assert _pages_in_a_row(storage, key, PROJECTS[:2]) == [1, 1]
+    assert len(listings) == 1
 
 
 def test_a_listing_does_not_confirm_a_document_changed_behind_this_instance(storage, feed_name, clock):
     """Another instance changed a document (written here straight to storage, past this instance's
-    memory): the listing shows its new ETag, so the page reads it (two requests) and shows the change;
-    the listing still confirms the others, and is not asked for again while that holds."""
+    memory): the listing shows its new ETag, so its page reads it and shows the change; the listing
+    still confirms the others, and is not asked for again while that holds."""
     key = _feed_of(feed_name, PROJECTS, clock)
     changed = page_documents.current(storage, key, PROJECTS[2])
     elsewhere = replace(changed.document, allow_external=True)
@@ -160,18 +167,10 @@ def test_a_listing_does_not_confirm_a_document_changed_behind_this_instance(stor
 
 
 def test_a_feed_with_more_documents_than_a_listing_holds_is_not_listed_again_for_a_while(
-    storage, feed_name, clock, monkeypatch
+    storage, feed_name, clock, listings, monkeypatch
 ):
     monkeypatch.setattr(page_documents, "_LISTED_MAX", 3)
     key = _feed_of(feed_name, PROJECTS, clock)
-    listings = []
-    real = storage_module.Storage.blob_etags
-
-    def counted(self, prefix, *, limit):
-        listings.append(prefix)
-        return real(self, prefix, limit=limit)
-
-    monkeypatch.setattr(storage_module.Storage, "blob_etags", counted)
     assert _pages_in_a_row(storage, key, PROJECTS) == [1, 2, 1, 1, 1, 1]  # one listing, too long
     clock.now += 10 * PAGE_BOUND
     assert _pages_in_a_row(storage, key, PROJECTS) == [1] * 6
