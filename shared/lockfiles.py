@@ -19,10 +19,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.pylock import Package, Pylock, PylockValidationError, is_valid_pylock_path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidName,
@@ -37,6 +36,9 @@ from packaging.version import InvalidVersion, Version
 
 from shared import untrusted
 from shared.errors import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from packaging.pylock import Package
 
 # The largest lockfile read. Lockfiles of large applications (hundreds of packages, native wheels for
 # every platform, each with its hash) are hundreds of KiB to a few MiB; at 5 MiB tomllib takes about
@@ -182,7 +184,7 @@ def _format_of(filename: str) -> LockfileFormat | None:
         return LockfileFormat.UV
     if name == "poetry.lock":
         return LockfileFormat.POETRY
-    if is_valid_pylock_path(Path(name)):
+    if _is_valid_pylock_path(name):
         return LockfileFormat.PYLOCK
     if name.endswith(".txt"):
         return LockfileFormat.REQUIREMENTS
@@ -352,7 +354,16 @@ def _file_of(file: object, project: NormalizedName, version: Version) -> bool:
     return name == project and found == version
 
 
+def _is_valid_pylock_path(name: str) -> bool:
+    from packaging.pylock import is_valid_pylock_path  # imported here: see _pylock_pins
+
+    return is_valid_pylock_path(Path(name))
+
+
 def _pylock_pins(data: dict[str, Any]) -> Iterator[Pin]:
+    # Imported here: packaging.pylock costs every cold start ~9 ms, and only lockfiles need it.
+    from packaging.pylock import Pylock, PylockValidationError
+
     _entries(data, "packages", "pylock.toml")  # bounded before the whole file is validated
     try:
         lock = Pylock.from_dict(data)

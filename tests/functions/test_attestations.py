@@ -8,10 +8,7 @@ import base64
 import hashlib
 import json
 import secrets
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +23,7 @@ from shared.http_cache import file_cache_control
 from tests.conftest import ADMIN_TOKEN
 from tests.functions.test_storage_budgets import Budget
 from tests.support.attestations import attestation, statement
+from tests.support.coldstart import loaded_at_cold_start
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.http import basic, json_of, request
 from tests.support.multipart import encode, upload_fields
@@ -264,17 +262,7 @@ def test_with_sigstore_verification_a_certificate_fulcio_did_not_issue_is_refuse
 def test_the_app_starts_without_importing_sigstore():
     """pypi-attestations and sigstore (seconds of imports) load with the first upload that carries
     attestations, never on a cold start."""
-    script = (
-        "import sys, function_app\n"
-        "function_app.app.get_functions()\n"
-        "heavy = ('pypi_attestations', 'sigstore', 'sigstore_models', 'tuf')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
-    )
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert loaded_at_cold_start("pypi_attestations", "sigstore", "sigstore_models", "tuf") == []
 
 
 def test_a_feed_listing_another_feeds_attested_file_links_no_provenance(publisher, upstream_settings):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,7 +18,8 @@ from shared.keys import SESSION_ROW, SESSIONS_TABLE, session_partition
 from shared.roles import Role
 from shared.tokens import Scope
 from shared.web import security, sessions
-from tests.conftest import ADMIN_TOKEN, ROOT
+from tests.conftest import ADMIN_TOKEN
+from tests.support.coldstart import loaded_at_cold_start
 from tests.support.dists import make_wheel
 from tests.support.publish import publish, publish_wheel
 from tests.support.stored import key_of
@@ -751,16 +750,7 @@ def test_the_url_hatch_prints_after_publishing_leads_to_the_package_page():
 def test_the_app_starts_without_importing_the_uis_template_and_markup_libraries():
     """Jinja2 and readme-renderer (docutils, comrak, Pygments, nh3) load on a UI page's first request,
     never on a cold start that serves pip."""
-    script = (
-        "import sys, function_app\n"
-        "function_app.app.get_functions()\n"
-        "heavy = ('jinja2', 'readme_renderer', 'docutils', 'pygments', 'nh3', 'comrak')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert loaded_at_cold_start("jinja2", "readme_renderer", "docutils", "pygments", "nh3", "comrak") == []
 
 
 # What a page costs ------------------------------------------------------------------------------------

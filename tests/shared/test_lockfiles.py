@@ -31,6 +31,7 @@ from shared.lockfiles import (
     UnpinnedRequirement,
     parse_lockfile,
 )
+from tests.support.coldstart import loaded_at_cold_start
 from tests.support.dists import make_sdist, make_wheel
 
 FIXTURES = Path(__file__).parent / "lockfiles"
@@ -435,3 +436,8 @@ def test_a_lockfile_of_too_many_entries_is_refused(filename, entry):
     assert raised.value.status == 400 and str(MAX_ENTRIES) in raised.value.message
     at_limit = header + "".join(entry.format(i) for i in range(MAX_ENTRIES))
     assert len(parse_lockfile(at_limit.encode(), filename).pins) == MAX_ENTRIES
+
+
+def test_the_app_starts_without_importing_packaging_pylock():
+    """packaging.pylock (~9 ms of imports) loads with the first lockfile read, never on a cold start."""
+    assert loaded_at_cold_start("packaging.pylock") == []
