@@ -404,8 +404,8 @@ def _trusted(blob: str, trust_for: float) -> _Kept | None:
 # Confirming a feed's kept documents together. An installer asks for a run's pages in a burst: pip
 # one after another (a dozen in 0.2 s), uv a dozen at once. Past their bound each would cost its own
 # conditional read, a storage round trip (a few ms in Azure). One listing of the feed's project
-# documents gives every one's ETag, so it confirms in one request every document this instance keeps that is
-# unchanged. It is asked for
+# documents gives every one's ETag, so it confirms in one request every document this instance
+# keeps that is unchanged. It is asked for
 # - when a second page of the feed needs storage within _BURST_SECONDS of another (a lone page costs
 #   its one conditional read, as without listings), or
 # - at once, when the feed's last listing confirmed more than one document (the next run of an

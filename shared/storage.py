@@ -703,7 +703,7 @@ class Storage:
         )
         with _translated(prefix):
             # The generated client's protocol method (azure-core's send_request), which the storage
-            # SDK keeps private; tests/shared/test_storage.py fails at once if it goes.
+            # SDK keeps private; tests/shared/test_storage_blobs.py fails at once if it goes.
             response = self._container._client._send_request(request)
             response.raise_for_status()
         # The storage account's own answer, not a client's: the same trust as the SDK's parser gives it.
