@@ -176,7 +176,7 @@ def run_mode(
         if only & {"pip", "uv"}:
             pypiserver = start_pypiserver(stack, tmp, files.directory)
             pypiserver_index = f"{pypiserver.url}/simple/"
-        nginx = start_nginx(stack, tmp, tree) if only & {"uv", "memory"} else None
+        nginx = start_nginx(stack, tmp, tree) if only & {"pip", "uv", "memory"} else None
         if "pip" in only:
             print("pip install …", flush=True)
             targets = [
@@ -184,6 +184,10 @@ def run_mode(
                 Target("feedhouse", feedhouse, feedhouse_index),
                 Target("pypiserver", pypiserver, pypiserver_index),
             ]
+            # What a PEP 658 index costs pip where serving costs nothing: pip asks it for each
+            # .metadata file as well (pypiserver serves none, so pip reads the wheels it downloads).
+            if nginx is not None:
+                targets.append(Target("nginx", nginx, f"{nginx.url}/simple/"))
             mode["pip"] = phases.pip_phase(targets, files, profile["pip_rounds"], tmp)
         if "uv" in only:
             print("uv pip compile …", flush=True)
