@@ -55,8 +55,8 @@ from tools.azurite import Azurite, start_azurite
 RESULTS = Path(__file__).resolve().parent / "results"
 PHASES = ("pip", "uv", "page", "memory", "requests", "coldstart")
 FULL = {
-    "pip_rounds": 5,
-    "uv_rounds": 7,
+    "pip_rounds": 11,
+    "uv_rounds": 15,
     "page_files": 2000,
     "clients": 16,
     "page_seconds": 5.0,
