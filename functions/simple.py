@@ -100,7 +100,7 @@ def _project_list(req: func.HttpRequest) -> func.HttpResponse:
         return redirect(path + "/" + _query(req))
     access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
-    revalidate = asks_to_revalidate(req.headers.get("Cache-Control"))
+    revalidate = asks_to_revalidate(req.headers.get("Cache-Control"), req.headers.get("User-Agent"))
     rendered = access.index.project_list(media_type, as_of, revalidate=revalidate)
     public = access.feed.visibility == "public"
     return page_response(req, rendered, media_type=media_type, public=public, max_age=_max_age(as_of))
@@ -135,7 +135,7 @@ def _project_detail(req: func.HttpRequest) -> func.HttpResponse:
     access = feed_access(req, Permission.READ, views=True)
     media_type = simple_format(req)
     # A project whose files are all deleted keeps its (empty) page, as on PyPI: the name stays taken.
-    revalidate = asks_to_revalidate(req.headers.get("Cache-Control"))
+    revalidate = asks_to_revalidate(req.headers.get("Cache-Control"), req.headers.get("User-Agent"))
     page = access.index.project_page(project, media_type, as_of, revalidate=revalidate)
     return page_response(
         req,

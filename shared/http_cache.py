@@ -11,6 +11,8 @@ import hashlib
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
+from packaging.version import InvalidVersion, Version
+
 # A file name is never reused (deleted names included), so a file's bytes never change.
 FILE_MAX_AGE = 365000000
 
@@ -57,15 +59,38 @@ def if_range_allows(if_range: str | None, etag: str, last_modified: str | None) 
         return False
 
 
-def asks_to_revalidate(cache_control: str | None) -> bool:
+def asks_to_revalidate(cache_control: str | None, user_agent: str | None = None) -> bool:
     """Whether a request's ``Cache-Control`` asks that nothing kept be served without asking the origin
-    first: ``no-cache``, or ``max-age=0`` (RFC 9111 §5.2.1), as ``pip --refresh-package`` sends."""
+    first: ``no-cache``, or ``max-age=0`` (RFC 9111 §5.2.1), as ``pip --refresh-package`` sends.
+
+    pip 18.1 to 26.1 sends ``max-age=0`` with every page request, whatever its user asked (pip#5670),
+    only to make its own HTTP cache revalidate; from such a pip it asks nothing of the server's copies
+    (PyPI's CDN, too, ignores it), or every page of every install would cost a storage request. pip
+    26.2+ sends it only for ``--refresh-package``, and is then answered from storage.
+    """
+    max_age_zero = False
     for directive in (cache_control or "").split(","):
         name, _, value = directive.partition("=")
         name = name.strip().lower()
-        if name == "no-cache" or (name == "max-age" and value.strip().strip('"') == "0"):
+        if name == "no-cache":
             return True
-    return False
+        max_age_zero = max_age_zero or (name == "max-age" and value.strip().strip('"') == "0")
+    return max_age_zero and not _pip_that_always_revalidates(user_agent)
+
+
+# The first pip that sends max-age=0 only when its user asks (NEWS 26.2, pip#13680).
+_PIP_ASKING_ONLY_WHEN_TOLD = Version("26.2")
+
+
+def _pip_that_always_revalidates(user_agent: str | None) -> bool:
+    """Whether ``user_agent`` is pip's (``pip/<version> {json}``) and from before 26.2."""
+    client, _, version = (user_agent or "").partition(" ")[0].partition("/")
+    if client != "pip":
+        return False
+    try:
+        return Version(version) < _PIP_ASKING_ONLY_WHEN_TOLD
+    except InvalidVersion:
+        return False
 
 
 def page_cache_control(*, public: bool, max_age: int) -> str:

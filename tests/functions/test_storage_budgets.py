@@ -162,6 +162,20 @@ def test_a_page_within_the_bound_costs_nothing_besides_authentication(storage, b
             assert budget.measure(request)[2] == 1
 
 
+@pytest.mark.parametrize(
+    ("user_agent", "cost"),
+    [('pip/24.0 {"ci":null}', 0), ('pip/26.1.1 {"ci":null}', 0), ('pip/26.2 {"ci":null}', 1)],
+)
+def test_an_old_pips_max_age_zero_on_every_page_is_answered_from_what_is_kept(
+    storage, budget, user_agent, cost
+):
+    """pip before 26.2 sends ``Cache-Control: max-age=0`` with every page request (pip#5670): its
+    pages cost what other clients' do. pip 26.2+ sends it only for --refresh-package: one read."""
+    feed, reader = _published("private")
+    headers = {**JSON_ACCEPT, "Cache-Control": "max-age=0", "User-Agent": user_agent}
+    assert budget.measure(_page(feed, "budget-demo", headers, token=reader))[2] == cost
+
+
 def test_a_page_read_again_after_a_change_through_another_writer_shows_it(storage, budget):
     """The document kept in memory is asked about every time: a new file is seen by the next page."""
     feed, reader = _published("public")

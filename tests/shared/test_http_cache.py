@@ -88,3 +88,25 @@ def test_file_etag_and_http_date():
 )
 def test_a_request_asks_to_revalidate_with_no_cache_or_max_age_zero(cache_control, asks):
     assert asks_to_revalidate(cache_control) is asks
+
+
+PIP_26_1 = 'pip/26.1.1 {"ci":null,"installer":{"name":"pip","version":"26.1.1"}}'
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "user_agent", "asks"),
+    [
+        ("max-age=0", PIP_26_1, False),  # sent with every page, whatever the user asked
+        ("max-age=0", "pip/23.2.1", False),
+        ("max-age=0, no-cache", PIP_26_1, True),  # no-cache is never pip's default
+        ("no-cache", "pip/18.1", True),
+        ("max-age=0", 'pip/26.2 {"ci":null}', True),  # --refresh-package
+        ("max-age=0", "pip/27.0", True),
+        ("max-age=0", "pip/not-a-version", True),
+        ("max-age=0", "uv/0.9.0", True),
+        ("max-age=0", "pipx/1.0", True),
+        ("max-age=0", None, True),
+    ],
+)
+def test_an_old_pips_max_age_zero_on_every_page_is_no_request_to_revalidate(cache_control, user_agent, asks):
+    assert asks_to_revalidate(cache_control, user_agent) is asks
