@@ -180,7 +180,7 @@ def requests_phase(
     connection, as pip and uv make them, and of uploads (into a small project, and a few into the
     ``big_files``-file one, whose page they lengthen): median and 95th percentile in milliseconds.
     At an injected storage latency, (median - loopback median) / (2 x latency) estimates the storage
-    round trips of a request."""
+    round trips of a request; a path no route takes shows what the local host costs by itself."""
     connection = http.client.HTTPConnection(HOST, feedhouse.port, timeout=120)
     reader = {"Authorization": basic(reader_token)}
     json_accept = {**reader, "Accept": "application/vnd.pypi.simple.v1+json"}
@@ -208,6 +208,13 @@ def requests_phase(
     page = f"/{FEED}/simple/{project}/"
     few = max(2, rounds // 5)
     cases: dict[str, tuple[int, int, Callable[[], int]]] = {
+        # What the local Functions host stand-in costs by itself (it tries every route, then answers):
+        # the part of each figure below that Azure's own host replaces.
+        "a path no route takes (the local host alone, 404)": (
+            404,
+            rounds,
+            lambda: request("GET", "/bench-no-such/route/at/all", reader),
+        ),
         "project list (HTML)": (200, rounds, lambda: request("GET", f"/{FEED}/simple/", reader)),
         f"page of {project}, 1 file (HTML)": (200, rounds, lambda: request("GET", page, reader)),
         f"page of {project}, 1 file (JSON)": (200, rounds, lambda: request("GET", page, json_accept)),
