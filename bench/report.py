@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.stats import format_ratio, paired_ratio
+from bench.stats import format_ratio, paired_ratio, turns_won
 
 LABELS = {
     "floor": "--no-index --find-links (floor)",
@@ -37,6 +37,18 @@ def ratios(mode: dict) -> dict:
                 for name, figure in figures.items()
                 if name != reference
             }
+            # Feedhouse against each other server directly: "ahead of pypiserver" is then one ratio,
+            # not the difference of two ratios to the floor, each with its own noise.
+            feedhouse = figures["feedhouse"]["samples"]
+            found[f"{workload} head to head"] = {
+                name: {
+                    "ratio": paired_ratio(feedhouse, figure["samples"]),
+                    "faster": turns_won(feedhouse, figure["samples"]),
+                    "turns": len(feedhouse),
+                }
+                for name, figure in figures.items()
+                if name in ("pypiserver", "nginx")
+            }
     if "page" in mode:
         servers = mode["page"]["servers"]
         feedhouse, pypiserver = servers["feedhouse"], servers["pypiserver"]
@@ -60,11 +72,17 @@ def ratios(mode: dict) -> dict:
     return found
 
 
-def _timed(title: str, figures: dict, reference: str, found: dict) -> list[str]:
+def _timed(title: str, figures: dict, reference: str, found: dict, head_to_head: dict) -> list[str]:
     lines = [f"{title:<52} {'median (min-max)':>24} {'x ' + reference:>14}"]
     for name, figure in figures.items():
         times = format_ratio(1.0 if name == reference else found[f"{name}/{reference}"])
         lines.append(f"  {LABELS[name]:<50} {_spread(figure, 's', 2):>24} {times:>14}")
+    against = [
+        f"{format_ratio(duel['ratio'])} {name} (faster in {duel['faster']} of {duel['turns']} turns)"
+        for name, duel in head_to_head.items()
+    ]
+    if against:
+        lines.append(f"  Feedhouse head to head: {', '.join(against)}")
     return lines
 
 
@@ -83,12 +101,16 @@ def format_mode(mode: dict) -> str:
     if "pip" in mode:
         runs = mode["pip"]["floor"]["n"]
         title = f"pip install --target, cold, {mode['wheels']} wheels ({runs} runs each)"
-        lines += _timed(title, mode["pip"], "floor", found["pip"])
+        lines += _timed(title, mode["pip"], "floor", found["pip"], found["pip head to head"])
     if "uv" in mode:
         figures = mode["uv"]
         reference = reference_of("uv", figures)
         lines += _timed(
-            f"uv pip compile, cold ({figures[reference]['n']} runs each)", figures, reference, found["uv"]
+            f"uv pip compile, cold ({figures[reference]['n']} runs each)",
+            figures,
+            reference,
+            found["uv"],
+            found["uv head to head"],
         )
         if reference != "nginx":
             lines.append("  (nginx is not installed: no static-tree comparison)")

@@ -39,3 +39,9 @@ def paired_ratio(values: Sequence[float], references: Sequence[float]) -> float 
     sides of each pair and not the ratio."""
     pairs = [value / reference for value, reference in zip(values, references, strict=True) if reference]
     return statistics.median(pairs) if pairs else None
+
+
+def turns_won(values: Sequence[float], references: Sequence[float]) -> int:
+    """In how many side-by-side pairs ``values[i]`` took less than ``references[i]``: whether a
+    difference of a few percent between two servers holds turn after turn or is one run's noise."""
+    return sum(value < reference for value, reference in zip(values, references, strict=True))

@@ -78,3 +78,20 @@ def test_the_table_prints_each_workload_with_its_ratio() -> None:
     assert "0.20x" in table  # the page: Feedhouse's throughput against pypiserver's
     assert "10.00x" in table  # the download: Feedhouse's time against nginx's
     assert "growth +10 MiB" in table
+
+
+def test_feedhouse_meets_pypiserver_and_nginx_head_to_head_turn_by_turn() -> None:
+    mode = _mode(with_nginx=True)
+    # Feedhouse is faster than pypiserver in the first and last turns, slower in the busy middle one.
+    mode["pip"]["pypiserver"] = summary([3.5, 5.0, 3.2])
+    found = ratios(mode)
+    assert found["pip head to head"] == {
+        "pypiserver": {"ratio": pytest.approx(3 / 3.2), "faster": 2, "turns": 3},
+    }
+    assert found["uv head to head"] == {
+        "nginx": {"ratio": pytest.approx(2.75), "faster": 0, "turns": 2},
+        "pypiserver": {"ratio": pytest.approx((0.5 / 0.3 + 0.6 / 0.3) / 2), "faster": 0, "turns": 2},
+    }
+    table = format_mode(mode)
+    assert "Feedhouse head to head: 0.94x pypiserver (faster in 2 of 3 turns)" in table
+    assert "Feedhouse head to head: 2.75x nginx (faster in 0 of 2 turns), 1.83x pypiserver" in table
